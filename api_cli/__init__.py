@@ -1,0 +1,1 @@
+"""api_cli: the ``trainq`` command line."""

@@ -1,0 +1,1 @@
+"""storage: the system of record (SQLAlchemy 2.x on SQLite or PostgreSQL)."""

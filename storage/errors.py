@@ -1,0 +1,67 @@
+"""trainq's exception tree.
+
+Every error trainq raises on purpose derives from :class:`TrainqError`. The tree is rooted here, in
+the bottom layer, so that ``worker`` and ``api_cli`` can extend it without importing upwards. Each
+message says what went wrong *and what to do next*; the CLI prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class TrainqError(Exception):
+    """Raised for every failure trainq anticipates; the root of the tree."""
+
+    #: Exit code the CLI uses for this family of errors (see ``api_cli.exit_codes``).
+    exit_code: int = 1
+
+
+class ConfigurationError(TrainqError):
+    """Raised when a ``TRAINQ_*`` environment variable holds an unusable value."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class StorageError(TrainqError):
+    """Raised for a database problem: unreachable, misconfigured, or a driver failure."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class DatabaseUnavailableError(StorageError):
+    """Raised when the database cannot be reached (connection refused, timeout, server restart)."""
+
+
+class SchemaOutdatedError(StorageError):
+    """Raised when the database schema is missing or older than this version of trainq."""
+
+
+class NotFoundError(TrainqError):
+    """Raised when a requested object does not exist."""
+
+    exit_code = 4
+
+
+class RunNotFoundError(NotFoundError):
+    """Raised when no run has the requested id."""
+
+
+class CheckpointNotFoundError(NotFoundError):
+    """Raised when a run has no checkpoint at the requested step (or none at all)."""
+
+
+class StaleAttemptError(TrainqError):
+    """Raised when a write carries an attempt number that no longer owns the run (fencing)."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
+class InvalidStateError(TrainqError):
+    """Raised when an operation does not fit the run's current status (e.g. cancel a finished run)."""
+
+    exit_code = 3
+
+
+class WeightsCorruptError(TrainqError):
+    """Raised when a weight blob fails its checksum, is truncated, or is not what it claims to be."""
+
+    exit_code = 65  # EX_DATAERR

@@ -1,0 +1,1 @@
+"""worker: Celery app, thin tasks, and the TensorFlow training and evaluation core."""
