@@ -1,0 +1,167 @@
+"""Job configurations: typed, frozen, validated by the same code in the CLI and in the worker.
+
+No TensorFlow here: the CLI imports this module. Every hyperparameter has a comment; units are in
+the names. Finite-only floats: Python's ``json`` and Click both accept ``nan``/``inf``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from worker.errors import InvalidConfigError
+
+MAX_SEED = 2**31 - 1
+
+TRAIN_EXAMPLES = 60_000
+
+
+class Init(StrEnum):
+    """How the initial weights are drawn."""
+
+    NORMAL = "normal"  # standard normal, as the seed notebook does
+    ZEROS = "zeros"
+
+
+class Schedule(StrEnum):
+    """Learning-rate schedule over the run's steps."""
+
+    CONSTANT = "constant"
+    COSINE = "cosine"  # cosine decay from learning_rate to 0 at the last step
+
+
+class Device(StrEnum):
+    """Where training runs."""
+
+    AUTO = "auto"  # a GPU when TensorFlow sees one, else the CPU
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class Dataset(StrEnum):
+    """Registered datasets. Names come from here and are never treated as paths."""
+
+    FASHION_MNIST = "fashion-mnist"
+
+
+class Split(StrEnum):
+    """Which part of the dataset an evaluation reads."""
+
+    TEST = "test"
+    TRAIN = "train"
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, use_enum_values=False)
+
+
+class TrainConfig(BaseModel):
+    """Hyperparameters of one training run. Defaults reproduce the seed notebook."""
+
+    model_config = _FROZEN
+
+    # Plain SGD step size; the seed uses 0.01.
+    learning_rate: Annotated[float, Field(gt=0, le=1000)] = 0.01
+    # Examples per step; the seed uses 128.
+    batch_size: Annotated[int, Field(ge=1, le=TRAIN_EXAMPLES)] = 128
+    # Number of SGD steps ("Número del lote" 1..steps); the seed runs 10,000.
+    steps: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    # Seeds the initial weights and the data order; None means "draw one" (see resolved()).
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
+    # Initial weights and bias: standard normal (the seed) or zeros.
+    init: Init = Init.NORMAL
+    # Heavy-ball momentum coefficient; 0 is plain SGD.
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # L2 weight decay coefficient added to the loss as l2/2 * ||W||^2 (bias not decayed).
+    l2: Annotated[float, Field(ge=0, le=10)] = 0.0
+    # Learning-rate schedule over the steps.
+    schedule: Schedule = Schedule.CONSTANT
+    # Steps between checkpoints; a multiple of chunk_steps so checkpoints fall on chunk ends.
+    checkpoint_every_steps: Annotated[int, Field(ge=1, le=10_000_000)] = 1_000
+    # Steps per compiled call, and per stored metric row.
+    chunk_steps: Annotated[int, Field(ge=1, le=100_000)] = 500
+    # Where to train.
+    device: Device = Device.AUTO
+    # Which dataset to train on.
+    dataset: Dataset = Dataset.FASHION_MNIST
+
+    @model_validator(mode="after")
+    def _checkpoints_fall_on_chunk_ends(self) -> TrainConfig:
+        if self.checkpoint_every_steps % self.chunk_steps != 0:
+            raise ValueError(
+                f"checkpoint_every_steps ({self.checkpoint_every_steps}) must be a multiple of "
+                f"chunk_steps ({self.chunk_steps}) so that checkpoints fall on chunk boundaries"
+            )
+        return self
+
+    def resolved(self) -> TrainConfig:
+        """Return this config with a concrete seed (drawn now when none was given)."""
+        if self.seed is not None:
+            return self
+        return self.model_copy(update={"seed": secrets.randbelow(MAX_SEED + 1)})
+
+    @property
+    def seed_value(self) -> int:
+        """The seed; only valid on a resolved config."""
+        if self.seed is None:
+            raise InvalidConfigError("seed: the config was not resolved; call resolved() first")
+        return self.seed
+
+
+class EvalConfig(BaseModel):
+    """An evaluation job: one checkpoint of one training run over one whole split."""
+
+    model_config = _FROZEN
+
+    # The training run whose weights are evaluated.
+    run_id: Annotated[int, Field(ge=1)]
+    # Checkpoint step to evaluate; None means the newest one at the time the job runs.
+    checkpoint_step: Annotated[int, Field(ge=1)] | None = None
+    # Which split to evaluate on.
+    split: Split = Split.TEST
+    # Where to evaluate.
+    device: Device = Device.AUTO
+
+
+def parse_train_config(data: Any) -> TrainConfig:
+    """Validate untrusted input (CLI options, a stored JSON) as a TrainConfig.
+
+    Raises:
+        InvalidConfigError: naming each offending field and why.
+    """
+    return _parse(TrainConfig, data)
+
+
+def parse_eval_config(data: Any) -> EvalConfig:
+    """Validate untrusted input as an EvalConfig.
+
+    Raises:
+        InvalidConfigError: naming each offending field and why.
+    """
+    return _parse(EvalConfig, data)
+
+
+def _parse(model: type[ConfigT], data: Any) -> ConfigT:
+    if not isinstance(data, dict):
+        raise InvalidConfigError(f"config must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "config"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown option"
+        if error["loc"] and "input" in error and error["type"] != "extra_forbidden":
+            message = f"{message} (got {error['input']!r})"
+        problems.append(f"{field}: {message}")
+    return "invalid config: " + "; ".join(problems)

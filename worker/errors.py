@@ -1,0 +1,43 @@
+"""Errors raised by the worker layer (configs, data, training, queue)."""
+
+from __future__ import annotations
+
+from storage.errors import TrainqError
+
+
+class WorkerError(TrainqError):
+    """Raised for a failure in the worker layer; the parent of the errors below."""
+
+
+class InvalidConfigError(WorkerError):
+    """Raised when a job's config fails validation; the message names each field."""
+
+    exit_code = 2  # like a usage error: nothing was queued
+
+
+class DeterministicJobError(WorkerError):
+    """Raised for a failure that would repeat on every attempt: the job ends FAILED, no retry."""
+
+    exit_code = 1
+
+
+class DatasetNotFoundError(DeterministicJobError):
+    """Raised when the Fashion-MNIST files are in none of the searched places."""
+
+
+class DatasetCorruptError(DeterministicJobError):
+    """Raised when a dataset file has the wrong magic number, count, size or compression."""
+
+
+class DivergenceError(DeterministicJobError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class DeviceUnavailableError(DeterministicJobError):
+    """Raised when ``--device gpu`` was asked for and TensorFlow sees no GPU."""
+
+
+class BrokerUnavailableError(WorkerError):
+    """Raised when the Redis broker cannot be reached to publish a job."""
+
+    exit_code = 69
