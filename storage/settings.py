@@ -22,20 +22,23 @@ class Settings:
 
     #: Directory for the embedded SQLite database and local state (``TRAINQ_HOME``).
     home_dir: Path
-    #: SQLAlchemy URL of the system of record (``TRAINQ_DATABASE_URL``); SQLite under home by default.
+    #: SQLAlchemy URL of the system of record (``TRAINQ_DATABASE_URL``); SQLite under home by
+    #: default.
     database_url: str
     #: Celery broker URL (``TRAINQ_BROKER_URL``); ``None`` selects the embedded mode.
     broker_url: str | None
     #: Explicit Fashion-MNIST directory (``TRAINQ_DATA_DIR``); ``None`` searches the usual places.
     data_dir: Path | None
     #: How long a claimed run stays owned without a lease renewal (``TRAINQ_LEASE_TTL_S``).
-    lease_ttl_s: float = 60.0
+    lease_ttl_s: float = 30.0
     #: Attempts before a run that keeps losing its worker is FAILED (``TRAINQ_MAX_ATTEMPTS``).
     max_attempts: int = 3
     #: A QUEUED run not picked up for this long is published again (``TRAINQ_REDISPATCH_AFTER_S``).
     redispatch_after_s: float = 120.0
     #: How often a worker's reconciler looks for lost runs (``TRAINQ_RECONCILE_EVERY_S``).
     reconcile_every_s: float = 30.0
+    #: Device a worker uses for jobs whose config says ``auto`` (``TRAINQ_WORKER_DEVICE``).
+    worker_device: str = "auto"
 
     @property
     def embedded(self) -> bool:
@@ -56,10 +59,16 @@ class Settings:
         broker_url = env.get(f"{ENV_PREFIX}BROKER_URL") or None
         if broker_url is not None and not broker_url.startswith(("redis://", "rediss://")):
             raise ConfigurationError(
-                f"TRAINQ_BROKER_URL={broker_url!r} is not a Redis URL; use redis://[:password@]host:6379/0 "
-                "or unset it to run jobs in-process (embedded mode)."
+                f"TRAINQ_BROKER_URL={broker_url!r} is not a Redis URL; use "
+                "redis://[:password@]host:6379/0 or unset it to run jobs in-process "
+                "(embedded mode)."
             )
         data_dir_text = env.get(f"{ENV_PREFIX}DATA_DIR")
+        worker_device = env.get(f"{ENV_PREFIX}WORKER_DEVICE") or "auto"
+        if worker_device not in ("auto", "cpu", "gpu"):
+            raise ConfigurationError(
+                f"TRAINQ_WORKER_DEVICE={worker_device!r} must be one of auto, cpu, gpu."
+            )
         return cls(
             home_dir=home,
             database_url=database_url,
@@ -69,6 +78,7 @@ class Settings:
             max_attempts=int(_positive_float(env, "MAX_ATTEMPTS", cls.max_attempts)),
             redispatch_after_s=_positive_float(env, "REDISPATCH_AFTER_S", cls.redispatch_after_s),
             reconcile_every_s=_positive_float(env, "RECONCILE_EVERY_S", cls.reconcile_every_s),
+            worker_device=worker_device,
         )
 
 
@@ -82,5 +92,7 @@ def _positive_float(env: Mapping[str, str], suffix: str, default: float) -> floa
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise ConfigurationError(f"{name}={text!r} must be a positive finite number (default {default}).")
+        raise ConfigurationError(
+            f"{name}={text!r} must be a positive finite number (default {default})."
+        )
     return value

@@ -1,0 +1,41 @@
+"""``trainq cancel``: stop runs (queued ones never start; running ones stop within one chunk)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api_cli.exit_codes import ExitCode
+from api_cli.output import print_json, stderr, stdout
+from api_cli.state import STATE
+from storage.errors import InvalidStateError, NotFoundError
+
+
+def cancel(
+    run_ids: Annotated[list[int], typer.Argument(help="One or more run ids.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Cancel runs. A queued run is CANCELLED at once; a running one stops at its next chunk.
+
+    Example: trainq cancel 7 8 9
+    """
+    repository = STATE.repository
+    results = []
+    problems = 0
+    for run_id in run_ids:
+        try:
+            run = repository.request_cancel(run_id)
+        except (InvalidStateError, NotFoundError) as exc:
+            problems += 1
+            stderr.print(f"[red]error:[/] {exc}")
+            results.append({"run_id": run_id, "error": str(exc)})
+            continue
+        state = "cancelled" if run.status.terminal else "cancel requested (stops at its next chunk)"
+        results.append({"run_id": run_id, "status": run.status.value, "cancel_requested": run.cancel_requested})
+        if not json_output:
+            stdout.print(f"run {run_id}: {state}")
+    if json_output:
+        print_json(results)
+    if problems:
+        raise typer.Exit(ExitCode.INVALID_STATE)

@@ -1,0 +1,158 @@
+"""``trainq eval``: queue evaluation jobs for one run's checkpoints, or for many runs at once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from api_cli.exit_codes import ExitCode
+from api_cli.output import print_json, print_table, stderr, stdout
+from api_cli.progress import wait_for_jobs
+from api_cli.state import STATE
+from api_cli.views import evaluation_dict
+from storage.errors import CheckpointNotFoundError
+from worker.config import Split
+from worker.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from storage import Repository
+    from storage.records import RunRecord, RunStatus
+
+EPILOG = """
+Examples:
+
+  trainq eval 7                          # newest checkpoint of run 7 on the whole test split
+
+  trainq eval 7 --checkpoint all --wait  # every checkpoint of run 7, one job each
+
+  trainq eval --all --status succeeded --tag sweep=3 --wait --json
+"""
+
+
+def evaluate(
+    run_id: Annotated[int | None, typer.Argument(help="The training run to evaluate.", show_default=False)] = None,
+    checkpoint: Annotated[str, typer.Option(help="latest, a step number, or all.")] = "latest",
+    split: Annotated[Split, typer.Option(help="Which split to evaluate on (all of it).")] = Split.TEST,
+    all_runs: Annotated[bool, typer.Option("--all", help="Evaluate every run matching --status/--tag.")] = False,
+    status: Annotated[list[str] | None, typer.Option(help="With --all: run status filter; repeatable.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="With --all: KEY=VALUE filter; repeatable.")] = None,
+    wait: Annotated[
+        bool | None, typer.Option("--wait/--no-wait", help="Wait for the results (default: wait when embedded).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Evaluate checkpoints over a whole split: loss, accuracy, per-class accuracy, confusion matrix.
+
+    Each (run, checkpoint) becomes one queued job; results are stored with the run (see
+    `trainq runs show RUN_ID`).
+    """
+    from api_cli.commands.train import parse_tags
+    from storage.records import RunStatus
+
+    if (run_id is None) == (not all_runs):
+        raise InvalidConfigError("give either a RUN_ID or --all (with optional --status/--tag filters)")
+    if not all_runs and (status or tag):
+        raise InvalidConfigError("--status and --tag filter runs for --all; drop them or add --all")
+    statuses = [_parse_status(text) for text in status or []] or ([RunStatus.SUCCEEDED] if all_runs else [])
+    settings = STATE.settings
+    if wait is False and settings.embedded:
+        raise InvalidConfigError("--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here")
+    if not settings.embedded:
+        STATE.dispatcher.ping()
+    repository = STATE.repository
+    if all_runs:
+        runs = repository.list_runs(statuses=statuses, tags=parse_tags(tag or []))
+    else:
+        assert run_id is not None
+        runs = [repository.get_run(run_id)]
+    targets = [(run, step) for run in runs for step in _steps_to_evaluate(repository, run, checkpoint, all_runs)]
+    if not targets:
+        raise CheckpointNotFoundError("nothing to evaluate: no matching run has a checkpoint")
+    job_ids = [_create_job(repository, run.id, step, split) for run, step in targets]
+    if not json_output:
+        stdout.print(f"queued {len(job_ids)} evaluation job(s): {', '.join(map(str, job_ids))}")
+    _run_or_publish(job_ids, wait=wait, json_output=json_output)
+
+
+def _steps_to_evaluate(repository: Repository, run: RunRecord, checkpoint: str, lenient: bool) -> list[int]:
+    infos = repository.list_checkpoints(run.id)
+    if not infos:
+        if lenient:
+            return []
+        raise CheckpointNotFoundError(
+            f"run {run.id} has no checkpoint yet (status {run.status}); wait for its first checkpoint"
+        )
+    if checkpoint == "all":
+        return [info.step for info in infos]
+    if checkpoint == "latest":
+        return [max(info.step for info in infos)]
+    if not checkpoint.isdigit():
+        raise InvalidConfigError(f"--checkpoint {checkpoint!r}: use latest, all, or a step number")
+    step = int(checkpoint)
+    if step not in {info.step for info in infos}:
+        steps = ", ".join(str(info.step) for info in infos)
+        raise CheckpointNotFoundError(f"run {run.id} has no checkpoint at step {step}; it has: {steps}")
+    return [step]
+
+
+def _create_job(repository: Repository, run_id: int, step: int, split: Split) -> int:
+    from storage.records import JobKind
+    from worker.config import EvalConfig
+    from worker.queues import EVAL_QUEUE
+
+    config = EvalConfig(run_id=run_id, checkpoint_step=step, split=split)
+    job = repository.create_run(
+        kind=JobKind.EVAL,
+        config=config.model_dump(mode="json"),
+        seed=0,
+        queue=EVAL_QUEUE,
+        max_attempts=STATE.settings.max_attempts,
+        name=f"eval run {run_id} step {step} {split.value}",
+        tags={"run_id": str(run_id)},
+    )
+    return job.id
+
+
+def _run_or_publish(job_ids: list[int], *, wait: bool | None, json_output: bool) -> None:
+    from storage.records import RunStatus
+
+    repository = STATE.repository
+    show = not json_output or stderr.is_terminal
+    if STATE.settings.embedded:
+        from api_cli.embedded import run_in_process
+
+        jobs = [run_in_process(STATE, job_id, show_progress=False) for job_id in job_ids]
+    else:
+        for job_id in job_ids:
+            STATE.dispatcher.publish(repository, repository.get_run(job_id))
+        if not wait:
+            if json_output:
+                print_json({"job_ids": job_ids, "status": "queued"})
+            return
+        jobs = wait_for_jobs(repository, job_ids, show_progress=show)
+    evaluations = [e for job in jobs if (e := repository.get_evaluation_for_job(job.id)) is not None]
+    failed = [job for job in jobs if job.status is not RunStatus.SUCCEEDED]
+    if json_output:
+        print_json({"evaluations": [evaluation_dict(e) for e in evaluations],
+                    "failed": [{"job_id": job.id, "status": job.status.value, "error": job.error} for job in failed]})
+    else:
+        print_table(
+            "evaluations",
+            ("run", "checkpoint", "split", "loss", "accuracy"),
+            [(e.run_id, e.checkpoint_step, e.split, e.loss, e.accuracy) for e in evaluations],
+        )
+        for job in failed:
+            stderr.print(f"[red]evaluation job {job.id} {job.status}[/]: {job.error}")
+    if failed:
+        raise typer.Exit(ExitCode.RUN_FAILED)
+
+
+def _parse_status(text: str) -> RunStatus:
+    from storage.records import RunStatus
+
+    try:
+        return RunStatus(text.lower())
+    except ValueError:
+        names = ", ".join(status.value for status in RunStatus)
+        raise InvalidConfigError(f"--status {text!r}: use one of {names}") from None

@@ -1,0 +1,59 @@
+"""``trainq status``: is everything reachable, and what is the queue doing?"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from api_cli.exit_codes import ExitCode
+from api_cli.output import print_json, print_table, stdout
+from api_cli.state import STATE
+from storage.errors import TrainqError
+
+
+def status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Database and broker reachability, workers online, queue depths, runs by status.
+
+    Exit code 69 when the database or the (configured) broker does not answer.
+    """
+    report: dict[str, Any] = {"mode": "embedded" if STATE.settings.embedded else "cluster"}
+    healthy = True
+    try:
+        counts = STATE.repository.count_runs_by_status(kind=None)
+        report["database"] = {"ok": True, "runs_by_status": {key.value: value for key, value in counts.items()}}
+    except TrainqError as exc:
+        healthy = False
+        report["database"] = {"ok": False, "error": str(exc)}
+    if not STATE.settings.embedded:
+        try:
+            dispatcher = STATE.dispatcher
+            dispatcher.ping()
+            report["broker"] = {"ok": True, "queue_depths": dispatcher.queue_depths()}
+            report["workers"] = sorted(dispatcher.workers_online())
+        except TrainqError as exc:
+            healthy = False
+            report["broker"] = {"ok": False, "error": str(exc)}
+            report["workers"] = []
+    if json_output:
+        print_json(report)
+    else:
+        _print_report(report)
+    if not healthy:
+        raise typer.Exit(ExitCode.UNAVAILABLE)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    stdout.print(f"mode: {report['mode']}")
+    database = report["database"]
+    stdout.print(f"database: {'[green]ok[/]' if database['ok'] else '[red]' + database['error'] + '[/]'}")
+    if "broker" in report:
+        broker = report["broker"]
+        stdout.print(f"broker: {'[green]ok[/]' if broker['ok'] else '[red]' + broker['error'] + '[/]'}")
+        stdout.print(f"workers online: {len(report['workers'])} {' '.join(report['workers'])}")
+        if broker["ok"]:
+            print_table("queue depths", ("queue", "waiting"), sorted(broker["queue_depths"].items()))
+    if database["ok"]:
+        print_table("runs by status", ("status", "runs"), sorted(database["runs_by_status"].items()))

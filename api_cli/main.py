@@ -1,0 +1,69 @@
+"""The ``trainq`` command: one sub-app per noun, errors on stderr with named exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from api_cli.commands import cancel, db, evaluate, export, metrics, predict, runs, status, train, worker
+from api_cli.exit_codes import ExitCode
+from api_cli.output import stderr
+from api_cli.state import STATE
+
+app = typer.Typer(
+    name="trainq",
+    help="trainq: a training queue for the Fashion-MNIST logistic regression.\n\n"
+    "Embedded by default (jobs run in this process, SQLite under TRAINQ_HOME); set "
+    "TRAINQ_BROKER_URL and TRAINQ_DATABASE_URL to use a cluster of `trainq worker` processes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    epilog="Start with: trainq train   ·   trainq runs list   ·   trainq status",
+)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Global options."""
+    STATE.debug = debug
+
+
+app.command(epilog=train.EPILOG)(train.train)
+app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
+app.add_typer(runs.app, name="runs")
+app.command()(metrics.metrics)
+app.command()(cancel.cancel)
+app.command()(export.export)
+app.command()(predict.predict)
+app.command()(worker.worker)
+app.add_typer(db.app, name="db")
+app.command()(status.status)
+
+
+def run() -> None:
+    """Console-script entry point: maps trainq's errors to exit codes, without tracebacks."""
+    from storage.errors import TrainqError
+
+    try:
+        app()
+    except TrainqError as exc:
+        if STATE.debug:
+            raise
+        stderr.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        stderr.print("[yellow]interrupted[/]")
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if STATE.debug:
+            raise
+        stderr.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            "rerun with --debug for the traceback, and please report it",
+            highlight=False,
+        )
+        sys.exit(ExitCode.INTERNAL)

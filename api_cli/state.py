@@ -1,0 +1,47 @@
+"""What every command needs, built lazily so that ``trainq --help`` imports nothing heavy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage import Repository, Settings
+    from worker.dispatch import Dispatcher
+
+
+@dataclass
+class AppState:
+    """Global options and lazily opened connections for one CLI invocation."""
+
+    debug: bool = False
+    _cache: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Settings from ``TRAINQ_*`` (read once)."""
+        from storage import Settings
+
+        return Settings.from_env()
+
+    @cached_property
+    def repository(self) -> Repository:
+        """The repository, with the schema checked (and created, for the embedded SQLite)."""
+        from storage import Database, Repository
+
+        database = Database(self.settings.database_url)
+        # The embedded default must work on a fresh machine; a shared cluster database is
+        # migrated on purpose, by `trainq db upgrade` (the compose file's one-shot service).
+        database.ensure_schema(auto_upgrade=self.settings.embedded)
+        return Repository(database)
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        """Publisher for the configured broker (only in cluster mode)."""
+        from worker.dispatch import Dispatcher
+
+        return Dispatcher(self.settings)
+
+
+STATE = AppState()

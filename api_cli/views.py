@@ -1,0 +1,86 @@
+"""How records look to users: the dictionaries behind ``--json`` and the rows behind tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.records import CheckpointInfo, EvaluationRecord, RunRecord
+
+RUN_LIST_HEADER = ("id", "kind", "name", "status", "steps", "attempts", "loss", "accuracy", "tags", "created")
+
+
+def run_dict(run: RunRecord) -> dict[str, Any]:
+    """The JSON form of a run (every hyperparameter, seed included, is in ``config``)."""
+    return {
+        "id": run.id,
+        "run_id": run.id,
+        "kind": run.kind.value,
+        "name": run.name,
+        "status": run.status.value,
+        "config": run.config,
+        "seed": run.seed,
+        "queue": run.queue,
+        "steps_done": run.steps_done,
+        "attempts": run.attempt,
+        "max_attempts": run.max_attempts,
+        "cancel_requested": run.cancel_requested,
+        "device": run.device,
+        "worker_host": run.worker_host,
+        "error": run.error,
+        "summary": run.summary,
+        "tags": run.tags,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+    }
+
+
+def run_detail_dict(
+    run: RunRecord, evaluations: list[EvaluationRecord], checkpoints: list[CheckpointInfo]
+) -> dict[str, Any]:
+    """``run_dict`` plus the run's evaluations and checkpoints."""
+    detail = run_dict(run)
+    detail["evaluations"] = [evaluation_dict(evaluation) for evaluation in evaluations]
+    detail["checkpoints"] = [
+        {"step": info.step, "sha256": info.sha256, "size_bytes": info.size_bytes} for info in checkpoints
+    ]
+    return detail
+
+
+def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
+    """The JSON form of an evaluation."""
+    return {
+        "id": evaluation.id,
+        "run_id": evaluation.run_id,
+        "checkpoint_step": evaluation.checkpoint_step,
+        "split": evaluation.split,
+        "loss": evaluation.loss,
+        "accuracy": evaluation.accuracy,
+        "per_class_accuracy": evaluation.per_class_accuracy,
+        "confusion": evaluation.confusion,
+        "job_id": evaluation.job_id,
+        "created_at": _iso(evaluation.created_at),
+    }
+
+
+def run_list_row(run: RunRecord) -> tuple[Any, ...]:
+    """One line of ``trainq runs list``."""
+    summary = run.summary or {}
+    return (
+        run.id,
+        run.kind.value,
+        run.name,
+        run.status.value,
+        f"{run.steps_done}/{run.config.get('steps', '-')}" if run.kind.value == "train" else "-",
+        run.attempt,
+        summary.get("final_loss", summary.get("loss")),
+        summary.get("final_accuracy", summary.get("accuracy")),
+        run.tags,
+        _iso(run.created_at),
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

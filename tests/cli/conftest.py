@@ -1,0 +1,42 @@
+"""Run the real `trainq` command in embedded mode: no broker, SQLite under a temporary TRAINQ_HOME."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Trainq = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def embedded_env(home: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TRAINQ_")}
+    env.update(TRAINQ_HOME=str(home), PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    return env
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One TRAINQ_HOME per test module, so runs made by one test can be read by the next."""
+    return tmp_path_factory.mktemp("trainq-home")
+
+
+@pytest.fixture(scope="module")
+def trainq(home: Path) -> Trainq:
+    """Call `trainq ARGS...` as a subprocess and return its completed process."""
+
+    def call(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "api_cli", *args],
+            env=embedded_env(home),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+
+    return call

@@ -1,0 +1,185 @@
+"""Real parts for integration tests: a throwaway PostgreSQL database, an isolated Redis database,
+and `trainq worker` processes started from the very command the compose file names."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+
+from storage import Database, Repository, Settings
+from storage.records import RunRecord
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_HOST_URL = "redis://127.0.0.1:6379"
+#: Redis database reserved for these tests (FLUSHDB is only ever sent to it).
+REDIS_TEST_DB = 11
+
+
+def create_postgres_database(name: str) -> str:
+    """Create an empty database ``name`` (dropping any leftover) and return its SQLAlchemy URL."""
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop database ``name`` even if connections are still open."""
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Cluster:
+    """The environment of one test's cluster: URLs, settings, and the workers it started."""
+
+    database_url: str
+    broker_url: str
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """Environment for a `trainq` process in this cluster."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TRAINQ_")}
+        env.update(
+            TRAINQ_BROKER_URL=self.broker_url,
+            TRAINQ_DATABASE_URL=self.database_url,
+            TRAINQ_HOME=str(self.log_dir / "home"),
+            # Short lease and reconcile periods so that lost workers are noticed within seconds.
+            TRAINQ_LEASE_TTL_S="4",
+            TRAINQ_RECONCILE_EVERY_S="1",
+            TRAINQ_REDISPATCH_AFTER_S="3",
+            PYTHONUNBUFFERED="1",
+            TF_CPP_MIN_LOG_LEVEL="2",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def settings(self) -> Settings:
+        """Settings equal to those the workers see."""
+        return Settings.from_env(self.env())
+
+    def repository(self) -> Repository:
+        """A repository on this cluster's database."""
+        return Repository(Database(self.database_url))
+
+    def trainq(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run the real `trainq` command with this cluster's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "api_cli", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+
+    def start_worker(self, command: Sequence[str], name: str | None = None) -> WorkerProcess:
+        """Start ``command`` (the compose worker command) as a local process and wait until ready."""
+        name = name or f"w{len(self.workers) + 1}-{uuid.uuid4().hex[:6]}"
+        log_path = self.log_dir / f"{name}.log"
+        argv = [*command, f"--hostname={name}@%h"]
+        if argv[0] == "trainq":
+            argv = [sys.executable, "-m", "api_cli", *argv[1:]]
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        worker = WorkerProcess(name, process, log_path)
+        self.workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    def stop_all(self) -> None:
+        """Stop every worker this cluster started (SIGTERM, then SIGKILL)."""
+        for worker in self.workers:
+            worker.terminate()
+
+
+@dataclass
+class WorkerProcess:
+    """A `trainq worker` process (its own session, so its children can be killed with it)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the worker printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        """Block until Celery reports the worker ready."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited early:\n{self.log()}")
+            time.sleep(0.2)
+        raise AssertionError(f"worker {self.name} not ready after {timeout_s} s:\n{self.log()}")
+
+    def alive(self) -> bool:
+        """True while the main process runs."""
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the worker's main process and its job process at once (a machine dying)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self) -> None:
+        """Warm shutdown, then SIGKILL if it does not stop in time."""
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def flush_test_redis() -> None:
+    """Empty the Redis database reserved for these tests."""
+    client = redis.Redis.from_url(f"{REDIS_HOST_URL}/{REDIS_TEST_DB}")
+    client.flushdb()
+    client.close()
+
+
+def wait_for(run_id: int, repository: Repository, *, timeout_s: float, until_terminal: bool = True) -> RunRecord:
+    """Poll run ``run_id`` until it is terminal."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = repository.get_run(run_id)
+        if run.status.terminal or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def cluster_environment(tmp_path: Path, database_name: str) -> Iterator[Cluster]:
+    """A fresh PostgreSQL database (migrated), the test Redis database flushed, workers reaped."""
+    url = create_postgres_database(database_name)
+    Database(url).upgrade()
+    flush_test_redis()
+    cluster = Cluster(database_url=url, broker_url=f"{REDIS_HOST_URL}/{REDIS_TEST_DB}", log_dir=tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()
+        flush_test_redis()
+        drop_postgres_database(database_name)

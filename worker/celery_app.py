@@ -1,0 +1,85 @@
+"""The Celery application: broker settings chosen for a queue that never loses a job.
+
+Every value below has its reason in ``../shared/design/reliability.md``; the short version is in
+the comments. The database is the system of record, so Celery keeps no results.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from celery import Celery
+from kombu import Queue
+
+from storage import Settings
+from worker.queues import ALL_QUEUES, EVAL_QUEUE, EVAL_TASK, TRAIN_QUEUE, TRAIN_TASK
+
+#: Longer than the longest run we accept: a shorter one would redeliver a running job in parallel.
+VISIBILITY_TIMEOUT_S: Final = 7200
+#: The soft limit lets a run record why it stopped; both stay below the visibility timeout.
+TASK_SOFT_TIME_LIMIT_S: Final = 3300
+TASK_TIME_LIMIT_S: Final = 3600
+#: ``docker stop`` grace is longer than this, so a stopping worker can hand its message back.
+SOFT_SHUTDOWN_TIMEOUT_S: Final = 15.0
+
+#: Publishing from the CLI fails fast; a run left QUEUED is published later by the reconciler.
+PUBLISH_RETRY_POLICY: Final = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
+
+_TRANSPORT_OPTIONS: Final = {
+    "visibility_timeout": VISIBILITY_TIMEOUT_S,
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings for ``settings``'s broker."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": dict(_TRANSPORT_OPTIONS),
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # workers ride out Redis restarts
+        # JSON only: a pickled message is refused before anything is decoded.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_ignore_result": True,  # the SQL database is the record
+        "result_backend": None,
+        # A message stays in Redis until its job is done, and a killed child requeues it.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": 1,  # TensorFlow uses every core; scale with more workers
+        "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_S,
+        "task_time_limit": TASK_TIME_LIMIT_S,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_TIMEOUT_S,
+        "task_queues": [Queue(name) for name in ALL_QUEUES],
+        "task_default_queue": TRAIN_QUEUE,
+        "task_routes": {TRAIN_TASK: {"queue": TRAIN_QUEUE}, EVAL_TASK: {"queue": EVAL_QUEUE}},
+        "task_create_missing_queues": False,
+        "worker_send_task_events": True,  # flower and `trainq status` see task activity
+        "task_send_sent_event": False,
+        "imports": ["worker.tasks"],
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    """Build the Celery app for ``settings`` (tasks are registered by ``worker.tasks``)."""
+    app = Celery("trainq", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app
+
+
+#: The app that ``celery --app worker.celery_app:app`` (flower) and ``trainq worker`` load.
+app: Final = create_app(Settings.from_env())

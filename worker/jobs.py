@@ -1,0 +1,177 @@
+"""The body of every job: claim, run, record, finish.
+
+The Celery tasks (``worker.tasks``) and the embedded mode (``trainq train`` with no broker) both call
+these functions, so the two modes share one code path and differ only in transport. Nothing here
+knows Celery. TensorFlow is imported inside the functions, in the process that trains.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storage import Repository, Settings
+from storage.errors import CheckpointNotFoundError, StaleAttemptError, WeightsCorruptError
+from storage.records import Checkpoint, JobKind, MetricChunk, RunRecord, RunStatus
+from worker.config import Device, EvalConfig, TrainConfig, parse_eval_config, parse_train_config
+from worker.data import load_fashion_mnist
+from worker.errors import DeterministicJobError, InvalidConfigError
+
+if TYPE_CHECKING:
+    from worker.training import ChunkReport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Who runs a job and with what settings."""
+
+    repository: Repository
+    settings: Settings
+    owner: str  # the lease owner: host, pid and a per-delivery label
+    host: str
+
+    @classmethod
+    def for_this_process(cls, repository: Repository, settings: Settings, label: str) -> JobContext:
+        """A context naming this host and process as the lease owner."""
+        host = socket.gethostname()
+        return cls(repository, settings, owner=f"{host}:{os.getpid()}:{label}", host=host)
+
+
+def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
+    """Claim and run job ``run_id``, whatever its kind.
+
+    Returns:
+        The finished record, or None when the job could not be claimed (another attempt owns it,
+        it already finished, or it was cancelled): a duplicate delivery is a no-op.
+    """
+    run = context.repository.claim_run(
+        run_id, owner=context.owner, worker_host=context.host, lease_ttl_s=context.settings.lease_ttl_s
+    )
+    if run is None:
+        logger.info("run %s: not claimable (finished, cancelled or owned elsewhere); no-op", run_id)
+        return None
+    logger.info("run %s: claimed as attempt %s by %s", run_id, run.attempt, context.owner)
+    try:
+        if run.kind is JobKind.EVAL:
+            return _evaluate(context, run)
+        return _train(context, run)
+    except StaleAttemptError:
+        # A newer attempt took the run over (our lease expired): its writes win, ours stop here.
+        logger.warning("run %s: attempt %s was superseded; stopping", run_id, run.attempt)
+        return None
+    except (DeterministicJobError, InvalidConfigError, WeightsCorruptError) as exc:
+        # Would fail the same way on every attempt: record why and do not retry.
+        logger.error("run %s failed: %s", run_id, exc)
+        return _finish(context, run, RunStatus.FAILED, error=str(exc))
+
+
+def _train(context: JobContext, run: RunRecord) -> RunRecord:
+    from worker.training import TrainingState, train
+
+    config = _effective_device(parse_train_config(run.config), context.settings)
+    repository = context.repository
+    checkpoint = repository.latest_checkpoint(run.id)
+    resume = TrainingState(step=checkpoint.info.step, arrays=checkpoint.arrays) if checkpoint else None
+    if resume is not None:
+        logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
+    data = load_fashion_mnist(context.settings.data_dir)
+    cancel_requested = False
+
+    def record(report: ChunkReport) -> None:
+        nonlocal cancel_requested
+        chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
+        weights = report.state.arrays if report.state is not None else None
+        ack = repository.record_chunk(
+            run.id, run.attempt, chunk, lease_ttl_s=context.settings.lease_ttl_s, checkpoint=weights
+        )
+        cancel_requested = ack.cancel_requested
+
+    result = train(
+        config, data, resume_from=resume, on_chunk=record, should_stop=lambda: cancel_requested
+    )
+    if not result.completed:
+        return _finish(context, run, RunStatus.CANCELLED, device=result.device)
+    return repository.finish_run(
+        run.id,
+        run.attempt,
+        RunStatus.SUCCEEDED,
+        summary=result.summary(),
+        final_weights=result.state.arrays,
+        device=result.device,
+    )
+
+
+def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:
+    from worker.evaluation import evaluate
+
+    config = parse_eval_config(run.config)
+    repository = context.repository
+    checkpoint = _checkpoint_to_evaluate(repository, config)
+    data = load_fashion_mnist(context.settings.data_dir)
+    images, labels = data.split(config.split.value)
+    device = config.device if config.device is not Device.AUTO else Device(context.settings.worker_device)
+    result = evaluate(checkpoint.arrays, images, labels, device=device)
+    evaluation = repository.save_evaluation(
+        run_id=config.run_id,
+        checkpoint_step=checkpoint.info.step,
+        split=config.split.value,
+        loss=result.loss,
+        accuracy=result.accuracy,
+        per_class_accuracy=list(result.per_class_accuracy),
+        confusion=[list(row) for row in result.confusion],
+        job_id=run.id,
+        job_attempt=run.attempt,
+    )
+    summary = {
+        "evaluation_id": evaluation.id,
+        "run_id": config.run_id,
+        "checkpoint_step": checkpoint.info.step,
+        "split": config.split.value,
+        "loss": result.loss,
+        "accuracy": result.accuracy,
+    }
+    return repository.finish_run(
+        run.id, run.attempt, RunStatus.SUCCEEDED, summary=summary, device=result.device
+    )
+
+
+def _checkpoint_to_evaluate(repository: Repository, config: EvalConfig) -> Checkpoint:
+    try:
+        if config.checkpoint_step is None:
+            checkpoint = repository.latest_checkpoint(config.run_id)
+            if checkpoint is None:
+                raise CheckpointNotFoundError(f"run {config.run_id} has no checkpoint yet")
+            return checkpoint
+        return repository.get_checkpoint(config.run_id, config.checkpoint_step)
+    except CheckpointNotFoundError as exc:
+        raise DeterministicJobError(str(exc)) from exc
+
+
+def _effective_device(config: TrainConfig, settings: Settings) -> TrainConfig:
+    """A worker started with ``--device`` decides for jobs that left the device to ``auto``."""
+    if config.device is Device.AUTO and settings.worker_device != Device.AUTO.value:
+        return config.model_copy(update={"device": Device(settings.worker_device)})
+    return config
+
+
+def _finish(
+    context: JobContext,
+    run: RunRecord,
+    status: RunStatus,
+    *,
+    error: str | None = None,
+    device: str | None = None,
+) -> RunRecord:
+    return context.repository.finish_run(run.id, run.attempt, status, error=error, device=device)
+
+
+def fail_timed_out(context: JobContext, run_id: int, limit_s: float) -> None:
+    """Mark a run FAILED because it exceeded the task time limit (only if this process owns it)."""
+    run = context.repository.get_run(run_id)
+    if run.status is RunStatus.RUNNING and run.lease_owner == context.owner:
+        _finish(context, run, RunStatus.FAILED, error=f"exceeded the {limit_s:.0f} s task time limit")

@@ -1,0 +1,38 @@
+"""Hooks into the worker's life: the reconciler in the main process, and a health probe.
+
+Imported by ``worker.tasks`` so that any process that loads the tasks (``trainq worker``, or
+``celery --app worker.celery_app worker``) gets them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+from celery.worker.control import inspect_command
+
+from worker.reconciler import ReconcilerThread
+from worker.services import services
+
+_reconciler: list[ReconcilerThread] = []
+
+
+@worker_ready.connect
+def _start_reconciler(**_: Any) -> None:
+    found = services()
+    thread = ReconcilerThread(found.repository, found.settings)
+    thread.start()
+    _reconciler.append(thread)
+
+
+@worker_shutdown.connect
+def _stop_reconciler(**_: Any) -> None:
+    for thread in _reconciler:
+        thread.stop()
+
+
+@inspect_command(name="trainq_main_process")  # type: ignore[misc]
+def main_process_report(state: Any, **_: Any) -> dict[str, Any]:
+    """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.)"""
+    return {"tensorflow_loaded": "tensorflow" in sys.modules, "reconciler": bool(_reconciler)}

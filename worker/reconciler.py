@@ -1,0 +1,82 @@
+"""The reconciler: the database says which jobs should be queued; make the broker agree.
+
+It lives in every worker's main process (a daemon thread started when the worker is ready). The
+main process is long-lived, never imports TensorFlow, and exists wherever jobs can run, so lost
+messages are found without a separate service to deploy or forget; several copies are harmless
+because claims are conditional and PostgreSQL candidates are locked with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from storage import Repository, Settings
+from storage.errors import TrainqError
+from storage.records import RunStatus
+from worker.dispatch import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one pass did."""
+
+    republished: int
+    requeued: int
+    failed: int
+
+
+def reconcile_once(repository: Repository, dispatcher: Dispatcher, settings: Settings) -> ReconcileReport:
+    """One pass: requeue runs whose worker was lost, publish runs whose message was lost.
+
+    A QUEUED run that was published before is only published again when its queue is empty:
+    otherwise its message is most likely still waiting, and copies would pile up behind a backlog.
+    A duplicate that slips through is harmless: the second delivery cannot claim the run.
+    """
+    republished = requeued = failed = 0
+    depths = dispatcher.queue_depths()
+    for run in repository.runs_to_redispatch(redispatch_after_s=settings.redispatch_after_s):
+        if run.status is RunStatus.RUNNING:
+            run = repository.requeue_expired(run.id)
+            if run.status is RunStatus.FAILED:
+                failed += 1
+                logger.error("run %s: %s", run.id, run.error)
+                continue
+            if run.status is not RunStatus.QUEUED:
+                continue
+            requeued += 1
+        elif run.published_at is not None and depths.get(run.queue, 0) > 0:
+            continue
+        dispatcher.publish(repository, run)
+        republished += 1
+        logger.warning("run %s: published again (attempt so far %s)", run.id, run.attempt)
+    return ReconcileReport(republished, requeued, failed)
+
+
+class ReconcilerThread(threading.Thread):
+    """Runs :func:`reconcile_once` every ``settings.reconcile_every_s`` until stopped."""
+
+    def __init__(self, repository: Repository, settings: Settings) -> None:
+        super().__init__(name="trainq-reconciler", daemon=True)
+        self._repository = repository
+        self._settings = settings
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        """Loop until :meth:`stop`; a failing pass is logged and retried next period."""
+        dispatcher = Dispatcher(self._settings)
+        while True:
+            try:
+                reconcile_once(self._repository, dispatcher, self._settings)
+            except TrainqError as exc:
+                logger.warning("reconciler pass failed, retrying later: %s", exc)
+            if self._stopped.wait(self._settings.reconcile_every_s):
+                break
+        dispatcher.close()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current pass."""
+        self._stopped.set()

@@ -1,0 +1,47 @@
+"""Celery tasks: thin wrappers that take a job id and hand it to ``worker.jobs``.
+
+Messages come from anywhere, so the id is checked here and the job's config is validated again by
+the job itself. A bad message is logged and acknowledged; it never takes the worker down.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from storage.errors import NotFoundError
+from worker.celery_app import TASK_SOFT_TIME_LIMIT_S, app
+from worker.jobs import JobContext, execute_job, fail_timed_out
+from worker.queues import EVAL_TASK, TRAIN_TASK
+from worker.services import services
+from worker import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name=TRAIN_TASK, bind=True)
+def train_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
+    """Train run ``run_id`` (resuming from its newest checkpoint if it has one)."""
+    _execute(self, run_id)
+
+
+@app.task(name=EVAL_TASK, bind=True)
+def eval_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
+    """Run evaluation job ``run_id`` (its config names the trained run, checkpoint and split)."""
+    _execute(self, run_id)
+
+
+def _execute(task: Task, run_id: object) -> None:  # type: ignore[type-arg]
+    if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
+        logger.error("rejected message %s: run id %r is not a positive integer", task.request.id, run_id)
+        return
+    found = services()
+    context = JobContext.for_this_process(found.repository, found.settings, str(task.request.id))
+    try:
+        execute_job(context, run_id)
+    except NotFoundError as exc:
+        logger.error("rejected message %s: %s", task.request.id, exc)
+    except SoftTimeLimitExceeded:
+        fail_timed_out(context, run_id, TASK_SOFT_TIME_LIMIT_S)
