@@ -32,7 +32,9 @@ def run_in_process(state: AppState, run_id: int, *, show_progress: bool) -> RunR
     thread = threading.Thread(target=work, name=f"trainq-run-{run_id}", daemon=True)
     thread.start()
     try:
-        wait_for_run(repository, run_id, show_progress=show_progress, abandon=lambda: not thread.is_alive())
+        wait_for_run(
+            repository, run_id, show_progress=show_progress, abandon=lambda: not thread.is_alive()
+        )
     except KeyboardInterrupt:
         stderr.print(f"[yellow]interrupted: cancelling run {run_id} at its next chunk…[/]")
         repository.request_cancel(run_id)
@@ -49,5 +51,8 @@ def _record_crash(state: AppState, run_id: int, exc: BaseException) -> None:
     run = state.repository.get_run(run_id)
     if run.status is RunStatus.RUNNING:
         state.repository.finish_run(
-            run_id, run.attempt, RunStatus.FAILED, error=f"internal error: {type(exc).__name__}: {exc}"
+            run_id,
+            run.attempt,
+            RunStatus.FAILED,
+            error=f"internal error: {type(exc).__name__}: {exc}",
         )

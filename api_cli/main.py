@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from api_cli.commands import cancel, db, evaluate, export, metrics, predict, runs, status, train, worker
+from api_cli.commands import (
+    cancel,
+    db,
+    evaluate,
+    export,
+    metrics,
+    predict,
+    runs,
+    status,
+    train,
+    worker,
+)
 from api_cli.exit_codes import ExitCode
 from api_cli.output import stderr
 from api_cli.state import STATE

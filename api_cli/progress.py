@@ -52,7 +52,9 @@ def wait_for_run(
             fields = _latest_metric_fields(repository, run)
             if first_seen is not None and now > first_seen[0]:
                 fields["rate"] = f"{(run.steps_done - first_seen[1]) / (now - first_seen[0]):,.0f}"
-            progress.update(bar, completed=run.steps_done, description=f"run {run_id} {run.status}", **fields)
+            progress.update(
+                bar, completed=run.steps_done, description=f"run {run_id} {run.status}", **fields
+            )
             if run.status.terminal or abandon():
                 return run
             time.sleep(POLL_INTERVAL_S)
@@ -78,7 +80,9 @@ def _progress(show: bool) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  acc {task.fields[accuracy]}  {task.fields[rate]} steps/s"),
+        TextColumn(
+            "loss {task.fields[loss]}  acc {task.fields[accuracy]}  {task.fields[rate]} steps/s"
+        ),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=stderr,

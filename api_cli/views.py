@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from storage.records import CheckpointInfo, EvaluationRecord, RunRecord
 
-RUN_LIST_HEADER = ("id", "kind", "name", "status", "steps", "attempts", "loss", "accuracy", "tags", "created")
+RUN_LIST_HEADER = (
+    "id",
+    "kind",
+    "name",
+    "status",
+    "steps",
+    "attempts",
+    "loss",
+    "accuracy",
+    "tags",
+    "created",
+)
 
 
 def run_dict(run: RunRecord) -> dict[str, Any]:
@@ -44,7 +55,8 @@ def run_detail_dict(
     detail = run_dict(run)
     detail["evaluations"] = [evaluation_dict(evaluation) for evaluation in evaluations]
     detail["checkpoints"] = [
-        {"step": info.step, "sha256": info.sha256, "size_bytes": info.size_bytes} for info in checkpoints
+        {"step": info.step, "sha256": info.sha256, "size_bytes": info.size_bytes}
+        for info in checkpoints
     ]
     return detail
 

@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from storage.records import RunStatus
 from tests.cluster.compose import worker_command
+
+from storage.records import RunStatus
 from tests.integration.harness import Cluster, WorkerProcess, cluster_environment, wait_for
 
 SEED_JOB = ("--steps", "10000", "--batch-size", "128", "--lr", "0.01", "--seed", "1")
@@ -56,7 +57,12 @@ def measure_wait_overhead(cluster: Cluster, repetitions: int) -> dict[str, Any]:
         assert result.returncode == 0, result.stderr
         trainings.append(float(json.loads(result.stdout)["summary"]["duration_s"]))
     wall, training = statistics.median(walls), statistics.median(trainings)
-    return {"wall_s": wall, "training_s": training, "overhead_s": wall - training, "repetitions": repetitions}
+    return {
+        "wall_s": wall,
+        "training_s": training,
+        "overhead_s": wall - training,
+        "repetitions": repetitions,
+    }
 
 
 def measure_throughput(cluster: Cluster, runs: int) -> dict[str, Any]:
@@ -65,16 +71,32 @@ def measure_throughput(cluster: Cluster, runs: int) -> dict[str, Any]:
     started = time.perf_counter()
     run_ids = []
     for seed in range(runs):
-        result = cluster.trainq("train", "--steps", "100", "--chunk-steps", "100", "--checkpoint-every", "100",
-                                "--seed", str(seed), "--no-wait", "--json")
+        result = cluster.trainq(
+            "train",
+            "--steps",
+            "100",
+            "--chunk-steps",
+            "100",
+            "--checkpoint-every",
+            "100",
+            "--seed",
+            str(seed),
+            "--no-wait",
+            "--json",
+        )
         assert result.returncode == 0, result.stderr
         run_ids.append(int(json.loads(result.stdout)["run_id"]))
     submitted = time.perf_counter() - started
     finished = [wait_for(run_id, repository, timeout_s=600) for run_id in run_ids]
     elapsed = time.perf_counter() - started
     assert all(run.status is RunStatus.SUCCEEDED for run in finished)
-    return {"runs": runs, "elapsed_s": elapsed, "runs_per_s": runs / elapsed, "submit_s": submitted,
-            "re_executions": sum(run.attempt - 1 for run in finished)}
+    return {
+        "runs": runs,
+        "elapsed_s": elapsed,
+        "runs_per_s": runs / elapsed,
+        "submit_s": submitted,
+        "re_executions": sum(run.attempt - 1 for run in finished),
+    }
 
 
 def measure_memory(workers: list[WorkerProcess]) -> list[dict[str, float]]:
@@ -82,21 +104,30 @@ def measure_memory(workers: list[WorkerProcess]) -> list[dict[str, float]]:
     report = []
     for worker in workers:
         children = child_pids(worker.process.pid)
-        report.append({
-            "main_rss_mib": rss_mib(worker.process.pid),
-            "job_process_rss_mib": max((rss_mib(pid) for pid in children), default=float("nan")),
-        })
+        report.append(
+            {
+                "main_rss_mib": rss_mib(worker.process.pid),
+                "job_process_rss_mib": max(
+                    (rss_mib(pid) for pid in children), default=float("nan")
+                ),
+            }
+        )
     return report
 
 
 def main() -> None:
     """Run the three measurements and print them."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch, cluster_environment(Path(scratch), f"trainq_bench_{os.getpid()}") as cluster:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        cluster_environment(Path(scratch), f"trainq_bench_{os.getpid()}") as cluster,
+    ):
         cluster.extra_env["TRAINQ_LEASE_TTL_S"] = "30"  # production-like settings for timings
         cluster.extra_env["TRAINQ_RECONCILE_EVERY_S"] = "30"
         cluster.extra_env["TRAINQ_REDISPATCH_AFTER_S"] = "120"
@@ -110,14 +141,21 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(f"trainq train --wait, seed job, warm worker (median of {overhead['repetitions']}):")
-    print(f"  wall {overhead['wall_s']:.2f} s, training {overhead['training_s']:.2f} s, "
-          f"overhead {overhead['overhead_s']:.2f} s (target <= 1 s)")
-    print(f"{throughput['runs']} runs x 100 steps through 2 workers: {throughput['elapsed_s']:.1f} s, "
-          f"{throughput['runs_per_s']:.2f} runs/s ({throughput['runs_per_s'] * 60:.0f} runs/min), "
-          f"re-executions {throughput['re_executions']}")
+    print(
+        f"  wall {overhead['wall_s']:.2f} s, training {overhead['training_s']:.2f} s, "
+        f"overhead {overhead['overhead_s']:.2f} s (target <= 1 s)"
+    )
+    print(
+        f"{throughput['runs']} runs x 100 steps through 2 workers: "
+        f"{throughput['elapsed_s']:.1f} s, "
+        f"{throughput['runs_per_s']:.2f} runs/s ({throughput['runs_per_s'] * 60:.0f} runs/min), "
+        f"re-executions {throughput['re_executions']}"
+    )
     for index, entry in enumerate(memory, 1):
-        print(f"worker {index}: main process {entry['main_rss_mib']:.0f} MiB, "
-              f"job process {entry['job_process_rss_mib']:.0f} MiB RSS")
+        print(
+            f"worker {index}: main process {entry['main_rss_mib']:.0f} MiB, "
+            f"job process {entry['job_process_rss_mib']:.0f} MiB RSS"
+        )
 
 
 if __name__ == "__main__":

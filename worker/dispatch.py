@@ -40,7 +40,7 @@ class Dispatcher:
         return create_app(self._settings)
 
     @cached_property
-    def _redis(self) -> redis.Redis:
+    def _redis(self) -> redis.Redis[bytes]:
         import redis
 
         return redis.Redis.from_url(

@@ -1,8 +1,9 @@
 """The body of every job: claim, run, record, finish.
 
-The Celery tasks (``worker.tasks``) and the embedded mode (``trainq train`` with no broker) both call
-these functions, so the two modes share one code path and differ only in transport. Nothing here
-knows Celery. TensorFlow is imported inside the functions, in the process that trains.
+The Celery tasks (``worker.tasks``) and the embedded mode (``trainq train`` with no broker)
+both call these functions, so the two modes share one code path and differ only in transport.
+Nothing here knows Celery. TensorFlow is imported inside the functions, in the process that
+trains.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         it already finished, or it was cancelled): a duplicate delivery is a no-op.
     """
     run = context.repository.claim_run(
-        run_id, owner=context.owner, worker_host=context.host, lease_ttl_s=context.settings.lease_ttl_s
+        run_id,
+        owner=context.owner,
+        worker_host=context.host,
+        lease_ttl_s=context.settings.lease_ttl_s,
     )
     if run is None:
         logger.info("run %s: not claimable (finished, cancelled or owned elsewhere); no-op", run_id)
@@ -76,7 +80,9 @@ def _train(context: JobContext, run: RunRecord) -> RunRecord:
     config = _effective_device(parse_train_config(run.config), context.settings)
     repository = context.repository
     checkpoint = repository.latest_checkpoint(run.id)
-    resume = TrainingState(step=checkpoint.info.step, arrays=checkpoint.arrays) if checkpoint else None
+    resume = (
+        TrainingState(step=checkpoint.info.step, arrays=checkpoint.arrays) if checkpoint else None
+    )
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
@@ -114,7 +120,11 @@ def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:
     checkpoint = _checkpoint_to_evaluate(repository, config)
     data = load_fashion_mnist(context.settings.data_dir)
     images, labels = data.split(config.split.value)
-    device = config.device if config.device is not Device.AUTO else Device(context.settings.worker_device)
+    device = (
+        config.device
+        if config.device is not Device.AUTO
+        else Device(context.settings.worker_device)
+    )
     result = evaluate(checkpoint.arrays, images, labels, device=device)
     evaluation = repository.save_evaluation(
         run_id=config.run_id,
@@ -174,4 +184,6 @@ def fail_timed_out(context: JobContext, run_id: int, limit_s: float) -> None:
     """Mark a run FAILED because it exceeded the task time limit (only if this process owns it)."""
     run = context.repository.get_run(run_id)
     if run.status is RunStatus.RUNNING and run.lease_owner == context.owner:
-        _finish(context, run, RunStatus.FAILED, error=f"exceeded the {limit_s:.0f} s task time limit")
+        _finish(
+            context, run, RunStatus.FAILED, error=f"exceeded the {limit_s:.0f} s task time limit"
+        )

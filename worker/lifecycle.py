@@ -32,7 +32,7 @@ def _stop_reconciler(**_: Any) -> None:
         thread.stop()
 
 
-@inspect_command(name="trainq_main_process")  # type: ignore[misc]
+@inspect_command(name="trainq_main_process")
 def main_process_report(state: Any, **_: Any) -> dict[str, Any]:
     """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.)"""
     return {"tensorflow_loaded": "tensorflow" in sys.modules, "reconciler": bool(_reconciler)}

@@ -29,7 +29,9 @@ class ReconcileReport:
     failed: int
 
 
-def reconcile_once(repository: Repository, dispatcher: Dispatcher, settings: Settings) -> ReconcileReport:
+def reconcile_once(
+    repository: Repository, dispatcher: Dispatcher, settings: Settings
+) -> ReconcileReport:
     """One pass: requeue runs whose worker was lost, publish runs whose message was lost.
 
     A QUEUED run that was published before is only published again when its queue is empty:
@@ -38,7 +40,8 @@ def reconcile_once(repository: Repository, dispatcher: Dispatcher, settings: Set
     """
     republished = requeued = failed = 0
     depths = dispatcher.queue_depths()
-    for run in repository.runs_to_redispatch(redispatch_after_s=settings.redispatch_after_s):
+    for candidate in repository.runs_to_redispatch(redispatch_after_s=settings.redispatch_after_s):
+        run = candidate
         if run.status is RunStatus.RUNNING:
             run = repository.requeue_expired(run.id)
             if run.status is RunStatus.FAILED:

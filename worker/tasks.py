@@ -12,11 +12,11 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from storage.errors import NotFoundError
+from worker import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
 from worker.celery_app import TASK_SOFT_TIME_LIMIT_S, app
 from worker.jobs import JobContext, execute_job, fail_timed_out
 from worker.queues import EVAL_TASK, TRAIN_TASK
 from worker.services import services
-from worker import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ def eval_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
 
 def _execute(task: Task, run_id: object) -> None:  # type: ignore[type-arg]
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
-        logger.error("rejected message %s: run id %r is not a positive integer", task.request.id, run_id)
+        logger.error(
+            "rejected message %s: run id %r is not a positive integer", task.request.id, run_id
+        )
         return
     found = services()
     context = JobContext.for_this_process(found.repository, found.settings, str(task.request.id))

@@ -32,7 +32,9 @@ def cancel(
             results.append({"run_id": run_id, "error": str(exc)})
             continue
         state = "cancelled" if run.status.terminal else "cancel requested (stops at its next chunk)"
-        results.append({"run_id": run_id, "status": run.status.value, "cancel_requested": run.cancel_requested})
+        results.append(
+            {"run_id": run_id, "status": run.status.value, "cancel_requested": run.cancel_requested}
+        )
         if not json_output:
             stdout.print(f"run {run_id}: {state}")
     if json_output:

@@ -31,18 +31,31 @@ Examples:
 
 
 def evaluate(
-    run_id: Annotated[int | None, typer.Argument(help="The training run to evaluate.", show_default=False)] = None,
+    run_id: Annotated[
+        int | None, typer.Argument(help="The training run to evaluate.", show_default=False)
+    ] = None,
     checkpoint: Annotated[str, typer.Option(help="latest, a step number, or all.")] = "latest",
-    split: Annotated[Split, typer.Option(help="Which split to evaluate on (all of it).")] = Split.TEST,
-    all_runs: Annotated[bool, typer.Option("--all", help="Evaluate every run matching --status/--tag.")] = False,
-    status: Annotated[list[str] | None, typer.Option(help="With --all: run status filter; repeatable.")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="With --all: KEY=VALUE filter; repeatable.")] = None,
+    split: Annotated[
+        Split, typer.Option(help="Which split to evaluate on (all of it).")
+    ] = Split.TEST,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Evaluate every run matching --status/--tag.")
+    ] = False,
+    status: Annotated[
+        list[str] | None, typer.Option(help="With --all: run status filter; repeatable.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="With --all: KEY=VALUE filter; repeatable.")
+    ] = None,
     wait: Annotated[
-        bool | None, typer.Option("--wait/--no-wait", help="Wait for the results (default: wait when embedded).")
+        bool | None,
+        typer.Option(
+            "--wait/--no-wait", help="Wait for the results (default: wait when embedded)."
+        ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """Evaluate checkpoints over a whole split: loss, accuracy, per-class accuracy, confusion matrix.
+    """Evaluate checkpoints over a whole split: loss, accuracy, per-class accuracy, confusions.
 
     Each (run, checkpoint) becomes one queued job; results are stored with the run (see
     `trainq runs show RUN_ID`).
@@ -51,13 +64,19 @@ def evaluate(
     from storage.records import RunStatus
 
     if (run_id is None) == (not all_runs):
-        raise InvalidConfigError("give either a RUN_ID or --all (with optional --status/--tag filters)")
+        raise InvalidConfigError(
+            "give either a RUN_ID or --all (with optional --status/--tag filters)"
+        )
     if not all_runs and (status or tag):
         raise InvalidConfigError("--status and --tag filter runs for --all; drop them or add --all")
-    statuses = [_parse_status(text) for text in status or []] or ([RunStatus.SUCCEEDED] if all_runs else [])
+    statuses = [_parse_status(text) for text in status or []] or (
+        [RunStatus.SUCCEEDED] if all_runs else []
+    )
     settings = STATE.settings
     if wait is False and settings.embedded:
-        raise InvalidConfigError("--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here")
+        raise InvalidConfigError(
+            "--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here"
+        )
     if not settings.embedded:
         STATE.dispatcher.ping()
     repository = STATE.repository
@@ -66,7 +85,11 @@ def evaluate(
     else:
         assert run_id is not None
         runs = [repository.get_run(run_id)]
-    targets = [(run, step) for run in runs for step in _steps_to_evaluate(repository, run, checkpoint, all_runs)]
+    targets = [
+        (run, step)
+        for run in runs
+        for step in _steps_to_evaluate(repository, run, checkpoint, all_runs)
+    ]
     if not targets:
         raise CheckpointNotFoundError("nothing to evaluate: no matching run has a checkpoint")
     job_ids = [_create_job(repository, run.id, step, split) for run, step in targets]
@@ -75,13 +98,16 @@ def evaluate(
     _run_or_publish(job_ids, wait=wait, json_output=json_output)
 
 
-def _steps_to_evaluate(repository: Repository, run: RunRecord, checkpoint: str, lenient: bool) -> list[int]:
+def _steps_to_evaluate(
+    repository: Repository, run: RunRecord, checkpoint: str, lenient: bool
+) -> list[int]:
     infos = repository.list_checkpoints(run.id)
     if not infos:
         if lenient:
             return []
         raise CheckpointNotFoundError(
-            f"run {run.id} has no checkpoint yet (status {run.status}); wait for its first checkpoint"
+            f"run {run.id} has no checkpoint yet (status {run.status}); "
+            "wait for its first checkpoint"
         )
     if checkpoint == "all":
         return [info.step for info in infos]
@@ -92,7 +118,9 @@ def _steps_to_evaluate(repository: Repository, run: RunRecord, checkpoint: str, 
     step = int(checkpoint)
     if step not in {info.step for info in infos}:
         steps = ", ".join(str(info.step) for info in infos)
-        raise CheckpointNotFoundError(f"run {run.id} has no checkpoint at step {step}; it has: {steps}")
+        raise CheckpointNotFoundError(
+            f"run {run.id} has no checkpoint at step {step}; it has: {steps}"
+        )
     return [step]
 
 
@@ -131,11 +159,20 @@ def _run_or_publish(job_ids: list[int], *, wait: bool | None, json_output: bool)
                 print_json({"job_ids": job_ids, "status": "queued"})
             return
         jobs = wait_for_jobs(repository, job_ids, show_progress=show)
-    evaluations = [e for job in jobs if (e := repository.get_evaluation_for_job(job.id)) is not None]
+    evaluations = [
+        e for job in jobs if (e := repository.get_evaluation_for_job(job.id)) is not None
+    ]
     failed = [job for job in jobs if job.status is not RunStatus.SUCCEEDED]
     if json_output:
-        print_json({"evaluations": [evaluation_dict(e) for e in evaluations],
-                    "failed": [{"job_id": job.id, "status": job.status.value, "error": job.error} for job in failed]})
+        print_json(
+            {
+                "evaluations": [evaluation_dict(e) for e in evaluations],
+                "failed": [
+                    {"job_id": job.id, "status": job.status.value, "error": job.error}
+                    for job in failed
+                ],
+            }
+        )
     else:
         print_table(
             "evaluations",

@@ -16,12 +16,14 @@ from worker.errors import InvalidConfigError
 def export(
     run_id: Annotated[int, typer.Argument(help="The run's id.")],
     out: Annotated[Path, typer.Option(help="Destination .npz file.", dir_okay=False)],
-    checkpoint: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
+    checkpoint: Annotated[
+        int | None, typer.Option(help="Checkpoint step (default: the newest).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Export weights for pixels scaled to [0, 1], as in the seed: logits = x @ W + b.
 
-    Example: trainq export 7 --out run7.npz && python -c "import numpy; print(numpy.load('run7.npz')['W'].shape)"
+    Example: trainq export 7 --out run7.npz   (then numpy.load('run7.npz')['W'])
     """
     import numpy as np
 
@@ -43,4 +45,6 @@ def export(
     temporary = out.with_suffix(".partial.npz")
     np.savez(temporary, **arrays)
     temporary.replace(out)  # never leave a half-written file under the requested name
-    stdout.print(f"wrote {out} (run {run_id}, step {found.info.step}, sha256 {found.info.sha256[:12]}…)")
+    stdout.print(
+        f"wrote {out} (run {run_id}, step {found.info.step}, sha256 {found.info.sha256[:12]}…)"
+    )

@@ -12,10 +12,14 @@ from api_cli.state import STATE
 
 def metrics(
     run_id: Annotated[int, typer.Argument(help="The run's id.")],
-    every: Annotated[int, typer.Option(min=1, help="Keep steps divisible by K (1 = every step).")] = 1,
+    every: Annotated[
+        int, typer.Option(min=1, help="Keep steps divisible by K (1 = every step).")
+    ] = 1,
     first_step: Annotated[int | None, typer.Option(min=1, help="First step to print.")] = None,
     last_step: Annotated[int | None, typer.Option(min=1, help="Last step to print.")] = None,
-    output_format: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.TABLE,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table, json or csv.")
+    ] = Format.TABLE,
 ) -> None:
     """Print per-step metrics (step numbers start at 1, like the seed's "Número del lote").
 
@@ -27,8 +31,14 @@ def metrics(
     repository.get_run(run_id)  # a clear "no run" error rather than an empty table
     rows = repository.read_metrics(run_id, first_step=first_step, last_step=last_step, every=every)
     if output_format is Format.CSV:
-        print_csv(("step", "loss", "accuracy"), [(r.step, repr(r.loss), repr(r.accuracy)) for r in rows])
+        print_csv(
+            ("step", "loss", "accuracy"), [(r.step, repr(r.loss), repr(r.accuracy)) for r in rows]
+        )
     elif output_format is Format.JSON:
         print_json([{"step": r.step, "loss": r.loss, "accuracy": r.accuracy} for r in rows])
     else:
-        print_table(f"run {run_id} metrics", ("step", "loss", "accuracy"), [(r.step, r.loss, r.accuracy) for r in rows])
+        print_table(
+            f"run {run_id} metrics",
+            ("step", "loss", "accuracy"),
+            [(r.step, r.loss, r.accuracy) for r in rows],
+        )

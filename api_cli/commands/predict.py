@@ -14,8 +14,12 @@ from storage.errors import CheckpointNotFoundError
 def predict(
     run_id: Annotated[int, typer.Argument(help="The run's id.")],
     samples: Annotated[int, typer.Option(min=1, max=10_000, help="How many test images.")] = 3,
-    seed: Annotated[int | None, typer.Option(help="Pick the images with this seed (random if omitted).")] = None,
-    checkpoint: Annotated[int | None, typer.Option(help="Checkpoint step (default: the newest).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Pick the images with this seed (random if omitted).")
+    ] = None,
+    checkpoint: Annotated[
+        int | None, typer.Option(help="Checkpoint step (default: the newest).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Predict random test images with a run's weights (NumPy; no TensorFlow start-up).
@@ -27,7 +31,11 @@ def predict(
 
     repository = STATE.repository
     repository.get_run(run_id)
-    found = repository.latest_checkpoint(run_id) if checkpoint is None else repository.get_checkpoint(run_id, checkpoint)
+    found = (
+        repository.latest_checkpoint(run_id)
+        if checkpoint is None
+        else repository.get_checkpoint(run_id, checkpoint)
+    )
     if found is None:
         raise CheckpointNotFoundError(f"run {run_id} has no checkpoint yet")
     data = load_fashion_mnist(STATE.settings.data_dir)
@@ -39,7 +47,13 @@ def predict(
         f"run {run_id}, checkpoint {found.info.step}",
         ("test image", "true class", "predicted", "probability", "correct"),
         [
-            (p.index, p.true_name, p.predicted_name, p.probability, "yes" if p.true_class == p.predicted_class else "no")
+            (
+                p.index,
+                p.true_name,
+                p.predicted_name,
+                p.probability,
+                "yes" if p.true_class == p.predicted_class else "no",
+            )
             for p in predictions
         ],
     )

@@ -24,9 +24,13 @@ def list_runs(
     status: Annotated[list[str] | None, typer.Option(help="Filter by status; repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Filter by KEY=VALUE; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Filter by exact name.")] = None,
-    evals: Annotated[bool, typer.Option("--evals", help="List evaluation jobs instead of training runs.")] = False,
+    evals: Annotated[
+        bool, typer.Option("--evals", help="List evaluation jobs instead of training runs.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 20,
-    output_format: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.TABLE,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table, json or csv.")
+    ] = Format.TABLE,
 ) -> None:
     """List training runs, newest first."""
     from storage.records import JobKind
@@ -51,21 +55,32 @@ def list_runs(
 @app.command("show")
 def show_run(
     run_id: Annotated[int, typer.Argument(help="The run's id.")],
-    output_format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.TABLE,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table or json.")
+    ] = Format.TABLE,
 ) -> None:
     """Show one run: config (seed included), status, attempts, device, summary, evaluations."""
     repository = STATE.repository
     run = repository.get_run(run_id)
-    detail = run_detail_dict(run, repository.list_evaluations(run_id), repository.list_checkpoints(run_id))
+    detail = run_detail_dict(
+        run, repository.list_evaluations(run_id), repository.list_checkpoints(run_id)
+    )
     if output_format is Format.JSON:
         print_json(detail)
         return
-    rows = [(key, value) for key, value in detail.items() if key not in ("evaluations", "checkpoints", "run_id")]
+    rows = [
+        (key, value)
+        for key, value in detail.items()
+        if key not in ("evaluations", "checkpoints", "run_id")
+    ]
     rows.append(("checkpoints", ", ".join(str(c["step"]) for c in detail["checkpoints"]) or None))
     print_table(f"run {run_id}", ("field", "value"), rows)
     if detail["evaluations"]:
         print_table(
             "evaluations",
             ("checkpoint", "split", "loss", "accuracy"),
-            [(e["checkpoint_step"], e["split"], e["loss"], e["accuracy"]) for e in detail["evaluations"]],
+            [
+                (e["checkpoint_step"], e["split"], e["loss"], e["accuracy"])
+                for e in detail["evaluations"]
+            ],
         )

@@ -23,7 +23,10 @@ def status(
     healthy = True
     try:
         counts = STATE.repository.count_runs_by_status(kind=None)
-        report["database"] = {"ok": True, "runs_by_status": {key.value: value for key, value in counts.items()}}
+        report["database"] = {
+            "ok": True,
+            "runs_by_status": {key.value: value for key, value in counts.items()},
+        }
     except TrainqError as exc:
         healthy = False
         report["database"] = {"ok": False, "error": str(exc)}
@@ -48,12 +51,20 @@ def status(
 def _print_report(report: dict[str, Any]) -> None:
     stdout.print(f"mode: {report['mode']}")
     database = report["database"]
-    stdout.print(f"database: {'[green]ok[/]' if database['ok'] else '[red]' + database['error'] + '[/]'}")
+    stdout.print(
+        f"database: {'[green]ok[/]' if database['ok'] else '[red]' + database['error'] + '[/]'}"
+    )
     if "broker" in report:
         broker = report["broker"]
-        stdout.print(f"broker: {'[green]ok[/]' if broker['ok'] else '[red]' + broker['error'] + '[/]'}")
+        stdout.print(
+            f"broker: {'[green]ok[/]' if broker['ok'] else '[red]' + broker['error'] + '[/]'}"
+        )
         stdout.print(f"workers online: {len(report['workers'])} {' '.join(report['workers'])}")
         if broker["ok"]:
-            print_table("queue depths", ("queue", "waiting"), sorted(broker["queue_depths"].items()))
+            print_table(
+                "queue depths", ("queue", "waiting"), sorted(broker["queue_depths"].items())
+            )
     if database["ok"]:
-        print_table("runs by status", ("status", "runs"), sorted(database["runs_by_status"].items()))
+        print_table(
+            "runs by status", ("status", "runs"), sorted(database["runs_by_status"].items())
+        )

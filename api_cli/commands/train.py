@@ -44,31 +44,46 @@ Examples:
 
 
 def train(
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate (finite, > 0).")] = _DEFAULTS.learning_rate,
-    batch_size: Annotated[int, typer.Option(help="Examples per step, 1..60000.")] = _DEFAULTS.batch_size,
+    lr: Annotated[
+        float, typer.Option("--lr", help="Learning rate (finite, > 0).")
+    ] = _DEFAULTS.learning_rate,
+    batch_size: Annotated[
+        int, typer.Option(help="Examples per step, 1..60000.")
+    ] = _DEFAULTS.batch_size,
     steps: Annotated[int, typer.Option(help="SGD steps, 1..10,000,000.")] = _DEFAULTS.steps,
-    seed: Annotated[int | None, typer.Option(help="Random seed; drawn and recorded if omitted.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; drawn and recorded if omitted.")
+    ] = None,
     init: Annotated[Init, typer.Option(help="Initial weights.")] = _DEFAULTS.init,
     momentum: Annotated[float, typer.Option(help="Momentum in [0, 1).")] = _DEFAULTS.momentum,
     l2: Annotated[float, typer.Option(help="L2 weight decay on W.")] = _DEFAULTS.l2,
-    schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = _DEFAULTS.schedule,
+    schedule: Annotated[
+        Schedule, typer.Option(help="Learning-rate schedule.")
+    ] = _DEFAULTS.schedule,
     checkpoint_every: Annotated[
         int, typer.Option(help="Steps between checkpoints (a multiple of --chunk-steps).")
     ] = _DEFAULTS.checkpoint_every_steps,
     chunk_steps: Annotated[
         int, typer.Option(help="Steps per compiled call and per stored metric row.")
     ] = _DEFAULTS.chunk_steps,
-    device: Annotated[Device, typer.Option(help="auto, cpu or gpu (gpu runs go to the gpu queue).")] = _DEFAULTS.device,
+    device: Annotated[
+        Device, typer.Option(help="auto, cpu or gpu (gpu runs go to the gpu queue).")
+    ] = _DEFAULTS.device,
     name: Annotated[str | None, typer.Option(help="A name to find the run by.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE label; repeatable.")] = None,
     max_attempts: Annotated[
-        int | None, typer.Option(help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS).")
+        int | None,
+        typer.Option(help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS)."),
     ] = None,
     wait: Annotated[
         bool | None,
-        typer.Option("--wait/--no-wait", help="Watch the run to the end (default: wait when embedded)."),
+        typer.Option(
+            "--wait/--no-wait", help="Watch the run to the end (default: wait when embedded)."
+        ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
 ) -> None:
     """Submit a training run of the seed's logistic regression on Fashion-MNIST.
 
@@ -77,9 +92,17 @@ def train(
     progress bar follows and the exit code says whether the run succeeded.
     """
     config = _validated_config(
-        learning_rate=lr, batch_size=batch_size, steps=steps, seed=seed, init=init.value,
-        momentum=momentum, l2=l2, schedule=schedule.value, checkpoint_every_steps=checkpoint_every,
-        chunk_steps=chunk_steps, device=device.value,
+        learning_rate=lr,
+        batch_size=batch_size,
+        steps=steps,
+        seed=seed,
+        init=init.value,
+        momentum=momentum,
+        l2=l2,
+        schedule=schedule.value,
+        checkpoint_every_steps=checkpoint_every,
+        chunk_steps=chunk_steps,
+        device=device.value,
     )
     tags = parse_tags(tag or [])
     if max_attempts is not None and max_attempts < 1:

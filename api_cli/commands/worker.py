@@ -13,12 +13,18 @@ from worker.queues import ALL_QUEUES, EVAL_QUEUE, TRAIN_QUEUE
 
 
 def worker(
-    queues: Annotated[str, typer.Option(help=f"Comma-separated queues from {', '.join(ALL_QUEUES)}.")] = (
-        f"{TRAIN_QUEUE},{EVAL_QUEUE}"
-    ),
-    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes (1 suits TensorFlow; scale out).")] = 1,
-    device: Annotated[Device, typer.Option(help="Device for jobs that say auto (gpu: GPU workers).")] = Device.AUTO,
-    hostname: Annotated[str | None, typer.Option(help="Worker node name (default trainq@HOST).")] = None,
+    queues: Annotated[
+        str, typer.Option(help=f"Comma-separated queues from {', '.join(ALL_QUEUES)}.")
+    ] = (f"{TRAIN_QUEUE},{EVAL_QUEUE}"),
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Worker processes (1 suits TensorFlow; scale out).")
+    ] = 1,
+    device: Annotated[
+        Device, typer.Option(help="Device for jobs that say auto (gpu: GPU workers).")
+    ] = Device.AUTO,
+    hostname: Annotated[
+        str | None, typer.Option(help="Worker node name (default trainq@HOST).")
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Start a worker (Celery prefork). Stop it with SIGTERM/Ctrl-C: the running job's message is
@@ -34,19 +40,31 @@ def worker(
 
     settings = STATE.settings
     if settings.broker_url is None:
-        raise ConfigurationError("trainq worker needs a broker: set TRAINQ_BROKER_URL=redis://host:6379/0")
+        raise ConfigurationError(
+            "trainq worker needs a broker: set TRAINQ_BROKER_URL=redis://host:6379/0"
+        )
     names = [name.strip() for name in queues.split(",") if name.strip()]
     unknown = sorted(set(names) - set(ALL_QUEUES))
     if unknown or not names:
-        raise ConfigurationError(f"--queues {queues!r}: unknown queue(s) {unknown}; use {', '.join(ALL_QUEUES)}")
+        raise ConfigurationError(
+            f"--queues {queues!r}: unknown queue(s) {unknown}; use {', '.join(ALL_QUEUES)}"
+        )
     STATE.repository  # noqa: B018  (fail now, with a clear message, if the database is not ready)
     if device is not Device.AUTO:
         # The job processes are forked from this one and read their device setting from here.
         os.environ["TRAINQ_WORKER_DEVICE"] = device.value
-    from worker.tasks import app
+    import worker.tasks  # noqa: F401  (registers the tasks on the app)
+    from worker.celery_app import app
 
-    argv = ["worker", f"--queues={','.join(names)}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
-            "--pool=prefork", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        f"--queues={','.join(names)}",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        "--pool=prefork",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if hostname:
         argv.append(f"--hostname={hostname}")
     app.worker_main(argv)

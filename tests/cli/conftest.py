@@ -1,4 +1,4 @@
-"""Run the real `trainq` command in embedded mode: no broker, SQLite under a temporary TRAINQ_HOME."""
+"""Run the real `trainq` command in embedded mode: no broker, SQLite in a temporary home."""
 
 from __future__ import annotations
 

@@ -18,15 +18,29 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(trainq: Trainq) -> dict[str, object]:
     result = trainq(
-        "train", "--steps", "1200", "--chunk-steps", "200", "--checkpoint-every", "400",
-        "--seed", "7", "--name", "first", "--tag", "team=vision", "--json",
+        "train",
+        "--steps",
+        "1200",
+        "--chunk-steps",
+        "200",
+        "--checkpoint-every",
+        "400",
+        "--seed",
+        "7",
+        "--name",
+        "first",
+        "--tag",
+        "team=vision",
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     report: dict[str, object] = json.loads(result.stdout)
     return report
 
 
-def test_train_runs_in_process_and_reports_one_json_object(trained: dict[str, object], home: Path) -> None:
+def test_train_runs_in_process_and_reports_one_json_object(
+    trained: dict[str, object], home: Path
+) -> None:
     assert trained["status"] == "succeeded"
     assert trained["steps_done"] == 1200
     assert isinstance(trained["run_id"], int)
@@ -35,7 +49,9 @@ def test_train_runs_in_process_and_reports_one_json_object(trained: dict[str, ob
     assert (home / "trainq.db").exists()
 
 
-def test_runs_show_has_every_hyperparameter_and_the_seed(trainq: Trainq, trained: dict[str, object]) -> None:
+def test_runs_show_has_every_hyperparameter_and_the_seed(
+    trainq: Trainq, trained: dict[str, object]
+) -> None:
     result = trainq("runs", "show", str(trained["run_id"]), "--format", "json")
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
@@ -59,11 +75,15 @@ def test_runs_list_filters_by_tag_and_status(trainq: Trainq, trained: dict[str, 
     assert [run["id"] for run in found] == [trained["run_id"]]
     none = json.loads(trainq("runs", "list", "--tag", "team=audio", "--format", "json").stdout)
     assert none == []
-    csv_lines = trainq("runs", "list", "--status", "succeeded", "--format", "csv").stdout.splitlines()
+    csv_lines = trainq(
+        "runs", "list", "--status", "succeeded", "--format", "csv"
+    ).stdout.splitlines()
     assert csv_lines[0].startswith("id,kind,name,status")
 
 
-def test_eval_every_checkpoint_stores_one_evaluation_each(trainq: Trainq, trained: dict[str, object]) -> None:
+def test_eval_every_checkpoint_stores_one_evaluation_each(
+    trainq: Trainq, trained: dict[str, object]
+) -> None:
     result = trainq("eval", str(trained["run_id"]), "--checkpoint", "all", "--json")
     assert result.returncode == 0, result.stderr
     evaluations = json.loads(result.stdout)["evaluations"]
@@ -97,12 +117,25 @@ def test_export_writes_float32_weights_that_match_the_evaluated_accuracy(
     assert again.returncode == 2 and "--force" in again.stderr
 
 
-def test_predict_shows_true_and_predicted_class_names(trainq: Trainq, trained: dict[str, object]) -> None:
+def test_predict_shows_true_and_predicted_class_names(
+    trainq: Trainq, trained: dict[str, object]
+) -> None:
     result = trainq("predict", str(trained["run_id"]), "--samples", "3", "--seed", "1", "--json")
     assert result.returncode == 0, result.stderr
     predictions = json.loads(result.stdout)
     assert len(predictions) == 3
-    names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+    names = {
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    }
     for prediction in predictions:
         assert prediction["true_name"] in names and prediction["predicted_name"] in names
         assert 0.0 <= prediction["probability"] <= 1.0
@@ -144,7 +177,18 @@ def test_a_missing_run_is_exit_code_4_without_traceback(trainq: Trainq) -> None:
 
 
 def test_a_diverging_run_fails_with_its_reason_and_no_retry(trainq: Trainq) -> None:
-    result = trainq("train", "--steps", "400", "--chunk-steps", "100", "--lr", "1000", "--init", "normal", "--json")
+    result = trainq(
+        "train",
+        "--steps",
+        "400",
+        "--chunk-steps",
+        "100",
+        "--lr",
+        "1000",
+        "--init",
+        "normal",
+        "--json",
+    )
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["status"] == "failed" and report["attempts"] == 1
@@ -154,12 +198,18 @@ def test_a_diverging_run_fails_with_its_reason_and_no_retry(trainq: Trainq) -> N
 def test_help_is_fast_and_imports_neither_tensorflow_nor_celery(home: Path) -> None:
     probe = (
         "import sys; from api_cli.main import app; "
-        "print(sorted(m for m in ('tensorflow', 'celery', 'sqlalchemy', 'numpy') if m in sys.modules))"
+        "heavy = ('tensorflow', 'celery', 'sqlalchemy', 'numpy'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     assert loaded.stdout.strip() == "[]"
     for command in ((), ("train",), ("eval",), ("runs", "list"), ("worker",)):
         shown = subprocess.run(
-            [sys.executable, "-m", "api_cli", *command, "--help"], capture_output=True, text=True, check=False
+            [sys.executable, "-m", "api_cli", *command, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert shown.returncode == 0 and "Usage" in shown.stdout

@@ -14,7 +14,7 @@ from tests.services import require_postgres, require_redis
 
 @pytest.fixture
 def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """A fresh cluster environment per test (database, Redis db); workers are started by the test."""
+    """A fresh cluster per test (database, Redis db); the test starts its own workers."""
     require_postgres()
     require_redis()
     name = f"trainq_it_{os.getpid()}_{request.node.name[:30].lower()}"

@@ -87,7 +87,7 @@ class Cluster:
         )
 
     def start_worker(self, command: Sequence[str], name: str | None = None) -> WorkerProcess:
-        """Start ``command`` (the compose worker command) as a local process and wait until ready."""
+        """Start ``command`` (the compose worker command) locally and wait until it is ready."""
         name = name or f"w{len(self.workers) + 1}-{uuid.uuid4().hex[:6]}"
         log_path = self.log_dir / f"{name}.log"
         argv = [*command, f"--hostname={name}@%h"]
@@ -160,7 +160,9 @@ def flush_test_redis() -> None:
     client.close()
 
 
-def wait_for(run_id: int, repository: Repository, *, timeout_s: float, until_terminal: bool = True) -> RunRecord:
+def wait_for(
+    run_id: int, repository: Repository, *, timeout_s: float, until_terminal: bool = True
+) -> RunRecord:
     """Poll run ``run_id`` until it is terminal."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -176,7 +178,9 @@ def cluster_environment(tmp_path: Path, database_name: str) -> Iterator[Cluster]
     url = create_postgres_database(database_name)
     Database(url).upgrade()
     flush_test_redis()
-    cluster = Cluster(database_url=url, broker_url=f"{REDIS_HOST_URL}/{REDIS_TEST_DB}", log_dir=tmp_path)
+    cluster = Cluster(
+        database_url=url, broker_url=f"{REDIS_HOST_URL}/{REDIS_TEST_DB}", log_dir=tmp_path
+    )
     try:
         yield cluster
     finally:

@@ -28,11 +28,22 @@ def assert_steps_exactly(cluster: Cluster, run_id: int, steps: int) -> None:
     assert [row.step for row in rows] == list(range(1, steps + 1))
 
 
-def test_a_run_submitted_to_the_cluster_succeeds_with_one_metric_row_per_step(cluster: Cluster) -> None:
+def test_a_run_submitted_to_the_cluster_succeeds_with_one_metric_row_per_step(
+    cluster: Cluster,
+) -> None:
     cluster.start_worker(worker_command())
     result = cluster.trainq(
-        "train", "--steps", "2500", "--chunk-steps", "500", "--checkpoint-every", "1000",
-        "--seed", "3", "--wait", "--json",
+        "train",
+        "--steps",
+        "2500",
+        "--chunk-steps",
+        "500",
+        "--checkpoint-every",
+        "1000",
+        "--seed",
+        "3",
+        "--wait",
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -59,7 +70,10 @@ def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> N
 
 def test_two_workers_and_six_runs_train_each_run_exactly_once(cluster: Cluster) -> None:
     workers = [cluster.start_worker(worker_command()) for _ in range(2)]
-    run_ids = [submit(cluster, "--steps", "4000", "--chunk-steps", "500", "--seed", str(seed)) for seed in range(6)]
+    run_ids = [
+        submit(cluster, "--steps", "4000", "--chunk-steps", "500", "--seed", str(seed))
+        for seed in range(6)
+    ]
     repository = cluster.repository()
     runs = [wait_for(run_id, repository, timeout_s=300) for run_id in run_ids]
     assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 6
@@ -74,8 +88,20 @@ def test_two_workers_and_six_runs_train_each_run_exactly_once(cluster: Cluster) 
 def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_newest_checkpoint(
     cluster: Cluster,
 ) -> None:
-    options = ("--steps", "60000", "--chunk-steps", "500", "--checkpoint-every", "5000", "--seed", "11",
-               "--lr", "0.05", "--momentum", "0.5")
+    options = (
+        "--steps",
+        "60000",
+        "--chunk-steps",
+        "500",
+        "--checkpoint-every",
+        "5000",
+        "--seed",
+        "11",
+        "--lr",
+        "0.05",
+        "--momentum",
+        "0.5",
+    )
     first = cluster.start_worker(worker_command())
     run_id = submit(cluster, *options)
     repository = cluster.repository()
@@ -106,7 +132,9 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_newest_checkpo
 
 def test_cancelling_a_running_run_stops_it_and_a_queued_run_never_trains(cluster: Cluster) -> None:
     cluster.start_worker(worker_command())
-    running = submit(cluster, "--steps", "2000000", "--chunk-steps", "1000", "--checkpoint-every", "100000")
+    running = submit(
+        cluster, "--steps", "2000000", "--chunk-steps", "1000", "--checkpoint-every", "100000"
+    )
     queued = submit(cluster, "--steps", "1000")
     repository = cluster.repository()
     deadline = time.monotonic() + 120
@@ -158,14 +186,28 @@ def test_malformed_messages_are_dropped_and_the_worker_keeps_running(cluster: Cl
     broker = redis.Redis.from_url(cluster.broker_url)
     broker.lpush("train", b"this is not json")
     with Connection(cluster.broker_url) as connection:
-        producer = Producer(connection, exchange=Exchange("train", type="direct"), routing_key="train")
+        producer = Producer(
+            connection, exchange=Exchange("train", type="direct"), routing_key="train"
+        )
         # A pickle: refused by content type before anything is decoded.
-        producer.publish({"boom": 1}, serializer="pickle", headers={"task": "trainq.train_run", "id": "p1"})
+        producer.publish(
+            {"boom": 1}, serializer="pickle", headers={"task": "trainq.train_run", "id": "p1"}
+        )
         # Well-formed Celery messages with a bad task name, a bad id, and a run that does not exist.
-        for task, args in (("trainq.nope", [1]), ("trainq.train_run", ["1; DROP"]), ("trainq.train_run", [424242])):
+        for task, args in (
+            ("trainq.nope", [1]),
+            ("trainq.train_run", ["1; DROP"]),
+            ("trainq.train_run", [424242]),
+        ):
             producer.publish(
-                [args, {}, {}], serializer="json",
-                headers={"task": task, "id": f"m-{task}-{args}", "lang": "py", "argsrepr": repr(args)},
+                [args, {}, {}],
+                serializer="json",
+                headers={
+                    "task": task,
+                    "id": f"m-{task}-{args}",
+                    "lang": "py",
+                    "argsrepr": repr(args),
+                },
             )
     time.sleep(3)
     assert worker.alive(), worker.log()
@@ -176,14 +218,20 @@ def test_malformed_messages_are_dropped_and_the_worker_keeps_running(cluster: Cl
     assert worker.alive()
 
 
-def test_a_run_whose_message_was_lost_is_published_again_by_the_reconciler(cluster: Cluster) -> None:
+def test_a_run_whose_message_was_lost_is_published_again_by_the_reconciler(
+    cluster: Cluster,
+) -> None:
     from storage.records import JobKind
     from worker.config import TrainConfig
 
     repository = cluster.repository()
     config = TrainConfig(steps=300, chunk_steps=100, checkpoint_every_steps=100, seed=5)
     lost = repository.create_run(
-        kind=JobKind.TRAIN, config=config.model_dump(mode="json"), seed=5, queue="train", max_attempts=3
+        kind=JobKind.TRAIN,
+        config=config.model_dump(mode="json"),
+        seed=5,
+        queue="train",
+        max_attempts=3,
     )  # stored but never published: the CLI died, or Redis lost the message
     cluster.start_worker(worker_command())
     finished = wait_for(lost.id, repository, timeout_s=120)
@@ -193,12 +241,24 @@ def test_a_run_whose_message_was_lost_is_published_again_by_the_reconciler(clust
 
 def test_a_run_that_keeps_losing_its_worker_fails_after_max_attempts(cluster: Cluster) -> None:
     repository = cluster.repository()
-    run_id = submit(cluster, "--steps", "5000000", "--chunk-steps", "1000", "--checkpoint-every", "1000000",
-                    "--max-attempts", "2")
+    run_id = submit(
+        cluster,
+        "--steps",
+        "5000000",
+        "--chunk-steps",
+        "1000",
+        "--checkpoint-every",
+        "1000000",
+        "--max-attempts",
+        "2",
+    )
     for attempt in (1, 2):
         worker = cluster.start_worker(worker_command())
         deadline = time.monotonic() + 120
-        while repository.get_run(run_id).attempt < attempt or repository.get_run(run_id).steps_done == 0:
+        while (
+            repository.get_run(run_id).attempt < attempt
+            or repository.get_run(run_id).steps_done == 0
+        ):
             assert time.monotonic() < deadline, f"attempt {attempt} never started"
             time.sleep(0.05)
         worker.kill()
