@@ -20,4 +20,4 @@ def upgrade() -> None:
 
     database = Database(STATE.settings.database_url)
     database.upgrade()
-    stdout.print(f"schema is up to date on {database.display_url}")
+    stdout.print(f"schema is up to date on {database.url}")
