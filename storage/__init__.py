@@ -1,1 +1,132 @@
-"""storage: the system of record (SQLAlchemy 2.x on SQLite or PostgreSQL)."""
+"""storage: the system of record (SQLAlchemy 2.x on SQLite or PostgreSQL).
+
+Everything other packages need is re-exported here; SQLAlchemy itself never leaves this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.database import Database
+    from storage.engine import dispose_engines
+    from storage.errors import (
+        CheckpointNotFoundError,
+        ConfigurationError,
+        DatabaseBusyError,
+        DatabaseUnavailableError,
+        InvalidStateError,
+        InvalidValueError,
+        NotFoundError,
+        RunNotFoundError,
+        SchemaOutdatedError,
+        StaleAttemptError,
+        StorageError,
+        TrainqError,
+        TransactionConflictError,
+        WeightsChecksumError,
+        WeightsCorruptError,
+        WeightsFormatError,
+        WeightsShapeError,
+    )
+    from storage.records import (
+        Checkpoint,
+        CheckpointInfo,
+        ChunkAck,
+        EvaluationRecord,
+        JobKind,
+        MetricChunk,
+        MetricRow,
+        RunRecord,
+        RunStatus,
+    )
+    from storage.repository import Repository, utc_now
+    from storage.settings import Settings
+    from storage.weights_codec import decode_weights, encode_weights, sha256_hex
+
+# Imported on first use (PEP 562): `from storage import Settings` must not pull in SQLAlchemy,
+# Alembic and NumPy, or `trainq --help` would take a third of a second longer.
+_EXPORTS = {
+    "Checkpoint": "storage.records",
+    "CheckpointInfo": "storage.records",
+    "CheckpointNotFoundError": "storage.errors",
+    "ChunkAck": "storage.records",
+    "ConfigurationError": "storage.errors",
+    "Database": "storage.database",
+    "DatabaseBusyError": "storage.errors",
+    "DatabaseUnavailableError": "storage.errors",
+    "EvaluationRecord": "storage.records",
+    "InvalidStateError": "storage.errors",
+    "InvalidValueError": "storage.errors",
+    "JobKind": "storage.records",
+    "MetricChunk": "storage.records",
+    "MetricRow": "storage.records",
+    "NotFoundError": "storage.errors",
+    "Repository": "storage.repository",
+    "RunNotFoundError": "storage.errors",
+    "RunRecord": "storage.records",
+    "RunStatus": "storage.records",
+    "SchemaOutdatedError": "storage.errors",
+    "Settings": "storage.settings",
+    "StaleAttemptError": "storage.errors",
+    "StorageError": "storage.errors",
+    "TrainqError": "storage.errors",
+    "TransactionConflictError": "storage.errors",
+    "WeightsChecksumError": "storage.errors",
+    "WeightsCorruptError": "storage.errors",
+    "WeightsFormatError": "storage.errors",
+    "WeightsShapeError": "storage.errors",
+    "decode_weights": "storage.weights_codec",
+    "dispose_engines": "storage.engine",
+    "encode_weights": "storage.weights_codec",
+    "sha256_hex": "storage.weights_codec",
+    "utc_now": "storage.repository",
+}
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointInfo",
+    "CheckpointNotFoundError",
+    "ChunkAck",
+    "ConfigurationError",
+    "Database",
+    "DatabaseBusyError",
+    "DatabaseUnavailableError",
+    "EvaluationRecord",
+    "InvalidStateError",
+    "InvalidValueError",
+    "JobKind",
+    "MetricChunk",
+    "MetricRow",
+    "NotFoundError",
+    "Repository",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunStatus",
+    "SchemaOutdatedError",
+    "Settings",
+    "StaleAttemptError",
+    "StorageError",
+    "TrainqError",
+    "TransactionConflictError",
+    "WeightsChecksumError",
+    "WeightsCorruptError",
+    "WeightsFormatError",
+    "WeightsShapeError",
+    "decode_weights",
+    "dispose_engines",
+    "encode_weights",
+    "sha256_hex",
+    "utc_now",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name from its module the first time it is used."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -56,12 +56,38 @@ class StaleAttemptError(TrainqError):
 
 
 class InvalidStateError(TrainqError):
-    """Raised when an operation does not fit the run's current status (e.g. cancel a finished run)."""
+    """Raised when an operation does not fit the run's current status (cancel a finished run)."""
 
     exit_code = 3
 
 
 class WeightsCorruptError(TrainqError):
-    """Raised when a weight blob fails its checksum, is truncated, or is not what it claims to be."""
+    """Raised when a weight blob fails its checksum, is truncated, or is not what it claims."""
 
     exit_code = 65  # EX_DATAERR
+
+
+class DatabaseBusyError(DatabaseUnavailableError):
+    """Raised when a lock or a statement timed out (SQLite busy, PostgreSQL timeouts)."""
+
+
+class TransactionConflictError(StorageError):
+    """Raised when PostgreSQL aborted a transaction for a serialization failure or a deadlock."""
+
+
+class InvalidValueError(TrainqError, ValueError):
+    """Raised when a value cannot be stored as given (NaN in a JSON column, bad tag, bad chunk)."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class WeightsFormatError(WeightsCorruptError):
+    """Raised when a weight blob's structure is wrong: magic, version, header, length, dtype."""
+
+
+class WeightsChecksumError(WeightsCorruptError):
+    """Raised when a weight blob's SHA-256 differs from the one stored with it."""
+
+
+class WeightsShapeError(WeightsCorruptError):
+    """Raised when a weight blob's arrays are not the names and shapes the caller expects."""

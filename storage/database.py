@@ -1,0 +1,223 @@
+"""The database handle: transactions, retries, health check, schema.
+
+A :class:`Database` is cheap; it shares this process's engine for its URL (see ``storage.engine``)
+and creates it on first use. Sessions exist only inside storage: :meth:`Database.transaction` is
+for the repository, and everything else talks to :class:`storage.Repository`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from storage.driver_errors import translate
+from storage.engine import READONLY_OPTION, display_url, get_engine, normalize_url
+from storage.errors import (
+    DatabaseUnavailableError,
+    SchemaOutdatedError,
+    StorageError,
+    TransactionConflictError,
+)
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: Errors worth another try for idempotent work: the server went away, or PostgreSQL aborted us.
+RETRYABLE_ERRORS: tuple[type[StorageError], ...] = (
+    DatabaseUnavailableError,
+    TransactionConflictError,
+)
+
+
+class Database:
+    """One database (SQLite file or PostgreSQL) as seen from this process."""
+
+    def __init__(self, url: str, *, retry_deadline_s: float = 15.0) -> None:
+        """Remember the URL; no connection is made until the first use.
+
+        Args:
+            url: SQLAlchemy URL; ``postgresql://`` is rewritten to ``postgresql+psycopg://``.
+            retry_deadline_s: how long idempotent work keeps retrying after the database went
+                away (long enough for a PostgreSQL restart, short enough to fail visibly).
+
+        Raises:
+            ConfigurationError: the URL is malformed or names an unsupported database.
+        """
+        self._url = normalize_url(url)
+        self._retry_deadline_s = retry_deadline_s
+        self._schema_checked = False
+
+    @property
+    def url(self) -> str:
+        """The URL with the password hidden, for messages."""
+        return display_url(self._url)
+
+    @property
+    def dialect_name(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._url.get_backend_name()
+
+    @property
+    def engine(self) -> Engine:
+        """The shared engine (created on first access). Storage-internal."""
+        return get_engine(self._url)
+
+    def dispose(self, *, close: bool = False) -> None:
+        """Drop this engine's pooled connections.
+
+        Call it in a freshly forked child (Celery ``worker_process_init``) with the default
+        ``close=False``: the child forgets the parent's sockets without closing them under the
+        parent. (An ``os.register_at_fork`` hook does the same as a safety net.) At shutdown or
+        in tests use ``close=True``.
+        """
+        self.engine.dispose(close=close)
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
+        """Open a session in one transaction: commit on success, roll back on error, close.
+
+        Storage-internal: the session must not outlive the ``with`` block or leave storage.
+        SQLAlchemy and driver errors come out as :class:`StorageError` subclasses; trainq's own
+        errors raised inside the block pass through unchanged (after the rollback).
+
+        Args:
+            readonly: the block only reads; on SQLite it then begins DEFERRED instead of
+                IMMEDIATE, so it does not wait for (or block) writers.
+        """
+        session = Session(self.engine, expire_on_commit=False, autoflush=True)
+        try:
+            if readonly:
+                session.connection(execution_options={READONLY_OPTION: True})
+            yield session
+            session.commit()
+        except sa_exc.SQLAlchemyError as error:
+            # No SQLAlchemy exception leaves storage.
+            _rollback_quietly(session)
+            raise translate(error, self.url) from error
+        except BaseException:
+            _rollback_quietly(session)
+            raise
+        finally:
+            session.close()
+
+    def run(
+        self,
+        work: Callable[[Session], T],
+        *,
+        readonly: bool = False,
+        idempotent: bool = False,
+    ) -> T:
+        """Run ``work(session)`` in one transaction, retrying idempotent work on transient errors.
+
+        ``pool_pre_ping`` only protects the checkout; a server restart mid-transaction surfaces
+        here. Idempotent work (reads, fenced idempotent writes) is retried with jittered
+        exponential backoff until ``retry_deadline_s`` (PostgreSQL only); other work fails at
+        once because its commit may or may not have happened.
+
+        Args:
+            work: the transaction body; it may run more than once when ``idempotent``.
+            readonly: see :meth:`transaction`.
+            idempotent: running ``work`` twice has the same effect as running it once.
+
+        Raises:
+            DatabaseUnavailableError: still unreachable at the deadline (or at once).
+            StorageError: any other database failure.
+        """
+        # SQLite is a local file: its errors do not heal by waiting (busy already waited 30 s).
+        retry = idempotent and self.dialect_name != "sqlite"
+        deadline = time.monotonic() + self._retry_deadline_s
+        delay_s = 0.05
+        while True:
+            try:
+                with self.transaction(readonly=readonly) as session:
+                    return work(session)
+            except RETRYABLE_ERRORS as error:
+                if not retry or time.monotonic() + delay_s > deadline:
+                    raise
+                log.warning("database error, retrying in %.2f s: %s", delay_s, error)
+                # Jitter, so workers retrying together do not hit a restarted server in lockstep.
+                time.sleep(delay_s * random.uniform(0.5, 1.0))
+                delay_s = min(delay_s * 2, 2.0)
+
+    def ping(self) -> None:
+        """Check that the database answers a trivial query.
+
+        Raises:
+            DatabaseUnavailableError: it does not (the message says what to check).
+        """
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except sa_exc.SQLAlchemyError as error:
+            translated = translate(error, self.url)
+            if isinstance(translated, DatabaseUnavailableError):
+                raise translated from error
+            raise DatabaseUnavailableError(str(translated)) from error
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision this code ships (no-op when at head).
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached.
+            StorageError: a migration failed (the transaction was rolled back).
+        """
+        try:
+            from storage.schema import upgrade_to_head  # Alembic is slow to import; only here
+
+            with self.engine.connect() as connection:
+                upgrade_to_head(connection)
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error, self.url) from error
+        self._schema_checked = True
+
+    def ensure_schema(self, *, auto_upgrade: bool) -> None:
+        """Make sure the schema is at head, upgrading it when allowed.
+
+        The embedded SQLite default passes ``auto_upgrade=True`` so a fresh machine just works;
+        a shared PostgreSQL is upgraded on purpose, by ``trainq db upgrade``.
+
+        Raises:
+            SchemaOutdatedError: the schema is missing or old and ``auto_upgrade`` is off, or
+                the database is newer than this code.
+            DatabaseUnavailableError: the database cannot be reached.
+        """
+        if self._schema_checked:
+            return
+        from storage.schema import schema_state  # Alembic is slow to import; only here
+
+        try:
+            with self.engine.connect() as connection:
+                state = schema_state(connection.execution_options(**{READONLY_OPTION: True}))
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error, self.url) from error
+        if state.newer_than_code:
+            raise SchemaOutdatedError(
+                f"the database {self.url} is at schema revision {', '.join(state.current)}, "
+                "newer than this trainq knows; upgrade trainq on this machine."
+            )
+        if not state.up_to_date:
+            if not auto_upgrade:
+                found = ", ".join(state.current) or "no trainq schema"
+                raise SchemaOutdatedError(
+                    f"the database {self.url} has {found}; this trainq needs revision "
+                    f"{', '.join(state.head)}: run `trainq db upgrade`."
+                )
+            self.upgrade()
+        self._schema_checked = True
+
+
+def _rollback_quietly(session: Session) -> None:
+    # The connection may already be gone; the original error is the one worth reporting.
+    try:
+        session.rollback()
+    except sa_exc.SQLAlchemyError as error:
+        log.debug("rollback failed after an error: %s", error)

@@ -1,0 +1,177 @@
+"""Engines: one per database URL per process, configured for SQLite or PostgreSQL.
+
+SQLite gets WAL, a 30 s busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for write transactions
+(SQLAlchemy emits BEGIN itself; pysqlite's own transaction handling is switched off). PostgreSQL
+goes through psycopg 3 with pre-ping, a 5 s connect timeout, TCP keepalives and server-side
+timeouts that bound locks held by paused ("zombie") workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from storage.errors import ConfigurationError, DatabaseUnavailableError
+
+#: Execution option that marks a transaction read-only; SQLite then begins it DEFERRED.
+READONLY_OPTION = "trainq_readonly"
+
+#: How long SQLite waits for another writer's lock before failing (reliability.md: 30 s).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: libpq connection parameters: fail fast on a dead server, notice a silent partition.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    # Bound stuck queries and locks held by paused workers (reliability.md, PG role settings);
+    # set per connection so they hold even when the role was created without them.
+    "options": (
+        "-c statement_timeout=30000 -c lock_timeout=5000 "
+        "-c idle_in_transaction_session_timeout=60000"
+    ),
+}
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _strict_json(value: Any) -> str:
+    # A backstop under the repository's own checks: JSON has no NaN/Infinity; PostgreSQL rejects
+    # them and SQLite would store text no other JSON reader accepts.
+    return json.dumps(value, allow_nan=False)
+
+
+_ENGINES_LOCK = threading.Lock()
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL and pick the driver trainq supports for it.
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://`` (psycopg 3).
+
+    Raises:
+        ConfigurationError: the URL cannot be parsed or names an unsupported database.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"TRAINQ_DATABASE_URL={url!r} is not a database URL; use "
+            "postgresql+psycopg://user:password@host:5432/dbname or sqlite:////path/to/trainq.db"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed.set(drivername="sqlite")
+    raise ConfigurationError(
+        f"TRAINQ_DATABASE_URL uses {parsed.drivername!r}; trainq supports postgresql+psycopg:// "
+        "and sqlite:// only"
+    )
+
+
+def display_url(url: URL) -> str:
+    """The URL as it may appear in messages and logs: password hidden."""
+    return url.render_as_string(hide_password=True)
+
+
+def get_engine(url: URL) -> Engine:
+    """Return this process's engine for ``url``, creating it on first use."""
+    key = url.render_as_string(hide_password=False)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _create_engine(url)
+            _ENGINES[key] = engine
+        return engine
+
+
+def dispose_engines(*, close: bool = False) -> None:
+    """Drop the pooled connections of every engine of this process.
+
+    Args:
+        close: ``False`` after ``fork()`` (Celery ``worker_process_init``): the child forgets the
+            parent's sockets without touching them. ``True`` at shutdown: close them.
+    """
+    # No lock: this also runs in a freshly forked child, where another thread of the parent may
+    # have held the lock at fork time and would never release it.
+    for engine in list(_ENGINES.values()):
+        engine.dispose(close=close)
+
+
+def _dispose_after_fork() -> None:
+    dispose_engines(close=False)
+
+
+# Pooled sockets must never cross fork(); this is a safety net under the explicit dispose the
+# worker does in worker_process_init.
+os.register_at_fork(after_in_child=_dispose_after_fork)
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args=POSTGRES_CONNECT_ARGS,
+        json_serializer=_strict_json,
+    )
+
+
+def _create_sqlite_engine(url: URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:")
+    if in_memory:
+        # One shared connection, or every checkout would see a different empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        directory = Path(str(url.database)).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnavailableError(
+                f"cannot create {directory} for the SQLite database ({error.strerror}); "
+                "set TRAINQ_HOME to a writable local directory or TRAINQ_DATABASE_URL"
+            ) from error
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            json_serializer=_strict_json,
+        )
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(
+    dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry
+) -> None:
+    # pysqlite would otherwise BEGIN (DEFERRED) on its own before DML only; we emit BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first: switching to WAL needs a lock another process may hold.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit survives power loss (WAL + NORMAL may lose the last commits).
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a DEFERRED transaction that reads and then writes
+    # gets SQLITE_BUSY at once when another writer got in between, and busy_timeout cannot help.
+    readonly = bool(connection.get_execution_options().get(READONLY_OPTION, False))
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -1,0 +1,120 @@
+"""Evaluation results: one row per (eval job), fenced on the job's attempt and idempotent."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.errors import InvalidValueError
+from storage.models import EvaluationRow, Run
+from storage.record_mapping import evaluation_to_record, json_safe, none_if_nan
+from storage.records import EvaluationRecord
+from storage.repository_base import RepositoryBase, fenced_update, load_run
+
+
+class EvaluationStore(RepositoryBase):
+    """Saving and listing evaluations of training runs' checkpoints."""
+
+    def save_evaluation(
+        self,
+        *,
+        run_id: int,
+        checkpoint_step: int,
+        split: str,
+        loss: float,
+        accuracy: float,
+        per_class_accuracy: Sequence[float | None],
+        confusion: Sequence[Sequence[int]],
+        job_id: int | None = None,
+        job_attempt: int | None = None,
+    ) -> EvaluationRecord:
+        """Store the evaluation of ``run_id``'s checkpoint at ``checkpoint_step``.
+
+        With ``job_id`` (the eval job that computed it) the write is fenced on ``job_attempt``
+        and idempotent: a job that already saved its evaluation gets that row back. NaN loss,
+        accuracy or per-class accuracy (``None`` there too: a class without examples) is stored
+        as NULL and read back as NaN; infinities are kept except in ``per_class_accuracy``.
+
+        Raises:
+            StaleAttemptError: ``job_attempt`` no longer owns the eval job; nothing was written.
+            RunNotFoundError: ``run_id`` or ``job_id`` does not exist.
+            InvalidValueError: ``job_id`` without ``job_attempt``, or a malformed confusion matrix.
+        """
+        if job_id is not None and job_attempt is None:
+            raise InvalidValueError("save_evaluation: job_id needs the job's attempt (job_attempt)")
+        values = {
+            "run_id": run_id,
+            "checkpoint_step": checkpoint_step,
+            "split": split,
+            "loss": none_if_nan(loss),
+            "accuracy": none_if_nan(accuracy),
+            "per_class": _per_class_json(per_class_accuracy),
+            "confusion": _confusion_matrix(confusion),
+            "job_id": job_id,
+            "created_at": self._now(),
+        }
+
+        def save(session: Session) -> EvaluationRecord:
+            if job_id is not None and job_attempt is not None:
+                # Fence first: takes the job's row lock, so two copies of one job serialize here.
+                fenced_update(session, job_id, job_attempt, {"attempt": Run.attempt})
+                existing = session.scalars(
+                    select(EvaluationRow).where(EvaluationRow.job_id == job_id)
+                ).one_or_none()
+                if existing is not None:
+                    return evaluation_to_record(existing)
+            load_run(session, run_id)
+            row = EvaluationRow(**values)
+            session.add(row)
+            session.flush()
+            return evaluation_to_record(row)
+
+        return self._db.run(save, idempotent=job_id is not None)
+
+    def list_evaluations(self, run_id: int) -> list[EvaluationRecord]:
+        """A training run's evaluations, by checkpoint step then age.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+
+        def listing(session: Session) -> list[EvaluationRecord]:
+            statement = (
+                select(EvaluationRow)
+                .where(EvaluationRow.run_id == run_id)
+                .order_by(EvaluationRow.checkpoint_step, EvaluationRow.id)
+            )
+            records = [evaluation_to_record(row) for row in session.scalars(statement)]
+            if not records:
+                load_run(session, run_id)
+            return records
+
+        return self._db.run(listing, readonly=True, idempotent=True)
+
+    def get_evaluation_for_job(self, job_id: int) -> EvaluationRecord | None:
+        """The evaluation an eval job saved, or ``None`` if it has not saved one."""
+
+        def lookup(session: Session) -> EvaluationRecord | None:
+            statement = select(EvaluationRow).where(EvaluationRow.job_id == job_id)
+            row = session.scalars(statement).one_or_none()
+            return None if row is None else evaluation_to_record(row)
+
+        return self._db.run(lookup, readonly=True, idempotent=True)
+
+
+def _per_class_json(per_class_accuracy: Sequence[float | None]) -> list[float | None]:
+    # None (a class without examples), NaN and infinities all become JSON null.
+    values = [math.nan if value is None else float(value) for value in per_class_accuracy]
+    return [None if value is None else float(value) for value in json_safe(values)]
+
+
+def _confusion_matrix(confusion: Sequence[Sequence[int]]) -> list[list[int]]:
+    matrix = [[int(count) for count in line] for line in confusion]
+    if any(len(line) != len(matrix) for line in matrix):
+        raise InvalidValueError(
+            f"confusion matrix must be square; got rows of lengths {[len(r) for r in matrix]}"
+        )
+    return matrix

@@ -1,0 +1,210 @@
+"""Per-step metrics, stored as chunks: one row per K steps, float32 little-endian blobs.
+
+A chunk is keyed by ``(run_id, first_step)``; chunk boundaries are aligned (checkpoints fall on
+chunk ends), so a redelivered or resumed worker rewrites the same keys and the insert is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Select, case, select
+from sqlalchemy.orm import Session
+
+from storage.checkpoint_store import store_checkpoint
+from storage.errors import InvalidValueError, StorageError
+from storage.models import MetricChunkRow, Run
+from storage.records import ChunkAck, FloatArray, MetricChunk, MetricRow
+from storage.repository_base import (
+    RepositoryBase,
+    fenced_touch,
+    insert_ignoring_duplicates,
+    lease_expiry,
+    load_run,
+)
+
+_F32_LE = np.dtype("<f4")
+
+StepArray = npt.NDArray[np.int64]
+
+
+class MetricStore(RepositoryBase):
+    """Writing metric chunks (fenced) and reading them back per step."""
+
+    def record_chunk(
+        self,
+        run_id: int,
+        attempt: int,
+        chunk: MetricChunk,
+        *,
+        lease_ttl_s: float,
+        checkpoint: Mapping[str, np.ndarray] | None = None,
+    ) -> ChunkAck:
+        """Store one chunk of metrics (and optionally the checkpoint at its last step).
+
+        One transaction: the fenced UPDATE of the run (lease renewal, ``steps_done``) comes first
+        and takes the row lock; then the chunk and the checkpoint are inserted, each ignored if
+        already there. A stale attempt writes nothing.
+
+        Returns:
+            Whether a cancel was requested, and the new lease expiry.
+
+        Raises:
+            StaleAttemptError: ``attempt`` no longer owns the run; nothing was written.
+            InvalidValueError: the chunk's arrays are not 1-D, of equal length, non-empty.
+        """
+        loss, accuracy = _chunk_blobs(chunk)
+        now = self._now()
+        expires = lease_expiry(now, lease_ttl_s)
+        last_step = chunk.last_step
+        run_values = {
+            "lease_expires_at": expires,
+            "steps_done": case((Run.steps_done < last_step, last_step), else_=Run.steps_done),
+        }
+        chunk_values = {
+            "run_id": run_id,
+            "first_step": chunk.first_step,
+            "n_steps": chunk.n_steps,
+            "loss": loss,
+            "accuracy": accuracy,
+        }
+
+        def record(session: Session) -> ChunkAck:
+            cancel_requested = fenced_touch(session, run_id, attempt, run_values)
+            insert_ignoring_duplicates(session, MetricChunkRow, chunk_values)
+            if checkpoint is not None:
+                store_checkpoint(session, run_id, last_step, checkpoint, now)
+            return ChunkAck(cancel_requested=cancel_requested, lease_expires_at=expires)
+
+        return self._db.run(record, idempotent=True)
+
+    def read_metric_arrays(
+        self,
+        run_id: int,
+        *,
+        first_step: int | None = None,
+        last_step: int | None = None,
+        every: int = 1,
+    ) -> tuple[StepArray, FloatArray, FloatArray]:
+        """Read a run's per-step metrics as arrays; only chunks overlapping the range are read.
+
+        Args:
+            run_id: the run.
+            first_step: first step to return (inclusive); ``None`` from the start.
+            last_step: last step to return (inclusive); ``None`` to the end.
+            every: keep only steps where ``step % every == 0`` (so ``every=100`` gives steps
+                100, 200, ...; steps are 1-based).
+
+        Returns:
+            ``(steps, loss, accuracy)``: int64 steps ascending, float32 loss and accuracy.
+            NaN and infinities come back exactly as written.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            InvalidValueError: ``every < 1``.
+        """
+        if every < 1:
+            raise InvalidValueError(f"every={every} must be at least 1")
+        statement = _overlapping_chunks(run_id, first_step, last_step)
+
+        def fetch(session: Session) -> list[tuple[int, int, bytes, bytes]]:
+            rows = [(r[0], r[1], r[2], r[3]) for r in session.execute(statement)]
+            if not rows:
+                load_run(session, run_id)
+            return rows
+
+        rows = self._db.run(fetch, readonly=True, idempotent=True)
+        steps, loss, accuracy = _decode_chunks(run_id, rows)
+        keep = _wanted_steps(steps, first_step, last_step, every)
+        return steps[keep], loss[keep], accuracy[keep]
+
+    def read_metrics(
+        self,
+        run_id: int,
+        *,
+        first_step: int | None = None,
+        last_step: int | None = None,
+        every: int = 1,
+    ) -> list[MetricRow]:
+        """Read a run's metrics as one row per step; see :meth:`read_metric_arrays`.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        steps, loss, accuracy = self.read_metric_arrays(
+            run_id, first_step=first_step, last_step=last_step, every=every
+        )
+        return [
+            MetricRow(step, step_loss, step_accuracy)
+            for step, step_loss, step_accuracy in zip(
+                steps.tolist(), loss.tolist(), accuracy.tolist(), strict=True
+            )
+        ]
+
+
+def _overlapping_chunks(
+    run_id: int, first_step: int | None, last_step: int | None
+) -> Select[int, int, bytes, bytes]:
+    """Chunks of ``run_id`` that hold at least one step of the range, in step order."""
+    statement = select(
+        MetricChunkRow.first_step,
+        MetricChunkRow.n_steps,
+        MetricChunkRow.loss,
+        MetricChunkRow.accuracy,
+    ).where(MetricChunkRow.run_id == run_id)
+    if last_step is not None:
+        statement = statement.where(MetricChunkRow.first_step <= last_step)
+    if first_step is not None:
+        end = MetricChunkRow.first_step + MetricChunkRow.n_steps - 1
+        statement = statement.where(end >= first_step)
+    return statement.order_by(MetricChunkRow.first_step)
+
+
+def _wanted_steps(
+    steps: StepArray, first_step: int | None, last_step: int | None, every: int
+) -> npt.NDArray[np.bool_]:
+    keep = np.ones(steps.shape, dtype=bool)
+    if first_step is not None:
+        keep &= steps >= first_step
+    if last_step is not None:
+        keep &= steps <= last_step
+    if every > 1:
+        keep &= steps % every == 0
+    return keep
+
+
+def _chunk_blobs(chunk: MetricChunk) -> tuple[bytes, bytes]:
+    loss = np.asarray(chunk.loss)
+    accuracy = np.asarray(chunk.accuracy)
+    if loss.ndim != 1 or accuracy.shape != loss.shape or loss.shape[0] < 1:
+        raise InvalidValueError(
+            f"a metric chunk needs 1-D loss and accuracy of equal, non-zero length; got shapes "
+            f"{loss.shape} and {accuracy.shape}"
+        )
+    if chunk.first_step < 1:
+        raise InvalidValueError(f"first_step={chunk.first_step}: steps are 1-based")
+    return loss.astype(_F32_LE).tobytes(), accuracy.astype(_F32_LE).tobytes()
+
+
+def _decode_chunks(
+    run_id: int, rows: list[tuple[int, int, bytes, bytes]]
+) -> tuple[StepArray, FloatArray, FloatArray]:
+    if not rows:
+        empty = np.empty(0, dtype=np.float32)
+        return np.empty(0, dtype=np.int64), empty, empty.copy()
+    for first, n_steps, loss_blob, accuracy_blob in rows:
+        if len(loss_blob) != 4 * n_steps or len(accuracy_blob) != 4 * n_steps:
+            raise StorageError(
+                f"run {run_id}: the metric chunk at step {first} is corrupt ({n_steps} steps but "
+                f"{len(loss_blob)} and {len(accuracy_blob)} bytes)"
+            )
+    steps = np.concatenate([np.arange(f, f + n, dtype=np.int64) for f, n, _, _ in rows])
+    loss = np.frombuffer(b"".join(r[2] for r in rows), dtype=_F32_LE).astype(np.float32)
+    accuracy = np.frombuffer(b"".join(r[3] for r in rows), dtype=_F32_LE).astype(np.float32)
+    if np.any(np.diff(steps) <= 0):
+        # Overlapping chunks (a resume with another chunk size): the earliest write wins.
+        steps, first_index = np.unique(steps, return_index=True)
+        loss, accuracy = loss[first_index], accuracy[first_index]
+    return steps, loss, accuracy

@@ -1,0 +1,1 @@
+"""Alembic migrations of trainq's schema; run them with ``storage.Database.upgrade()``."""

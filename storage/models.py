@@ -1,0 +1,134 @@
+"""SQLAlchemy rows. They never leave storage: see ``record_mapping`` for what does.
+
+Statuses and kinds are plain strings guarded by CHECK constraints rather than native enums, so a
+new status is a one-line migration on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.column_types import UTCDateTime, json_column_type
+from storage.records import JobKind, RunStatus
+
+#: Deterministic constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_STATUSES = ", ".join(f"'{status.value}'" for status in RunStatus)
+_KINDS = ", ".join(f"'{kind.value}'" for kind in JobKind)
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the shared metadata and naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Run(Base):
+    """A job: a training run, or an evaluation job (``kind='eval'``)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint(f"kind IN ({_KINDS})", name="kind"),
+        CheckConstraint("attempt >= 0", name="attempt"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts"),
+        Index(None, "status"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(json_column_type())
+    seed: Mapped[int] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(200))
+    # The fencing token: every write of a worker names the attempt it claimed.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    steps_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    summary: Mapped[dict[str, Any] | None] = mapped_column(json_column_type())
+    tags: Mapped[dict[str, str]] = mapped_column(json_column_type())
+
+
+class MetricChunkRow(Base):
+    """Loss and accuracy of ``n_steps`` consecutive steps as little-endian float32 bytes."""
+
+    __tablename__ = "metric_chunks"
+    __table_args__ = (CheckConstraint("n_steps >= 1", name="n_steps"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    first_step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n_steps: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[bytes] = mapped_column(LargeBinary)
+    accuracy: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CheckpointRow(Base):
+    """A weight blob (``weights_codec`` format) of one run at one step."""
+
+    __tablename__ = "checkpoints"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EvaluationRow(Base):
+    """One checkpoint of one training run evaluated over a whole split.
+
+    ``loss`` and ``accuracy`` are NULL when the value was NaN: SQLite cannot store a NaN REAL.
+    """
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index(None, "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    checkpoint_step: Mapped[int] = mapped_column(BigInteger)
+    split: Mapped[str] = mapped_column(String(32))
+    loss: Mapped[float | None] = mapped_column(Double)
+    accuracy: Mapped[float | None] = mapped_column(Double)
+    per_class: Mapped[list[float | None]] = mapped_column(json_column_type())
+    confusion: Mapped[list[list[int]]] = mapped_column(json_column_type())
+    # The eval job that produced the row; unique, so a redelivered job cannot add a second one.
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

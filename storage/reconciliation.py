@@ -1,0 +1,119 @@
+"""Reconciler support: find runs whose message was lost or whose worker died, and move them on.
+
+The broker may lose or duplicate messages; the database decides. A QUEUED run nobody picked up is
+published again; a RUNNING run whose lease expired goes back to QUEUED while it has attempts
+left, and ends FAILED (or CANCELLED, if a cancel was pending) when it has none.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import Run
+from storage.record_mapping import run_to_record
+from storage.records import RunRecord, RunStatus
+from storage.repository_base import RepositoryBase, load_run
+
+_QUEUED = RunStatus.QUEUED.value
+_RUNNING = RunStatus.RUNNING.value
+
+
+class Reconciliation(RepositoryBase):
+    """Queries and transitions for the reconciler."""
+
+    def runs_to_redispatch(
+        self,
+        *,
+        redispatch_after_s: float,
+        now: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs that need their message published again, oldest first.
+
+        - QUEUED runs last published (or, never published, created) more than
+          ``redispatch_after_s`` ago: the message was lost, or publishing failed. A run created
+          a moment ago is left alone so the reconciler does not race the CLI's own publish.
+        - RUNNING runs whose lease expired: the worker is gone; call :meth:`requeue_expired`.
+
+        On PostgreSQL rows locked by a transaction in flight (a worker recording a chunk,
+        another reconciler) are skipped (``FOR UPDATE SKIP LOCKED``).
+        """
+        now = self._now(now)
+        cutoff = now - timedelta(seconds=redispatch_after_s)
+        statement = (
+            select(Run)
+            .where(
+                or_(
+                    and_(
+                        Run.status == _QUEUED,
+                        func.coalesce(Run.published_at, Run.created_at) < cutoff,
+                    ),
+                    and_(Run.status == _RUNNING, Run.lease_expires_at < now),
+                )
+            )
+            .order_by(Run.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+
+        def candidates(session: Session) -> list[RunRecord]:
+            return [run_to_record(row) for row in session.scalars(statement)]
+
+        # readonly only affects SQLite (DEFERRED begin; it ignores FOR UPDATE anyway).
+        return self._db.run(candidates, readonly=True, idempotent=True)
+
+    def requeue_expired(self, run_id: int, *, now: datetime | None = None) -> RunRecord:
+        """Move a RUNNING run whose lease expired on; any other run is returned unchanged.
+
+        With attempts left it goes back to QUEUED (lease cleared, ``published_at`` cleared: the
+        caller publishes it and calls ``mark_published``). With a pending cancel it ends
+        CANCELLED. Out of attempts it ends FAILED with an error naming the last host.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        now = self._now(now)
+
+        def requeue(session: Session) -> RunRecord:
+            statement = (
+                select(Run)
+                .where(Run.id == run_id, Run.status == _RUNNING, Run.lease_expires_at < now)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            )
+            row = session.scalars(statement).one_or_none()
+            if row is None:  # not expired, not running, or being written right now
+                return run_to_record(load_run(session, run_id))
+            values = _next_state(row, now)
+            guarded = (
+                update(Run)
+                .where(Run.id == run_id, Run.attempt == row.attempt, Run.status == _RUNNING)
+                .where(Run.lease_expires_at < now)
+                .values(**values)
+                .returning(Run)
+                .execution_options(populate_existing=True)
+            )
+            updated = session.scalars(guarded).one_or_none()
+            return run_to_record(updated if updated is not None else load_run(session, run_id))
+
+        return self._db.run(requeue, idempotent=True)
+
+
+def _next_state(row: Run, now: datetime) -> dict[str, object]:
+    cleared: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+    if row.cancel_requested:
+        return {**cleared, "status": RunStatus.CANCELLED.value, "finished_at": now}
+    if row.attempt < row.max_attempts:
+        return {**cleared, "status": _QUEUED, "published_at": None}
+    return {
+        **cleared,
+        "status": RunStatus.FAILED.value,
+        "finished_at": now,
+        "error": (
+            f"worker lost {row.attempt} times (max_attempts={row.max_attempts}); "
+            f"last host {row.worker_host or 'unknown'}"
+        ),
+    }

@@ -1,0 +1,148 @@
+"""Rows in, frozen records out; and the value checks made before anything is written."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from storage.errors import InvalidValueError
+from storage.models import CheckpointRow, EvaluationRow, Run
+from storage.records import (
+    CheckpointInfo,
+    EvaluationRecord,
+    JobKind,
+    RunRecord,
+    RunStatus,
+)
+
+#: Tag keys are used in JSON paths (SQLite ``$."key"``), so they stay plain.
+TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+MAX_TAG_VALUE_CHARS = 256
+#: Seeds are stored as signed 64-bit integers.
+SEED_RANGE = range(0, 2**63)
+
+
+def run_to_record(row: Run) -> RunRecord:
+    """Convert a ``runs`` row into a :class:`RunRecord`."""
+    return RunRecord(
+        id=row.id,
+        kind=JobKind(row.kind),
+        name=row.name,
+        status=RunStatus(row.status),
+        config=dict(row.config),
+        seed=row.seed,
+        queue=row.queue,
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        cancel_requested=bool(row.cancel_requested),
+        steps_done=row.steps_done,
+        error=row.error,
+        worker_host=row.worker_host,
+        device=row.device,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        published_at=row.published_at,
+        summary=None if row.summary is None else dict(row.summary),
+        tags=dict(row.tags),
+    )
+
+
+def checkpoint_info(row: CheckpointRow) -> CheckpointInfo:
+    """Convert a ``checkpoints`` row (blob not needed) into a :class:`CheckpointInfo`."""
+    return CheckpointInfo(
+        run_id=row.run_id,
+        step=row.step,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        created_at=row.created_at,
+    )
+
+
+def evaluation_to_record(row: EvaluationRow) -> EvaluationRecord:
+    """Convert an ``evaluations`` row; NULLs written for NaN come back as NaN."""
+    return EvaluationRecord(
+        id=row.id,
+        run_id=row.run_id,
+        checkpoint_step=row.checkpoint_step,
+        split=row.split,
+        loss=_nan_if_none(row.loss),
+        accuracy=_nan_if_none(row.accuracy),
+        per_class_accuracy=[_nan_if_none(value) for value in row.per_class],
+        confusion=[[int(count) for count in line] for line in row.confusion],
+        job_id=row.job_id,
+        created_at=row.created_at,
+    )
+
+
+def none_if_nan(value: float) -> float | None:
+    """NaN as ``None`` (SQL NULL / JSON null): SQLite turns NaN into NULL anyway, JSON has none."""
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with every non-finite float replaced by ``None``.
+
+    Used for a run's ``summary``: JSON has no NaN/Infinity (PostgreSQL's JSONB rejects them), and a
+    run that diverged must still be able to record its summary. Readers see ``null``.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return json_safe(value.item())
+    return value
+
+
+def check_finite_json(value: Any, where: str) -> None:
+    """Refuse NaN/Infinity anywhere in ``value`` (configs must be stored exactly as given).
+
+    Raises:
+        InvalidValueError: naming ``where`` and the offending value.
+    """
+    if _has_non_finite(value):
+        raise InvalidValueError(
+            f"{where} contains NaN or infinity, which JSON cannot store; validate it first"
+        )
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_has_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(item) for item in value)
+    return False
+
+
+def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Validate tags and return them as a plain dict.
+
+    Raises:
+        InvalidValueError: a key is not ``[A-Za-z0-9_.-]{1,64}`` or a value is not a short string.
+    """
+    checked: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not TAG_KEY_PATTERN.fullmatch(key):
+            raise InvalidValueError(
+                f"tag key {key!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+            )
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_CHARS:
+            raise InvalidValueError(
+                f"tag {key!r} must have a string value of at most {MAX_TAG_VALUE_CHARS} characters"
+            )
+        checked[key] = value
+    return checked

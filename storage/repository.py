@@ -1,0 +1,33 @@
+"""The repository: every read and write of trainq's state goes through :class:`Repository`.
+
+It is assembled from one part per concern (each in its own module); all of them return the frozen
+records of ``storage.records`` and never a row or a session.
+"""
+
+from __future__ import annotations
+
+from storage.checkpoint_store import CheckpointStore
+from storage.evaluation_store import EvaluationStore
+from storage.metric_store import MetricStore
+from storage.reconciliation import Reconciliation
+from storage.repository_base import utc_now
+from storage.run_lifecycle import RunLifecycle
+from storage.run_queries import RunQueries
+
+__all__ = ["Repository", "utc_now"]
+
+
+class Repository(
+    RunLifecycle,
+    RunQueries,
+    MetricStore,
+    CheckpointStore,
+    EvaluationStore,
+    Reconciliation,
+):
+    """trainq's system of record. Build it as ``Repository(Database(url))``.
+
+    Datetimes in and out are tz-aware UTC. Writes made on behalf of a worker carry the attempt
+    the worker claimed and are refused (:class:`~storage.errors.StaleAttemptError`) once a newer
+    attempt owns the run; duplicate writes of the same attempt are no-ops.
+    """

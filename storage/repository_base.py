@@ -1,0 +1,136 @@
+"""What every part of the repository shares: the database, the clock, and the row guards."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.database import Database
+from storage.errors import InvalidValueError, RunNotFoundError, StaleAttemptError
+from storage.models import Base, Run
+from storage.records import RunStatus
+
+
+def utc_now() -> datetime:
+    """The current time, tz-aware UTC: the repository's default clock."""
+    return datetime.now(UTC)
+
+
+class RepositoryBase:
+    """Holds the database and the clock; the repository's parts build on it."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
+        """Use ``db`` for every operation.
+
+        Args:
+            db: the database (its schema must be at head; see ``Database.ensure_schema``).
+            clock: returns "now" as a tz-aware datetime. Leases are compared with this clock,
+                so workers on several machines need synchronized clocks (NTP); tests pass a
+                fake one.
+        """
+        self._db = db
+        self._clock = clock
+
+    def _now(self, now: datetime | None = None) -> datetime:
+        moment = self._clock() if now is None else now
+        if moment.tzinfo is None:
+            raise InvalidValueError(f"naive datetime {moment!r}: pass a tz-aware UTC time")
+        return moment.astimezone(UTC)
+
+
+def lease_expiry(now: datetime, lease_ttl_s: float) -> datetime:
+    """``now + lease_ttl_s``, refusing a TTL that is not positive and finite.
+
+    Raises:
+        InvalidValueError: the TTL is not a positive finite number of seconds.
+    """
+    if not (math.isfinite(lease_ttl_s) and lease_ttl_s > 0):
+        raise InvalidValueError(f"lease_ttl_s={lease_ttl_s!r} must be a positive number")
+    return now + timedelta(seconds=lease_ttl_s)
+
+
+def load_run(session: Session, run_id: int, *, for_update: bool = False) -> Run:
+    """Load one ``runs`` row.
+
+    Raises:
+        RunNotFoundError: no run has this id.
+    """
+    statement = select(Run).where(Run.id == run_id).execution_options(populate_existing=True)
+    if for_update:
+        statement = statement.with_for_update()
+    row = session.scalars(statement).one_or_none()
+    if row is None:
+        raise RunNotFoundError(f"no run with id {run_id}; `trainq runs list` shows the runs")
+    return row
+
+
+def fenced_update(session: Session, run_id: int, attempt: int, values: Mapping[str, Any]) -> Run:
+    """Update the run only if ``attempt`` still owns it (same attempt, status RUNNING).
+
+    This UPDATE comes first in every fenced transaction: on PostgreSQL it takes the row lock, so
+    a concurrent claim by a newer attempt waits for this transaction or makes it match nothing.
+
+    Raises:
+        StaleAttemptError: the run moved on (another attempt, or no longer RUNNING).
+        RunNotFoundError: no run has this id.
+    """
+    statement = (
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.RUNNING.value)
+        .values(**values)
+        .returning(Run)
+        .execution_options(populate_existing=True)
+    )
+    row = session.scalars(statement).one_or_none()
+    if row is None:
+        raise stale_attempt(session, run_id, attempt)
+    return row
+
+
+def fenced_touch(session: Session, run_id: int, attempt: int, values: Mapping[str, Any]) -> bool:
+    """Like :func:`fenced_update`, but return only ``cancel_requested`` (the hot path's answer).
+
+    Raises:
+        StaleAttemptError: the run moved on (another attempt, or no longer RUNNING).
+        RunNotFoundError: no run has this id.
+    """
+    statement = (
+        update(Run)
+        .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.RUNNING.value)
+        .values(**values)
+        .returning(Run.cancel_requested)
+    )
+    cancel_requested = session.execute(statement).scalar_one_or_none()
+    if cancel_requested is None:
+        raise stale_attempt(session, run_id, attempt)
+    return bool(cancel_requested)
+
+
+def stale_attempt(session: Session, run_id: int, attempt: int) -> StaleAttemptError:
+    """Describe why ``attempt`` no longer owns the run (raises if the run does not exist)."""
+    row = load_run(session, run_id)
+    return StaleAttemptError(
+        f"run {run_id}: attempt {attempt} no longer owns the run (it is at attempt {row.attempt}, "
+        f"status {row.status}); this worker must stop writing to it"
+    )
+
+
+def insert_ignoring_duplicates(
+    session: Session, model: type[Base], values: Mapping[str, Any]
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on either backend.
+
+    Returns:
+        True when a row was inserted, False when one with the same key already existed.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values).on_conflict_do_nothing()
+    result = session.execute(statement)
+    return bool(getattr(result, "rowcount", 0) == 1)
