@@ -43,6 +43,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings for ``settings``'s broker."""
     return {
         "broker_url": settings.broker_url,
+        # Redis, hardened: an undecodable queue item is dropped instead of stopping the worker.
+        "broker_transport": "worker.redis_transport:Transport",
         "broker_transport_options": dict(_TRANSPORT_OPTIONS),
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "broker_connection_retry_on_startup": True,

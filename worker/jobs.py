@@ -20,6 +20,7 @@ from storage.records import Checkpoint, JobKind, MetricChunk, RunRecord, RunStat
 from worker.config import Device, EvalConfig, TrainConfig, parse_eval_config, parse_train_config
 from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError, InvalidConfigError
+from worker.lease import LeaseHeartbeat
 
 if TYPE_CHECKING:
     from worker.training import ChunkReport
@@ -60,10 +61,12 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         logger.info("run %s: not claimable (finished, cancelled or owned elsewhere); no-op", run_id)
         return None
     logger.info("run %s: claimed as attempt %s by %s", run_id, run.attempt, context.owner)
+    heartbeat = LeaseHeartbeat(context.repository, run.id, run.attempt, context.settings.lease_ttl_s)
     try:
-        if run.kind is JobKind.EVAL:
-            return _evaluate(context, run)
-        return _train(context, run)
+        with heartbeat:
+            if run.kind is JobKind.EVAL:
+                return _evaluate(context, run)
+            return _train(context, run, heartbeat)
     except StaleAttemptError:
         # A newer attempt took the run over (our lease expired): its writes win, ours stop here.
         logger.warning("run %s: attempt %s was superseded; stopping", run_id, run.attempt)
@@ -74,7 +77,7 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         return _finish(context, run, RunStatus.FAILED, error=str(exc))
 
 
-def _train(context: JobContext, run: RunRecord) -> RunRecord:
+def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> RunRecord:
     from worker.training import TrainingState, train
 
     config = _effective_device(parse_train_config(run.config), context.settings)
@@ -86,19 +89,18 @@ def _train(context: JobContext, run: RunRecord) -> RunRecord:
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
-    cancel_requested = False
 
     def record(report: ChunkReport) -> None:
-        nonlocal cancel_requested
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
         weights = report.state.arrays if report.state is not None else None
         ack = repository.record_chunk(
             run.id, run.attempt, chunk, lease_ttl_s=context.settings.lease_ttl_s, checkpoint=weights
         )
-        cancel_requested = ack.cancel_requested
+        if ack.cancel_requested:
+            heartbeat.stop_requested.set()
 
     result = train(
-        config, data, resume_from=resume, on_chunk=record, should_stop=lambda: cancel_requested
+        config, data, resume_from=resume, on_chunk=record, should_stop=heartbeat.stop_requested.is_set
     )
     if not result.completed:
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)

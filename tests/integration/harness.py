@@ -93,10 +93,10 @@ class Cluster:
         argv = [*command, f"--hostname={name}@%h"]
         if argv[0] == "trainq":
             argv = [sys.executable, "-m", "api_cli", *argv[1:]]
-        log = log_path.open("w")
-        process = subprocess.Popen(
-            argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         worker = WorkerProcess(name, process, log_path)
         self.workers.append(worker)
         worker.wait_ready()
