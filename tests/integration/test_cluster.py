@@ -266,3 +266,46 @@ def test_a_run_that_keeps_losing_its_worker_fails_after_max_attempts(cluster: Cl
     failed = wait_for(run_id, repository, timeout_s=60)
     assert failed.status is RunStatus.FAILED
     assert failed.error is not None and "max_attempts=2" in failed.error
+
+
+def test_batch_evaluation_queues_one_job_per_run_and_stores_each_result(cluster: Cluster) -> None:
+    cluster.start_worker(worker_command())
+    options = ("--steps", "400", "--chunk-steps", "100", "--checkpoint-every", "200")
+    run_ids = [submit(cluster, *options, "--seed", str(seed), "--tag", "sweep=a") for seed in (1, 2)]
+    other = submit(cluster, *options, "--seed", "3", "--tag", "sweep=b")
+    repository = cluster.repository()
+    for run_id in [*run_ids, other]:
+        assert wait_for(run_id, repository, timeout_s=120).status is RunStatus.SUCCEEDED
+    result = cluster.trainq("eval", "--all", "--tag", "sweep=a", "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    evaluations = json.loads(result.stdout)["evaluations"]
+    assert sorted(e["run_id"] for e in evaluations) == sorted(run_ids)
+    assert {e["checkpoint_step"] for e in evaluations} == {400}
+    for run_id in run_ids:
+        stored = repository.list_evaluations(run_id)
+        assert len(stored) == 1
+        assert 0.0 < stored[0].accuracy <= 1.0
+    assert repository.list_evaluations(other) == []
+
+
+def test_status_reports_the_database_the_broker_workers_and_queue_depths(cluster: Cluster) -> None:
+    worker = cluster.start_worker(worker_command())
+    result = cluster.trainq("status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "cluster"
+    assert report["database"]["ok"] and report["broker"]["ok"]
+    assert any(name.startswith(worker.name) for name in report["workers"])
+    assert set(report["broker"]["queue_depths"]) == {"train", "eval", "gpu"}
+
+
+def test_status_says_which_service_is_down_and_exits_69(cluster: Cluster) -> None:
+    cluster.extra_env["TRAINQ_BROKER_URL"] = "redis://127.0.0.1:1/0"
+    result = cluster.trainq("status", "--json")
+    assert result.returncode == 69
+    report = json.loads(result.stdout)
+    assert report["database"]["ok"] and not report["broker"]["ok"]
+    refused = cluster.trainq("train", "--steps", "100")
+    assert refused.returncode == 69
+    assert "does not answer" in refused.stderr
+    assert cluster.repository().list_runs() == []
