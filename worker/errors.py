@@ -33,6 +33,10 @@ class DivergenceError(DeterministicJobError):
     """Raised when the training loss becomes NaN or infinite."""
 
 
+class IncompatibleWeightsError(DeterministicJobError):
+    """Raised when weights lack an array, have a wrong shape, or do not fit the run resumed."""
+
+
 class DeviceUnavailableError(DeterministicJobError):
     """Raised when ``--device gpu`` was asked for and TensorFlow sees no GPU."""
 

@@ -1,0 +1,225 @@
+"""``train``: run a config's SGD steps in compiled chunks, reporting each chunk as it finishes.
+
+Reads top to bottom: set TensorFlow up once, pick the device, start from the seed's initial state
+(or a checkpoint), then run chunk after chunk. Chunk boundaries are multiples of
+``chunk_steps`` in global step numbers, also after a resume, so that stored metric rows stay
+aligned; a chunk runs as one compiled call (several only when ``chunk_steps * batch_size`` exceeds
+``MAX_INDICES_PER_CALL``, to bound the index tensor). After each chunk: check the loss and the
+weights are finite, deliver the chunk (with the state when a checkpoint is due), ask whether to
+stop.
+
+Metric semantics: a step's loss and accuracy are those of its batch under the weights *before*
+that step's update (the forward pass the gradient needs). The notebook instead re-predicts after
+the update; that costs a third matmul per step and measures the batch the model just fitted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from worker.config import TrainConfig
+from worker.data import FashionMnist
+from worker.errors import DivergenceError
+from worker.training import step as step_module
+from worker.training.batches import batch_indices, learning_rates
+from worker.training.runtime import (
+    DeviceDataset,
+    ResolvedDevice,
+    configure_tensorflow,
+    resident_training_set,
+    resolve_device,
+)
+from worker.training.state import (
+    ChunkReport,
+    FloatArray,
+    TrainingState,
+    TrainResult,
+    check_resume_state,
+    frozen_array,
+    initial_state,
+)
+from worker.training.step import ChunkShape, chunk_function
+
+#: Largest ``steps * batch_size`` index tensor built for one compiled call (4 MiB of int32).
+MAX_INDICES_PER_CALL = 1 << 20
+
+
+def train(
+    config: TrainConfig,
+    data: FashionMnist,
+    *,
+    resume_from: TrainingState | None = None,
+    on_chunk: Callable[[ChunkReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train the logistic regression of ``config`` on ``data``'s training split.
+
+    Args:
+        config: A resolved config (its seed set).
+        data: The dataset, from ``worker.data.load_fashion_mnist``.
+        resume_from: A checkpoint state of this same run; training continues after its step and
+            ends with weights bit-identical to an uninterrupted run (CPU, op determinism on).
+        on_chunk: Called after every chunk, in order, with its per-step metrics (loss and
+            accuracy measured before each step's update) and, when a checkpoint is due at its
+            end or it is the last chunk, the state.
+        should_stop: Asked after every chunk but the last (after ``on_chunk``); True ends the
+            call early with ``completed=False`` and the state at that chunk's end.
+
+    Returns:
+        The final (or stopped-at) state and a summary of the call.
+
+    Raises:
+        InvalidConfigError: when the config has no seed (call ``config.resolved()`` first).
+        IncompatibleWeightsError: when ``resume_from`` does not fit the config.
+        DeviceUnavailableError: when the config asks for a GPU and there is none.
+        DivergenceError: when the loss or the weights stop being finite; nothing of the
+            diverged chunk is delivered and no non-finite weights are returned.
+    """
+    started = time.perf_counter()
+    seed = config.seed_value
+    if resume_from is not None:
+        check_resume_state(resume_from, config)
+    configure_tensorflow()
+    device = resolve_device(config.device)
+    runner = _ChunkRunner(config, seed, device, resident_training_set(data, device))
+    runner.load(resume_from or initial_state(config))
+    step, steps_run = runner.step, 0
+    last: ChunkReport | None = None
+    while step < config.steps:
+        end = min(config.steps, (step // config.chunk_steps + 1) * config.chunk_steps)
+        losses, accuracies = runner.run(step, end - step)
+        due = end % config.checkpoint_every_steps == 0 or end == config.steps
+        last = ChunkReport(step + 1, losses, accuracies, runner.state() if due else None)
+        step, steps_run = end, steps_run + len(losses)
+        if on_chunk is not None:
+            on_chunk(last)
+        if step < config.steps and should_stop is not None and should_stop():
+            break
+    final_state = last.state if last is not None and last.state is not None else runner.state()
+    return _result(final_state, config, steps_run, device, started, last)
+
+
+def _result(
+    state: TrainingState,
+    config: TrainConfig,
+    steps_run: int,
+    device: ResolvedDevice,
+    started: float,
+    last: ChunkReport | None,
+) -> TrainResult:
+    duration_s = time.perf_counter() - started
+    return TrainResult(
+        state=state,
+        completed=state.step == config.steps,
+        steps_run=steps_run,
+        device=device.label,
+        duration_s=duration_s,
+        steps_per_s=steps_run / duration_s if duration_s > 0 else 0.0,
+        final_loss=float(np.mean(last.loss)) if last is not None else None,
+        final_accuracy=float(np.mean(last.accuracy)) if last is not None else None,
+    )
+
+
+class _ChunkRunner:
+    """Holds a run's weights as device tensors between compiled calls."""
+
+    def __init__(
+        self, config: TrainConfig, seed: int, device: ResolvedDevice, dataset: DeviceDataset
+    ) -> None:
+        self._config = config
+        self._seed = seed
+        self._device = device
+        self._dataset = dataset
+        batch = config.batch_size
+        self._call_steps = min(config.chunk_steps, max(1, MAX_INDICES_PER_CALL // batch))
+        shape = ChunkShape(
+            device=device.name,
+            batch_size=batch,
+            steps_per_call=self._call_steps,
+            momentum=config.momentum > 0,
+            xla=step_module.USE_XLA,
+        )
+        self._function = chunk_function(shape)
+        self._l2 = tf.constant(config.l2, tf.float32)
+        self._momentum = tf.constant(config.momentum, tf.float32)
+        self._params: tuple[tf.Tensor, ...] = ()
+        self.step = 0
+
+    def load(self, state: TrainingState) -> None:
+        """Put ``state``'s arrays on the device, ``W`` and ``vW`` transposed (see ``step``)."""
+        arrays = state.arrays
+        zeros_w, zeros_b = np.zeros_like(arrays["W"]), np.zeros_like(arrays["b"])
+        with tf.device(self._device.name):
+            self._params = (
+                tf.constant(np.ascontiguousarray(arrays["W"].T, dtype=np.float32)),
+                tf.constant(np.asarray(arrays["b"], dtype=np.float32)),
+                tf.constant(np.ascontiguousarray(arrays.get("vW", zeros_w).T, dtype=np.float32)),
+                tf.constant(np.asarray(arrays.get("vb", zeros_b), dtype=np.float32)),
+            )
+        self.step = state.step
+
+    def state(self) -> TrainingState:
+        """The current arrays, back in the notebook's layout, as a read-only state."""
+        weights_t, bias, vel_w, vel_b = (tensor.numpy() for tensor in self._params)
+        arrays = {"W": frozen_array(weights_t.T), "b": frozen_array(bias)}
+        if self._config.momentum > 0:
+            arrays |= {"vW": frozen_array(vel_w.T), "vb": frozen_array(vel_b)}
+        return TrainingState(step=self.step, arrays=arrays)
+
+    def run(self, first: int, n_steps: int) -> tuple[FloatArray, FloatArray]:
+        """Run steps ``first .. first + n_steps - 1`` (0-based); return their metrics."""
+        losses, accuracies = [], []
+        for call_first in range(first, first + n_steps, self._call_steps):
+            count = min(self._call_steps, first + n_steps - call_first)
+            loss, accuracy = self._call(call_first, count)
+            losses.append(loss)
+            accuracies.append(accuracy)
+        return frozen_array(np.concatenate(losses)), frozen_array(np.concatenate(accuracies))
+
+    def _call(self, first: int, count: int) -> tuple[FloatArray, FloatArray]:
+        config, padded = self._config, self._call_steps
+        indices = np.zeros((padded, config.batch_size), np.int32)
+        indices[:count] = batch_indices(self._seed, config.batch_size, first, count)
+        rates = np.zeros(padded, np.float32)
+        rates[:count] = learning_rates(
+            config.learning_rate, config.schedule, config.steps, first, count
+        )
+        with tf.device(self._device.name):
+            params, loss, accuracy, finite = self._function(
+                self._dataset.images,
+                self._dataset.labels,
+                self._params,
+                indices,
+                rates,
+                tf.constant(count, tf.int32),
+                self._l2,
+                self._momentum,
+            )
+        loss, accuracy = loss.numpy()[:count], accuracy.numpy()[:count]
+        _check_finite(loss, bool(finite), first, config)
+        self._params = tuple(params)
+        self.step = first + count
+        return loss, accuracy
+
+
+def _check_finite(loss: FloatArray, weights_finite: bool, first: int, config: TrainConfig) -> None:
+    """Raise DivergenceError when a loss or the new weights are not finite."""
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if bad.size == 0 and weights_finite:
+        return
+    if bad.size:
+        what, step = f"loss became {loss[bad[0]]}", first + int(bad[0]) + 1
+    else:
+        what, step = "weights became non-finite (inf or nan)", first + len(loss)
+    rate = config.learning_rate
+    advice = f"lower the learning rate (--lr, now {rate:g}), e.g. to {rate / 10:g}"
+    # The L2 term alone is a linear recurrence on W; it is unstable from lr * l2 = 2 (1 + momentum).
+    unstable_from = 2 * (1 + config.momentum) / config.l2 if config.l2 > 0 else math.inf
+    if rate >= unstable_from:
+        advice += f"; with --l2 {config.l2:g} any rate from {unstable_from:g} up diverges"
+    raise DivergenceError(f"{what} at step {step}; {advice}")

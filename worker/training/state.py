@@ -1,0 +1,147 @@
+"""What training hands back: the resumable state, per-chunk reports and the final result.
+
+NumPy only: these plain objects cross into code that must not import TensorFlow (tasks, storage).
+Weights use the notebook's layout: ``W`` is ``(784, 10)``, ``b`` is ``(10,)``; with momentum the
+velocities ``vW`` and ``vb`` have the same shapes. All arrays are float32 and read-only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from worker.config import Init, TrainConfig
+from worker.data import IMAGE_PIXELS, NUM_CLASSES
+from worker.errors import IncompatibleWeightsError
+from worker.training.batches import INIT_STREAM
+
+FloatArray = npt.NDArray[np.float32]
+
+#: Shape of every array a state may hold.
+ARRAY_SHAPES: dict[str, tuple[int, ...]] = {
+    "W": (IMAGE_PIXELS, NUM_CLASSES),
+    "b": (NUM_CLASSES,),
+    "vW": (IMAGE_PIXELS, NUM_CLASSES),  # momentum velocity of W
+    "vb": (NUM_CLASSES,),  # momentum velocity of b
+}
+WEIGHT_NAMES = ("W", "b")
+VELOCITY_NAMES = ("vW", "vb")
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
+class TrainingState:
+    """Everything needed to continue a run exactly: the steps done and the float32 arrays."""
+
+    step: int  # steps completed (0 before the first step)
+    arrays: dict[str, FloatArray]  # "W", "b", plus "vW", "vb" when momentum > 0
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
+class ChunkReport:
+    """The per-step metrics of one chunk of consecutive steps, delivered as soon as it ran.
+
+    ``loss`` and ``accuracy`` of a step are measured on that step's batch with the weights
+    *before* the step's update (the forward pass the gradient needs anyway).
+    """
+
+    first_step: int  # 1-based number of the chunk's first step ("Número del lote")
+    loss: FloatArray  # mean softmax cross-entropy of each step's batch (without the L2 term)
+    accuracy: FloatArray  # fraction of each step's batch whose argmax is the label
+    state: TrainingState | None  # set when a checkpoint is due at the chunk's end, and at the end
+
+    @property
+    def last_step(self) -> int:
+        """1-based number of the chunk's last step (equal to the steps completed after it)."""
+        return self.first_step + len(self.loss) - 1
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
+class TrainResult:
+    """How a call to ``train`` ended."""
+
+    state: TrainingState  # at the last finished chunk
+    completed: bool  # False when should_stop ended the call early
+    steps_run: int  # steps run by this call (not counting those before resume_from)
+    device: str  # e.g. "CPU:0" or "GPU:0 (NVIDIA H100 80GB HBM3)"
+    duration_s: float  # wall time of this call, compilation included
+    steps_per_s: float  # steps_run / duration_s
+    final_loss: float | None  # mean loss over the last chunk run; None when no step ran
+    final_accuracy: float | None  # mean accuracy over the last chunk run; None when no step ran
+
+    def summary(self) -> dict[str, Any]:
+        """The result as JSON-safe values (no arrays), for a run's stored summary."""
+        return {
+            "steps_done": self.state.step,
+            "steps_run": self.steps_run,
+            "completed": self.completed,
+            "device": self.device,
+            "duration_s": round(self.duration_s, 6),
+            "steps_per_s": round(self.steps_per_s, 3),
+            "final_loss": _json_float(self.final_loss),
+            "final_accuracy": _json_float(self.final_accuracy),
+        }
+
+
+def _json_float(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def frozen_array(array: npt.ArrayLike) -> FloatArray:
+    """A read-only float32 copy of ``array``."""
+    copy = np.array(array, dtype=np.float32, copy=True)
+    copy.flags.writeable = False
+    return copy
+
+
+def initial_state(config: TrainConfig) -> TrainingState:
+    """The state before step 1: weights drawn from the seed (or zeros), zero velocities."""
+    if config.init is Init.ZEROS:
+        weights = {name: np.zeros(ARRAY_SHAPES[name], np.float32) for name in WEIGHT_NAMES}
+    else:
+        # The notebook draws both W and b from a standard normal.
+        rng = np.random.default_rng((config.seed_value, INIT_STREAM))
+        weights = {
+            name: rng.standard_normal(ARRAY_SHAPES[name], dtype=np.float32) for name in WEIGHT_NAMES
+        }
+    if config.momentum > 0:
+        weights |= {name: np.zeros(ARRAY_SHAPES[name], np.float32) for name in VELOCITY_NAMES}
+    return TrainingState(step=0, arrays={k: frozen_array(v) for k, v in weights.items()})
+
+
+def check_weights(arrays: Mapping[str, npt.ArrayLike], names: tuple[str, ...]) -> None:
+    """Check that ``arrays`` holds ``names`` with this model's shapes.
+
+    Raises:
+        IncompatibleWeightsError: naming the missing array or the wrong shape.
+    """
+    for name in names:
+        if name not in arrays:
+            raise IncompatibleWeightsError(
+                f"weights lack the array {name!r} (have: {', '.join(sorted(arrays)) or 'none'})"
+            )
+        shape = np.shape(arrays[name])
+        if shape != ARRAY_SHAPES[name]:
+            raise IncompatibleWeightsError(
+                f"array {name!r} has shape {shape}, expected {ARRAY_SHAPES[name]}"
+            )
+
+
+def check_resume_state(state: TrainingState, config: TrainConfig) -> None:
+    """Check that ``state`` can continue a run of ``config``.
+
+    Raises:
+        IncompatibleWeightsError: when the step is out of range or an array is missing or has
+            the wrong shape (e.g. no velocities for a momentum run).
+    """
+    if not 0 <= state.step <= config.steps:
+        raise IncompatibleWeightsError(
+            f"cannot resume at step {state.step}: the run has {config.steps} steps"
+        )
+    check_weights(state.arrays, WEIGHT_NAMES + (VELOCITY_NAMES if config.momentum > 0 else ()))
