@@ -49,11 +49,17 @@ def wait_for_run(
             now = time.monotonic()
             if first_seen is None and run.steps_done > 0:
                 first_seen = (now, run.steps_done)
-            fields = _latest_metric_fields(repository, run)
+            loss, accuracy = _latest_metrics(repository, run)
+            rate = "-"
             if first_seen is not None and now > first_seen[0]:
-                fields["rate"] = f"{(run.steps_done - first_seen[1]) / (now - first_seen[0]):,.0f}"
+                rate = f"{(run.steps_done - first_seen[1]) / (now - first_seen[0]):,.0f}"
             progress.update(
-                bar, completed=run.steps_done, description=f"run {run_id} {run.status}", **fields
+                bar,
+                completed=run.steps_done,
+                description=f"run {run_id} {run.status}",
+                loss=loss,
+                accuracy=accuracy,
+                rate=rate,
             )
             if run.status.terminal or abandon():
                 return run
@@ -90,10 +96,11 @@ def _progress(show: bool) -> Progress:
     )
 
 
-def _latest_metric_fields(repository: Repository, run: RunRecord) -> dict[str, str]:
+def _latest_metrics(repository: Repository, run: RunRecord) -> tuple[str, str]:
+    """The newest step's loss and accuracy, formatted ("-" before the first chunk)."""
     if run.steps_done == 0:
-        return {}
+        return "-", "-"
     rows = repository.read_metrics(run.id, first_step=run.steps_done, last_step=run.steps_done)
     if not rows:
-        return {}
-    return {"loss": f"{rows[-1].loss:.4f}", "accuracy": f"{rows[-1].accuracy:.3f}"}
+        return "-", "-"
+    return f"{rows[-1].loss:.4f}", f"{rows[-1].accuracy:.3f}"

@@ -61,7 +61,9 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         logger.info("run %s: not claimable (finished, cancelled or owned elsewhere); no-op", run_id)
         return None
     logger.info("run %s: claimed as attempt %s by %s", run_id, run.attempt, context.owner)
-    heartbeat = LeaseHeartbeat(context.repository, run.id, run.attempt, context.settings.lease_ttl_s)
+    heartbeat = LeaseHeartbeat(
+        context.repository, run.id, run.attempt, context.settings.lease_ttl_s
+    )
     try:
         with heartbeat:
             if run.kind is JobKind.EVAL:
@@ -100,7 +102,11 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
             heartbeat.stop_requested.set()
 
     result = train(
-        config, data, resume_from=resume, on_chunk=record, should_stop=heartbeat.stop_requested.is_set
+        config,
+        data,
+        resume_from=resume,
+        on_chunk=record,
+        should_stop=heartbeat.stop_requested.is_set,
     )
     if not result.completed:
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)

@@ -19,9 +19,11 @@ logger = logging.getLogger(__name__)
 
 
 class LeaseHeartbeat:
-    """Renews ``run_id``'s lease every third of its TTL from a daemon thread, while in a ``with``."""
+    """Renews a run's lease every third of its TTL from a daemon thread, while in a ``with``."""
 
-    def __init__(self, repository: Repository, run_id: int, attempt: int, lease_ttl_s: float) -> None:
+    def __init__(
+        self, repository: Repository, run_id: int, attempt: int, lease_ttl_s: float
+    ) -> None:
         self._repository = repository
         self._run_id = run_id
         self._attempt = attempt

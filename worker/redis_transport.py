@@ -21,7 +21,11 @@ logger = logging.getLogger(__name__)
 _MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+#: kombu's stubs do not declare the private method overridden here.
+_RedisChannel: Any = kombu_redis.Channel
+
+
+class Channel(_RedisChannel):  # type: ignore[misc]
     """A Redis channel that drops undecodable queue items instead of crashing the consumer."""
 
     def _brpop_read(self, **options: Any) -> bool:
@@ -32,11 +36,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         except self.connection_errors:
             raise
         except _MALFORMED as exc:
-            logger.error("dropped a malformed message from the broker (not a message envelope): %r", exc)
+            logger.error("dropped a malformed broker item (not a message envelope): %r", exc)
             return True
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     """The Redis transport with :class:`Channel`."""
 
     Channel = Channel

@@ -41,9 +41,10 @@ def export(
             raise CheckpointNotFoundError(f"run {run_id} has no checkpoint yet")
     else:
         found = repository.get_checkpoint(run_id, checkpoint)
-    arrays = {"W": found.arrays["W"].astype(np.float32), "b": found.arrays["b"].astype(np.float32)}
     temporary = out.with_suffix(".partial.npz")
-    np.savez(temporary, **arrays)
+    np.savez(
+        temporary, W=found.arrays["W"].astype(np.float32), b=found.arrays["b"].astype(np.float32)
+    )
     temporary.replace(out)  # never leave a half-written file under the requested name
     stdout.print(
         f"wrote {out} (run {run_id}, step {found.info.step}, sha256 {found.info.sha256[:12]}…)"

@@ -178,7 +178,9 @@ def test_a_missing_run_is_exit_code_4_without_traceback(trainq: Trainq) -> None:
 
 def test_a_diverging_run_fails_with_its_reason_and_no_retry(trainq: Trainq) -> None:
     # lr * l2 = 100 multiplies W by -99 every step: float32 overflows within a few dozen steps.
-    result = trainq("train", "--steps", "400", "--chunk-steps", "100", "--lr", "10", "--l2", "10", "--json")
+    result = trainq(
+        "train", "--steps", "400", "--chunk-steps", "100", "--lr", "10", "--l2", "10", "--json"
+    )
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["status"] == "failed"

@@ -271,7 +271,9 @@ def test_a_run_that_keeps_losing_its_worker_fails_after_max_attempts(cluster: Cl
 def test_batch_evaluation_queues_one_job_per_run_and_stores_each_result(cluster: Cluster) -> None:
     cluster.start_worker(worker_command())
     options = ("--steps", "400", "--chunk-steps", "100", "--checkpoint-every", "200")
-    run_ids = [submit(cluster, *options, "--seed", str(seed), "--tag", "sweep=a") for seed in (1, 2)]
+    run_ids = [
+        submit(cluster, *options, "--seed", str(seed), "--tag", "sweep=a") for seed in (1, 2)
+    ]
     other = submit(cluster, *options, "--seed", "3", "--tag", "sweep=b")
     repository = cluster.repository()
     for run_id in [*run_ids, other]:
