@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import tensorflow as tf
 
 from worker.config import Device
 from worker.data import IMAGE_PIXELS, NUM_CLASSES
+from worker.tensorflow_import import tf
 from worker.training.runtime import configure_tensorflow, resolve_device
 from worker.training.state import WEIGHT_NAMES, check_weights
 

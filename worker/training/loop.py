@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from worker.config import TrainConfig
 from worker.data import FashionMnist
 from worker.errors import DivergenceError
+from worker.tensorflow_import import tf
 from worker.training import step as step_module
 from worker.training.batches import batch_indices, learning_rates
 from worker.training.runtime import (

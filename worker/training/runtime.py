@@ -11,11 +11,10 @@ import os
 import threading
 from dataclasses import dataclass
 
-import tensorflow as tf
-
 from worker.config import Device
 from worker.data import FashionMnist
 from worker.errors import DeviceUnavailableError
+from worker.tensorflow_import import tf
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import tensorflow as tf
-
 from worker.data import NUM_CLASSES
+from worker.tensorflow_import import tf
 
 # Whether chunks are compiled with XLA (read when a run starts). Measured on CPU (TF 2.21, 2 cores,
 # batch 128, bench/training_bench.py): XLA ~1.3-1.5x the steps/s of the same loop as a plain
