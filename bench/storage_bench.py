@@ -32,11 +32,10 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
 from storage import Database, JobKind, MetricChunk, Repository
+from tests.services import postgres_admin_connection, postgres_url
 
-POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
 BENCH_DATABASE = "trainq_bench"
 CHUNK_STEPS = 1_000
 RUN_STEPS = 10_000
@@ -146,29 +145,17 @@ def measure_throughput(url: str, processes: int, seconds: float) -> tuple[float,
     return chunks_per_s * CHUNK_STEPS, chunks_per_s
 
 
-def postgres_admin() -> psycopg.Connection[tuple[object, ...]]:
-    """An autocommit connection to the server's maintenance database."""
-    return psycopg.connect(
-        host=POSTGRES_HOST,
-        port=POSTGRES_PORT,
-        user=POSTGRES_USER,
-        dbname="postgres",
-        autocommit=True,
-        connect_timeout=5,
-    )
-
-
 def fresh_postgres_database() -> str:
     """(Re)create the throwaway benchmark database and return its URL."""
-    with postgres_admin() as admin:
+    with postgres_admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return f"postgresql+psycopg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{BENCH_DATABASE}"
+    return postgres_url(BENCH_DATABASE)
 
 
 def drop_postgres_database() -> None:
     """Drop the benchmark database."""
-    with postgres_admin() as admin:
+    with postgres_admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 

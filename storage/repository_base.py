@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,13 @@ def load_run(session: Session, run_id: int, *, for_update: bool = False) -> Run:
     return row
 
 
+def _fenced(run_id: int, attempt: int) -> Update:
+    """An UPDATE of the run that matches only while ``attempt`` still owns it and it is RUNNING."""
+    return update(Run).where(
+        Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.RUNNING.value
+    )
+
+
 def fenced_update(session: Session, run_id: int, attempt: int, values: Mapping[str, Any]) -> Run:
     """Update the run only if ``attempt`` still owns it (same attempt, status RUNNING).
 
@@ -81,8 +88,7 @@ def fenced_update(session: Session, run_id: int, attempt: int, values: Mapping[s
         RunNotFoundError: no run has this id.
     """
     statement = (
-        update(Run)
-        .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.RUNNING.value)
+        _fenced(run_id, attempt)
         .values(**values)
         .returning(Run)
         .execution_options(populate_existing=True)
@@ -100,12 +106,7 @@ def fenced_touch(session: Session, run_id: int, attempt: int, values: Mapping[st
         StaleAttemptError: the run moved on (another attempt, or no longer RUNNING).
         RunNotFoundError: no run has this id.
     """
-    statement = (
-        update(Run)
-        .where(Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.RUNNING.value)
-        .values(**values)
-        .returning(Run.cancel_requested)
-    )
+    statement = _fenced(run_id, attempt).values(**values).returning(Run.cancel_requested)
     cancel_requested = session.execute(statement).scalar_one_or_none()
     if cancel_requested is None:
         raise stale_attempt(session, run_id, attempt)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.cli.conftest import Trainq
+from worker.data import CLASS_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -124,18 +125,7 @@ def test_predict_shows_true_and_predicted_class_names(
     assert result.returncode == 0, result.stderr
     predictions = json.loads(result.stdout)
     assert len(predictions) == 3
-    names = {
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    }
+    names = set(CLASS_NAMES)
     for prediction in predictions:
         assert prediction["true_name"] in names and prediction["predicted_name"] in names
         assert 0.0 <= prediction["probability"] <= 1.0

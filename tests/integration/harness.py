@@ -14,13 +14,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import redis
 
 from storage import Database, Repository, Settings
 from storage.records import RunRecord
+from tests.services import postgres_admin_connection, postgres_url
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_HOST_URL = "redis://127.0.0.1:6379"
 #: Redis database reserved for these tests (FLUSHDB is only ever sent to it).
 REDIS_TEST_DB = 11
@@ -28,15 +27,15 @@ REDIS_TEST_DB = 11
 
 def create_postgres_database(name: str) -> str:
     """Create an empty database ``name`` (dropping any leftover) and return its SQLAlchemy URL."""
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+    with postgres_admin_connection() as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    return postgres_url(name)
 
 
 def drop_postgres_database(name: str) -> None:
     """Drop database ``name`` even if connections are still open."""
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+    with postgres_admin_connection() as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
