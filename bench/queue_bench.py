@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.compose import worker_command
-
 from storage.records import RunStatus
+from tests.cluster.compose import worker_command
 from tests.integration.harness import Cluster, WorkerProcess, cluster_environment, wait_for
 
 SEED_JOB = ("--steps", "10000", "--batch-size", "128", "--lr", "0.01", "--seed", "1")
@@ -90,11 +89,17 @@ def measure_throughput(cluster: Cluster, runs: int) -> dict[str, Any]:
     finished = [wait_for(run_id, repository, timeout_s=600) for run_id in run_ids]
     elapsed = time.perf_counter() - started
     assert all(run.status is RunStatus.SUCCEEDED for run in finished)
+    # Worker side: from the first claim to the last finish, so CLI start-ups do not count.
+    first_start = min(run.started_at for run in finished if run.started_at is not None)
+    last_finish = max(run.finished_at for run in finished if run.finished_at is not None)
+    worker_side_s = (last_finish - first_start).total_seconds()
     return {
         "runs": runs,
         "elapsed_s": elapsed,
         "runs_per_s": runs / elapsed,
         "submit_s": submitted,
+        "worker_side_s": worker_side_s,
+        "worker_side_runs_per_s": runs / worker_side_s,
         "re_executions": sum(run.attempt - 1 for run in finished),
     }
 
@@ -149,7 +154,10 @@ def main() -> None:
         f"{throughput['runs']} runs x 100 steps through 2 workers: "
         f"{throughput['elapsed_s']:.1f} s, "
         f"{throughput['runs_per_s']:.2f} runs/s ({throughput['runs_per_s'] * 60:.0f} runs/min), "
-        f"re-executions {throughput['re_executions']}"
+        f"re-executions {throughput['re_executions']}; submitting took "
+        f"{throughput['submit_s']:.1f} s (one `trainq train` process per run); worker side "
+        f"(first claim to last finish) {throughput['worker_side_s']:.1f} s = "
+        f"{throughput['worker_side_runs_per_s']:.2f} runs/s"
     )
     for index, entry in enumerate(memory, 1):
         print(

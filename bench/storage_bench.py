@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from storage import Database, JobKind, MetricChunk, Repository
-from tests.services import postgres_admin_connection, postgres_url
+from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 
 BENCH_DATABASE = "trainq_bench"
 CHUNK_STEPS = 1_000
@@ -147,16 +147,8 @@ def measure_throughput(url: str, processes: int, seconds: float) -> tuple[float,
 
 def fresh_postgres_database() -> str:
     """(Re)create the throwaway benchmark database and return its URL."""
-    with postgres_admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    create_postgres_database(BENCH_DATABASE)
     return postgres_url(BENCH_DATABASE)
-
-
-def drop_postgres_database() -> None:
-    """Drop the benchmark database."""
-    with postgres_admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 
 def bench_backend(backend: str, url: str, args: argparse.Namespace) -> BackendResult:
@@ -190,7 +182,7 @@ def run_backends(args: argparse.Namespace) -> list[BackendResult]:
         try:
             results.append(bench_backend("postgresql", fresh_postgres_database(), args))
         finally:
-            drop_postgres_database()
+            drop_postgres_database(BENCH_DATABASE)
     return results
 
 

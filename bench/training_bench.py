@@ -65,7 +65,7 @@ class Timing:
 
 def seed_loop(data: FashionMnist, steps: int) -> Timing:
     """(a) The notebook's training cell, cell by cell (its names translated)."""
-    import tensorflow as tf
+    from worker.tensorflow_import import tf
 
     tf.random.set_seed(SEED)  # the notebook is unseeded; a seed changes nothing of the speed
     x_train = tf.reshape(data.train_images.reshape(-1, 28, 28) / 255.0, shape=(-1, 784))
@@ -209,8 +209,7 @@ def measure(data: FashionMnist, steps: int, seed_steps: int) -> dict[str, Any]:
 
 def run(steps: int, seed_steps: int) -> dict[str, Any]:
     """Run every variant once (trainq warm and NumPy: median of 3); return the figures."""
-    import tensorflow as tf
-
+    from worker.tensorflow_import import tf
     from worker.training import configure_tensorflow
 
     configure_tensorflow()  # the same threads and op determinism for every variant

@@ -192,7 +192,7 @@ class Database:
         """
         if self._schema_checked:
             return
-        from storage.schema import schema_state  # Alembic is slow to import; only here
+        from storage.schema_state import schema_state
 
         try:
             with self.engine.connect() as connection:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection
@@ -15,28 +13,6 @@ from sqlalchemy import Connection
 from storage.errors import SchemaOutdatedError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-
-@dataclass(frozen=True)
-class SchemaState:
-    """Where a database's schema stands relative to this version of trainq."""
-
-    #: Revisions recorded in the database (empty: no trainq schema at all).
-    current: tuple[str, ...]
-    #: The newest revisions this code ships.
-    head: tuple[str, ...]
-    #: Every revision this code knows.
-    known: frozenset[str]
-
-    @property
-    def up_to_date(self) -> bool:
-        """True when the database is exactly at head."""
-        return set(self.current) == set(self.head)
-
-    @property
-    def newer_than_code(self) -> bool:
-        """True when the database carries a revision this code does not know."""
-        return any(revision not in self.known for revision in self.current)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -52,12 +28,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def schema_state(connection: Connection) -> SchemaState:
-    """Read the database's revision and compare it with the packaged migrations."""
+def packaged_revisions() -> tuple[tuple[str, ...], frozenset[str]]:
+    """The head revisions and every revision of the migrations shipped in this package."""
     scripts = ScriptDirectory.from_config(alembic_config())
-    current = MigrationContext.configure(connection).get_current_heads()
     known = frozenset(script.revision for script in scripts.walk_revisions())
-    return SchemaState(current=tuple(current), head=tuple(scripts.get_heads()), known=known)
+    return tuple(scripts.get_heads()), known
 
 
 def upgrade_to_head(connection: Connection) -> None:

@@ -81,3 +81,16 @@ def _unavailable(message: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)")
     pytest.skip(message)
+
+
+def create_postgres_database(name: str) -> None:
+    """(Re)create an empty PostgreSQL database called ``name``."""
+    with postgres_admin_connection() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop ``name``, disconnecting whoever is still connected."""
+    with postgres_admin_connection() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

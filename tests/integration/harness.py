@@ -18,25 +18,11 @@ import redis
 
 from storage import Database, Repository, Settings
 from storage.records import RunRecord
-from tests.services import postgres_admin_connection, postgres_url
+from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 
 REDIS_HOST_URL = "redis://127.0.0.1:6379"
 #: Redis database reserved for these tests (FLUSHDB is only ever sent to it).
 REDIS_TEST_DB = 11
-
-
-def create_postgres_database(name: str) -> str:
-    """Create an empty database ``name`` (dropping any leftover) and return its SQLAlchemy URL."""
-    with postgres_admin_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return postgres_url(name)
-
-
-def drop_postgres_database(name: str) -> None:
-    """Drop database ``name`` even if connections are still open."""
-    with postgres_admin_connection() as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -174,7 +160,8 @@ def wait_for(
 @contextlib.contextmanager
 def cluster_environment(tmp_path: Path, database_name: str) -> Iterator[Cluster]:
     """A fresh PostgreSQL database (migrated), the test Redis database flushed, workers reaped."""
-    url = create_postgres_database(database_name)
+    create_postgres_database(database_name)
+    url = postgres_url(database_name)
     Database(url).upgrade()
     flush_test_redis()
     cluster = Cluster(

@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from storage import Database, Repository
-from tests.services import postgres_url, require_postgres
-from tests.storage.support import (
-    FakeClock,
+from tests.services import (
     create_postgres_database,
     drop_postgres_database,
+    postgres_url,
+    require_postgres,
+)
+from tests.storage.support import (
+    FakeClock,
     execute_sql,
     sqlite_url,
 )

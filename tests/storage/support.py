@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from storage import Database, JobKind, MetricChunk, Repository, RunRecord
-from tests.services import postgres_admin_connection
 
 #: Lease used by the tests' workers.
 LEASE_TTL_S = 30.0
@@ -36,19 +35,6 @@ class FakeClock:
 def sqlite_url(path: Path) -> str:
     """SQLAlchemy URL of a SQLite file."""
     return f"sqlite:///{path}"
-
-
-def create_postgres_database(name: str) -> None:
-    """(Re)create an empty PostgreSQL database called ``name``."""
-    with postgres_admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_postgres_database(name: str) -> None:
-    """Drop ``name``, disconnecting whoever is still connected."""
-    with postgres_admin_connection() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def execute_sql(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

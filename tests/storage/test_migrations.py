@@ -13,11 +13,15 @@ from alembic.runtime.migration import MigrationContext
 
 from storage import Database, Repository, SchemaOutdatedError
 from storage.models import Base
-from storage.schema import schema_state
-from tests.services import postgres_url, require_postgres
-from tests.storage.support import (
+from storage.schema import packaged_revisions
+from storage.schema_state import HEAD_REVISIONS, KNOWN_REVISIONS, schema_state
+from tests.services import (
     create_postgres_database,
     drop_postgres_database,
+    postgres_url,
+    require_postgres,
+)
+from tests.storage.support import (
     execute_sql,
     new_run,
     sqlite_url,
@@ -123,3 +127,9 @@ def test_two_processes_upgrading_one_database_at_once_both_succeed(empty_db: Dat
         process.join(timeout=60)
     assert [process.exitcode for process in processes] == [0, 0]
     empty_db.ensure_schema(auto_upgrade=False)
+
+
+def test_the_recorded_revisions_match_the_packaged_migrations() -> None:
+    head, known = packaged_revisions()
+    assert head == HEAD_REVISIONS
+    assert known == KNOWN_REVISIONS
