@@ -104,6 +104,39 @@ def measure_throughput(cluster: Cluster, runs: int) -> dict[str, Any]:
     }
 
 
+def measure_drain(cluster: Cluster, runs: int) -> dict[str, Any]:
+    """Publish ``runs`` runs of 100 steps from here (no CLI start-ups); time until all finish."""
+    from storage.records import JobKind
+    from worker.config import TrainConfig
+    from worker.dispatch import Dispatcher
+
+    repository = cluster.repository()
+    dispatcher = Dispatcher(cluster.settings())
+    started = time.perf_counter()
+    run_ids = []
+    for seed in range(runs):
+        config = TrainConfig(steps=100, chunk_steps=100, checkpoint_every_steps=100, seed=seed)
+        run = repository.create_run(
+            kind=JobKind.TRAIN,
+            config=config.model_dump(mode="json"),
+            seed=seed,
+            queue="train",
+            max_attempts=3,
+        )
+        dispatcher.publish(repository, run)
+        run_ids.append(run.id)
+    finished = [wait_for(run_id, repository, timeout_s=600) for run_id in run_ids]
+    elapsed = time.perf_counter() - started
+    dispatcher.close()
+    assert all(run.status is RunStatus.SUCCEEDED for run in finished)
+    return {
+        "runs": runs,
+        "elapsed_s": elapsed,
+        "runs_per_s": runs / elapsed,
+        "re_executions": sum(run.attempt - 1 for run in finished),
+    }
+
+
 def measure_memory(workers: list[WorkerProcess]) -> list[dict[str, float]]:
     """RSS of each worker's main process and of its job process (after jobs ran)."""
     report = []
@@ -140,8 +173,14 @@ def main() -> None:
         overhead = measure_wait_overhead(cluster, args.repetitions)
         second = cluster.start_worker(worker_command())
         throughput = measure_throughput(cluster, args.runs)
+        drain = measure_drain(cluster, args.runs)
         memory = measure_memory([first, second])
-    results = {"wait_overhead": overhead, "throughput": throughput, "memory": memory}
+    results = {
+        "wait_overhead": overhead,
+        "throughput": throughput,
+        "drain": drain,
+        "memory": memory,
+    }
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -158,6 +197,12 @@ def main() -> None:
         f"{throughput['submit_s']:.1f} s (one `trainq train` process per run); worker side "
         f"(first claim to last finish) {throughput['worker_side_s']:.1f} s = "
         f"{throughput['worker_side_runs_per_s']:.2f} runs/s"
+    )
+    print(
+        f"{drain['runs']} runs x 100 steps published at once, 2 workers: "
+        f"{drain['elapsed_s']:.1f} s, "
+        f"{drain['runs_per_s']:.2f} runs/s ({drain['runs_per_s'] * 60:.0f} runs/min), "
+        f"re-executions {drain['re_executions']}"
     )
     for index, entry in enumerate(memory, 1):
         print(

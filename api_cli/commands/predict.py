@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -41,7 +42,7 @@ def predict(
     data = load_fashion_mnist(STATE.settings.data_dir)
     predictions = sample_predictions(found.arrays, data, n=samples, seed=seed)
     if json_output:
-        print_json([vars(p) if not hasattr(p, "_asdict") else p._asdict() for p in predictions])
+        print_json([asdict(prediction) for prediction in predictions])
         return
     print_table(
         f"run {run_id}, checkpoint {found.info.step}",
