@@ -14,6 +14,7 @@ from api_cli.commands import (
     export,
     metrics,
     predict,
+    resume,
     runs,
     status,
     train,
@@ -48,6 +49,7 @@ app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
 app.add_typer(runs.app, name="runs")
 app.command()(metrics.metrics)
 app.command()(cancel.cancel)
+app.command()(resume.resume)
 app.command()(export.export)
 app.command()(predict.predict)
 app.command()(worker.worker)
