@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -39,7 +40,8 @@ def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 
 def print_table(title: str | None, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a Rich table on stdout."""
-    table = Table(title=title, header_style="bold")
+    # No vertical rules: a run listing fits an 80-column terminal without truncated cells.
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in header:
         table.add_column(name)
     for row in rows:

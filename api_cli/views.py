@@ -78,7 +78,7 @@ def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
 
 
 def run_list_row(run: RunRecord) -> tuple[Any, ...]:
-    """One line of ``trainq runs list``."""
+    """One line of ``trainq runs list --format csv`` (full values, ``RUN_LIST_HEADER`` order)."""
     summary = run.summary or {}
     return (
         run.id,
@@ -91,6 +91,36 @@ def run_list_row(run: RunRecord) -> tuple[Any, ...]:
         summary.get("final_accuracy", summary.get("accuracy")),
         run.tags,
         _iso(run.created_at),
+    )
+
+
+#: The table drops the kind (a listing shows one kind) and shortens names to fit 80 columns.
+RUN_TABLE_HEADER = ("id", "name", "status", "steps", "att.", "loss", "acc.", "tags", "created")
+
+
+def run_table_row(run: RunRecord) -> tuple[Any, ...]:
+    """One line of the ``trainq runs list`` table."""
+    full = run_list_row(run)
+    steps = str(run.steps_done) if run.status.terminal and run.kind.value == "train" else full[4]
+    created = run.created_at.strftime("%m-%d %H:%M")
+    return (full[0], full[2], full[3], steps, full[5], full[6], full[7], full[8], created)
+
+
+EVAL_TABLE_HEADER = ("id", "status", "run", "checkpoint", "split", "loss", "accuracy", "created")
+
+
+def eval_table_row(job: RunRecord) -> tuple[Any, ...]:
+    """One line of the ``trainq runs list --evals`` table."""
+    summary = job.summary or {}
+    return (
+        job.id,
+        job.status.value,
+        job.config.get("run_id"),
+        job.config.get("checkpoint_step"),
+        job.config.get("split"),
+        summary.get("loss"),
+        summary.get("accuracy"),
+        job.created_at.strftime("%m-%d %H:%M"),
     )
 
 

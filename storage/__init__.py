@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         MetricRow,
         RunRecord,
         RunStatus,
+        check_tags,
     )
     from storage.repository import Repository, utc_now
     from storage.settings import Settings
@@ -77,6 +78,7 @@ _EXPORTS = {
     "WeightsCorruptError": "storage.errors",
     "WeightsFormatError": "storage.errors",
     "WeightsShapeError": "storage.errors",
+    "check_tags": "storage.records",
     "decode_weights": "storage.weights_codec",
     "dispose_engines": "storage.engine",
     "encode_weights": "storage.weights_codec",
@@ -114,6 +116,7 @@ __all__ = [
     "WeightsCorruptError",
     "WeightsFormatError",
     "WeightsShapeError",
+    "check_tags",
     "decode_weights",
     "dispose_engines",
     "encode_weights",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +17,6 @@ from storage.records import (
 )
 
 #: Tag keys are used in JSON paths (SQLite ``$."key"``), so they stay plain.
-TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-MAX_TAG_VALUE_CHARS = 256
 #: Seeds are stored as signed 64-bit integers.
 SEED_RANGE = range(0, 2**63)
 
@@ -126,23 +123,3 @@ def _has_non_finite(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_non_finite(item) for item in value)
     return False
-
-
-def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """Validate tags and return them as a plain dict.
-
-    Raises:
-        InvalidValueError: a key is not ``[A-Za-z0-9_.-]{1,64}`` or a value is not a short string.
-    """
-    checked: dict[str, str] = {}
-    for key, value in tags.items():
-        if not isinstance(key, str) or not TAG_KEY_PATTERN.fullmatch(key):
-            raise InvalidValueError(
-                f"tag key {key!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
-            )
-        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_CHARS:
-            raise InvalidValueError(
-                f"tag {key!r} must have a string value of at most {MAX_TAG_VALUE_CHARS} characters"
-            )
-        checked[key] = value
-    return checked

@@ -20,8 +20,8 @@ from storage.checkpoint_store import store_checkpoint
 from storage.column_types import UTCDateTime
 from storage.errors import InvalidStateError, InvalidValueError, StaleAttemptError
 from storage.models import Run
-from storage.record_mapping import check_finite_json, check_tags, json_safe, run_to_record
-from storage.records import ChunkAck, JobKind, RunRecord, RunStatus
+from storage.record_mapping import check_finite_json, json_safe, run_to_record
+from storage.records import ChunkAck, JobKind, RunRecord, RunStatus, check_tags
 from storage.repository_base import (
     RepositoryBase,
     fenced_touch,

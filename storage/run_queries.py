@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Run
-from storage.record_mapping import check_tags, run_to_record
-from storage.records import JobKind, RunRecord, RunStatus
+from storage.record_mapping import run_to_record
+from storage.records import JobKind, RunRecord, RunStatus, check_tags
 from storage.repository_base import RepositoryBase, load_run
 
 

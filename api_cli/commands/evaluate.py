@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
+from api_cli.options import parse_status, parse_tags
 from api_cli.output import print_json, print_table, stderr, stdout
 from api_cli.progress import wait_for_jobs
 from api_cli.state import STATE
@@ -17,7 +18,7 @@ from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from storage import Repository
-    from storage.records import RunRecord, RunStatus
+    from storage.records import RunRecord
 
 EPILOG = """
 Examples:
@@ -60,7 +61,6 @@ def evaluate(
     Each (run, checkpoint) becomes one queued job; results are stored with the run (see
     `trainq runs show RUN_ID`).
     """
-    from api_cli.commands.train import parse_tags
     from storage.records import RunStatus
 
     if (run_id is None) == (not all_runs):
@@ -69,7 +69,7 @@ def evaluate(
         )
     if not all_runs and (status or tag):
         raise InvalidConfigError("--status and --tag filter runs for --all; drop them or add --all")
-    statuses = [_parse_status(text) for text in status or []] or (
+    statuses = [parse_status(text) for text in status or []] or (
         [RunStatus.SUCCEEDED] if all_runs else []
     )
     settings = STATE.settings
@@ -183,13 +183,3 @@ def _run_or_publish(job_ids: list[int], *, wait: bool | None, json_output: bool)
             stderr.print(f"[red]evaluation job {job.id} {job.status}[/]: {job.error}")
     if failed:
         raise typer.Exit(ExitCode.RUN_FAILED)
-
-
-def _parse_status(text: str) -> RunStatus:
-    from storage.records import RunStatus
-
-    try:
-        return RunStatus(text.lower())
-    except ValueError:
-        names = ", ".join(status.value for status in RunStatus)
-        raise InvalidConfigError(f"--status {text!r}: use one of {names}") from None

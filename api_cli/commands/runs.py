@@ -6,11 +6,19 @@ from typing import Annotated
 
 import typer
 
-from api_cli.commands.evaluate import _parse_status
-from api_cli.commands.train import parse_tags
+from api_cli.options import parse_status, parse_tags
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from api_cli.state import STATE
-from api_cli.views import RUN_LIST_HEADER, run_detail_dict, run_dict, run_list_row
+from api_cli.views import (
+    EVAL_TABLE_HEADER,
+    RUN_LIST_HEADER,
+    RUN_TABLE_HEADER,
+    eval_table_row,
+    run_detail_dict,
+    run_dict,
+    run_list_row,
+    run_table_row,
+)
 
 app = typer.Typer(
     help="List and inspect runs.",
@@ -37,7 +45,7 @@ def list_runs(
 
     runs = STATE.repository.list_runs(
         kind=JobKind.EVAL if evals else JobKind.TRAIN,
-        statuses=[_parse_status(text) for text in status or []] or None,
+        statuses=[parse_status(text) for text in status or []] or None,
         tags=parse_tags(tag or []) or None,
         name=name,
         limit=limit,
@@ -48,8 +56,10 @@ def list_runs(
         print_csv(RUN_LIST_HEADER, [run_list_row(run) for run in runs])
     elif not runs:
         stdout.print("no runs yet: start one with `trainq train`")
+    elif evals:
+        print_table(None, EVAL_TABLE_HEADER, [eval_table_row(job) for job in runs])
     else:
-        print_table(None, RUN_LIST_HEADER, [run_list_row(run) for run in runs])
+        print_table(None, RUN_TABLE_HEADER, [run_table_row(run) for run in runs])
 
 
 @app.command("show")

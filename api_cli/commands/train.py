@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from api_cli.exit_codes import ExitCode
+from api_cli.options import parse_tags
 from api_cli.output import print_json, stderr, stdout
 from api_cli.progress import wait_for_run
 from api_cli.state import STATE
@@ -151,17 +152,6 @@ def _validated_config(**fields: Any) -> TrainConfig:
         for field, option in OPTION_FOR_FIELD.items():
             message = message.replace(f"{field}:", f"{option}:")
         raise InvalidConfigError(message) from None
-
-
-def parse_tags(pairs: list[str]) -> dict[str, str]:
-    """``["team=vision", "sweep=3"]`` → ``{"team": "vision", "sweep": "3"}``."""
-    tags: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidConfigError(f"--tag {pair!r}: expected KEY=VALUE, e.g. --tag team=vision")
-        tags[key.strip()] = value.strip()
-    return tags
 
 
 def report_run(run: Any, *, json_output: bool) -> None:

@@ -147,6 +147,7 @@ def test_cancelling_a_finished_run_is_refused(trainq: Trainq, trained: dict[str,
         (("--steps", "0"), "--steps"),
         (("--checkpoint-every", "300", "--chunk-steps", "200"), "multiple"),
         (("--tag", "novalue"), "KEY=VALUE"),
+        (("--tag", "bad key=1"), "--tag"),
     ],
 )
 def test_bad_options_exit_2_with_a_message_and_store_nothing(

@@ -1,0 +1,37 @@
+"""Parsing of option values shared by several commands (tags, statuses)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from worker.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from storage.records import RunStatus
+
+
+def parse_tags(pairs: list[str]) -> dict[str, str]:
+    """``["team=vision", "sweep=3"]`` → ``{"team": "vision", "sweep": "3"}``."""
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidConfigError(f"--tag {pair!r}: expected KEY=VALUE, e.g. --tag team=vision")
+        tags[key.strip()] = value.strip()
+    from storage import InvalidValueError, check_tags
+
+    try:
+        return check_tags(tags)  # the storage layer's own rule, checked before anything is stored
+    except InvalidValueError as exc:
+        raise InvalidConfigError(f"--tag: {exc}") from None
+
+
+def parse_status(text: str) -> RunStatus:
+    """``"Running"`` → ``RunStatus.RUNNING``; a clear error naming the choices otherwise."""
+    from storage.records import RunStatus
+
+    try:
+        return RunStatus(text.lower())
+    except ValueError:
+        names = ", ".join(status.value for status in RunStatus)
+        raise InvalidConfigError(f"--status {text!r}: use one of {names}") from None
