@@ -78,9 +78,16 @@ class Cluster:
         argv = [*command, f"--hostname={name}@%h"]
         if argv[0] == "trainq":
             argv = [sys.executable, "-m", "api_cli", *argv[1:]]
+        # Killed with the test process, however it dies: a worker outliving an interrupted session
+        # would keep consuming the shared test Redis database and steal the next session's jobs.
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]
         with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
-                argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         worker = WorkerProcess(name, process, log_path)
         self.workers.append(worker)
