@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, Repository
+from storage import Database, Repository, StorageError
 from storage.records import RunStatus
 from tests.cli.conftest import embedded_env
 
@@ -28,6 +28,20 @@ def trainq(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def wait_until_step(repository: Repository, process: subprocess.Popen[bytes], step: int) -> None:
+    """Poll run 1 until it passed ``step`` (the CLI creates the database and schema first)."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, f"the run never reached step {step}"
+        assert process.poll() is None, "the run ended before it could be killed"
+        try:
+            if repository.list_runs() and repository.get_run(1).steps_done >= step:
+                return
+        except StorageError:  # the file or its schema does not exist yet
+            pass
+        time.sleep(0.05)
+
+
 def test_a_killed_embedded_run_resumes_from_its_newest_checkpoint(tmp_path: Path) -> None:
     env = embedded_env(tmp_path) | {"TRAINQ_LEASE_TTL_S": "2"}
     options = ["--steps", str(STEPS), "--chunk-steps", "1000", "--checkpoint-every", "20000"]
@@ -38,18 +52,12 @@ def test_a_killed_embedded_run_resumes_from_its_newest_checkpoint(tmp_path: Path
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    database = tmp_path / "trainq.db"
-    deadline = time.monotonic() + 120
-    while not database.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    repository = Repository(Database(f"sqlite:///{database}"))
-    while not repository.list_runs() or repository.get_run(1).steps_done < 45_000:
-        assert time.monotonic() < deadline, "the run never reached step 45,000"
-        assert process.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
+    repository = Repository(Database(f"sqlite:///{tmp_path / 'trainq.db'}"))
+    try:
+        wait_until_step(repository, process, 45_000)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
     interrupted = repository.get_run(1)
     assert interrupted.status is RunStatus.RUNNING
     assert interrupted.steps_done < STEPS

@@ -7,9 +7,11 @@ embedded CLI running a job, a benchmark) ever does.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from worker.config import Device
 from worker.data import FashionMnist
@@ -54,9 +56,38 @@ def configure_tensorflow(
 
 def _available_cpus() -> int:
     try:
-        return len(os.sched_getaffinity(0))  # honours taskset/cgroup CPU sets, unlike cpu_count
+        cpus = len(os.sched_getaffinity(0))  # honours taskset/cgroup CPU sets, unlike cpu_count
     except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cpus_from_cpu_max(_read_text(CGROUP_CPU_MAX))
+    # A container limited with `cpus: 2` still sees every host core in its affinity mask; without
+    # the quota, TensorFlow would start a thread per host core and thrash on two cores' worth.
+    return max(1, min(cpus, quota)) if quota is not None else cpus
+
+
+#: cgroup v2's CPU bandwidth limit of this process ("max 100000" when unlimited).
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cpus_from_cpu_max(text: str | None) -> int | None:
+    """CPUs granted by a cgroup v2 ``cpu.max`` ("QUOTA PERIOD"), rounded up; None if unlimited."""
+    if not text:
+        return None
+    fields = text.split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        quota_us, period_us = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota_us / period_us)) if period_us > 0 else None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
