@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,6 @@ class AppState:
     """Global options and lazily opened connections for one CLI invocation."""
 
     debug: bool = False
-    _cache: dict[str, object] = field(default_factory=dict)
 
     @cached_property
     def settings(self) -> Settings:

@@ -113,8 +113,8 @@ def _dispose_after_fork() -> None:
     dispose_engines(close=False)
 
 
-# Pooled sockets must never cross fork(); this is a safety net under the explicit dispose the
-# worker does in worker_process_init.
+# Pooled sockets must never cross fork(): a Celery job process (forked from the worker's main
+# process, which has used the database) gets empty pools and opens its own connections.
 os.register_at_fork(after_in_child=_dispose_after_fork)
 
 

@@ -1,36 +1,28 @@
-"""Per-process storage handles for the worker.
+"""The worker's storage handles, built once per process from ``TRAINQ_*`` settings.
 
-Engines and their pooled sockets must not cross ``fork()``: each process builds its own the first
-time it needs one, keyed by pid, so a Celery child never reuses the parent's connections.
+Fork safety lives in the storage layer: its engines drop pooled connections in a forked child
+(``os.register_at_fork`` in ``storage/engine.py``), so a Celery job process that inherits this
+cache from the parent still opens its own connections.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from functools import cache
 
 from storage import Database, Repository, Settings
 
 
 @dataclass(frozen=True)
 class Services:
-    """What a job needs from the environment: settings and a repository on this process's engine."""
+    """What a job needs from the environment: settings and a repository."""
 
     settings: Settings
     repository: Repository
 
 
-_by_pid: dict[int, Services] = {}
-
-
+@cache
 def services() -> Services:
-    """This process's services, built on first use from ``TRAINQ_*`` settings."""
-    pid = os.getpid()
-    found = _by_pid.get(pid)
-    if found is None:
-        _by_pid.clear()  # entries inherited from a parent process are never used here
-        settings = Settings.from_env()
-        database = Database(settings.database_url)
-        found = Services(settings, Repository(database))
-        _by_pid[pid] = found
-    return found
+    """This process's services, built on first use."""
+    settings = Settings.from_env()
+    return Services(settings, Repository(Database(settings.database_url)))

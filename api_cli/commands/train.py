@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,9 @@ from api_cli.views import run_dict
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 from worker.queues import GPU_QUEUE, TRAIN_QUEUE
+
+if TYPE_CHECKING:
+    from storage.records import RunRecord
 
 _DEFAULTS = TrainConfig()
 
@@ -154,7 +157,7 @@ def _validated_config(**fields: Any) -> TrainConfig:
         raise InvalidConfigError(message) from None
 
 
-def report_run(run: Any, *, json_output: bool) -> None:
+def report_run(run: RunRecord, *, json_output: bool) -> None:
     """Print a run's outcome and exit with the code its status implies."""
     from storage.records import RunStatus
 

@@ -152,9 +152,7 @@ def flush_test_redis() -> None:
     client.close()
 
 
-def wait_for(
-    run_id: int, repository: Repository, *, timeout_s: float, until_terminal: bool = True
-) -> RunRecord:
+def wait_for(run_id: int, repository: Repository, *, timeout_s: float) -> RunRecord:
     """Poll run ``run_id`` until it is terminal."""
     deadline = time.monotonic() + timeout_s
     while True:
