@@ -21,8 +21,9 @@ from storage.records import RunRecord
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
 
 REDIS_HOST_URL = "redis://127.0.0.1:6379"
-#: Redis database reserved for these tests (FLUSHDB is only ever sent to it).
-REDIS_TEST_DB = 11
+#: Redis database reserved for these tests (FLUSHDB is only ever sent to it). Test sessions that
+#: run side by side on one machine each set their own with TRAINQ_TEST_REDIS_DB.
+REDIS_TEST_DB = int(os.environ.get("TRAINQ_TEST_REDIS_DB", "11"))
 
 
 @dataclass
