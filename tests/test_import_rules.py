@@ -1,0 +1,87 @@
+"""The import rules of docs/architecture.md, enforced by the build rather than by memory.
+
+Layers point one way (api_cli -> worker, storage; worker -> storage; storage -> nothing of ours),
+and each third-party framework belongs to one layer: SQLAlchemy and Alembic to storage, Celery,
+kombu and TensorFlow to worker (TensorFlow only where a job trains or evaluates), Typer and Rich to
+the CLI. Every import statement of every module is read from its syntax tree, including imports
+inside functions, so a lazy import cannot slip past.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("api_cli", "worker", "storage")
+
+#: Which of our packages each package may import.
+ALLOWED_INTERNAL: dict[str, set[str]] = {
+    "api_cli": {"api_cli", "worker", "storage"},
+    "worker": {"worker", "storage"},
+    "storage": {"storage"},
+}
+#: Third-party frameworks and the one package allowed to import each.
+FRAMEWORK_OWNER: dict[str, str] = {
+    "sqlalchemy": "storage",
+    "alembic": "storage",
+    "celery": "worker",
+    "kombu": "worker",
+    "tensorflow": "worker",
+    "keras": "worker",
+    "typer": "api_cli",
+    "rich": "api_cli",
+}
+#: The only modules that may import TensorFlow (they run in the process that trains); worker/data.py
+#: only for Keras's download of the data set, its last resort, reached from a job.
+TENSORFLOW_MODULES = (
+    "worker/training/",
+    "worker/evaluation.py",
+    "worker/tensorflow_import.py",
+    "worker/data.py",
+)
+
+
+def imported_top_level_names(path: Path) -> set[str]:
+    """The top-level package of every absolute import in ``path``."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def modules_of(package: str) -> list[Path]:
+    return sorted(path for path in (ROOT / package).rglob("*.py") if "migrations" not in path.parts)
+
+
+def violations(package: str) -> list[str]:
+    found: list[str] = []
+    for path in modules_of(package):
+        relative = path.relative_to(ROOT).as_posix()
+        for name in imported_top_level_names(path):
+            if name in PACKAGES and name not in ALLOWED_INTERNAL[package]:
+                found.append(f"{relative} imports {name}: {package} may not depend on it")
+            owner = FRAMEWORK_OWNER.get(name)
+            if owner is not None and owner != package:
+                found.append(f"{relative} imports {name}, which only {owner}/ may import")
+            if name in {"tensorflow", "keras"} and not relative.startswith(TENSORFLOW_MODULES):
+                found.append(f"{relative} imports {name} outside the training/evaluation modules")
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_imports_only_the_layers_and_frameworks_it_owns(package: str) -> None:
+    assert violations(package) == []
+
+
+def test_the_rule_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "lazy.py"
+    module.write_text(
+        "def f() -> None:\n    import tensorflow as tf\n    from celery import Celery\n"
+    )
+    assert imported_top_level_names(module) == {"tensorflow", "celery"}
