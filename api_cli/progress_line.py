@@ -132,9 +132,10 @@ def _percent(snapshot: Snapshot) -> str:
 def _metrics(snapshot: Snapshot, *, short: bool) -> str:
     if snapshot.loss is None and snapshot.accuracy is None:
         return ""
-    loss = "-" if snapshot.loss is None else f"{snapshot.loss:.{3 if short else 4}f}"
-    accuracy = "-" if snapshot.accuracy is None else f"{snapshot.accuracy:.3f}"
-    return f"loss {loss} acc {accuracy}"
+    # The precision of the final report, so that the bar ends on the summary's very numbers.
+    loss = "-" if snapshot.loss is None else f"{snapshot.loss:.4f}"
+    accuracy = "-" if snapshot.accuracy is None else f"{snapshot.accuracy:.4f}"
+    return f"loss {loss} acc {accuracy}" if short else f"loss {loss}  accuracy {accuracy}"
 
 
 def _rate(snapshot: Snapshot, *, short: bool) -> str:

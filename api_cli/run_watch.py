@@ -39,7 +39,7 @@ class RunWatch:
         total = config_items(self.run).get("steps")
         self._total = int(total) if isinstance(total, int) else None
         self._started = time.monotonic()
-        self._first_seen: tuple[float, int] | None = None  # (time, steps) once RUNNING
+        self._first_seen: tuple[float, int] | None = None  # (time, steps) at the first steps
         self._metrics: tuple[int, tuple[float | None, float | None]] = (0, (None, None))
         self._note: tuple[float, str | None] = (-QUEUE_NOTE_EVERY_S, None)
 
@@ -49,7 +49,8 @@ class RunWatch:
 
         run = self.run = self._repository.get_run(self.run.id)
         now = time.monotonic()
-        if run.status is RunStatus.RUNNING and self._first_seen is None:
+        if run.status is RunStatus.RUNNING and run.steps_done and self._first_seen is None:
+            # Measured from the first steps seen: the live speed and the ETA leave out set-up.
             self._first_seen = (now, run.steps_done)
         base = Snapshot(
             label=f"run {run.id}",
