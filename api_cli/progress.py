@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL_S = 0.1
 #: Without a terminal, a progress line at least this often, and at every tenth of the steps.
 PLAIN_EVERY_S = 10.0
-PLAIN_EVERY_FRACTION = 0.1
+PLAIN_LINES_PER_RUN = 10
 
 #: Says why a queued run waits (its place in the queue, or that no worker takes it), or None.
 QueueNote = Callable[["RunRecord"], "str | None"]
@@ -156,4 +156,4 @@ class _PlainLines(AbstractContextManager[Report]):
 def _tenth(snapshot: Snapshot) -> int:
     if not snapshot.steps_total:
         return 0
-    return int(snapshot.steps_done / snapshot.steps_total / PLAIN_EVERY_FRACTION)
+    return snapshot.steps_done * PLAIN_LINES_PER_RUN // snapshot.steps_total  # exact, no float
