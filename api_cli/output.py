@@ -59,7 +59,14 @@ def print_table(
             wrapped nor cut: a number cut to ``2000…`` is worse than no number.
     """
     # No vertical rules: a run listing fits an 80-column terminal without truncated cells.
-    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=title,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for name in header:
         table.add_column(name, no_wrap=name not in wrap, overflow="fold")
     for row in rows:

@@ -98,7 +98,8 @@ def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
         if key in ("evaluations", "checkpoints", "run_id", "summary"):
             continue
         if key == "config":
-            rows.extend((f"  {name}", item) for name, item in value.items())
+            # As given (0.01, 1e-05), not rounded like a metric: 1e-05 must not read 0.0000.
+            rows.extend((f"  {name}", _as_given(item)) for name, item in value.items())
         else:
             rows.append((key, value))
     for name, item in (detail["summary"] or {}).items():
@@ -230,6 +231,10 @@ def _is_train(run: RunRecord) -> bool:
     from storage.records import JobKind
 
     return run.kind is JobKind.TRAIN
+
+
+def _as_given(value: Any) -> Any:
+    return str(value) if isinstance(value, float) else value
 
 
 def _number(value: float | None, digits: int) -> str:
