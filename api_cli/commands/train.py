@@ -143,7 +143,7 @@ def train(
         run = run_in_process(STATE, run.id, show_progress=show_progress)
     else:
         STATE.dispatcher.publish(repository, run)
-        if wait:
+        if wait or timeout is not None:
             run = follow_run(
                 repository,
                 run.id,
@@ -178,7 +178,7 @@ def report_run(run: RunRecord, *, json_output: bool) -> None:
     elif run.status is RunStatus.CANCELLED:
         stderr.print(f"run {run.id} [yellow]cancelled[/] after {run.steps_done} steps")
     else:
-        stdout.print(f"run {run.id} is {run.status}; follow it with `trainq runs show {run.id}`")
+        stdout.print(f"run {run.id} is {run.status}; follow it with `trainq runs watch {run.id}`")
     if run.status is RunStatus.FAILED:
         raise typer.Exit(ExitCode.RUN_FAILED)
     if run.status is RunStatus.CANCELLED:
