@@ -81,6 +81,11 @@ def table_console() -> Console:
     return Console(file=sys.stdout, width=PIPE_WIDTH_CHARS, soft_wrap=True)
 
 
+def say(message: str) -> None:
+    """Print a message for people on stderr: wrapped at words on a terminal, one line in a log."""
+    stderr.print(message, soft_wrap=not stderr.is_terminal, highlight=False)
+
+
 def format_cell(value: Any) -> str:
     """A short human form of a cell value."""
     if value is None:
@@ -88,6 +93,8 @@ def format_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
+        if not value:
+            return "-"
         return ", ".join(f"{key}={item}" for key, item in value.items())
     return str(value)
 

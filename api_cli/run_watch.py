@@ -70,8 +70,10 @@ class RunWatch:
     def _queued(self, base: Snapshot, now: float) -> Snapshot:
         if self._queue_note is not None and now - self._note[0] >= QUEUE_NOTE_EVERY_S:
             self._note = (now, self._queue_note(self.run))
-        note = self._note[1]
-        return _replace(base, phase=note or "waiting for a worker", phase_short="queued")
+        note = self._note[1] or "waiting to start"
+        # The short form changes only when the news does, so logs get no line per new estimate.
+        short = "queued, no worker" if "no online worker" in note else "queued"
+        return _replace(base, phase=note, phase_short=short)
 
     def _running(self, base: Snapshot, now: float) -> Snapshot:
         run = self.run

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import print_json, stderr
+from api_cli.output import print_json, say
 from api_cli.progress import QueueNote, wait_for_run
 from storage.errors import TrainqError
 
@@ -66,11 +66,10 @@ def follow_run(
             queue_note=note,
         )
     except KeyboardInterrupt:
-        stderr.print(
+        say(
             f"[yellow]stopped watching: run {run_id} goes on without this terminal.[/] "
             f"Attach again with `trainq runs watch {run_id}`; stop it with "
-            f"`trainq cancel {run_id}`.",
-            highlight=False,
+            f"`trainq cancel {run_id}`."
         )
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if run.status.terminal:
@@ -111,7 +110,7 @@ def queue_note(repository: Repository, settings: Settings) -> QueueNote:
         workers = None if consumers is None else len(consumers.get(run.queue, ()))
         if workers == 0 and run.queue not in warned:
             warned.add(run.queue)
-            stderr.print(no_consumer_message(run.queue), highlight=False)
+            say(no_consumer_message(run.queue))
         return place_in_queue(repository, run, workers).describe()
 
     return note

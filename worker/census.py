@@ -60,6 +60,11 @@ class QueueCensus:
         except BrokerUnavailableError:
             self._answer = None  # the wait's own polling reports a database or broker problem
 
+    def wait(self) -> dict[str, set[str]] | None:
+        """The answer, waiting for it (at most the census timeout); None if the broker failed."""
+        self._thread.join()
+        return self._answer
+
     def result(self) -> dict[str, set[str]] | None:
         """The answer once it came (``{}`` when no worker answered), else None."""
         return None if self._thread.is_alive() else self._answer

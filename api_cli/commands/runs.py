@@ -68,7 +68,9 @@ def list_runs(
         print_csv(RUN_LIST_HEADER, [run_list_row(run, live) for run in runs])
     elif not runs:
         filters = _filters_typed(status=status, tag=tag, name=name)
-        stdout.print(_nothing_listed(kind, filters), highlight=False)
+        stdout.print(
+            _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
+        )
     elif evals:
         print_table(None, EVAL_TABLE_HEADER, [eval_table_row(job) for job in runs])
     else:
