@@ -39,6 +39,21 @@ class StillRunningError(TrainqError):
     exit_code = ExitCode.TEMPFAIL  # EX_TEMPFAIL: try again later
 
 
+def check_timeout(settings: Settings, timeout_s: float | None) -> None:
+    """Refuse ``--timeout`` in embedded mode, where the run lives and dies with this command.
+
+    Raises:
+        InvalidConfigError: naming the option and what to do instead.
+    """
+    from worker.errors import InvalidConfigError
+
+    if timeout_s is not None and settings.embedded:
+        raise InvalidConfigError(
+            "--timeout needs a cluster (TRAINQ_BROKER_URL): an embedded run runs in this "
+            "process, so it cannot go on without it; Ctrl-C cancels it, use --steps to bound it"
+        )
+
+
 def follow_run(
     repository: Repository,
     run_id: int,

@@ -8,7 +8,7 @@ import typer
 
 from api_cli.output import stderr, stdout
 from api_cli.state import STATE
-from api_cli.waiting import TimeoutOption, follow_run
+from api_cli.waiting import TimeoutOption, check_timeout, follow_run
 from storage.errors import InvalidStateError
 from worker.errors import InvalidConfigError
 
@@ -38,6 +38,7 @@ def resume(
     from storage.records import RunStatus
 
     settings = STATE.settings
+    check_timeout(settings, timeout)
     if wait is False and settings.embedded:
         raise InvalidConfigError(
             "--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here"

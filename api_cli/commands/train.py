@@ -11,7 +11,7 @@ from api_cli.options import parse_tags
 from api_cli.output import print_json, stderr, stdout
 from api_cli.state import STATE
 from api_cli.views import run_dict, summary_sentence
-from api_cli.waiting import TimeoutOption, follow_run
+from api_cli.waiting import TimeoutOption, check_timeout, follow_run
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 from worker.queues import GPU_QUEUE, TRAIN_QUEUE
@@ -114,6 +114,7 @@ def train(
         raise InvalidConfigError("--max-attempts must be at least 1")
     settings = STATE.settings
     embedded = settings.embedded
+    check_timeout(settings, timeout)
     if wait is False and embedded:
         raise InvalidConfigError(
             "--no-wait needs a broker: in embedded mode the job runs in this process. "

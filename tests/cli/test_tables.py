@@ -150,3 +150,13 @@ def test_runs_watch_reports_a_finished_run_with_its_final_numbers_and_both_speed
     assert "final loss 0.7500, accuracy 0.5000 (mean of the last 500 steps)" in result.stdout
     assert "2,000 steps/s training only, 500 steps/s wall" in result.stdout
     assert "loss 0.7500" in result.stderr and "500 steps/s wall" in result.stderr
+
+
+def test_a_timeout_in_embedded_mode_is_refused_before_anything_is_stored(trainq: Trainq) -> None:
+    import json
+
+    before = json.loads(trainq("runs", "list", "--format", "json").stdout)
+    result = trainq("train", "--timeout", "5")
+    assert result.returncode == 2
+    assert json.loads(trainq("runs", "list", "--format", "json").stdout) == before
+    assert "--timeout needs a cluster" in result.stderr and "Traceback" not in result.stderr
