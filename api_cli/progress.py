@@ -12,9 +12,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from rich.live import Live
-from rich.text import Text
-
 from api_cli.output import stderr
 from api_cli.progress_line import Snapshot, plain_line, progress_line
 
@@ -108,13 +105,17 @@ class _LiveLine(AbstractContextManager[Report]):
     """One line on the terminal, redrawn at each poll, fitted to the width of the moment."""
 
     def __init__(self) -> None:
-        self._live = Live(Text(""), console=stderr, auto_refresh=False, transient=False)
+        from rich.live import Live  # only when a bar is shown: `trainq --help` stays light
+
+        self._live = Live("", console=stderr, auto_refresh=False, transient=False)
 
     def __enter__(self) -> Report:
         self._live.__enter__()
         return self._show
 
     def _show(self, snapshot: Snapshot) -> None:
+        from rich.text import Text
+
         line = progress_line(snapshot, stderr.width)
         self._live.update(Text(line, no_wrap=True, overflow="crop"), refresh=True)
 
