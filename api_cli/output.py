@@ -6,7 +6,7 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +16,9 @@ from rich.table import Table
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+#: Width given to tables written to a pipe or a file: nothing a script greps for may be cut.
+PIPE_WIDTH_CHARS = 1_000_000
 
 
 class Format(StrEnum):
@@ -38,15 +41,49 @@ def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     writer.writerows(rows)
 
 
-def print_table(title: str | None, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print a Rich table on stdout."""
+def print_table(
+    title: str | None,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    wrap: Collection[str] = (),
+) -> None:
+    """Print a Rich table on stdout.
+
+    Args:
+        title: shown above the table.
+        header: the column names.
+        rows: the cells, formatted by ``format_cell``.
+        wrap: the columns that may wrap onto several lines when the terminal is narrow (free
+            text: names, tags, values). The others (ids, statuses, numbers, dates) are never
+            wrapped nor cut: a number cut to ``2000…`` is worse than no number.
+    """
     # No vertical rules: a run listing fits an 80-column terminal without truncated cells.
-    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=title,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for name in header:
-        table.add_column(name)
+        table.add_column(name, no_wrap=name not in wrap, overflow="fold")
     for row in rows:
         table.add_row(*(format_cell(value) for value in row))
-    stdout.print(table)
+    table_console().print(table)
+
+
+def table_console() -> Console:
+    """Where tables go: stdout at its terminal's width, or at an unlimited width when piped."""
+    if stdout.is_terminal:
+        return stdout
+    return Console(file=sys.stdout, width=PIPE_WIDTH_CHARS, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """Print a message for people on stderr: wrapped at words on a terminal, one line in a log."""
+    stderr.print(message, soft_wrap=not stderr.is_terminal, highlight=False)
 
 
 def format_cell(value: Any) -> str:
@@ -56,7 +93,9 @@ def format_cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
-        return ",".join(f"{key}={item}" for key, item in value.items())
+        if not value:
+            return "-"
+        return ", ".join(f"{key}={item}" for key, item in value.items())
     return str(value)
 
 

@@ -1,31 +1,31 @@
-"""Waiting for jobs with a live progress bar read from the database (never from the broker).
+"""Waiting for jobs with live progress read from the database (never from the broker).
 
-The bar goes to stderr, so ``--json`` output on stdout stays clean; it is hidden when stderr is
-not a terminal.
+Progress goes to stderr, so ``--json`` output on stdout stays clean. On a terminal it is one live
+line fitted to the terminal's width (``progress_line``); otherwise (CI logs, ``2> file``) it is a
+plain line every 10 % or every 10 s, and one at each change of status.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from api_cli.output import stderr
+from api_cli.progress_line import Snapshot, plain_line, progress_line
 
 if TYPE_CHECKING:
     from storage import Repository
     from storage.records import RunRecord
 
 POLL_INTERVAL_S = 0.1
+#: Without a terminal, a progress line at least this often, and at every tenth of the steps.
+PLAIN_EVERY_S = 10.0
+PLAIN_LINES_PER_RUN = 10
+
+#: Says why a queued run waits (its place in the queue, or that no worker takes it), or None.
+QueueNote = Callable[["RunRecord"], "str | None"]
 
 
 def wait_for_run(
@@ -34,35 +34,26 @@ def wait_for_run(
     *,
     show_progress: bool,
     abandon: Callable[[], bool] = lambda: False,
+    timeout_s: float | None = None,
+    queue_note: QueueNote | None = None,
 ) -> RunRecord:
-    """Poll run ``run_id`` until it is terminal (or ``abandon()`` says stop), showing progress.
+    """Poll run ``run_id`` until it is terminal, ``abandon()`` says stop, or ``timeout_s`` passed.
 
-    The bar shows the step, the latest loss and accuracy, and steps/s measured over this wait.
+    Returns:
+        The run as last read: terminal unless abandoned or timed out.
     """
-    run = repository.get_run(run_id)
-    total = int(run.config.get("steps", 0)) or None
-    with _progress(show_progress) as progress:
-        bar = progress.add_task(f"run {run_id}", total=total, loss="-", accuracy="-", rate="-")
-        first_seen: tuple[float, int] | None = None
+    from api_cli.run_watch import RunWatch
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    watch = RunWatch(repository, run_id, queue_note)
+    with _reporter(show_progress) as report:
         while True:
-            run = repository.get_run(run_id)
-            now = time.monotonic()
-            if first_seen is None and run.steps_done > 0:
-                first_seen = (now, run.steps_done)
-            loss, accuracy = _latest_metrics(repository, run)
-            rate = "-"
-            if first_seen is not None and now > first_seen[0]:
-                rate = f"{(run.steps_done - first_seen[1]) / (now - first_seen[0]):,.0f}"
-            progress.update(
-                bar,
-                completed=run.steps_done,
-                description=f"run {run_id} {run.status}",
-                loss=loss,
-                accuracy=accuracy,
-                rate=rate,
-            )
-            if run.status.terminal or abandon():
-                return run
+            snapshot = watch.poll()
+            report(snapshot)
+            if snapshot.final or abandon():
+                return watch.run
+            if deadline is not None and time.monotonic() >= deadline:
+                return watch.run
             time.sleep(POLL_INTERVAL_S)
 
 
@@ -70,37 +61,100 @@ def wait_for_jobs(
     repository: Repository, job_ids: Sequence[int], *, show_progress: bool
 ) -> list[RunRecord]:
     """Poll several jobs (e.g. a batch evaluation) until all are terminal."""
-    with _progress(show_progress) as progress:
-        bar = progress.add_task("evaluations", total=len(job_ids), loss="", accuracy="", rate="")
+    started = time.monotonic()
+    with _reporter(show_progress) as report:
         while True:
             jobs = [repository.get_run(job_id) for job_id in job_ids]
             done = sum(job.status.terminal for job in jobs)
-            progress.update(bar, completed=done)
+            report(
+                Snapshot(
+                    label="evaluations",
+                    status="done" if done == len(jobs) else "running",
+                    steps_done=done,
+                    steps_total=len(jobs),
+                    elapsed_s=time.monotonic() - started,
+                    unit="jobs",
+                    final=done == len(jobs),
+                )
+            )
             if done == len(jobs):
                 return jobs
             time.sleep(POLL_INTERVAL_S * 3)
 
 
-def _progress(show: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "loss {task.fields[loss]}  acc {task.fields[accuracy]}  {task.fields[rate]} steps/s"
-        ),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        disable=not show or not stderr.is_terminal,
-    )
+Report = Callable[[Snapshot], None]
 
 
-def _latest_metrics(repository: Repository, run: RunRecord) -> tuple[str, str]:
-    """The newest step's loss and accuracy, formatted ("-" before the first chunk)."""
-    if run.steps_done == 0:
-        return "-", "-"
-    rows = repository.read_metrics(run.id, first_step=run.steps_done, last_step=run.steps_done)
-    if not rows:
-        return "-", "-"
-    return f"{rows[-1].loss:.4f}", f"{rows[-1].accuracy:.3f}"
+def _reporter(show: bool) -> AbstractContextManager[Report]:
+    if not show:
+        return _Silent()
+    if stderr.is_terminal:
+        return _LiveLine()
+    return _PlainLines()
+
+
+class _Silent(AbstractContextManager[Report]):
+    def __enter__(self) -> Report:
+        return lambda snapshot: None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _LiveLine(AbstractContextManager[Report]):
+    """One line on the terminal, redrawn at each poll, fitted to the width of the moment."""
+
+    def __init__(self) -> None:
+        from rich.live import Live  # only when a bar is shown: `trainq --help` stays light
+
+        self._live = Live("", console=stderr, auto_refresh=False, transient=False)
+
+    def __enter__(self) -> Report:
+        self._live.__enter__()
+        return self._show
+
+    def _show(self, snapshot: Snapshot) -> None:
+        from rich.text import Text
+
+        line = progress_line(snapshot, stderr.width)
+        self._live.update(Text(line, no_wrap=True, overflow="crop"), refresh=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(None, None, None)
+
+
+class _PlainLines(AbstractContextManager[Report]):
+    """For logs: a line at each status change, every 10 % of the steps, and every 10 s."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: tuple[str, int, float] | None = None  # (state, tenth, time) of the last line
+
+    def __enter__(self) -> Report:
+        return self.show
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Print ``snapshot`` when it is news: a new state, a new tenth, or 10 s of silence."""
+        now = self._clock()
+        state = snapshot.status if snapshot.steps_done or snapshot.final else snapshot.phase_key
+        tenth = _tenth(snapshot)
+        last = self._last
+        due = (
+            last is None
+            or state != last[0]
+            or tenth > last[1]
+            or now - last[2] >= PLAIN_EVERY_S
+            or snapshot.final
+        )
+        if due:
+            stderr.print(plain_line(snapshot), highlight=False, markup=False, soft_wrap=True)
+            self._last = (state, tenth, now)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _tenth(snapshot: Snapshot) -> int:
+    if not snapshot.steps_total:
+        return 0
+    return snapshot.steps_done * PLAIN_LINES_PER_RUN // snapshot.steps_total  # exact, no float

@@ -1,12 +1,20 @@
-"""How records look to users: the dictionaries behind ``--json`` and the rows behind tables."""
+"""How records look to users: the dictionaries behind ``--json`` and the rows behind tables.
+
+A run's config is read through its parser (so hyperparameters come in ``TrainConfig`` field order,
+whatever order the database kept the JSON keys in) and its summary through ``TrainSummary``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storage.records import CheckpointInfo, EvaluationRecord, RunRecord
+    from storage.records import CheckpointInfo, EvaluationRecord, RunRecord, TrainSummary
+
+#: Latest loss and accuracy of running runs (mean of the newest steps), by run id.
+LiveMetrics = Mapping[int, tuple[float | None, float | None]]
 
 RUN_LIST_HEADER = (
     "id",
@@ -22,15 +30,33 @@ RUN_LIST_HEADER = (
 )
 
 
+def config_items(run: RunRecord) -> dict[str, Any]:
+    """A run's config through its parser: every field, in the config class's field order.
+
+    A stored config that no longer validates (written by another version) is shown as stored,
+    keys sorted, so that ``runs show`` can still display the run.
+    """
+    from storage.records import JobKind
+    from worker.config import parse_eval_config, parse_train_config
+    from worker.errors import InvalidConfigError
+
+    parse = parse_train_config if run.kind is JobKind.TRAIN else parse_eval_config
+    try:
+        return parse(run.config).model_dump(mode="json")
+    except InvalidConfigError:
+        return dict(sorted(run.config.items()))
+
+
 def run_dict(run: RunRecord) -> dict[str, Any]:
     """The JSON form of a run (every hyperparameter, seed included, is in ``config``)."""
+    summary = run.train_summary
     return {
         "id": run.id,
         "run_id": run.id,
         "kind": run.kind.value,
         "name": run.name,
         "status": run.status.value,
-        "config": run.config,
+        "config": config_items(run),
         "seed": run.seed,
         "queue": run.queue,
         "steps_done": run.steps_done,
@@ -40,7 +66,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "device": run.device,
         "worker_host": run.worker_host,
         "error": run.error,
-        "summary": run.summary,
+        "summary": summary.to_json() if summary is not None else run.summary,
         "tags": run.tags,
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
@@ -61,6 +87,28 @@ def run_detail_dict(
     return detail
 
 
+def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The ``field | value`` rows of ``trainq runs show``: one row per hyperparameter.
+
+    Nested values (config, summary) are spread over rows of their own, so that no line is
+    longer than a field and a number, and ``| grep learning_rate`` finds its line.
+    """
+    rows: list[tuple[str, Any]] = []
+    for key, value in detail.items():
+        if key in ("evaluations", "checkpoints", "run_id", "summary"):
+            continue
+        if key == "config":
+            # As given (0.01, 1e-05), not rounded like a metric: 1e-05 must not read 0.0000.
+            rows.extend((f"  {name}", _as_given(item)) for name, item in value.items())
+        else:
+            rows.append((key, value))
+    for name, item in (detail["summary"] or {}).items():
+        rows.append((f"summary.{name}", item))
+    steps = ", ".join(str(c["step"]) for c in detail["checkpoints"])
+    rows.append(("checkpoints", steps or None))
+    return rows
+
+
 def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
     """The JSON form of an evaluation."""
     return {
@@ -77,18 +125,23 @@ def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
     }
 
 
-def run_list_row(run: RunRecord) -> tuple[Any, ...]:
-    """One line of ``trainq runs list --format csv`` (full values, ``RUN_LIST_HEADER`` order)."""
-    summary = run.summary or {}
+def run_list_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any, ...]:
+    """One line of ``trainq runs list --format csv`` (full values, ``RUN_LIST_HEADER`` order).
+
+    ``loss`` and ``accuracy`` are the final means of a finished run, or the latest ones of a
+    running run (from ``live``), both over the last ``FINAL_WINDOW_STEPS`` steps.
+    """
+    loss, accuracy = _loss_and_accuracy(run, live or {})
+    steps = f"{run.steps_done}/{config_items(run).get('steps', '-')}" if _is_train(run) else "-"
     return (
         run.id,
         run.kind.value,
         run.name,
         run.status.value,
-        f"{run.steps_done}/{run.config.get('steps', '-')}" if run.kind.value == "train" else "-",
+        steps,
         run.attempt,
-        summary.get("final_loss", summary.get("loss")),
-        summary.get("final_accuracy", summary.get("accuracy")),
+        loss,
+        accuracy,
         run.tags,
         _iso(run.created_at),
     )
@@ -96,12 +149,14 @@ def run_list_row(run: RunRecord) -> tuple[Any, ...]:
 
 #: The table drops the kind (a listing shows one kind) and shortens names to fit 80 columns.
 RUN_TABLE_HEADER = ("id", "name", "status", "steps", "att.", "loss", "acc.", "tags", "created")
+#: Columns of the run table that may wrap; the others are never cut.
+RUN_TABLE_WRAP = ("name", "tags")
 
 
-def run_table_row(run: RunRecord) -> tuple[Any, ...]:
+def run_table_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any, ...]:
     """One line of the ``trainq runs list`` table."""
-    full = run_list_row(run)
-    steps = str(run.steps_done) if run.status.terminal and run.kind.value == "train" else full[4]
+    full = run_list_row(run, live)
+    steps = str(run.steps_done) if run.status.terminal and _is_train(run) else full[4]
     created = run.created_at.strftime("%m-%d %H:%M")
     return (full[0], full[2], full[3], steps, full[5], full[6], full[7], full[8], created)
 
@@ -112,16 +167,78 @@ EVAL_TABLE_HEADER = ("id", "status", "run", "checkpoint", "split", "loss", "accu
 def eval_table_row(job: RunRecord) -> tuple[Any, ...]:
     """One line of the ``trainq runs list --evals`` table."""
     summary = job.summary or {}
+    config = config_items(job)
     return (
         job.id,
         job.status.value,
-        job.config.get("run_id"),
-        job.config.get("checkpoint_step"),
-        job.config.get("split"),
+        config.get("run_id"),
+        config.get("checkpoint_step"),
+        config.get("split"),
         summary.get("loss"),
         summary.get("accuracy"),
         job.created_at.strftime("%m-%d %H:%M"),
     )
+
+
+def final_metrics_label(window_steps: int) -> str:
+    """What the final loss and accuracy are: ``"mean of the last 500 steps"``."""
+    if window_steps <= 1:
+        return "the last step"
+    return f"mean of the last {window_steps:,} steps"
+
+
+def summary_sentence(run: RunRecord) -> str:
+    """The final report of a succeeded training run, the same numbers the progress bar ends on.
+
+    Example (three lines)::
+
+        run 7 succeeded: 10,000 steps on CPU:0 in 4.1 s
+          final loss 1.3143, accuracy 0.7107 (mean of the last 500 steps)
+          speed 16,242 steps/s training only, 2,734 steps/s wall (set-up included)
+    """
+    from storage.records import FINAL_WINDOW_STEPS
+
+    summary = run.train_summary
+    if summary is None:
+        return f"run {run.id} [green]succeeded[/]: {run.steps_done:,} steps on {run.device}"
+    return (
+        f"run {run.id} [green]succeeded[/]: {summary.steps_done:,} steps on {summary.device} "
+        f"in {summary.wall_s:.1f} s\n"
+        f"  final loss {_number(summary.final_loss, 4)}, "
+        f"accuracy {_number(summary.final_accuracy, 4)} "
+        f"({final_metrics_label(summary.final_window_steps or FINAL_WINDOW_STEPS)})\n"
+        f"  speed {_speeds(summary)}"
+    )
+
+
+def _speeds(summary: TrainSummary) -> str:
+    wall = f"{summary.wall_steps_per_s:,.0f} steps/s wall (set-up included)"
+    if summary.training_steps_per_s is None:
+        return wall
+    return f"{summary.training_steps_per_s:,.0f} steps/s training only, {wall}"
+
+
+def _loss_and_accuracy(run: RunRecord, live: LiveMetrics) -> tuple[float | None, float | None]:
+    if run.id in live:
+        return live[run.id]
+    summary = run.train_summary
+    if summary is None:
+        return None, None
+    return summary.final_loss, summary.final_accuracy
+
+
+def _is_train(run: RunRecord) -> bool:
+    from storage.records import JobKind
+
+    return run.kind is JobKind.TRAIN
+
+
+def _as_given(value: Any) -> Any:
+    return str(value) if isinstance(value, float) else value
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,83 @@ class RunRecord:
     published_at: datetime | None
     summary: dict[str, Any] | None
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def train_summary(self) -> TrainSummary | None:
+        """A training run's summary, parsed; None for eval jobs and unfinished runs."""
+        if self.kind is not JobKind.TRAIN or self.summary is None:
+            return None
+        return TrainSummary.from_json(self.summary)
+
+
+#: The final loss and accuracy of a run are means over its last steps: one step's batch of 128
+#: is too noisy to compare runs by, and the progress bar and the summary must show the same number.
+FINAL_WINDOW_STEPS = 500
+
+
+def final_window(steps_done: int) -> tuple[int, int]:
+    """The steps ``(first, last)`` (1-based, inclusive) whose mean is a run's loss and accuracy."""
+    return max(1, steps_done - FINAL_WINDOW_STEPS + 1), steps_done
+
+
+def window_mean(values: FloatArray) -> float | None:
+    """The mean of a window of per-step metrics; None when empty or not finite (diverged)."""
+    if values.size == 0:
+        return None
+    mean = float(np.mean(values, dtype=np.float64))
+    return mean if math.isfinite(mean) else None
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a finished training attempt measured: the one owner of a run's ``summary`` JSON.
+
+    Two speeds, because they answer different questions: ``training_steps_per_s`` is the compiled
+    steps alone (after the first chunk, which includes compilation) — the model's speed on this
+    device; ``wall_steps_per_s`` divides the steps by the attempt's whole time (TensorFlow import,
+    data loading, compilation, metric writes) — what a user waits for.
+    """
+
+    steps_done: int  # steps completed by the run (all attempts)
+    steps_run: int  # steps run by this attempt (fewer than steps_done after a resume)
+    completed: bool  # False when the attempt stopped early (cancelled)
+    device: str  # e.g. "CPU:0" or "GPU:0 (NVIDIA H100 80GB HBM3)"
+    wall_s: float  # the attempt's time from claim to its last chunk, set-up included
+    wall_steps_per_s: float  # steps_run / wall_s
+    training_steps_per_s: float | None  # compiled steps only; None when no step ran
+    final_loss: float | None  # mean loss of the steps in final_window(steps_done); None if NaN
+    final_accuracy: float | None  # mean accuracy over the same steps
+    final_window_steps: int  # how many steps the final means cover (FINAL_WINDOW_STEPS or fewer)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored as the run's ``summary`` (keys are the field names)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrainSummary:
+        """Parse a stored summary; the one reader of ``runs.summary`` for training runs.
+
+        Summaries written before trainq measured two speeds had one ``steps_per_s`` (the training
+        call's wall time) and means over the last chunk; they read as wall speed and window.
+        """
+        wall = data.get("wall_steps_per_s", data.get("steps_per_s", 0.0))
+        steps_run = int(data.get("steps_run", data.get("steps_done", 0)))
+        return cls(
+            steps_done=int(data.get("steps_done", 0)),
+            steps_run=steps_run,
+            completed=bool(data.get("completed", True)),
+            device=str(data.get("device", "")),
+            wall_s=float(data.get("wall_s", data.get("duration_s", 0.0))),
+            wall_steps_per_s=float(wall or 0.0),
+            training_steps_per_s=_optional_float(data.get("training_steps_per_s")),
+            final_loss=_optional_float(data.get("final_loss")),
+            final_accuracy=_optional_float(data.get("final_accuracy")),
+            final_window_steps=int(data.get("final_window_steps", 0)),
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,8 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
 
 
 def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> RunRecord:
+    started = time.perf_counter()  # the attempt's wall time includes importing TensorFlow
+    from worker.run_summary import summarize
     from worker.training import TrainingState, train
 
     config = _effective_device(parse_train_config(run.config), context.settings)
@@ -114,7 +117,9 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         run.id,
         run.attempt,
         RunStatus.SUCCEEDED,
-        summary=result.summary(),
+        summary=summarize(
+            repository, run.id, result, wall_s=time.perf_counter() - started
+        ).to_json(),
         final_weights=result.state.arrays,
         device=result.device,
     )

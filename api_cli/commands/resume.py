@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from api_cli.output import stderr, stdout
-from api_cli.progress import wait_for_run
 from api_cli.state import STATE
+from api_cli.waiting import TimeoutOption, check_timeout, follow_run
 from storage.errors import InvalidStateError
 from worker.errors import InvalidConfigError
 
@@ -24,6 +24,7 @@ def resume(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Resume a run whose process died, from its newest checkpoint.
 
@@ -37,6 +38,7 @@ def resume(
     from storage.records import RunStatus
 
     settings = STATE.settings
+    check_timeout(settings, timeout)
     if wait is False and settings.embedded:
         raise InvalidConfigError(
             "--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here"
@@ -69,5 +71,12 @@ def resume(
         STATE.dispatcher.ping()
         STATE.dispatcher.publish(repository, run)
         if wait:
-            run = wait_for_run(repository, run_id, show_progress=show_progress)
+            run = follow_run(
+                repository,
+                run_id,
+                settings=settings,
+                show_progress=show_progress,
+                timeout_s=timeout,
+                json_output=json_output,
+            )
     report_run(run, json_output=json_output)

@@ -1,8 +1,9 @@
-"""``trainq runs``: list runs and show one in detail."""
+"""``trainq runs``: list runs, show one in detail, watch one to its end."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,17 +14,24 @@ from api_cli.views import (
     EVAL_TABLE_HEADER,
     RUN_LIST_HEADER,
     RUN_TABLE_HEADER,
+    RUN_TABLE_WRAP,
     eval_table_row,
     run_detail_dict,
     run_dict,
     run_list_row,
+    run_show_rows,
     run_table_row,
 )
+from api_cli.waiting import TimeoutOption
+
+if TYPE_CHECKING:
+    from storage.records import JobKind, RunRecord
 
 app = typer.Typer(
-    help="List and inspect runs.",
+    help="List, inspect and watch runs.",
     no_args_is_help=True,
-    epilog="Examples:\n\n  trainq runs list --status running\n\n  trainq runs show 7 --format json",
+    epilog="Examples:\n\n  trainq runs list --status running\n\n  trainq runs show 7 --format json"
+    "\n\n  trainq runs watch 7",
 )
 
 
@@ -40,26 +48,62 @@ def list_runs(
         Format, typer.Option("--format", help="table, json or csv.")
     ] = Format.TABLE,
 ) -> None:
-    """List training runs, newest first."""
+    """List training runs, newest first; running runs show their latest loss and accuracy."""
+    from api_cli.live import running_metrics
     from storage.records import JobKind
 
-    runs = STATE.repository.list_runs(
-        kind=JobKind.EVAL if evals else JobKind.TRAIN,
+    kind = JobKind.EVAL if evals else JobKind.TRAIN
+    repository = STATE.repository
+    runs = repository.list_runs(
+        kind=kind,
         statuses=[parse_status(text) for text in status or []] or None,
         tags=parse_tags(tag or []) or None,
         name=name,
         limit=limit,
     )
+    live = running_metrics(repository, runs)
     if output_format is Format.JSON:
         print_json([run_dict(run) for run in runs])
     elif output_format is Format.CSV:
-        print_csv(RUN_LIST_HEADER, [run_list_row(run) for run in runs])
+        print_csv(RUN_LIST_HEADER, [run_list_row(run, live) for run in runs])
     elif not runs:
-        stdout.print("no runs yet: start one with `trainq train`")
+        filters = _filters_typed(status=status, tag=tag, name=name)
+        stdout.print(
+            _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
+        )
     elif evals:
         print_table(None, EVAL_TABLE_HEADER, [eval_table_row(job) for job in runs])
     else:
-        print_table(None, RUN_TABLE_HEADER, [run_table_row(run) for run in runs])
+        rows = [run_table_row(run, live) for run in runs]
+        print_table(None, RUN_TABLE_HEADER, rows, wrap=RUN_TABLE_WRAP)
+
+
+def _filters_typed(
+    *, status: list[str] | None, tag: list[str] | None, name: str | None
+) -> list[str]:
+    """The filter options as the user typed them, e.g. ``["--status queued"]``."""
+    typed = [f"--status {text}" for text in status or []]
+    typed += [f"--tag {text}" for text in tag or []]
+    if name is not None:
+        typed.append(f"--name {name}")
+    return typed
+
+
+def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
+    """An empty listing: an empty database, or filters that match nothing among N runs."""
+    from storage.records import JobKind
+
+    what = "training runs" if kind is JobKind.TRAIN else "evaluation jobs"
+    stored = sum(STATE.repository.count_runs_by_status(kind=kind).values())
+    if stored == 0:
+        if kind is JobKind.TRAIN:
+            return "no runs yet: start one with `trainq train`"
+        return "no evaluation jobs yet: evaluate a run with `trainq eval RUN_ID`"
+    noun = what if stored != 1 else what[:-1]
+    return (
+        f"no {what[:-1]} matches {' '.join(filters)} ({stored:,} {noun} stored; "
+        f"`trainq runs list{' --evals' if kind is JobKind.EVAL else ''}` lists them)"
+    )
 
 
 @app.command("show")
@@ -69,7 +113,8 @@ def show_run(
         Format, typer.Option("--format", help="table or json.")
     ] = Format.TABLE,
 ) -> None:
-    """Show one run: config (seed included), status, attempts, device, summary, evaluations."""
+    """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
+    checkpoints, evaluations; a queued run also shows its place in its queue."""
     repository = STATE.repository
     run = repository.get_run(run_id)
     detail = run_detail_dict(
@@ -78,13 +123,10 @@ def show_run(
     if output_format is Format.JSON:
         print_json(detail)
         return
-    rows = [
-        (key, value)
-        for key, value in detail.items()
-        if key not in ("evaluations", "checkpoints", "run_id")
-    ]
-    rows.append(("checkpoints", ", ".join(str(c["step"]) for c in detail["checkpoints"]) or None))
-    print_table(f"run {run_id}", ("field", "value"), rows)
+    rows = run_show_rows(detail)
+    if not run.status.terminal:
+        rows.insert(4, ("now", _now(run)))
+    print_table(f"run {run_id}", ("field", "value"), rows, wrap=("value",))
     if detail["evaluations"]:
         print_table(
             "evaluations",
@@ -94,3 +136,69 @@ def show_run(
                 for e in detail["evaluations"]
             ],
         )
+
+
+def _now(run: RunRecord) -> str:
+    """What an unfinished run is doing: its place in its queue, or its latest metrics."""
+    from api_cli.live import latest_metrics, place_in_queue
+    from storage.records import RunStatus
+
+    if run.status is RunStatus.QUEUED:
+        return place_in_queue(STATE.repository, run, _workers(run.queue)).describe()
+    loss, accuracy = latest_metrics(STATE.repository, run)
+    if loss is None or accuracy is None:
+        return "starting: loading TensorFlow and the data, compiling the step"
+    return f"step {run.steps_done:,}, loss {loss:.4f}, accuracy {accuracy:.4f} (newest steps)"
+
+
+def _workers(queue: str) -> int | None:
+    """Online workers consuming ``queue``; None in embedded mode or when the broker is down."""
+    settings = STATE.settings
+    if settings.embedded:
+        return None
+    from worker.census import consumers_by_queue
+    from worker.errors import BrokerUnavailableError
+
+    try:
+        return len(consumers_by_queue(settings).get(queue, ()))
+    except BrokerUnavailableError:
+        return None
+
+
+@app.command("watch")
+def watch_runs(
+    run_ids: Annotated[list[int], typer.Argument(help="Run ids; watched one after the other.")],
+    timeout: TimeoutOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print each run's final JSON on stdout.")
+    ] = False,
+) -> None:
+    """Attach a live progress bar to queued or running runs, and report how each ended.
+
+    Ctrl-C stops watching; the runs go on. --timeout bounds the whole watch. The exit code is
+    that of the worst outcome: 1 when a run failed, 5 when one was cancelled, 75 when --timeout
+    passed first.
+
+    Example: trainq runs watch 7 8
+    """
+    from api_cli.commands.train import report_run
+    from api_cli.output import stderr
+    from api_cli.waiting import follow_run
+
+    worst = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for run_id in run_ids:
+        run = follow_run(
+            STATE.repository,
+            run_id,
+            settings=STATE.settings,
+            show_progress=not json_output or stderr.is_terminal,
+            timeout_s=None if deadline is None else max(0.0, deadline - time.monotonic()),
+            json_output=json_output,
+        )
+        try:
+            report_run(run, json_output=json_output)
+        except typer.Exit as outcome:
+            worst = max(worst, outcome.exit_code)
+    if worst:
+        raise typer.Exit(worst)

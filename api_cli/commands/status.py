@@ -31,11 +31,19 @@ def status(
         healthy = False
         report["database"] = {"ok": False, "error": str(exc)}
     if not STATE.settings.embedded:
+        from worker.census import QueueCensus
+
         try:
             dispatcher = STATE.dispatcher
             dispatcher.ping()
+            census = QueueCensus(STATE.settings)  # asked while the workers are pinged
             report["broker"] = {"ok": True, "queue_depths": dispatcher.queue_depths()}
             report["workers"] = sorted(dispatcher.workers_online())
+            consumers = census.wait() or {}
+            report["broker"]["consumers"] = {
+                queue: sorted(consumers.get(queue, ()))
+                for queue in report["broker"]["queue_depths"]
+            }
         except TrainqError as exc:
             healthy = False
             report["broker"] = {"ok": False, "error": str(exc)}
@@ -61,8 +69,15 @@ def _print_report(report: dict[str, Any]) -> None:
         )
         stdout.print(f"workers online: {len(report['workers'])} {' '.join(report['workers'])}")
         if broker["ok"]:
+            consumers = broker["consumers"]
             print_table(
-                "queue depths", ("queue", "waiting"), sorted(broker["queue_depths"].items())
+                "queues",
+                ("queue", "waiting", "consumed by"),
+                [
+                    (queue, waiting, " ".join(consumers[queue]) or "no online worker")
+                    for queue, waiting in sorted(broker["queue_depths"].items())
+                ],
+                wrap=("consumed by",),
             )
     if database["ok"]:
         print_table(

@@ -9,9 +9,9 @@ import typer
 from api_cli.exit_codes import ExitCode
 from api_cli.options import parse_tags
 from api_cli.output import print_json, stderr, stdout
-from api_cli.progress import wait_for_run
 from api_cli.state import STATE
-from api_cli.views import run_dict
+from api_cli.views import run_dict, summary_sentence
+from api_cli.waiting import TimeoutOption, check_timeout, follow_run
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 from worker.queues import GPU_QUEUE, TRAIN_QUEUE
@@ -88,6 +88,7 @@ def train(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Submit a training run of the seed's logistic regression on Fashion-MNIST.
 
@@ -113,6 +114,7 @@ def train(
         raise InvalidConfigError("--max-attempts must be at least 1")
     settings = STATE.settings
     embedded = settings.embedded
+    check_timeout(settings, timeout)
     if wait is False and embedded:
         raise InvalidConfigError(
             "--no-wait needs a broker: in embedded mode the job runs in this process. "
@@ -142,8 +144,15 @@ def train(
         run = run_in_process(STATE, run.id, show_progress=show_progress)
     else:
         STATE.dispatcher.publish(repository, run)
-        if wait:
-            run = wait_for_run(repository, run.id, show_progress=show_progress)
+        if wait or timeout is not None:
+            run = follow_run(
+                repository,
+                run.id,
+                settings=settings,
+                show_progress=show_progress,
+                timeout_s=timeout,
+                json_output=json_output,
+            )
     report_run(run, json_output=json_output)
 
 
@@ -164,19 +173,13 @@ def report_run(run: RunRecord, *, json_output: bool) -> None:
     if json_output:
         print_json(run_dict(run))
     elif run.status is RunStatus.SUCCEEDED:
-        summary = run.summary or {}
-        stdout.print(
-            f"run {run.id} [green]succeeded[/]: {run.steps_done} steps, "
-            f"final loss {summary.get('final_loss', float('nan')):.4f}, "
-            f"accuracy {summary.get('final_accuracy', float('nan')):.4f}, "
-            f"{summary.get('steps_per_s', 0):,.0f} steps/s on {run.device}"
-        )
+        stdout.print(summary_sentence(run), highlight=False)
     elif run.status is RunStatus.FAILED:
         stderr.print(f"run {run.id} [red]failed[/]: {run.error}")
     elif run.status is RunStatus.CANCELLED:
         stderr.print(f"run {run.id} [yellow]cancelled[/] after {run.steps_done} steps")
     else:
-        stdout.print(f"run {run.id} is {run.status}; follow it with `trainq runs show {run.id}`")
+        stdout.print(f"run {run.id} is {run.status}; follow it with `trainq runs watch {run.id}`")
     if run.status is RunStatus.FAILED:
         raise typer.Exit(ExitCode.RUN_FAILED)
     if run.status is RunStatus.CANCELLED:

@@ -49,6 +49,8 @@ def worker(
         raise ConfigurationError(
             f"--queues {queues!r}: unknown queue(s) {unknown}; use {', '.join(ALL_QUEUES)}"
         )
+    if device is Device.GPU:
+        _require_gpu()
     STATE.repository  # noqa: B018  (fail now, with a clear message, if the database is not ready)
     if device is not Device.AUTO:
         # The job processes are forked from this one and read their device setting from here.
@@ -68,3 +70,16 @@ def worker(
     if hostname:
         argv.append(f"--hostname={hostname}")
     app.worker_main(argv)
+
+
+def _require_gpu() -> None:
+    """Refuse to start a GPU worker on a machine that cannot train on a GPU."""
+    from worker.errors import InvalidConfigError
+    from worker.gpu_probe import gpu_problem
+
+    problem = gpu_problem()
+    if problem is not None:
+        raise InvalidConfigError(
+            f"--device gpu: {problem}. Start this worker with --device cpu (or auto), or start "
+            "the gpu worker on a machine with an NVIDIA GPU"
+        )

@@ -299,6 +299,9 @@ def test_status_reports_the_database_the_broker_workers_and_queue_depths(cluster
     assert report["database"]["ok"] and report["broker"]["ok"]
     assert any(name.startswith(worker.name) for name in report["workers"])
     assert set(report["broker"]["queue_depths"]) == {"train", "eval", "gpu"}
+    consumers = report["broker"]["consumers"]
+    assert any(name.startswith(worker.name) for name in consumers["train"])
+    assert consumers["gpu"] == []
 
 
 def test_status_says_which_service_is_down_and_exits_69(cluster: Cluster) -> None:

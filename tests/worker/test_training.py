@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -201,14 +200,12 @@ def test_resuming_a_finished_run_runs_nothing(
     assert_same_arrays(full.state, again.state)
 
 
-def test_the_summary_is_json_safe(
+def test_the_training_speed_leaves_out_the_first_chunk_that_compiles(
     uninterrupted: tuple[TrainConfig, TrainResult, list[ChunkReport]],
 ) -> None:
     _, result, _ = uninterrupted
-    summary = json.loads(json.dumps(result.summary()))
-    assert summary["steps_done"] == 600
-    assert summary["device"] == result.device
-    assert summary["steps_per_s"] > 0
+    assert result.training_steps_per_s is not None
+    assert result.training_steps_per_s >= result.steps_per_s > 0
 
 
 def test_a_warm_process_reuses_the_compiled_chunk(fashion_mnist: FashionMnist) -> None:

@@ -7,10 +7,8 @@ velocities ``vW`` and ``vb`` have the same shapes. All arrays are float32 and re
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,25 +70,9 @@ class TrainResult:
     steps_per_s: float  # steps_run / duration_s
     final_loss: float | None  # mean loss over the last chunk run; None when no step ran
     final_accuracy: float | None  # mean accuracy over the last chunk run; None when no step ran
-
-    def summary(self) -> dict[str, Any]:
-        """The result as JSON-safe values (no arrays), for a run's stored summary."""
-        return {
-            "steps_done": self.state.step,
-            "steps_run": self.steps_run,
-            "completed": self.completed,
-            "device": self.device,
-            "duration_s": round(self.duration_s, 6),
-            "steps_per_s": round(self.steps_per_s, 3),
-            "final_loss": _json_float(self.final_loss),
-            "final_accuracy": _json_float(self.final_accuracy),
-        }
-
-
-def _json_float(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
+    # Compiled steps alone: the steps after the first chunk (whose call includes compilation)
+    # over their time; all steps when there was one chunk. None when no step ran.
+    training_steps_per_s: float | None = None
 
 
 def frozen_array(array: npt.ArrayLike) -> FloatArray:

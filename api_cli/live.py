@@ -1,0 +1,160 @@
+"""What a run is doing now, read from the database: latest metrics and its place in its queue.
+
+The latest loss and accuracy are means over the same window as a finished run's final numbers
+(``storage.records.final_window``), so a bar that ends never jumps to a different number.
+
+A queued run's start is estimated by replaying its queue on the workers that consume it: each
+worker slot is busy until its running job ends (remaining steps at the speed measured by recent
+runs of that queue), then takes the queued jobs ahead in id order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from api_cli.views import config_items
+
+if TYPE_CHECKING:
+    from storage import Repository
+    from storage.records import RunRecord
+
+#: How many recent finished jobs of a queue its speed is measured from.
+SPEED_SAMPLE_RUNS = 10
+
+
+def latest_metrics(repository: Repository, run: RunRecord) -> tuple[float | None, float | None]:
+    """Mean loss and accuracy of the run's newest stored steps (None before the first chunk)."""
+    from storage.records import final_window, window_mean
+
+    if run.steps_done == 0:
+        return None, None
+    first, last = final_window(run.steps_done)
+    _, loss, accuracy = repository.read_metric_arrays(run.id, first_step=first, last_step=last)
+    return window_mean(loss), window_mean(accuracy)
+
+
+def running_metrics(
+    repository: Repository, runs: Iterable[RunRecord]
+) -> dict[int, tuple[float | None, float | None]]:
+    """``latest_metrics`` of every running run among ``runs``, by id."""
+    from storage.records import RunStatus
+
+    return {
+        run.id: latest_metrics(repository, run) for run in runs if run.status is RunStatus.RUNNING
+    }
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a queued run stands and when it should start."""
+
+    queue: str
+    position: int  # 1: the next job a free worker of this queue takes
+    workers: int | None  # online workers that consume the queue; None when unknown
+    starts_in_s: float | None  # None when no worker consumes it or no speed was measured yet
+
+    def describe(self) -> str:
+        """E.g. ``"2nd in queue 'train', starts in ~40 s"``."""
+        text = f"{_ordinal(self.position)} in queue {self.queue!r}"
+        if self.workers == 0:
+            return f"{text}; no online worker consumes it"
+        if self.starts_in_s is None:
+            return text
+        return f"{text}, starts in ~{format_duration(self.starts_in_s)}"
+
+
+def place_in_queue(repository: Repository, run: RunRecord, workers: int | None) -> QueuePlace:
+    """Estimate where queued ``run`` stands, given how many online workers consume its queue."""
+    from storage.records import RunStatus
+
+    active = repository.list_runs(kind=None, statuses=[RunStatus.QUEUED, RunStatus.RUNNING])
+    same_queue = [job for job in active if job.queue == run.queue]
+    ahead = sorted(
+        (job for job in same_queue if job.status is RunStatus.QUEUED and job.id < run.id),
+        key=lambda job: job.id,
+    )
+    running = [job for job in same_queue if job.status is RunStatus.RUNNING]
+    place = QueuePlace(run.queue, len(ahead) + 1, workers, None)
+    if not workers:
+        return place
+    seconds_per = _job_seconds(repository, run.queue)
+    if seconds_per is None:
+        return place
+    busy_until = [seconds_per(job, remaining=True) for job in running]
+    return QueuePlace(
+        run.queue,
+        place.position,
+        workers,
+        _replay(busy_until, [seconds_per(job, remaining=False) for job in ahead], workers),
+    )
+
+
+class _JobSeconds:
+    """Seconds a job takes on this queue, from the speed of its recent finished jobs."""
+
+    def __init__(self, steps_per_s: float | None, eval_job_s: float | None) -> None:
+        self._steps_per_s = steps_per_s
+        self._eval_job_s = eval_job_s
+
+    def __call__(self, job: RunRecord, *, remaining: bool) -> float:
+        from storage.records import JobKind
+
+        if job.kind is not JobKind.TRAIN:
+            return self._eval_job_s or 0.0
+        steps = int(config_items(job).get("steps", 0))
+        left = steps - job.steps_done if remaining else steps
+        return max(left, 0) / self._steps_per_s if self._steps_per_s else 0.0
+
+
+def _job_seconds(repository: Repository, queue: str) -> _JobSeconds | None:
+    from storage.records import JobKind, RunStatus
+
+    recent = [
+        job
+        for job in repository.list_runs(kind=None, statuses=[RunStatus.SUCCEEDED], limit=100)
+        if job.queue == queue
+    ][:SPEED_SAMPLE_RUNS]
+    speeds = [s.wall_steps_per_s for job in recent if (s := job.train_summary) and s.steps_run]
+    eval_s = [
+        (job.finished_at - job.started_at).total_seconds()
+        for job in recent
+        if job.kind is JobKind.EVAL and job.finished_at and job.started_at
+    ]
+    if not speeds and not eval_s:
+        return None
+    return _JobSeconds(
+        statistics.median(speeds) if speeds else None,
+        statistics.median(eval_s) if eval_s else None,
+    )
+
+
+def _replay(busy_until_s: Sequence[float], ahead_s: Sequence[float], workers: int) -> float:
+    """When a worker slot frees up for the job after ``ahead_s``, slots busy ``busy_until_s``."""
+    slots = sorted(busy_until_s)[:workers] + [0.0] * max(0, workers - len(busy_until_s))
+    heapq.heapify(slots)
+    for duration in ahead_s:
+        heapq.heappush(slots, heapq.heappop(slots) + duration)
+    return slots[0]
+
+
+def _ordinal(number: int) -> str:
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
+
+
+def format_duration(seconds: float) -> str:
+    """``42`` → ``"42 s"``, ``150`` → ``"2 min 30 s"``, ``7300`` → ``"2 h 1 min"``."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

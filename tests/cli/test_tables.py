@@ -1,0 +1,162 @@
+"""Tables fit an 80-column terminal without cutting a value, and piped output is whole."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from storage import Database, Repository, Settings
+from tests.cli.conftest import Trainq, embedded_env
+from tests.cli.seeding import queued_run, running_run, succeeded_run
+from worker.config import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def repository(home: Path) -> Repository:
+    settings = Settings.from_env(embedded_env(home))
+    database = Database(settings.database_url)
+    database.ensure_schema(auto_upgrade=True)
+    return Repository(database)
+
+
+@pytest.fixture(scope="module")
+def stored(repository: Repository) -> dict[str, int]:
+    """Three finished runs (one with a long name and tags), a running one, a queued one."""
+    runs = {"first": succeeded_run(repository).id}
+    runs["long"] = succeeded_run(
+        repository,
+        name="a-rather-long-run-name-for-a-sweep-trial",
+        tags={"team": "vision", "sweep": "lr-momentum-grid", "owner": "someone"},
+    ).id
+    runs["third"] = succeeded_run(repository, steps=20_000).id
+    runs["running"] = running_run(repository, 1500, 1.25, steps=20_000)
+    runs["queued"] = queued_run(repository).id
+    return runs
+
+
+def in_terminal(home: Path, *args: str, columns: int = 80) -> str:
+    """What `trainq ARGS` shows on a real terminal (a pty) ``columns`` wide."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = embedded_env(home)
+    env.pop("COLUMNS", None)
+    env["TERM"] = "xterm"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api_cli", *args], stdin=child, stdout=child, stderr=child, env=env
+    )
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.wait(timeout=60)
+    os.close(main)
+    return b"".join(chunks).decode()
+
+
+def test_runs_list_at_80_columns_keeps_statuses_steps_and_dates_whole(
+    home: Path, stored: dict[str, int]
+) -> None:
+    import re
+
+    screen = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", in_terminal(home, "runs", "list"))
+    lines = screen.splitlines()
+    assert all(len(line) <= 80 for line in lines), screen
+    first = next(line for line in lines if line.startswith(f"{stored['first']} "))
+    assert "succeeded" in first and "1000" in first and re.search(r"\d\d-\d\d \d\d:\d\d", first)
+    assert "…" not in screen
+
+
+def test_runs_list_shows_the_latest_loss_and_accuracy_of_a_running_run(
+    trainq: Trainq, stored: dict[str, int]
+) -> None:
+    lines = trainq("runs", "list", "--format", "csv").stdout.splitlines()
+    running = next(line for line in lines if line.startswith(f"{stored['running']},"))
+    assert ",running,1500/20000,1,1.25,0.5," in running
+
+
+def test_piped_tables_are_never_cut(trainq: Trainq, stored: dict[str, int]) -> None:
+    listing = trainq("runs", "list").stdout
+    assert "a-rather-long-run-name-for-a-sweep-trial" in listing
+    assert "sweep=lr-momentum-grid, owner=someone" in listing
+
+
+def test_runs_show_piped_puts_every_hyperparameter_on_its_own_line_in_config_order(
+    trainq: Trainq, stored: dict[str, int]
+) -> None:
+    shown = trainq("runs", "show", str(stored["first"])).stdout
+    names = [line.split()[0] for line in shown.splitlines() if line.startswith("  ")]
+    assert names == list(TrainConfig.model_fields)
+    grep = subprocess.run(
+        ["grep", "learning_rate"], input=shown, capture_output=True, text=True, check=True
+    )
+    assert grep.stdout.split() == ["learning_rate", "0.01"]
+
+
+def test_runs_show_json_keeps_the_config_field_order(
+    trainq: Trainq, stored: dict[str, int]
+) -> None:
+    import json
+
+    shown = json.loads(trainq("runs", "show", str(stored["first"]), "--format", "json").stdout)
+    assert list(shown["config"]) == list(TrainConfig.model_fields)
+    assert shown["summary"]["final_window_steps"] == 500
+
+
+def test_an_empty_filter_says_no_run_matches_and_how_many_are_stored(
+    trainq: Trainq, stored: dict[str, int]
+) -> None:
+    result = trainq("runs", "list", "--status", "failed")
+    assert result.returncode == 0
+    assert "no runs yet" not in result.stdout
+    assert "no training run matches --status failed (5 training runs stored" in result.stdout
+
+
+def test_an_empty_database_says_how_to_start(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "api_cli", "runs", "list", "--status", "queued"],
+        env=embedded_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "no runs yet: start one with `trainq train`" in result.stdout
+
+
+def test_a_queued_run_shows_its_place_in_its_queue(trainq: Trainq, stored: dict[str, int]) -> None:
+    shown = trainq("runs", "show", str(stored["queued"])).stdout
+    assert "1st in queue 'train'" in shown
+
+
+def test_runs_watch_reports_a_finished_run_with_its_final_numbers_and_both_speeds(
+    trainq: Trainq, stored: dict[str, int]
+) -> None:
+    result = trainq("runs", "watch", str(stored["third"]))
+    assert result.returncode == 0, result.stderr
+    assert f"run {stored['third']} succeeded: 20,000 steps on CPU:0 in 40.0 s" in result.stdout
+    assert "final loss 0.7500, accuracy 0.5000 (mean of the last 500 steps)" in result.stdout
+    assert "2,000 steps/s training only, 500 steps/s wall" in result.stdout
+    assert "loss 0.7500" in result.stderr and "500 steps/s wall" in result.stderr
+
+
+def test_a_timeout_in_embedded_mode_is_refused_before_anything_is_stored(trainq: Trainq) -> None:
+    import json
+
+    before = json.loads(trainq("runs", "list", "--format", "json").stdout)
+    result = trainq("train", "--timeout", "5")
+    assert result.returncode == 2
+    assert json.loads(trainq("runs", "list", "--format", "json").stdout) == before
+    assert "--timeout needs a cluster" in result.stderr and "Traceback" not in result.stderr

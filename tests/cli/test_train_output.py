@@ -1,0 +1,30 @@
+"""What `trainq train` prints: phases, plain progress lines in logs, one set of final numbers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.cli.conftest import Trainq
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_train_logged_to_a_file_prints_plain_progress_that_ends_on_the_summary_numbers(
+    trainq: Trainq,
+) -> None:
+    result = trainq(
+        "train", "--steps", "3000", "--chunk-steps", "100", "--checkpoint-every", "1000"
+    )
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("run ")]
+    assert any("loading TensorFlow and the data, compiling the step" in line for line in progress)
+    steps = [line for line in progress if re.search(r"/3,000 steps \(\d+%\)", line)]
+    assert len(steps) >= 3 and "3,000/3,000 steps (100%)" in steps[-1]
+    final = re.search(r"loss (\d\.\d{4})  accuracy (\d\.\d{4})  ([\d,]+) steps/s wall", steps[-1])
+    assert final is not None, steps[-1]
+    loss, accuracy, wall = final.groups()
+    assert f"final loss {loss}, accuracy {accuracy} (mean of the last 500 steps)" in result.stdout
+    assert f"{wall} steps/s wall (set-up included)" in result.stdout
+    assert re.search(r"[\d,]+ steps/s training only", result.stdout)

@@ -1,0 +1,35 @@
+"""The summary a finished training attempt stores: built here, read through ``TrainSummary``."""
+
+from __future__ import annotations
+
+from storage import Repository
+from storage.records import TrainSummary, final_window, window_mean
+from worker.training.state import TrainResult
+
+
+def summarize(
+    repository: Repository, run_id: int, result: TrainResult, *, wall_s: float
+) -> TrainSummary:
+    """The summary of ``result``, its final loss and accuracy read back from the stored metrics.
+
+    The means are taken over the stored steps of ``final_window``, the same steps the progress bar
+    averages, so that both show one number, also after a resume.
+    """
+    first, last = final_window(result.state.step)
+    _, loss, accuracy = repository.read_metric_arrays(run_id, first_step=first, last_step=last)
+    return TrainSummary(
+        steps_done=result.state.step,
+        steps_run=result.steps_run,
+        completed=result.completed,
+        device=result.device,
+        wall_s=round(wall_s, 6),
+        wall_steps_per_s=round(result.steps_run / wall_s, 3) if wall_s > 0 else 0.0,
+        training_steps_per_s=_rounded(result.training_steps_per_s, 3),
+        final_loss=window_mean(loss),
+        final_accuracy=window_mean(accuracy),
+        final_window_steps=int(loss.shape[0]),
+    )
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
