@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from api_cli.exit_codes import ExitCode
 from api_cli.options import parse_tags
-from api_cli.output import print_json, stderr, stdout
-from api_cli.progress import wait_for_run
+from api_cli.output import stdout
 from api_cli.state import STATE
-from api_cli.views import run_dict
+from api_cli.submission import follow_run, refuse_no_wait_in_process
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
-from worker.queues import GPU_QUEUE, TRAIN_QUEUE
-
-if TYPE_CHECKING:
-    from storage.records import RunRecord
 
 _DEFAULTS = TrainConfig()
 
@@ -111,40 +105,14 @@ def train(
     tags = parse_tags(tag or [])
     if max_attempts is not None and max_attempts < 1:
         raise InvalidConfigError("--max-attempts must be at least 1")
-    settings = STATE.settings
-    embedded = settings.embedded
-    if wait is False and embedded:
-        raise InvalidConfigError(
-            "--no-wait needs a broker: in embedded mode the job runs in this process. "
-            "Set TRAINQ_BROKER_URL to queue it for workers."
-        )
-    if not embedded:
-        STATE.dispatcher.ping()  # fail fast, before anything is stored
-    repository = STATE.repository
-    from storage.records import JobKind
-
-    run = repository.create_run(
-        kind=JobKind.TRAIN,
-        config=config.model_dump(mode="json"),
-        seed=config.seed_value,
-        queue=GPU_QUEUE if config.device is Device.GPU else TRAIN_QUEUE,
-        max_attempts=max_attempts or settings.max_attempts,
-        name=name,
-        tags=tags,
-    )
+    refuse_no_wait_in_process(wait)
+    client = STATE.client
+    run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
     if not json_output:
-        mode = "in this process (embedded)" if embedded else f"on queue {run.queue!r}"
-        stdout.print(f"run {run.id} queued {mode}, seed {run.seed}")
-    show_progress = not json_output or stderr.is_terminal
-    if embedded:
-        from api_cli.embedded import run_in_process
-
-        run = run_in_process(STATE, run.id, show_progress=show_progress)
-    else:
-        STATE.dispatcher.publish(repository, run)
-        if wait:
-            run = wait_for_run(repository, run.id, show_progress=show_progress)
-    report_run(run, json_output=json_output)
+        local = client.dispatcher.in_this_process
+        where = "in this process (embedded)" if local else f"on queue {run.queue!r}"
+        stdout.print(f"run {run.id} queued {where}, seed {run.seed}")
+    follow_run(client.handle(run.id), wait=wait, json_output=json_output)
 
 
 def _validated_config(**fields: Any) -> TrainConfig:
@@ -155,29 +123,3 @@ def _validated_config(**fields: Any) -> TrainConfig:
         for field, option in OPTION_FOR_FIELD.items():
             message = message.replace(f"{field}:", f"{option}:")
         raise InvalidConfigError(message) from None
-
-
-def report_run(run: RunRecord, *, json_output: bool) -> None:
-    """Print a run's outcome and exit with the code its status implies."""
-    from storage.records import RunStatus
-
-    if json_output:
-        print_json(run_dict(run))
-    elif run.status is RunStatus.SUCCEEDED:
-        summary = run.summary or {}
-        stdout.print(
-            f"run {run.id} [green]succeeded[/]: {run.steps_done} steps, "
-            f"final loss {summary.get('final_loss', float('nan')):.4f}, "
-            f"accuracy {summary.get('final_accuracy', float('nan')):.4f}, "
-            f"{summary.get('steps_per_s', 0):,.0f} steps/s on {run.device}"
-        )
-    elif run.status is RunStatus.FAILED:
-        stderr.print(f"run {run.id} [red]failed[/]: {run.error}")
-    elif run.status is RunStatus.CANCELLED:
-        stderr.print(f"run {run.id} [yellow]cancelled[/] after {run.steps_done} steps")
-    else:
-        stdout.print(f"run {run.id} is {run.status}; follow it with `trainq runs show {run.id}`")
-    if run.status is RunStatus.FAILED:
-        raise typer.Exit(ExitCode.RUN_FAILED)
-    if run.status is RunStatus.CANCELLED:
-        raise typer.Exit(ExitCode.RUN_CANCELLED)
