@@ -9,6 +9,7 @@ import typer
 
 from api_cli.commands import (
     cancel,
+    compare,
     db,
     evaluate,
     export,
@@ -55,6 +56,7 @@ app.command()(predict.predict)
 app.command()(worker.worker)
 app.add_typer(db.app, name="db")
 app.command()(status.status)
+app.command(epilog=compare.EPILOG)(compare.compare)
 
 
 def run() -> None:
