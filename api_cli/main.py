@@ -14,6 +14,7 @@ from api_cli.commands import (
     evaluate,
     export,
     metrics,
+    plot,
     predict,
     resume,
     runs,
@@ -57,6 +58,7 @@ app.command()(worker.worker)
 app.add_typer(db.app, name="db")
 app.command()(status.status)
 app.command(epilog=compare.EPILOG)(compare.compare)
+app.command(epilog=plot.EPILOG)(plot.plot)
 
 
 def run() -> None:

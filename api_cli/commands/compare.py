@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import math
-import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from api_cli.comparison import EVALUATIONS, FINAL, HYPERPARAMETERS, Comparison, compare_runs
-from api_cli.output import Format, print_csv, print_json, stdout
+from api_cli.output import Format, print_csv, print_json
 from api_cli.state import STATE
-from storage.errors import RunNotFoundError
-from worker.errors import InvalidConfigError
-
-if TYPE_CHECKING:
-    from storage.records import RunRecord
+from api_cli.unclipped import unclipped_console
 
 EPILOG = """
 Examples:
@@ -46,7 +40,7 @@ def compare(
     JSON keys, CSV columns and table rows use the same names; CSV has one line per run.
     """
     client = STATE.client
-    runs = _training_runs(list(dict.fromkeys(run_ids)))
+    runs = client.training_runs(run_ids)
     comparison = compare_runs(
         runs, [client.latest_evaluations(run.id) for run in runs], diff_only=diff_only
     )
@@ -59,30 +53,6 @@ def compare(
         )
     else:
         _print_table(comparison)
-
-
-def _training_runs(run_ids: list[int]) -> list[RunRecord]:
-    """The runs, in the order given; every unknown id is named before anything is printed."""
-    repository = STATE.repository
-    runs: list[RunRecord] = []
-    missing: list[int] = []
-    for run_id in run_ids:
-        try:
-            runs.append(repository.get_run(run_id))
-        except RunNotFoundError:
-            missing.append(run_id)
-    if missing:
-        plural = "s" if len(missing) > 1 else ""
-        raise RunNotFoundError(
-            f"no run{plural} with id{plural} {', '.join(map(str, missing))}; see `trainq runs list`"
-        )
-    evaluations = [run.id for run in runs if run.kind.value != "train"]
-    if evaluations:
-        raise InvalidConfigError(
-            f"{', '.join(map(str, evaluations))}: evaluation job(s), not training runs; compare "
-            "training runs (their evaluations are shown with them)"
-        )
-    return runs
 
 
 def csv_cell(value: Any) -> str:
@@ -134,11 +104,4 @@ def _print_table(comparison: Comparison) -> None:
         )
     if comparison.differing:
         table.caption = "differ: " + ", ".join(comparison.differing)
-    _unclipped_console().print(table)
-
-
-def _unclipped_console() -> Console:
-    """A terminal gets the table fitted (long cells wrap); a pipe gets every cell whole."""
-    if stdout.is_terminal:
-        return stdout
-    return Console(file=sys.stdout, width=10_000, soft_wrap=True, color_system=None)
+    unclipped_console().print(table)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from api_cli.sdk._records import Metrics
 from storage import Settings
+from storage.errors import RunNotFoundError
 from storage.records import EvaluationRecord, JobKind, RunRecord, RunStatus
 from worker.config import Device, EvalConfig, Split, TrainConfig, parse_train_config
 from worker.dispatch import JobDispatcher, JobHandle, PublishedJob, dispatcher_for
@@ -236,6 +237,34 @@ class Client:
             RunNotFoundError: no run has this id.
         """
         return self.repository.get_run(run_id)
+
+    def training_runs(self, run_ids: Iterable[int]) -> list[RunRecord]:
+        """The training runs with these ids, in this order (repeats dropped).
+
+        Raises:
+            RunNotFoundError: naming every id that matches no run; nothing else is read.
+            InvalidConfigError: an id is an evaluation job, not a training run.
+        """
+        runs: list[RunRecord] = []
+        missing: list[int] = []
+        for run_id in dict.fromkeys(run_ids):
+            try:
+                runs.append(self.repository.get_run(run_id))
+            except RunNotFoundError:
+                missing.append(run_id)
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise RunNotFoundError(
+                f"no run{plural} with id{plural} {', '.join(map(str, missing))}; "
+                "see `trainq runs list`"
+            )
+        jobs = [str(run.id) for run in runs if run.kind is not JobKind.TRAIN]
+        if jobs:
+            raise InvalidConfigError(
+                f"{', '.join(jobs)}: evaluation job(s), not training runs; give training run ids "
+                "(see `trainq runs list`)"
+            )
+        return runs
 
     def runs(
         self,
