@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +96,15 @@ def test_the_terminal_chart_fits_the_width_it_is_given(colour: bool, width: int)
     plotted = "".join(line.plain for line in lines)
     assert any("\u2801" <= char <= "\u28ff" for char in plotted)
     assert all(f"run {run_id}" in plotted for run_id in (1, 2, 3))
+
+
+def test_trainq_help_imports_neither_matplotlib_nor_numpy() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "api_cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "plot" in result.stdout and "compare" in result.stdout
+    assert not {"matplotlib", "numpy", "tensorflow"} & imported
