@@ -62,38 +62,16 @@ def compare_runs(
         newest_evaluations: for each run, ``{split: newest evaluation}``.
         diff_only: keep only the fields whose values differ (the run's id and name stay).
     """
-    rows: list[dict[str, Any]] = []
-    sections: dict[str, str] = {}
     hyper_rows = [_hyperparameters(run) for run in runs]
     hyper_names = _union_in_order(hyper_rows)
     differing = tuple(name for name in hyper_names if _differs(hyper_rows, name))
     hyper_order = [*differing, *(name for name in hyper_names if name not in differing)]
     splits = _splits(newest_evaluations)
-    for run, hyper, evaluations in zip(runs, hyper_rows, newest_evaluations, strict=True):
-        summary = run.summary or {}
-        row: dict[str, Any] = {"run_id": run.id, "name": run.name, "status": run.status.value}
-        row.update({name: hyper.get(name) for name in hyper_order})
-        row["steps_done"] = run.steps_done
-        row.update({name: summary.get(name) for name in _FINAL_FIELDS[1:]})
-        for split in splits:
-            evaluation = evaluations.get(split)
-            row[f"{split}_loss"] = evaluation.loss if evaluation else None
-            row[f"{split}_accuracy"] = evaluation.accuracy if evaluation else None
-            row[f"{split}_checkpoint"] = evaluation.checkpoint_step if evaluation else None
-        row["steps_per_s"] = summary.get("steps_per_s")
-        row["duration_s"] = summary.get("duration_s")
-        row["device_used"] = run.device
-        rows.append(row)
-    sections.update(dict.fromkeys(_IDENTITY_FIELDS, IDENTITY))
-    sections.update(dict.fromkeys(hyper_order, HYPERPARAMETERS))
-    sections.update(dict.fromkeys(_FINAL_FIELDS, FINAL))
-    for split in splits:
-        sections.update(
-            dict.fromkeys(
-                (f"{split}_loss", f"{split}_accuracy", f"{split}_checkpoint"), EVALUATIONS
-            )
-        )
-    sections.update(dict.fromkeys(_SPEED_FIELDS, SPEED))
+    sections = _sections(hyper_order, splits)
+    rows = [
+        _row(run, hyper, evaluations, splits)
+        for run, hyper, evaluations in zip(runs, hyper_rows, newest_evaluations, strict=True)
+    ]
     fields = tuple(sections)
     if diff_only:
         fields = tuple(
@@ -103,8 +81,43 @@ def compare_runs(
         fields=fields,
         sections={name: sections[name] for name in fields},
         differing=differing,
-        runs=tuple({name: row[name] for name in fields} for row in rows),
+        runs=tuple({name: row.get(name) for name in fields} for row in rows),
     )
+
+
+def _sections(hyperparameters: Sequence[str], splits: Sequence[str]) -> dict[str, str]:
+    """Every field, in display order, with its section."""
+    sections = dict.fromkeys(_IDENTITY_FIELDS, IDENTITY)
+    sections.update(dict.fromkeys(hyperparameters, HYPERPARAMETERS))
+    sections.update(dict.fromkeys(_FINAL_FIELDS, FINAL))
+    for split in splits:
+        names = (f"{split}_loss", f"{split}_accuracy", f"{split}_checkpoint")
+        sections.update(dict.fromkeys(names, EVALUATIONS))
+    sections.update(dict.fromkeys(_SPEED_FIELDS, SPEED))
+    return sections
+
+
+def _row(
+    run: RunRecord,
+    hyperparameters: Mapping[str, Any],
+    evaluations: Mapping[str, EvaluationRecord],
+    splits: Sequence[str],
+) -> dict[str, Any]:
+    """One run's values, keyed by field name (order does not matter here)."""
+    summary = run.summary or {}
+    row: dict[str, Any] = {"run_id": run.id, "name": run.name, "status": run.status.value}
+    row.update(hyperparameters)
+    row["steps_done"] = run.steps_done
+    row.update({name: summary.get(name) for name in _FINAL_FIELDS[1:]})
+    for split in splits:
+        evaluation = evaluations.get(split)
+        row[f"{split}_loss"] = evaluation.loss if evaluation else None
+        row[f"{split}_accuracy"] = evaluation.accuracy if evaluation else None
+        row[f"{split}_checkpoint"] = evaluation.checkpoint_step if evaluation else None
+    row["steps_per_s"] = summary.get("steps_per_s")
+    row["duration_s"] = summary.get("duration_s")
+    row["device_used"] = run.device
+    return row
 
 
 def _hyperparameters(run: RunRecord) -> dict[str, Any]:
