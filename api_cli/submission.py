@@ -7,7 +7,7 @@ not know whether the job runs in this process or on a worker (the dispatcher's h
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,18 @@ from worker.errors import InvalidConfigError
 if TYPE_CHECKING:
     from storage.records import RunRecord
     from worker.dispatch import JobHandle
+
+
+#: ``--wait/--no-wait`` of every command that dispatches jobs (train, eval, resume).
+WaitOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Watch the job(s) to the end (default: wait when embedded, only queue on a cluster).",
+    ),
+]
+#: ``--json`` of every command that dispatches jobs.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def refuse_no_wait_in_process(wait: bool | None) -> None:

@@ -10,7 +10,7 @@ from api_cli.exit_codes import ExitCode
 from api_cli.options import parse_status, parse_tags
 from api_cli.output import print_json, print_table, stderr, stdout
 from api_cli.state import STATE
-from api_cli.submission import follow_jobs, refuse_no_wait_in_process
+from api_cli.submission import JsonOption, WaitOption, follow_jobs, refuse_no_wait_in_process
 from api_cli.views import evaluation_dict
 from storage.errors import CheckpointNotFoundError
 from worker.config import Split
@@ -48,13 +48,8 @@ def evaluate(
     tag: Annotated[
         list[str] | None, typer.Option(help="With --all: KEY=VALUE filter; repeatable.")
     ] = None,
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait", help="Wait for the results (default: wait when embedded)."
-        ),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    wait: WaitOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Evaluate checkpoints over a whole split: loss, accuracy, per-class accuracy, confusions.
 

@@ -8,21 +8,20 @@ import typer
 
 from api_cli.output import stdout
 from api_cli.state import STATE
-from api_cli.submission import follow_run, refuse_no_wait_in_process, report_run
+from api_cli.submission import (
+    JsonOption,
+    WaitOption,
+    follow_run,
+    refuse_no_wait_in_process,
+    report_run,
+)
 from storage.errors import InvalidStateError
 
 
 def resume(
     run_id: Annotated[int, typer.Argument(help="The interrupted run's id.")],
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait", help="Watch the run to the end (default: wait when embedded)."
-        ),
-    ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
-    ] = False,
+    wait: WaitOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Resume a run whose process died, from its newest checkpoint.
 

@@ -9,7 +9,7 @@ import typer
 from api_cli.options import parse_tags
 from api_cli.output import stdout
 from api_cli.state import STATE
-from api_cli.submission import follow_run, refuse_no_wait_in_process
+from api_cli.submission import JsonOption, WaitOption, follow_run, refuse_no_wait_in_process
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 
@@ -73,15 +73,8 @@ def train(
         int | None,
         typer.Option(help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS)."),
     ] = None,
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait", help="Watch the run to the end (default: wait when embedded)."
-        ),
-    ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
-    ] = False,
+    wait: WaitOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Submit a training run of the seed's logistic regression on Fashion-MNIST.
 
