@@ -44,6 +44,11 @@ def refuse_no_wait_in_process(wait: bool | None) -> None:
         )
 
 
+def where(handle: JobHandle, run: RunRecord) -> str:
+    """Where a dispatched job runs, for people: ``in this process (embedded)`` or its queue."""
+    return "in this process (embedded)" if handle.in_this_process else f"on queue {run.queue!r}"
+
+
 def show_progress(json_output: bool) -> bool:
     """A progress bar on stderr unless JSON was asked for and stderr is a pipe."""
     return not json_output or stderr.is_terminal

@@ -9,7 +9,13 @@ import typer
 from api_cli.options import parse_tags
 from api_cli.output import stdout
 from api_cli.state import STATE
-from api_cli.submission import JsonOption, WaitOption, follow_run, refuse_no_wait_in_process
+from api_cli.submission import (
+    JsonOption,
+    WaitOption,
+    follow_run,
+    refuse_no_wait_in_process,
+    where,
+)
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 
@@ -101,11 +107,10 @@ def train(
     refuse_no_wait_in_process(wait)
     client = STATE.client
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
+    handle = client.handle(run.id)
     if not json_output:
-        local = client.dispatcher.in_this_process
-        where = "in this process (embedded)" if local else f"on queue {run.queue!r}"
-        stdout.print(f"run {run.id} queued {where}, seed {run.seed}")
-    follow_run(client.handle(run.id), wait=wait, json_output=json_output)
+        stdout.print(f"run {run.id} queued {where(handle, run)}, seed {run.seed}")
+    follow_run(handle, wait=wait, json_output=json_output)
 
 
 def _validated_config(**fields: Any) -> TrainConfig:
