@@ -202,6 +202,10 @@ class Client:
     ) -> RunRecord:
         """Block until job ``run_id`` is SUCCEEDED, FAILED or CANCELLED; return its record.
 
+        A job this client runs in-process also ends the wait when its thread stops without
+        finishing the run (it could not claim it: another process owns it); the record then
+        says where the run is.
+
         Raises:
             TimeoutError: ``timeout_s`` passed first (the job goes on).
             RunNotFoundError: no such job.
