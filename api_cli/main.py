@@ -9,10 +9,12 @@ import typer
 
 from api_cli.commands import (
     cancel,
+    compare,
     db,
     evaluate,
     export,
     metrics,
+    plot,
     predict,
     resume,
     runs,
@@ -69,6 +71,8 @@ app.command()(predict.predict)
 app.command()(worker.worker)
 app.add_typer(db.app, name="db")
 app.command()(status.status)
+app.command(epilog=compare.EPILOG)(compare.compare)
+app.command(epilog=plot.EPILOG)(plot.plot)
 
 
 def run() -> None:

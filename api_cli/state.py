@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from api_cli.sdk import Client
     from storage import Repository, Settings
     from worker.dispatch import Dispatcher
 
@@ -36,8 +37,16 @@ class AppState:
         return Repository(database)
 
     @cached_property
+    def client(self) -> Client:
+        """The Python API on this invocation's settings and repository: submitting goes through
+        its dispatcher, chosen once from the settings (in this process, or the broker)."""
+        from api_cli.sdk import Client
+
+        return Client(self.settings, repository=self.repository)
+
+    @cached_property
     def dispatcher(self) -> Dispatcher:
-        """Publisher for the configured broker (only in cluster mode)."""
+        """The broker's publisher, for inspecting the cluster (`trainq status`); cluster only."""
         from worker.dispatch import Dispatcher
 
         return Dispatcher(self.settings)

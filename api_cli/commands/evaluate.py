@@ -9,8 +9,8 @@ import typer
 from api_cli.exit_codes import ExitCode
 from api_cli.options import parse_status, parse_tags
 from api_cli.output import print_json, print_table, stderr, stdout
-from api_cli.progress import wait_for_jobs
 from api_cli.state import STATE
+from api_cli.submission import JsonOption, WaitOption, follow_jobs, refuse_no_wait_in_process
 from api_cli.views import evaluation_dict
 from storage.errors import CheckpointNotFoundError
 from worker.config import Split
@@ -48,13 +48,8 @@ def evaluate(
     tag: Annotated[
         list[str] | None, typer.Option(help="With --all: KEY=VALUE filter; repeatable.")
     ] = None,
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait", help="Wait for the results (default: wait when embedded)."
-        ),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    wait: WaitOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Evaluate checkpoints over a whole split: loss, accuracy, per-class accuracy, confusions.
 
@@ -72,13 +67,9 @@ def evaluate(
     statuses = [parse_status(text) for text in status or []] or (
         [RunStatus.SUCCEEDED] if all_runs else []
     )
-    settings = STATE.settings
-    if wait is False and settings.embedded:
-        raise InvalidConfigError(
-            "--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here"
-        )
-    if not settings.embedded:
-        STATE.dispatcher.ping()
+    refuse_no_wait_in_process(wait)
+    client = STATE.client
+    client.dispatcher.check()
     repository = STATE.repository
     if all_runs:
         runs = repository.list_runs(statuses=statuses, tags=parse_tags(tag or []))
@@ -92,10 +83,13 @@ def evaluate(
     ]
     if not targets:
         raise CheckpointNotFoundError("nothing to evaluate: no matching run has a checkpoint")
-    job_ids = [_create_job(repository, run.id, step, split) for run, step in targets]
+    jobs = [client.create_evaluation_job(run.id, step, split) for run, step in targets]
     if not json_output:
-        stdout.print(f"queued {len(job_ids)} evaluation job(s): {', '.join(map(str, job_ids))}")
-    _run_or_publish(job_ids, wait=wait, json_output=json_output)
+        job_ids = ", ".join(str(job.id) for job in jobs)
+        stdout.print(f"queued {len(jobs)} evaluation job(s): {job_ids}")
+    finished = follow_jobs(client.dispatch_many(jobs), wait=wait, json_output=json_output)
+    if finished is not None:
+        _report(finished, json_output=json_output)
 
 
 def _steps_to_evaluate(
@@ -124,41 +118,10 @@ def _steps_to_evaluate(
     return [step]
 
 
-def _create_job(repository: Repository, run_id: int, step: int, split: Split) -> int:
-    from storage.records import JobKind
-    from worker.config import EvalConfig
-    from worker.queues import EVAL_QUEUE
-
-    config = EvalConfig(run_id=run_id, checkpoint_step=step, split=split)
-    job = repository.create_run(
-        kind=JobKind.EVAL,
-        config=config.model_dump(mode="json"),
-        seed=0,
-        queue=EVAL_QUEUE,
-        max_attempts=STATE.settings.max_attempts,
-        name=f"eval run {run_id} step {step} {split.value}",
-        tags={"run_id": str(run_id)},
-    )
-    return job.id
-
-
-def _run_or_publish(job_ids: list[int], *, wait: bool | None, json_output: bool) -> None:
+def _report(jobs: list[RunRecord], *, json_output: bool) -> None:
     from storage.records import RunStatus
 
     repository = STATE.repository
-    show = not json_output or stderr.is_terminal
-    if STATE.settings.embedded:
-        from api_cli.embedded import run_in_process
-
-        jobs = [run_in_process(STATE, job_id, show_progress=False) for job_id in job_ids]
-    else:
-        for job_id in job_ids:
-            STATE.dispatcher.publish(repository, repository.get_run(job_id))
-        if not wait:
-            if json_output:
-                print_json({"job_ids": job_ids, "status": "queued"})
-            return
-        jobs = wait_for_jobs(repository, job_ids, show_progress=show)
     evaluations = [
         e for job in jobs if (e := repository.get_evaluation_for_job(job.id)) is not None
     ]

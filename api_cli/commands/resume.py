@@ -6,24 +6,23 @@ from typing import Annotated
 
 import typer
 
-from api_cli.output import stderr, stdout
+from api_cli.output import stdout
 from api_cli.state import STATE
-from api_cli.waiting import TimeoutOption, check_timeout, follow_run
+from api_cli.submission import (
+    JsonOption,
+    TimeoutOption,
+    WaitOption,
+    follow_run,
+    refuse_no_wait_in_process,
+    report_run,
+)
 from storage.errors import InvalidStateError
-from worker.errors import InvalidConfigError
 
 
 def resume(
     run_id: Annotated[int, typer.Argument(help="The interrupted run's id.")],
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait", help="Watch the run to the end (default: wait when embedded)."
-        ),
-    ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
-    ] = False,
+    wait: WaitOption = None,
+    json_output: JsonOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
     """Resume a run whose process died, from its newest checkpoint.
@@ -34,15 +33,9 @@ def resume(
 
     Example: trainq resume 7
     """
-    from api_cli.commands.train import report_run
     from storage.records import RunStatus
 
-    settings = STATE.settings
-    check_timeout(settings, timeout)
-    if wait is False and settings.embedded:
-        raise InvalidConfigError(
-            "--no-wait needs a broker (TRAINQ_BROKER_URL); embedded jobs run here"
-        )
+    refuse_no_wait_in_process(wait, timeout)
     repository = STATE.repository
     run = repository.get_run(run_id)
     if run.status.terminal:
@@ -62,21 +55,6 @@ def resume(
             return
     if not json_output:
         stdout.print(f"run {run_id} resumes from step {run.steps_done}")
-    show_progress = not json_output or stderr.is_terminal
-    if settings.embedded:
-        from api_cli.embedded import run_in_process
-
-        run = run_in_process(STATE, run_id, show_progress=show_progress)
-    else:
-        STATE.dispatcher.ping()
-        STATE.dispatcher.publish(repository, run)
-        if wait:
-            run = follow_run(
-                repository,
-                run_id,
-                settings=settings,
-                show_progress=show_progress,
-                timeout_s=timeout,
-                json_output=json_output,
-            )
-    report_run(run, json_output=json_output)
+    STATE.client.dispatcher.check()
+    (handle,) = STATE.client.dispatch_many([run])
+    follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)

@@ -181,8 +181,8 @@ def watch_runs(
 
     Example: trainq runs watch 7 8
     """
-    from api_cli.commands.train import report_run
     from api_cli.output import stderr
+    from api_cli.submission import report_run
     from api_cli.waiting import follow_run
 
     worst = 0

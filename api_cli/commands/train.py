@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from api_cli.exit_codes import ExitCode
 from api_cli.options import parse_tags
-from api_cli.output import print_json, stderr, stdout
+from api_cli.output import stdout
 from api_cli.state import STATE
-from api_cli.views import run_dict, summary_sentence
-from api_cli.waiting import TimeoutOption, check_timeout, follow_run
+from api_cli.submission import (
+    JsonOption,
+    TimeoutOption,
+    WaitOption,
+    follow_run,
+    refuse_no_wait_in_process,
+    where,
+)
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
-from worker.queues import GPU_QUEUE, TRAIN_QUEUE
-
-if TYPE_CHECKING:
-    from storage.records import RunRecord
 
 _DEFAULTS = TrainConfig()
 
@@ -79,15 +80,8 @@ def train(
         int | None,
         typer.Option(help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS)."),
     ] = None,
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait", help="Watch the run to the end (default: wait when embedded)."
-        ),
-    ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
-    ] = False,
+    wait: WaitOption = None,
+    json_output: JsonOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
     """Submit a training run of the seed's logistic regression on Fashion-MNIST.
@@ -112,48 +106,13 @@ def train(
     tags = parse_tags(tag or [])
     if max_attempts is not None and max_attempts < 1:
         raise InvalidConfigError("--max-attempts must be at least 1")
-    settings = STATE.settings
-    embedded = settings.embedded
-    check_timeout(settings, timeout)
-    if wait is False and embedded:
-        raise InvalidConfigError(
-            "--no-wait needs a broker: in embedded mode the job runs in this process. "
-            "Set TRAINQ_BROKER_URL to queue it for workers."
-        )
-    if not embedded:
-        STATE.dispatcher.ping()  # fail fast, before anything is stored
-    repository = STATE.repository
-    from storage.records import JobKind
-
-    run = repository.create_run(
-        kind=JobKind.TRAIN,
-        config=config.model_dump(mode="json"),
-        seed=config.seed_value,
-        queue=GPU_QUEUE if config.device is Device.GPU else TRAIN_QUEUE,
-        max_attempts=max_attempts or settings.max_attempts,
-        name=name,
-        tags=tags,
-    )
+    refuse_no_wait_in_process(wait, timeout)
+    client = STATE.client
+    run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
+    handle = client.handle(run.id)
     if not json_output:
-        mode = "in this process (embedded)" if embedded else f"on queue {run.queue!r}"
-        stdout.print(f"run {run.id} queued {mode}, seed {run.seed}")
-    show_progress = not json_output or stderr.is_terminal
-    if embedded:
-        from api_cli.embedded import run_in_process
-
-        run = run_in_process(STATE, run.id, show_progress=show_progress)
-    else:
-        STATE.dispatcher.publish(repository, run)
-        if wait or timeout is not None:
-            run = follow_run(
-                repository,
-                run.id,
-                settings=settings,
-                show_progress=show_progress,
-                timeout_s=timeout,
-                json_output=json_output,
-            )
-    report_run(run, json_output=json_output)
+        stdout.print(f"run {run.id} queued {where(handle, run)}, seed {run.seed}")
+    follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)
 
 
 def _validated_config(**fields: Any) -> TrainConfig:
@@ -164,23 +123,3 @@ def _validated_config(**fields: Any) -> TrainConfig:
         for field, option in OPTION_FOR_FIELD.items():
             message = message.replace(f"{field}:", f"{option}:")
         raise InvalidConfigError(message) from None
-
-
-def report_run(run: RunRecord, *, json_output: bool) -> None:
-    """Print a run's outcome and exit with the code its status implies."""
-    from storage.records import RunStatus
-
-    if json_output:
-        print_json(run_dict(run))
-    elif run.status is RunStatus.SUCCEEDED:
-        stdout.print(summary_sentence(run), highlight=False)
-    elif run.status is RunStatus.FAILED:
-        stderr.print(f"run {run.id} [red]failed[/]: {run.error}")
-    elif run.status is RunStatus.CANCELLED:
-        stderr.print(f"run {run.id} [yellow]cancelled[/] after {run.steps_done} steps")
-    else:
-        stdout.print(f"run {run.id} is {run.status}; follow it with `trainq runs watch {run.id}`")
-    if run.status is RunStatus.FAILED:
-        raise typer.Exit(ExitCode.RUN_FAILED)
-    if run.status is RunStatus.CANCELLED:
-        raise typer.Exit(ExitCode.RUN_CANCELLED)

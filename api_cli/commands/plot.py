@@ -1,0 +1,147 @@
+"""``trainq plot``: training curves (or a confusion matrix) as a PNG, or drawn in the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from api_cli.output import stderr, stdout
+from api_cli.plotting.choices import DEFAULT_SMOOTHING, Metric
+from api_cli.state import STATE
+from storage.errors import InvalidStateError, NotFoundError
+from worker.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from storage.records import EvaluationRecord, RunRecord
+
+EPILOG = """
+Examples:
+
+  trainq plot 3 4 5                           # loss curves drawn in the terminal
+
+  trainq plot 3 4 5 --metric accuracy --out curves.png
+
+  trainq plot 7 --confusion --out cm.png      # from run 7's newest evaluation
+"""
+
+#: Terminal charts are at most this many rows high (plus axes and legend).
+MAX_CHART_ROWS = 16
+
+
+def plot(
+    run_ids: Annotated[list[int], typer.Argument(help="Training run ids, overlaid.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write a PNG here (1200x700; a confusion matrix 900x800)."),
+    ] = None,
+    metric: Annotated[Metric, typer.Option(help="Which per-step metric.")] = Metric.LOSS,
+    smoothing: Annotated[
+        float, typer.Option(help="EMA weight in [0, 1); 0 draws bucket means unsmoothed.")
+    ] = DEFAULT_SMOOTHING,
+    confusion: Annotated[
+        bool,
+        typer.Option("--confusion", help="Plot one run's newest evaluation's confusion matrix."),
+    ] = False,
+    split: Annotated[
+        str | None, typer.Option(help="With --confusion: the newest evaluation on this split.")
+    ] = None,
+) -> None:
+    """Plot runs' training curves (or a confusion matrix) to a PNG, or in the terminal.
+
+    Curves are read downsampled from storage (a few thousand steps per run, however long the
+    run), averaged into about a thousand points and smoothed with an EMA; the faint line in the
+    PNG is the unsmoothed bucket means. Without --out the chart is drawn in the terminal.
+    """
+    if not 0.0 <= smoothing < 1.0:
+        raise InvalidConfigError(f"--smoothing {smoothing}: use a number in [0, 1), e.g. 0.6")
+    if out is not None:
+        _check_out(out)
+    runs = STATE.client.training_runs(run_ids)
+    if confusion:
+        if len(runs) != 1:
+            raise InvalidConfigError("--confusion plots one run: give exactly one RUN_ID")
+        _plot_confusion(runs[0], split, out)
+    else:
+        if split is not None:
+            raise InvalidConfigError("--split chooses the evaluation for --confusion; add it")
+        _plot_curves(runs, metric, smoothing, out)
+
+
+def _check_out(out: Path) -> None:
+    if out.suffix.lower() != ".png":
+        raise InvalidConfigError(f"--out {out}: the file name must end in .png")
+    if not out.parent.is_dir():
+        raise InvalidConfigError(f"--out {out}: the directory {out.parent} does not exist")
+
+
+def _plot_curves(runs: list[RunRecord], metric: Metric, smoothing: float, out: Path | None) -> None:
+    from api_cli.plotting.curves import DEFAULT_POINTS, load_curve
+
+    # A terminal chart has two braille dots per column; a PNG about a thousand points across.
+    points = DEFAULT_POINTS if out is not None else (max(stdout.width, 40) - 12) * 2
+    curves = []
+    for run in runs:
+        curve = load_curve(STATE.client, run, metric, points=points, smoothing=smoothing)
+        if curve.steps.size:
+            curves.append(curve)
+        else:
+            stderr.print(f"run {run.id} has no metrics yet ({run.status}); left out")
+    if not curves:
+        raise InvalidStateError("nothing to plot: none of these runs has trained a chunk yet")
+    if out is not None:
+        from api_cli.plotting.png import save_curves
+
+        save_curves(curves, metric, out, smoothing=smoothing)
+        stdout.print(f"wrote {out} ({len(curves)} run(s), {metric.value})")
+        return
+    from api_cli.plotting.terminal import render_chart
+
+    colour = stdout.is_terminal and stdout.color_system is not None
+    height = max(6, min(MAX_CHART_ROWS, stdout.height - 5 - len(curves)))
+    title = f"{metric.value} per step (training batch; EMA smoothing {smoothing:g})"
+    for line in render_chart(
+        curves,
+        title=title,
+        width=stdout.width,
+        height=height,
+        colour=colour,
+        higher_is_better=metric is Metric.ACCURACY,
+    ):
+        stdout.print(line)
+
+
+def _plot_confusion(run: RunRecord, split: str | None, out: Path | None) -> None:
+    from worker.data import CLASS_NAMES
+
+    evaluation = _newest_evaluation(run, split)
+    title = (
+        f"run {run.id}{f' ({run.name})' if run.name else ''}: {evaluation.split} split at step "
+        f"{evaluation.checkpoint_step:,}, accuracy {evaluation.accuracy:.4f}"
+    )
+    if out is not None:
+        from api_cli.plotting.png import save_confusion
+
+        save_confusion(evaluation.confusion, CLASS_NAMES, title, out)
+        stdout.print(f"wrote {out} (confusion matrix, evaluation {evaluation.id})")
+        return
+    from api_cli.plotting.confusion_table import print_confusion
+
+    print_confusion(evaluation.confusion, CLASS_NAMES, title)
+
+
+def _newest_evaluation(run: RunRecord, split: str | None) -> EvaluationRecord:
+    evaluations = [
+        evaluation
+        for evaluation in STATE.client.evaluations(run.id)
+        if split is None or evaluation.split == split
+    ]
+    if not evaluations:
+        on_split = f" on the {split} split" if split else ""
+        option = f" --split {split}" if split else ""
+        raise NotFoundError(
+            f"run {run.id} has no evaluation{on_split} yet; create one with "
+            f"`trainq eval {run.id}{option}` (add --wait on a cluster)"
+        )
+    return max(evaluations, key=lambda evaluation: (evaluation.created_at, evaluation.id))

@@ -1,0 +1,1 @@
+"""Plots of runs: PNG files through matplotlib (Agg) and charts drawn in the terminal."""

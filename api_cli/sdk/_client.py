@@ -1,0 +1,389 @@
+"""The Python API: a :class:`Client` does what the CLI does, without a process per call.
+
+The client is built from :class:`storage.Settings` and holds one repository and one dispatcher,
+chosen once from the settings (``worker.dispatch.dispatcher_for``): embedded, jobs run in a thread
+of this process through the worker's own job code; with a broker, they are published for
+``trainq worker`` processes over one reused broker connection. Nothing here imports Typer, Rich,
+Celery (until the first publish) or TensorFlow (until an embedded job trains).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from api_cli.sdk._records import Metrics
+from storage import Settings
+from storage.errors import RunNotFoundError
+from storage.records import EvaluationRecord, JobKind, RunRecord, RunStatus
+from worker.config import Device, EvalConfig, Split, TrainConfig, parse_train_config
+from worker.dispatch import JobDispatcher, JobHandle, PublishedJob, dispatcher_for
+from worker.errors import InvalidConfigError
+from worker.queues import EVAL_QUEUE, GPU_QUEUE, TRAIN_QUEUE
+
+if TYPE_CHECKING:
+    from storage import Repository
+
+#: How often :meth:`Client.wait` reads a run's status from the database.
+DEFAULT_POLL_INTERVAL_S = 0.1
+
+
+class Client:
+    """Submit training and evaluation jobs, wait for them, and read their results.
+
+    Example:
+        >>> import trainq
+        >>> with trainq.Client() as client:  # settings from TRAINQ_* (embedded by default)
+        ...     run = client.submit(steps=500, seed=1)
+        ...     run = client.wait(run.id)
+        ...     metrics = client.metrics(run.id)
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        repository: Repository | None = None,
+        dispatcher: JobDispatcher | None = None,
+    ) -> None:
+        """Build a client; every argument defaults to what the ``TRAINQ_*`` settings call for.
+
+        Args:
+            settings: trainq's settings (default: :meth:`Settings.from_env`).
+            repository: an open repository (default: one on ``settings.database_url``).
+            dispatcher: where jobs run (default: ``dispatcher_for(settings)``).
+        """
+        self.settings = settings if settings is not None else Settings.from_env()
+        if repository is not None:
+            self.__dict__["repository"] = repository
+        self._dispatcher = dispatcher
+        self._handles: dict[int, JobHandle] = {}
+
+    @cached_property
+    def repository(self) -> Repository:
+        """The repository, with the schema checked (created or upgraded for the embedded SQLite)."""
+        from storage import Database, Repository
+
+        database = Database(self.settings.database_url)
+        # The embedded default must work on a fresh machine; a shared cluster database is
+        # migrated on purpose, by `trainq db upgrade`.
+        database.ensure_schema(auto_upgrade=self.settings.embedded)
+        return Repository(database)
+
+    @property
+    def dispatcher(self) -> JobDispatcher:
+        """The one object that decides where jobs run (in this process or on the broker)."""
+        if self._dispatcher is None:
+            self._dispatcher = dispatcher_for(self.settings)
+        return self._dispatcher
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def submit(
+        self,
+        config: TrainConfig | Mapping[str, Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_attempts: int | None = None,
+        **hyperparameters: Any,
+    ) -> RunRecord:
+        """Store a training run and start it; returns the run as stored (QUEUED).
+
+        Args:
+            config: a :class:`TrainConfig` or a mapping of its fields (``learning_rate``,
+                ``steps``...); keyword hyperparameters are merged over it.
+            name: a name to find the run by.
+            tags: ``KEY=VALUE`` labels.
+            max_attempts: worker losses tolerated before FAILED (default from the settings).
+            **hyperparameters: fields of :class:`TrainConfig`.
+
+        Raises:
+            InvalidConfigError: a hyperparameter, tag or ``max_attempts`` is invalid; nothing
+                was stored.
+            BrokerUnavailableError: the broker does not answer; nothing was stored.
+        """
+        return self.submit_many(
+            [_config_fields(config, hyperparameters)],
+            name=name,
+            tags=tags,
+            max_attempts=max_attempts,
+        )[0]
+
+    def submit_many(
+        self,
+        configs: Iterable[TrainConfig | Mapping[str, Any]],
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_attempts: int | None = None,
+    ) -> list[RunRecord]:
+        """Store several training runs, then start them all (one broker connection).
+
+        Every config is validated before the first run is stored.
+
+        Raises:
+            InvalidConfigError: one of the configs is invalid; nothing was stored.
+            BrokerUnavailableError: the broker does not answer; nothing was stored.
+        """
+        checked = [_validated(_config_fields(config, {})) for config in configs]
+        attempts = _checked_max_attempts(max_attempts, self.settings.max_attempts)
+        checked_tags = _checked_tags(tags or {})
+        self.dispatcher.check()
+        runs = [
+            self.repository.create_run(
+                kind=JobKind.TRAIN,
+                config=config.model_dump(mode="json"),
+                seed=config.seed_value,
+                queue=queue_for(config),
+                max_attempts=attempts,
+                name=name,
+                tags=checked_tags,
+            )
+            for config in checked
+        ]
+        self.dispatch_many(runs)
+        return runs
+
+    def submit_evaluation(
+        self, run_id: int, checkpoint_step: int | None = None, split: Split | str = Split.TEST
+    ) -> RunRecord:
+        """Store an evaluation job of one checkpoint (default: the newest) and start it.
+
+        Returns:
+            The evaluation job (its result: :meth:`evaluations` once it SUCCEEDED).
+
+        Raises:
+            RunNotFoundError: no run ``run_id``.
+            BrokerUnavailableError: the broker does not answer; nothing was stored.
+        """
+        job = self.create_evaluation_job(run_id, checkpoint_step, Split(split))
+        self.dispatch_many([job])
+        return job
+
+    def create_evaluation_job(self, run_id: int, step: int | None, split: Split) -> RunRecord:
+        """Store (without starting) one QUEUED evaluation job; see :meth:`dispatch_many`."""
+        self.repository.get_run(run_id)  # a clear "no run" error before anything is stored
+        config = EvalConfig(run_id=run_id, checkpoint_step=step, split=split)
+        where = "newest" if step is None else f"step {step}"
+        return self.repository.create_run(
+            kind=JobKind.EVAL,
+            config=config.model_dump(mode="json"),
+            seed=0,
+            queue=EVAL_QUEUE,
+            max_attempts=self.settings.max_attempts,
+            name=f"eval run {run_id} {where} {split.value}",
+            tags={"run_id": str(run_id)},
+        )
+
+    def dispatch_many(self, runs: Sequence[RunRecord]) -> list[JobHandle]:
+        """Start stored QUEUED jobs (e.g. one that ``trainq resume`` requeued) and track them."""
+        handles = self.dispatcher.dispatch_many(self.repository, runs)
+        for handle in handles:
+            self._handles[handle.run_id] = handle
+        return handles
+
+    def handle(self, run_id: int) -> JobHandle:
+        """The handle of a job this client started, else one that follows it in the database."""
+        return self._handles.get(run_id) or PublishedJob(run_id)
+
+    # -- waiting and reading ---------------------------------------------------------------
+
+    def wait(
+        self,
+        run_id: int,
+        *,
+        timeout_s: float | None = None,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> RunRecord:
+        """Block until job ``run_id`` is SUCCEEDED, FAILED or CANCELLED; return its record.
+
+        A job this client runs in-process also ends the wait when its thread stops without
+        finishing the run (it could not claim it: another process owns it); the record then
+        says where the run is.
+
+        Raises:
+            TimeoutError: ``timeout_s`` passed first (the job goes on).
+            RunNotFoundError: no such job.
+        """
+        handle = self.handle(run_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            run = self.repository.get_run(run_id)
+            if run.status.terminal or handle.finished():
+                handle.raise_failure()  # an in-process job that crashed outside the job code
+                return run if run.status.terminal else self.repository.get_run(run_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout_s} s")
+            time.sleep(poll_interval_s)
+
+    def wait_all(
+        self, run_ids: Iterable[int], *, timeout_s: float | None = None
+    ) -> list[RunRecord]:
+        """:meth:`wait` for each job in turn; ``timeout_s`` bounds the whole wait."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        return [
+            self.wait(
+                run_id,
+                timeout_s=None if deadline is None else max(0.0, deadline - time.monotonic()),
+            )
+            for run_id in run_ids
+        ]
+
+    def run(self, run_id: int) -> RunRecord:
+        """One run (or evaluation job) as stored.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        return self.repository.get_run(run_id)
+
+    def training_runs(self, run_ids: Iterable[int]) -> list[RunRecord]:
+        """The training runs with these ids, in this order (repeats dropped).
+
+        Raises:
+            RunNotFoundError: naming every id that matches no run; nothing else is read.
+            InvalidConfigError: an id is an evaluation job, not a training run.
+        """
+        runs: list[RunRecord] = []
+        missing: list[int] = []
+        for run_id in dict.fromkeys(run_ids):
+            try:
+                runs.append(self.repository.get_run(run_id))
+            except RunNotFoundError:
+                missing.append(run_id)
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise RunNotFoundError(
+                f"no run{plural} with id{plural} {', '.join(map(str, missing))}; "
+                "see `trainq runs list`"
+            )
+        jobs = [str(run.id) for run in runs if run.kind is not JobKind.TRAIN]
+        if jobs:
+            raise InvalidConfigError(
+                f"{', '.join(jobs)}: evaluation job(s), not training runs; give training run ids "
+                "(see `trainq runs list`)"
+            )
+        return runs
+
+    def runs(
+        self,
+        *,
+        statuses: Sequence[RunStatus | str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Training runs, newest first, filtered by status, tags and name."""
+        return self.repository.list_runs(
+            statuses=[RunStatus(status) for status in statuses] if statuses else None,
+            tags=tags or None,
+            name=name,
+            limit=limit,
+        )
+
+    def metrics(
+        self,
+        run_id: int,
+        *,
+        every: int = 1,
+        first_step: int | None = None,
+        last_step: int | None = None,
+    ) -> Metrics:
+        """A run's per-step loss and accuracy as NumPy arrays (steps 1-based; see ``every``).
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            InvalidValueError: ``every < 1``.
+        """
+        steps, loss, accuracy = self.repository.read_metric_arrays(
+            run_id, first_step=first_step, last_step=last_step, every=every
+        )
+        return Metrics(run_id=run_id, steps=steps, loss=loss, accuracy=accuracy)
+
+    def evaluations(self, run_id: int) -> list[EvaluationRecord]:
+        """Every stored evaluation of a training run, by checkpoint step.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        return self.repository.list_evaluations(run_id)
+
+    def latest_evaluations(self, run_id: int) -> dict[str, EvaluationRecord]:
+        """The newest evaluation of each split (``{"test": ..., "train": ...}``)."""
+        newest: dict[str, EvaluationRecord] = {}
+        for evaluation in self.evaluations(run_id):
+            kept = newest.get(evaluation.split)
+            if kept is None or (evaluation.checkpoint_step, evaluation.created_at) >= (
+                kept.checkpoint_step,
+                kept.created_at,
+            ):
+                newest[evaluation.split] = evaluation
+        return newest
+
+    def cancel(self, run_id: int) -> RunRecord:
+        """Cancel a job: a queued one never starts, a running one stops at its next chunk.
+
+        Raises:
+            InvalidStateError: the job already finished.
+            RunNotFoundError: no such job.
+        """
+        return self.repository.request_cancel(run_id)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Let jobs running in this process finish, then release connections."""
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def queue_for(config: TrainConfig) -> str:
+    """The queue a training run goes to: GPU runs to the gpu queue, the rest to train."""
+    return GPU_QUEUE if config.device is Device.GPU else TRAIN_QUEUE
+
+
+def _config_fields(
+    config: TrainConfig | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    if isinstance(config, TrainConfig):
+        fields = config.model_dump(mode="json")
+    else:
+        fields = dict(config or {})
+    return {**fields, **overrides}
+
+
+def _validated(fields: Mapping[str, Any]) -> TrainConfig:
+    return parse_train_config(dict(fields)).resolved()
+
+
+def _checked_max_attempts(max_attempts: int | None, default: int) -> int:
+    if max_attempts is None:
+        return default
+    if max_attempts < 1:
+        raise InvalidConfigError("max_attempts must be at least 1")
+    return max_attempts
+
+
+def _checked_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    from storage import InvalidValueError, check_tags
+
+    try:
+        return check_tags(tags)
+    except InvalidValueError as exc:
+        raise InvalidConfigError(f"tags: {exc}") from None

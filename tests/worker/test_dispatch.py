@@ -1,0 +1,38 @@
+"""Where a job runs is the swap of one object, chosen once from the settings."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from storage import Settings
+from worker.dispatch import Dispatcher, dispatcher_for
+from worker.inprocess import InProcessDispatcher
+
+ROOT = Path(__file__).resolve().parents[2]
+DISPATCHING_COMMANDS = ("train.py", "resume.py", "evaluate.py")
+
+
+def test_no_broker_means_jobs_run_in_this_process(tmp_path: Path) -> None:
+    dispatcher = dispatcher_for(Settings.from_env({"TRAINQ_HOME": str(tmp_path)}))
+    assert isinstance(dispatcher, InProcessDispatcher) and dispatcher.in_this_process
+
+
+def test_a_broker_means_jobs_are_published_for_workers(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"TRAINQ_HOME": str(tmp_path), "TRAINQ_BROKER_URL": "redis://127.0.0.1:6379/0"}
+    )
+    dispatcher = dispatcher_for(settings)
+    assert isinstance(dispatcher, Dispatcher) and not dispatcher.in_this_process
+
+
+def test_the_commands_that_dispatch_never_ask_whether_they_are_embedded() -> None:
+    for name in DISPATCHING_COMMANDS:
+        tree = ast.parse((ROOT / "api_cli" / "commands" / name).read_text())
+        asked = [
+            node.lineno
+            for node in ast.walk(tree)
+            if (isinstance(node, ast.Attribute) and node.attr in ("embedded", "in_this_process"))
+            or (isinstance(node, ast.Name) and node.id == "embedded")
+        ]
+        assert not asked, f"api_cli/commands/{name} asks about the mode on lines {asked}"

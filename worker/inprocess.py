@@ -1,0 +1,118 @@
+"""The embedded mode's dispatcher: jobs run in a thread of this process, through the worker's code.
+
+With no broker there is no worker process: the caller's process executes each job with
+``worker.jobs.execute_job``, exactly as a Celery task would. Jobs run one at a time, in the order
+they were dispatched, in one background thread, so the caller's main thread stays free to show
+progress by reading the database (as it does for a cluster run) and to be interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from storage import Repository, Settings
+from storage.records import RunRecord, RunStatus
+from worker.dispatch import JobHandle
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class InProcessJob:
+    """A job executing (or waiting to execute) in this process."""
+
+    run_id: int
+    in_this_process: bool = True
+    done: threading.Event = field(default_factory=threading.Event)
+    failure: BaseException | None = None
+
+    def finished(self) -> bool:
+        """True once ``execute_job`` has returned or raised."""
+        return self.done.is_set()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the job to stop executing; True if it has."""
+        return self.done.wait(timeout_s)
+
+    def raise_failure(self) -> None:
+        """Re-raise the exception that escaped ``execute_job`` (a bug), if one did."""
+        if self.failure is not None:
+            raise self.failure
+
+
+class InProcessDispatcher:
+    """Runs dispatched jobs here, one after another, in a daemon thread."""
+
+    in_this_process = True
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pending: queue.Queue[tuple[Repository, InProcessJob]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._jobs: list[InProcessJob] = []
+
+    def check(self) -> None:
+        """Nothing to reach: the job runs here."""
+
+    def dispatch(self, repository: Repository, run: RunRecord) -> JobHandle:
+        """Queue ``run`` for this process's job thread and return its handle at once."""
+        job = InProcessJob(run.id)
+        with self._lock:
+            self._jobs = [*(j for j in self._jobs if not j.finished()), job]
+            self._pending.put((repository, job))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="trainq-embedded-jobs", daemon=True
+                )
+                self._thread.start()
+        return job
+
+    def dispatch_many(self, repository: Repository, runs: Sequence[RunRecord]) -> list[JobHandle]:
+        """Queue several jobs; they run in this order."""
+        return [self.dispatch(repository, run) for run in runs]
+
+    def close(self) -> None:
+        """Let every dispatched job finish: a daemon thread would die mid-chunk at exit."""
+        with self._lock:
+            jobs = list(self._jobs)
+        for job in jobs:
+            job.join()
+
+    def _work(self) -> None:
+        while True:
+            repository, job = self._pending.get()
+            run_job(repository, self._settings, job)
+
+
+def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> None:
+    """Execute ``job`` here; an exception that escapes the job code is kept and recorded."""
+    from worker.jobs import JobContext, execute_job
+
+    context = JobContext.for_this_process(repository, settings, "embedded")
+    try:
+        execute_job(context, job.run_id)
+    except BaseException as exc:  # reported by the caller's thread, recorded on the run
+        job.failure = exc
+        _record_crash(repository, job.run_id, exc)
+    finally:
+        job.done.set()
+
+
+def _record_crash(repository: Repository, run_id: int, exc: BaseException) -> None:
+    """Nothing else will requeue an embedded run: record why it stopped."""
+    try:
+        run = repository.get_run(run_id)
+        if run.status is RunStatus.RUNNING:
+            repository.finish_run(
+                run_id,
+                run.attempt,
+                RunStatus.FAILED,
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+    except Exception:  # the database itself may be what failed; the caller still hears of exc
+        logger.exception("run %s: could not record the crash", run_id)
