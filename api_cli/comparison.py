@@ -30,7 +30,7 @@ _IDENTITY_FIELDS = ("run_id", "name", "status")
 _FINAL_FIELDS = ("steps_done", "final_loss", "final_accuracy")
 #: ``device_used`` is where the run trained (``CPU:0``); the ``device`` hyperparameter is what
 #: was asked for (``auto``).
-_SPEED_FIELDS = ("steps_per_s", "duration_s", "device_used")
+_SPEED_FIELDS = ("training_steps_per_s", "wall_steps_per_s", "wall_s", "device_used")
 #: Splits in the order they are shown; any other split follows, alphabetically.
 _SPLIT_ORDER = ("val", "test", "train")
 
@@ -104,18 +104,20 @@ def _row(
     splits: Sequence[str],
 ) -> dict[str, Any]:
     """One run's values, keyed by field name (order does not matter here)."""
-    summary = run.summary or {}
+    summary = run.train_summary
     row: dict[str, Any] = {"run_id": run.id, "name": run.name, "status": run.status.value}
     row.update(hyperparameters)
     row["steps_done"] = run.steps_done
-    row.update({name: summary.get(name) for name in _FINAL_FIELDS[1:]})
+    row["final_loss"] = summary.final_loss if summary else None
+    row["final_accuracy"] = summary.final_accuracy if summary else None
     for split in splits:
         evaluation = evaluations.get(split)
         row[f"{split}_loss"] = evaluation.loss if evaluation else None
         row[f"{split}_accuracy"] = evaluation.accuracy if evaluation else None
         row[f"{split}_checkpoint"] = evaluation.checkpoint_step if evaluation else None
-    row["steps_per_s"] = summary.get("steps_per_s")
-    row["duration_s"] = summary.get("duration_s")
+    row["training_steps_per_s"] = summary.training_steps_per_s if summary else None
+    row["wall_steps_per_s"] = summary.wall_steps_per_s if summary else None
+    row["wall_s"] = summary.wall_s if summary else None
     row["device_used"] = run.device
     return row
 

@@ -60,7 +60,7 @@ def test_compare_json_lists_every_hyperparameter_with_the_differing_ones_first(
     for field in ("seed", "batch_size", "steps", "init", "l2", "schedule", "chunk_steps"):
         assert field in keys
     assert first["learning_rate"] == 0.01 and second["learning_rate"] == 0.05
-    assert first["final_accuracy"] > 0 and first["steps_per_s"] > 0
+    assert first["final_accuracy"] > 0 and first["wall_steps_per_s"] > 0
     assert first["test_accuracy"] > 0 and first["test_checkpoint"] == 300
     assert second["test_accuracy"] is None
 

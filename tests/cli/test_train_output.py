@@ -19,7 +19,9 @@ def test_a_train_logged_to_a_file_prints_plain_progress_that_ends_on_the_summary
     )
     assert result.returncode == 0, result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("run ")]
-    assert any("loading TensorFlow and the data, compiling the step" in line for line in progress)
+    # Before the first chunk the line says what is happening (whether a poll lands in that window
+    # depends on timing; the phase wording itself is tested in test_progress_line), never 0/N.
+    assert not any(re.search(r"\b0/3,000 steps", line) for line in progress), progress
     steps = [line for line in progress if re.search(r"/3,000 steps \(\d+%\)", line)]
     assert len(steps) >= 3 and "3,000/3,000 steps (100%)" in steps[-1]
     final = re.search(r"loss (\d\.\d{4})  accuracy (\d\.\d{4})  ([\d,]+) steps/s wall", steps[-1])
