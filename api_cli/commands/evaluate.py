@@ -13,6 +13,7 @@ from api_cli.progress import wait_for_jobs
 from api_cli.state import STATE
 from api_cli.views import evaluation_dict
 from storage.errors import CheckpointNotFoundError
+from storage.validation import MAX_ID, MAX_STEPS
 from worker.config import Split
 from worker.errors import InvalidConfigError
 
@@ -33,7 +34,8 @@ Examples:
 
 def evaluate(
     run_id: Annotated[
-        int | None, typer.Argument(help="The training run to evaluate.", show_default=False)
+        int | None,
+        typer.Argument(min=1, max=MAX_ID, help="The training run to evaluate.", show_default=False),
     ] = None,
     checkpoint: Annotated[str, typer.Option(help="latest, a step number, or all.")] = "latest",
     split: Annotated[
@@ -113,8 +115,12 @@ def _steps_to_evaluate(
         return [info.step for info in infos]
     if checkpoint == "latest":
         return [max(info.step for info in infos)]
-    if not checkpoint.isdigit():
-        raise InvalidConfigError(f"--checkpoint {checkpoint!r}: use latest, all, or a step number")
+    # isascii: str.isdigit() also accepts digits int() refuses, such as '²'.
+    if not (checkpoint.isascii() and checkpoint.isdigit()) or not 1 <= int(checkpoint) <= MAX_STEPS:
+        raise InvalidConfigError(
+            f"--checkpoint {checkpoint[:40]!r}: use latest, all, or a step number "
+            f"from 1 to {MAX_STEPS:,}"
+        )
     step = int(checkpoint)
     if step not in {info.step for info in infos}:
         steps = ", ".join(str(info.step) for info in infos)

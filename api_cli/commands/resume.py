@@ -10,11 +10,12 @@ from api_cli.output import stderr, stdout
 from api_cli.progress import wait_for_run
 from api_cli.state import STATE
 from storage.errors import InvalidStateError
+from storage.validation import MAX_ID
 from worker.errors import InvalidConfigError
 
 
 def resume(
-    run_id: Annotated[int, typer.Argument(help="The interrupted run's id.")],
+    run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The interrupted run's id.")],
     wait: Annotated[
         bool | None,
         typer.Option(

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.options import parse_tags
+from api_cli.options import checked_option, parse_tags
 from api_cli.output import print_json, stderr, stdout
 from api_cli.progress import wait_for_run
 from api_cli.state import STATE
 from api_cli.views import run_dict
+from storage.validation import MAX_ATTEMPTS_LIMIT, MAX_NAME_CHARS, MAX_STEPS, check_name
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 from worker.queues import GPU_QUEUE, TRAIN_QUEUE
@@ -54,7 +55,7 @@ def train(
     batch_size: Annotated[
         int, typer.Option(help="Examples per step, 1..60000.")
     ] = _DEFAULTS.batch_size,
-    steps: Annotated[int, typer.Option(help="SGD steps, 1..10,000,000.")] = _DEFAULTS.steps,
+    steps: Annotated[int, typer.Option(help=f"SGD steps, 1..{MAX_STEPS:,}.")] = _DEFAULTS.steps,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; drawn and recorded if omitted.")
     ] = None,
@@ -73,11 +74,17 @@ def train(
     device: Annotated[
         Device, typer.Option(help="auto, cpu or gpu (gpu runs go to the gpu queue).")
     ] = _DEFAULTS.device,
-    name: Annotated[str | None, typer.Option(help="A name to find the run by.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help=f"A name to find the run by (<= {MAX_NAME_CHARS} chars).")
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE label; repeatable.")] = None,
     max_attempts: Annotated[
         int | None,
-        typer.Option(help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS)."),
+        typer.Option(
+            min=1,
+            max=MAX_ATTEMPTS_LIMIT,
+            help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS).",
+        ),
     ] = None,
     wait: Annotated[
         bool | None,
@@ -109,8 +116,7 @@ def train(
         device=device.value,
     )
     tags = parse_tags(tag or [])
-    if max_attempts is not None and max_attempts < 1:
-        raise InvalidConfigError("--max-attempts must be at least 1")
+    checked_option("--name", check_name, name)
     settings = STATE.settings
     embedded = settings.embedded
     if wait is False and embedded:
