@@ -65,6 +65,7 @@ def evaluate(
     """
     from storage.records import RunStatus
 
+    _check_checkpoint_option(checkpoint)
     if (run_id is None) == (not all_runs):
         raise InvalidConfigError(
             "give either a RUN_ID or --all (with optional --status/--tag filters)"
@@ -100,6 +101,19 @@ def evaluate(
     _run_or_publish(job_ids, wait=wait, json_output=json_output)
 
 
+def _check_checkpoint_option(checkpoint: str) -> None:
+    if checkpoint in ("all", "latest"):
+        return
+    # isascii: str.isdigit() also accepts digits that int() refuses, such as '²'; the length
+    # check keeps int() away from strings over its 4,300-digit limit.
+    digits = checkpoint.isascii() and checkpoint.isdigit() and len(checkpoint) <= 20
+    if not digits or not 1 <= int(checkpoint) <= MAX_STEPS:
+        raise InvalidConfigError(
+            f"--checkpoint {checkpoint[:40]!r}: use latest, all, or a step number "
+            f"from 1 to {MAX_STEPS:,}"
+        )
+
+
 def _steps_to_evaluate(
     repository: Repository, run: RunRecord, checkpoint: str, lenient: bool
 ) -> list[int]:
@@ -116,12 +130,7 @@ def _steps_to_evaluate(
     if checkpoint == "latest":
         return [max(info.step for info in infos)]
     # isascii: str.isdigit() also accepts digits int() refuses, such as '²'.
-    if not (checkpoint.isascii() and checkpoint.isdigit()) or not 1 <= int(checkpoint) <= MAX_STEPS:
-        raise InvalidConfigError(
-            f"--checkpoint {checkpoint[:40]!r}: use latest, all, or a step number "
-            f"from 1 to {MAX_STEPS:,}"
-        )
-    step = int(checkpoint)
+    step = int(checkpoint)  # checked by _check_checkpoint_option before anything was read
     if step not in {info.step for info in infos}:
         steps = ", ".join(str(info.step) for info in infos)
         raise CheckpointNotFoundError(

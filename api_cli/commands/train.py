@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -159,7 +160,8 @@ def _validated_config(**fields: Any) -> TrainConfig:
     except InvalidConfigError as exc:
         message = str(exc)
         for field, option in OPTION_FOR_FIELD.items():
-            message = message.replace(f"{field}:", f"{option}:")
+            # Whole field names only: "steps:" is also the end of "checkpoint_every_steps:".
+            message = re.sub(rf"(?<![\w-]){field}:", f"{option}:", message)
         raise InvalidConfigError(message) from None
 
 
