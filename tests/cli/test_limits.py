@@ -108,3 +108,21 @@ def test_nothing_was_stored_by_the_refused_commands(backend_env: dict[str, str])
     result = trainq(backend_env, "runs", "list", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepted"),
+    [
+        ("TRAINQ_LEASE_TTL_S", "1e-9", "from 1 to 3600"),
+        ("TRAINQ_RECONCILE_EVERY_S", "1e-9", "from 0.5 to 3600"),
+        ("TRAINQ_MAX_ATTEMPTS", "0.5", "whole number from 1 to 100"),
+    ],
+)
+@pytest.mark.parametrize("command", [("status",), ("runs", "list"), ("worker",)], ids=" ".join)
+def test_a_setting_outside_its_range_stops_the_command_at_start_with_exit_78(
+    tmp_path: Path, variable: str, value: str, accepted: str, command: tuple[str, ...]
+) -> None:
+    env = embedded_env(tmp_path) | {"TRAINQ_BROKER_URL": "redis://127.0.0.1:1/0", variable: value}
+    result = trainq(env, *command)
+    assert result.returncode == 78, result.stderr
+    assert f"{variable}={value!r}" in result.stderr and accepted in result.stderr
