@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from storage import InvalidValueError, Repository
+from storage import InvalidValueError, Repository, RunNotFoundError
 from storage.validation import (
     MAX_ATTEMPTS_LIMIT,
     MAX_NAME_CHARS,
@@ -58,3 +58,11 @@ def test_the_job_config_and_the_repository_share_one_seed_bound() -> None:
     TrainConfig(seed=MAX_SEED)
     with pytest.raises(ValueError, match="less than or equal to 2147483647"):
         TrainConfig(seed=MAX_SEED + 1)
+
+
+@pytest.mark.parametrize("run_id", [0, -1, 2**31, 2**64, 10**30])
+def test_a_run_id_no_row_can_have_is_simply_not_found_on_every_backend(
+    repo: Repository, run_id: int
+) -> None:
+    with pytest.raises(RunNotFoundError):
+        repo.get_run(run_id)
