@@ -40,6 +40,9 @@ _URL_SEPARATOR = re.compile(r"(?<=[,;])(?=[A-Za-z][A-Za-z0-9+.\-]*://)")
 #: Characters that close the quoted or bracketed text a bare value sits in: kept visible.
 _CLOSERS = "'\")]>,"
 
+#: The scheme of a URL (or of a malformed ``scheme//`` one) at the end of the text before ``//``.
+_SCHEME_BEFORE_SLASHES = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):?$")
+
 #: Schemes whose lone userinfo (``redis://PW@host``) is a password rather than a user name.
 _PASSWORD_ONLY_SCHEMES = ("redis", "rediss", "sentinel", "unix", "redis+socket")
 
@@ -83,16 +86,15 @@ def _redact_userinfo(part: str) -> str:
         return part
     slashes = part.find("//", 0, at)
     start = slashes + 2 if slashes >= 0 else 0
-    userinfo = part[start:at]
-    if userinfo.startswith(MASK) or userinfo.endswith(":" + MASK):
-        return part
-    user, colon, _password = userinfo.partition(":")
+    user, colon, password = part[start:at].partition(":")
     if colon:
-        return f"{part[:start]}{user}:{MASK}{part[at:]}"
-    scheme = part[: max(slashes, 0)].rstrip(":").rsplit("'", 1)[-1].rsplit("=", 1)[-1].lower()
-    if slashes >= 0 and (scheme in _PASSWORD_ONLY_SCHEMES or not scheme):
+        return part if password == MASK else f"{part[:start]}{user}:{MASK}{part[at:]}"
+    if slashes < 0 or user == MASK:
+        return part  # a user name alone, not in a URL (trainq@worker-host), or masked already
+    scheme = _SCHEME_BEFORE_SLASHES.search(part[:slashes])
+    if scheme is None or scheme.group(1).lower() in _PASSWORD_ONLY_SCHEMES:
         return f"{part[:start]}{MASK}{part[at:]}"
-    return part  # a user name alone (postgresql://postgres@host, trainq@worker-host)
+    return part  # a user name alone (postgresql://postgres@host)
 
 
 class RedactingFilter(logging.Filter):

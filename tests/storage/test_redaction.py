@@ -73,3 +73,16 @@ def test_redact_leaves_text_without_secrets_unchanged(text: str) -> None:
 def test_redact_is_idempotent() -> None:
     once = redact(f"redis://u:{PW}@h:1/0?password={PW}")
     assert redact(once) == once == "redis://u:***@h:1/0?password=***"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"redis://***{PW}@h:1/0",
+        f"redis://u:x:***{PW}@h:1/0",
+        f"redis://u:{PW}:***@h:1/0",
+        f"redis://:***{PW}@h:1/0",
+    ],
+)
+def test_a_password_that_looks_masked_is_still_masked(text: str) -> None:
+    assert PW not in redact(text)
