@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     DATA_ERROR = 65  # corrupt weights or dataset files
     UNAVAILABLE = 69  # database or broker unreachable
     INTERNAL = 70  # a bug: rerun with --debug and report it
+    CANT_CREATE = 73  # an output file could not be written (disk full, read-only, denied)
     TEMPFAIL = 75  # lost the run to a newer attempt; try again
     CONFIG = 78  # a TRAINQ_* variable is unusable
     INTERRUPTED = 130  # Ctrl-C

@@ -77,14 +77,18 @@ app.command(epilog=plot.EPILOG)(plot.plot)
 
 def run() -> None:
     """Console-script entry point: maps trainq's errors to exit codes, without tracebacks."""
+    from rich.markup import escape
+
     from storage.errors import TrainqError
+    from storage.redaction import redact
 
     try:
         app()
     except TrainqError as exc:
         if STATE.debug:
             raise
-        stderr.print(f"[red]error:[/] {exc}", highlight=False)
+        # Messages may quote a URL from the environment: never print its password.
+        stderr.print(f"[red]error:[/] {escape(redact(str(exc)))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted[/]")
@@ -93,7 +97,7 @@ def run() -> None:
         if STATE.debug:
             raise
         stderr.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(redact(str(exc)))}\n"
             "rerun with --debug for the traceback, and please report it",
             highlight=False,
         )

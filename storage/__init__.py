@@ -40,10 +40,11 @@ if TYPE_CHECKING:
         MetricRow,
         RunRecord,
         RunStatus,
-        check_tags,
     )
+    from storage.redaction import redact
     from storage.repository import Repository, utc_now
     from storage.settings import Settings
+    from storage.validation import check_tags
     from storage.weights_codec import decode_weights, encode_weights, sha256_hex
 
 # Imported on first use (PEP 562): `from storage import Settings` must not pull in SQLAlchemy,
@@ -78,7 +79,8 @@ _EXPORTS = {
     "WeightsCorruptError": "storage.errors",
     "WeightsFormatError": "storage.errors",
     "WeightsShapeError": "storage.errors",
-    "check_tags": "storage.records",
+    "check_tags": "storage.validation",
+    "redact": "storage.redaction",
     "decode_weights": "storage.weights_codec",
     "dispose_engines": "storage.engine",
     "encode_weights": "storage.weights_codec",
@@ -120,6 +122,7 @@ __all__ = [
     "decode_weights",
     "dispose_engines",
     "encode_weights",
+    "redact",
     "sha256_hex",
     "utc_now",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from storage.errors import ConfigurationError, DatabaseUnavailableError
+from storage.redaction import redact
 
 #: Execution option that marks a transaction read-only; SQLite then begins it DEFERRED.
 READONLY_OPTION = "trainq_readonly"
@@ -65,9 +66,14 @@ def normalize_url(url: str) -> URL:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018  (a port that is not a number fails here, not at connect)
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: SQLAlchemy parses the port with int(), so a typo (":54x2") lands here.
+        problem = (
+            "has a port that is not a number" if isinstance(exc, ValueError) else "cannot be parsed"
+        )
         raise ConfigurationError(
-            f"TRAINQ_DATABASE_URL={url!r} is not a database URL; use "
+            f"TRAINQ_DATABASE_URL={redact(url)!r} {problem}: it is not a database URL; use "
             "postgresql+psycopg://user:password@host:5432/dbname or sqlite:////path/to/trainq.db"
         ) from None
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
@@ -81,8 +87,9 @@ def normalize_url(url: str) -> URL:
 
 
 def display_url(url: URL) -> str:
-    """The URL as it may appear in messages and logs: password hidden."""
-    return url.render_as_string(hide_password=True)
+    """The URL as it may appear in messages and logs: every password form hidden."""
+    # hide_password covers user:password@ only; a ?password= query needs redact().
+    return redact(url.render_as_string(hide_password=True))
 
 
 def get_engine(url: URL) -> Engine:

@@ -21,6 +21,12 @@ class ConfigurationError(TrainqError):
     exit_code = 78  # EX_CONFIG
 
 
+class OutputWriteError(TrainqError):
+    """Raised when a file the user asked for cannot be written (disk full, read-only, denied)."""
+
+    exit_code = 73  # EX_CANTCREAT
+
+
 class StorageError(TrainqError):
     """Raised for a database problem: unreachable, misconfigured, or a driver failure."""
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.column_types import UTCDateTime, json_column_type
 from storage.records import JobKind, RunStatus
+from storage.validation import MAX_NAME_CHARS
 
 #: Deterministic constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -61,7 +62,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS))
     status: Mapped[str] = mapped_column(String(16))
     config: Mapped[dict[str, Any]] = mapped_column(json_column_type())
     seed: Mapped[int] = mapped_column(BigInteger)

@@ -16,10 +16,6 @@ from storage.records import (
     RunStatus,
 )
 
-#: Tag keys are used in JSON paths (SQLite ``$."key"``), so they stay plain.
-#: Seeds are stored as signed 64-bit integers.
-SEED_RANGE = range(0, 2**63)
-
 
 def run_to_record(row: Run) -> RunRecord:
     """Convert a ``runs`` row into a :class:`RunRecord`."""

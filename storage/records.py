@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,13 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from storage.errors import InvalidValueError
-
 FloatArray = npt.NDArray[np.float32]
-
-#: Tag keys end up in JSON paths of SQL queries, so they are kept to a safe alphabet.
-TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-MAX_TAG_VALUE_CHARS = 256
 
 
 class RunStatus(StrEnum):
@@ -218,23 +211,3 @@ class EvaluationRecord:
     confusion: list[list[int]]
     job_id: int | None
     created_at: datetime
-
-
-def check_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """Validate tags and return them as a plain dict.
-
-    Raises:
-        InvalidValueError: a key is not ``[A-Za-z0-9_.-]{1,64}`` or a value is not a short string.
-    """
-    checked: dict[str, str] = {}
-    for key, value in tags.items():
-        if not isinstance(key, str) or not TAG_KEY_PATTERN.fullmatch(key):
-            raise InvalidValueError(
-                f"tag key {key!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
-            )
-        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE_CHARS:
-            raise InvalidValueError(
-                f"tag {key!r} must have a string value of at most {MAX_TAG_VALUE_CHARS} characters"
-            )
-        checked[key] = value
-    return checked

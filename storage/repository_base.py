@@ -15,6 +15,7 @@ from storage.database import Database
 from storage.errors import InvalidValueError, RunNotFoundError, StaleAttemptError
 from storage.models import Base, Run
 from storage.records import RunStatus
+from storage.validation import MAX_ID
 
 
 def utc_now() -> datetime:
@@ -61,6 +62,9 @@ def load_run(session: Session, run_id: int, *, for_update: bool = False) -> Run:
     Raises:
         RunNotFoundError: no run has this id.
     """
+    if not 1 <= run_id <= MAX_ID:
+        # No such row can exist, and a driver would fail on an id past 64 bits (OverflowError).
+        raise RunNotFoundError(f"no run with id {run_id}; `trainq runs list` shows the runs")
     statement = select(Run).where(Run.id == run_id).execution_options(populate_existing=True)
     if for_update:
         statement = statement.with_for_update()

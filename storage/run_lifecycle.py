@@ -18,10 +18,10 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from storage.checkpoint_store import store_checkpoint
 from storage.column_types import UTCDateTime
-from storage.errors import InvalidStateError, InvalidValueError, StaleAttemptError
+from storage.errors import InvalidStateError, StaleAttemptError
 from storage.models import Run
 from storage.record_mapping import check_finite_json, json_safe, run_to_record
-from storage.records import ChunkAck, JobKind, RunRecord, RunStatus, check_tags
+from storage.records import ChunkAck, JobKind, RunRecord, RunStatus
 from storage.repository_base import (
     RepositoryBase,
     fenced_touch,
@@ -29,6 +29,7 @@ from storage.repository_base import (
     lease_expiry,
     load_run,
 )
+from storage.validation import check_max_attempts, check_name, check_seed, check_tags
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -51,14 +52,13 @@ class RunLifecycle(RepositoryBase):
         """Insert a QUEUED job at attempt 0. Publish it to the broker only after this returns.
 
         Raises:
-            InvalidValueError: NaN/inf in the config, a seed outside 0..2**63-1,
-                ``max_attempts < 1``, or a malformed tag.
+            InvalidValueError: NaN/inf in the config, or a seed, ``max_attempts``, name or tag
+                outside the limits of ``storage.validation``.
         """
         check_finite_json(config, "config")
-        if not 0 <= seed < 2**63:
-            raise InvalidValueError(f"seed {seed} must be in 0..2**63-1")
-        if max_attempts < 1:
-            raise InvalidValueError(f"max_attempts={max_attempts} must be at least 1")
+        check_seed(seed)
+        check_max_attempts(max_attempts)
+        check_name(name)
         checked_tags = check_tags(tags or {})
         now = self._now()
 

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from storage.models import Run
 from storage.record_mapping import run_to_record
-from storage.records import JobKind, RunRecord, RunStatus, check_tags
+from storage.records import JobKind, RunRecord, RunStatus
 from storage.repository_base import RepositoryBase, load_run
+from storage.validation import check_tags
 
 
 class RunQueries(RepositoryBase):

@@ -10,8 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
 
 from storage.errors import ConfigurationError
+from storage.redaction import redact
+from storage.validation import MAX_ATTEMPTS_LIMIT
 
 ENV_PREFIX = "TRAINQ_"
 
@@ -50,49 +54,117 @@ class Settings:
         """Read settings from the environment (or ``environ`` for tests).
 
         Raises:
-            ConfigurationError: a variable is set to a value that cannot be used; the message
-                names the variable and the value.
+            ConfigurationError: a variable is set to a value that cannot be used, or outside its
+                range (:data:`RANGES`); the message names the variable, the value (secrets
+                masked) and what is accepted.
         """
         env = os.environ if environ is None else environ
         home = Path(env.get(f"{ENV_PREFIX}HOME") or Path.home() / ".trainq").expanduser()
         database_url = env.get(f"{ENV_PREFIX}DATABASE_URL") or f"sqlite:///{home / 'trainq.db'}"
         broker_url = env.get(f"{ENV_PREFIX}BROKER_URL") or None
-        if broker_url is not None and not broker_url.startswith(("redis://", "rediss://")):
-            raise ConfigurationError(
-                f"TRAINQ_BROKER_URL={broker_url!r} is not a Redis URL; use "
-                "redis://[:password@]host:6379/0 or unset it to run jobs in-process "
-                "(embedded mode)."
-            )
+        if broker_url is not None:
+            _check_broker_url(broker_url)
         data_dir_text = env.get(f"{ENV_PREFIX}DATA_DIR")
         worker_device = env.get(f"{ENV_PREFIX}WORKER_DEVICE") or "auto"
         if worker_device not in ("auto", "cpu", "gpu"):
             raise ConfigurationError(
-                f"TRAINQ_WORKER_DEVICE={worker_device!r} must be one of auto, cpu, gpu."
+                f"TRAINQ_WORKER_DEVICE={redact(worker_device)!r} must be one of auto, cpu, gpu."
             )
         return cls(
             home_dir=home,
             database_url=database_url,
             broker_url=broker_url,
             data_dir=Path(data_dir_text).expanduser() if data_dir_text else None,
-            lease_ttl_s=_positive_float(env, "LEASE_TTL_S", cls.lease_ttl_s),
-            max_attempts=int(_positive_float(env, "MAX_ATTEMPTS", cls.max_attempts)),
-            redispatch_after_s=_positive_float(env, "REDISPATCH_AFTER_S", cls.redispatch_after_s),
-            reconcile_every_s=_positive_float(env, "RECONCILE_EVERY_S", cls.reconcile_every_s),
+            lease_ttl_s=_bounded_number(env, "LEASE_TTL_S", cls.lease_ttl_s),
+            max_attempts=int(_bounded_number(env, "MAX_ATTEMPTS", cls.max_attempts)),
+            redispatch_after_s=_bounded_number(env, "REDISPATCH_AFTER_S", cls.redispatch_after_s),
+            reconcile_every_s=_bounded_number(env, "RECONCILE_EVERY_S", cls.reconcile_every_s),
             worker_device=worker_device,
         )
 
 
-def _positive_float(env: Mapping[str, str], suffix: str, default: float) -> float:
+@dataclass(frozen=True)
+class SettingRange:
+    """The values a numeric ``TRAINQ_*`` setting accepts, and why."""
+
+    #: Smallest accepted value.
+    low: float
+    #: Largest accepted value.
+    high: float
+    #: Whole numbers only.
+    integer: bool
+    #: Why these bounds (printed with the error, so an operator knows what the limit protects).
+    reason: str
+
+
+#: Each numeric setting's range, by variable name without the prefix.
+RANGES: Final[dict[str, SettingRange]] = {
+    "LEASE_TTL_S": SettingRange(
+        1.0,
+        3600.0,
+        integer=False,
+        reason="the lease is renewed every third of it, so a shorter one expires between "
+        "renewals and a run bounces between workers; a longer one leaves a dead worker's run "
+        "waiting that long",
+    ),
+    "MAX_ATTEMPTS": SettingRange(
+        1,
+        MAX_ATTEMPTS_LIMIT,
+        integer=True,
+        reason="a run needs one attempt; a run that keeps killing its worker should fail, "
+        "not bounce for days",
+    ),
+    "RECONCILE_EVERY_S": SettingRange(
+        0.5,
+        3600.0,
+        integer=False,
+        reason="more often keeps a core busy with database queries; less often leaves lost "
+        "runs waiting over an hour",
+    ),
+    "REDISPATCH_AFTER_S": SettingRange(
+        1.0,
+        86400.0,
+        integer=False,
+        reason="sooner would publish copies of messages still on their way to a worker; later "
+        "than a day leaves a lost message unreplaced too long",
+    ),
+}
+
+
+def _bounded_number(env: Mapping[str, str], suffix: str, default: float) -> float:
     name = f"{ENV_PREFIX}{suffix}"
     text = env.get(name)
-    if text is None or text == "":
+    if text is None or text.strip() == "":
         return float(default)
+    bounds = RANGES[suffix]
     try:
-        value = float(text)
+        value = float(int(text.strip(), 10)) if bounds.integer else float(text)
     except ValueError:
         value = float("nan")
-    if not value > 0 or value == float("inf"):
+    if not bounds.low <= value <= bounds.high:  # NaN fails too
+        kind = "a whole number" if bounds.integer else "a number"
         raise ConfigurationError(
-            f"{name}={text!r} must be a positive finite number (default {default})."
+            f"{name}={redact(text)!r} must be {kind} from {bounds.low:g} to {bounds.high:g} "
+            f"(default {default:g}): {bounds.reason}."
         )
     return value
+
+
+def _check_broker_url(url: str) -> None:
+    # Checked here, at start, so that a typo is exit 78 naming the variable rather than an
+    # outage or an internal error when the first connection is made.
+    problem = None
+    if not url.startswith(("redis://", "rediss://")):
+        problem = "is not a Redis URL"
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError as exc:
+            problem = f"cannot be parsed ({redact(str(exc))})"
+    if problem is not None:
+        raise ConfigurationError(
+            f"TRAINQ_BROKER_URL={redact(url)!r} {problem}; use "
+            "redis://[:password@]host:6379/0 or unset it to run jobs in-process "
+            "(embedded mode)."
+        )

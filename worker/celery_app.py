@@ -6,12 +6,16 @@ the comments. The database is the system of record, so Celery keeps no results.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Queue
 
 from storage import Settings
+from storage.redaction import RedactingFilter
 from worker.queues import ALL_QUEUES, EVAL_QUEUE, EVAL_TASK, TRAIN_QUEUE, TRAIN_TASK
 
 #: Longer than the longest run we accept: a shorter one would redeliver a running job in parallel.
@@ -42,7 +46,7 @@ _TRANSPORT_OPTIONS: Final = {
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings for ``settings``'s broker."""
     return {
-        "broker_url": settings.broker_url,
+        "broker_url": kombu_broker_url(settings.broker_url),
         # Redis, hardened: an undecodable queue item is dropped instead of stopping the worker.
         "broker_transport": "worker.redis_transport:Transport",
         "broker_transport_options": dict(_TRANSPORT_OPTIONS),
@@ -74,6 +78,43 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": False,
         "imports": ["worker.tasks"],
     }
+
+
+def kombu_broker_url(url: str | None) -> str | None:
+    """``url`` with ``?username=``/``?password=`` moved into the userinfo, where kombu reads them.
+
+    redis-py accepts credentials in the query; kombu does not (it fails with a ``TypeError``),
+    and it masks only a userinfo password in its banner and connection-error logs.
+    """
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    credentials = {key.lower(): value for key, value in query if key.lower() in _CREDENTIAL_KEYS}
+    if not credentials:
+        return url
+    user = credentials.get("username", unquote(parts.username or ""))
+    password = credentials.get("password", unquote(parts.password or ""))
+    userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}" if password else quote(user)
+    host = parts.netloc.rpartition("@")[2]
+    rest = urlencode([(key, value) for key, value in query if key.lower() not in _CREDENTIAL_KEYS])
+    return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, rest, parts.fragment))
+
+
+_CREDENTIAL_KEYS: Final = ("username", "password")
+
+
+def install_log_redaction(logger: logging.Logger) -> None:
+    """Redact every record ``logger``'s handlers emit: URLs in errors never show a password."""
+    for handler in logger.handlers:
+        if not any(isinstance(found, RedactingFilter) for found in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger: logging.Logger, **_: Any) -> None:
+    install_log_redaction(logger)
 
 
 def create_app(settings: Settings) -> Celery:

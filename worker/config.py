@@ -12,9 +12,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from storage.validation import MAX_ID, MAX_SEED, MAX_STEPS
 from worker.errors import InvalidConfigError
-
-MAX_SEED = 2**31 - 1
 
 TRAIN_EXAMPLES = 60_000
 
@@ -69,7 +68,7 @@ class TrainConfig(BaseModel):
     # Examples per step; the seed uses 128.
     batch_size: Annotated[int, Field(ge=1, le=TRAIN_EXAMPLES)] = 128
     # Number of SGD steps ("Número del lote" 1..steps); the seed runs 10,000.
-    steps: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 10_000
     # Seeds the initial weights and the data order; None means "draw one" (see resolved()).
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     # Initial weights and bias: standard normal (the seed) or zeros.
@@ -81,7 +80,7 @@ class TrainConfig(BaseModel):
     # Learning-rate schedule over the steps.
     schedule: Schedule = Schedule.CONSTANT
     # Steps between checkpoints; a multiple of chunk_steps so checkpoints fall on chunk ends.
-    checkpoint_every_steps: Annotated[int, Field(ge=1, le=10_000_000)] = 1_000
+    checkpoint_every_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 1_000
     # Steps per compiled call, and per stored metric row.
     chunk_steps: Annotated[int, Field(ge=1, le=100_000)] = 500
     # Where to train.
@@ -118,9 +117,9 @@ class EvalConfig(BaseModel):
     model_config = _FROZEN
 
     # The training run whose weights are evaluated.
-    run_id: Annotated[int, Field(ge=1)]
+    run_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     # Checkpoint step to evaluate; None means the newest one at the time the job runs.
-    checkpoint_step: Annotated[int, Field(ge=1)] | None = None
+    checkpoint_step: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
     # Which split to evaluate on.
     split: Split = Split.TEST
     # Where to evaluate.

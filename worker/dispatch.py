@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from storage import Repository, Settings
 from storage.records import JobKind, RunRecord
+from storage.redaction import redact
 from worker.errors import BrokerUnavailableError
 from worker.queues import ALL_QUEUES, EVAL_TASK, TRAIN_TASK
 
@@ -152,7 +153,7 @@ class Dispatcher:
             self._redis.ping()
         except redis.RedisError as exc:
             raise BrokerUnavailableError(
-                f"the broker at {_redact(self._broker_url)} does not answer ({exc}); "
+                f"the broker at {redact(self._broker_url)} does not answer ({redact(str(exc))}); "
                 "check that Redis is running and TRAINQ_BROKER_URL (host, port, password) is right"
             ) from None
 
@@ -163,7 +164,7 @@ class Dispatcher:
         try:
             return {queue: int(self._redis.llen(queue)) for queue in ALL_QUEUES}
         except redis.RedisError as exc:
-            raise BrokerUnavailableError(f"cannot read queue depths: {exc}") from None
+            raise BrokerUnavailableError(f"cannot read queue depths: {redact(str(exc))}") from None
 
     def publish(
         self, repository: Repository, run: RunRecord, *, producer: Producer | None = None
@@ -194,8 +195,8 @@ class Dispatcher:
             )
         except OperationalError as exc:
             raise BrokerUnavailableError(
-                f"run {run.id} is saved as QUEUED but could not be published ({exc}); a worker's "
-                "reconciler will publish it once the broker is back"
+                f"run {run.id} is saved as QUEUED but could not be published ({redact(str(exc))}); "
+                "a worker's reconciler will publish it once the broker is back"
             ) from None
         repository.mark_published(run.id)
 
@@ -229,13 +230,3 @@ class Dispatcher:
         """Release broker connections."""
         if "_redis" in self.__dict__:
             self._redis.close()
-
-
-def _redact(url: str) -> str:
-    """``redis://user:secret@host`` → ``redis://user:***@host``: secrets never reach logs."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"

@@ -10,10 +10,11 @@ from api_cli.exit_codes import ExitCode
 from api_cli.output import print_json, stderr, stdout
 from api_cli.state import STATE
 from storage.errors import InvalidStateError, NotFoundError
+from storage.validation import MAX_ID
 
 
 def cancel(
-    run_ids: Annotated[list[int], typer.Argument(help="One or more run ids.")],
+    run_ids: Annotated[list[int], typer.Argument(min=1, max=MAX_ID, help="One or more run ids.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Cancel runs. A queued run is CANCELLED at once; a running one stops at its next chunk.

@@ -13,6 +13,7 @@ from api_cli.state import STATE
 from api_cli.submission import JsonOption, WaitOption, follow_jobs, refuse_no_wait_in_process
 from api_cli.views import evaluation_dict
 from storage.errors import CheckpointNotFoundError
+from storage.validation import MAX_ID, MAX_STEPS
 from worker.config import Split
 from worker.errors import InvalidConfigError
 
@@ -33,7 +34,8 @@ Examples:
 
 def evaluate(
     run_id: Annotated[
-        int | None, typer.Argument(help="The training run to evaluate.", show_default=False)
+        int | None,
+        typer.Argument(min=1, max=MAX_ID, help="The training run to evaluate.", show_default=False),
     ] = None,
     checkpoint: Annotated[str, typer.Option(help="latest, a step number, or all.")] = "latest",
     split: Annotated[
@@ -58,6 +60,7 @@ def evaluate(
     """
     from storage.records import RunStatus
 
+    _check_checkpoint_option(checkpoint)
     if (run_id is None) == (not all_runs):
         raise InvalidConfigError(
             "give either a RUN_ID or --all (with optional --status/--tag filters)"
@@ -92,6 +95,19 @@ def evaluate(
         _report(finished, json_output=json_output)
 
 
+def _check_checkpoint_option(checkpoint: str) -> None:
+    if checkpoint in ("all", "latest"):
+        return
+    # isascii: str.isdigit() also accepts digits that int() refuses, such as '²'; the length
+    # check keeps int() away from strings over its 4,300-digit limit.
+    digits = checkpoint.isascii() and checkpoint.isdigit() and len(checkpoint) <= 20
+    if not digits or not 1 <= int(checkpoint) <= MAX_STEPS:
+        raise InvalidConfigError(
+            f"--checkpoint {checkpoint[:40]!r}: use latest, all, or a step number "
+            f"from 1 to {MAX_STEPS:,}"
+        )
+
+
 def _steps_to_evaluate(
     repository: Repository, run: RunRecord, checkpoint: str, lenient: bool
 ) -> list[int]:
@@ -107,9 +123,8 @@ def _steps_to_evaluate(
         return [info.step for info in infos]
     if checkpoint == "latest":
         return [max(info.step for info in infos)]
-    if not checkpoint.isdigit():
-        raise InvalidConfigError(f"--checkpoint {checkpoint!r}: use latest, all, or a step number")
-    step = int(checkpoint)
+    # isascii: str.isdigit() also accepts digits int() refuses, such as '²'.
+    step = int(checkpoint)  # checked by _check_checkpoint_option before anything was read
     if step not in {info.step for info in infos}:
         steps = ", ".join(str(info.step) for info in infos)
         raise CheckpointNotFoundError(

@@ -8,15 +8,20 @@ import typer
 
 from api_cli.output import Format, print_csv, print_json, print_table
 from api_cli.state import STATE
+from storage.validation import MAX_ID, MAX_STEPS
 
 
 def metrics(
-    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The run's id.")],
     every: Annotated[
-        int, typer.Option(min=1, help="Keep steps divisible by K (1 = every step).")
+        int, typer.Option(min=1, max=MAX_STEPS, help="Keep steps divisible by K (1 = every step).")
     ] = 1,
-    first_step: Annotated[int | None, typer.Option(min=1, help="First step to print.")] = None,
-    last_step: Annotated[int | None, typer.Option(min=1, help="Last step to print.")] = None,
+    first_step: Annotated[
+        int | None, typer.Option(min=1, max=MAX_STEPS, help="First step to print.")
+    ] = None,
+    last_step: Annotated[
+        int | None, typer.Option(min=1, max=MAX_STEPS, help="Last step to print.")
+    ] = None,
     output_format: Annotated[
         Format, typer.Option("--format", help="table, json or csv.")
     ] = Format.TABLE,

@@ -10,16 +10,21 @@ import typer
 from api_cli.output import print_json, print_table
 from api_cli.state import STATE
 from storage.errors import CheckpointNotFoundError
+from storage.validation import MAX_ID, MAX_SEED, MAX_STEPS
 
 
 def predict(
-    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The run's id.")],
     samples: Annotated[int, typer.Option(min=1, max=10_000, help="How many test images.")] = 3,
     seed: Annotated[
-        int | None, typer.Option(help="Pick the images with this seed (random if omitted).")
+        int | None,
+        typer.Option(
+            min=0, max=MAX_SEED, help="Pick the images with this seed (random if omitted)."
+        ),
     ] = None,
     checkpoint: Annotated[
-        int | None, typer.Option(help="Checkpoint step (default: the newest).")
+        int | None,
+        typer.Option(min=1, max=MAX_STEPS, help="Checkpoint step (default: the newest)."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:

@@ -17,10 +17,11 @@ from api_cli.submission import (
     report_run,
 )
 from storage.errors import InvalidStateError
+from storage.validation import MAX_ID
 
 
 def resume(
-    run_id: Annotated[int, typer.Argument(help="The interrupted run's id.")],
+    run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The interrupted run's id.")],
     wait: WaitOption = None,
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api_cli.options import parse_status, parse_tags
+from api_cli.options import checked_option, parse_status, parse_tags
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from api_cli.state import STATE
 from api_cli.views import (
@@ -23,6 +23,7 @@ from api_cli.views import (
     run_table_row,
 )
 from api_cli.waiting import TimeoutOption
+from storage.validation import MAX_ID, check_name
 
 if TYPE_CHECKING:
     from storage.records import JobKind, RunRecord
@@ -43,7 +44,9 @@ def list_runs(
     evals: Annotated[
         bool, typer.Option("--evals", help="List evaluation jobs instead of training runs.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_ID, help="At most this many, newest first.")
+    ] = 20,
     output_format: Annotated[
         Format, typer.Option("--format", help="table, json or csv.")
     ] = Format.TABLE,
@@ -58,7 +61,7 @@ def list_runs(
         kind=kind,
         statuses=[parse_status(text) for text in status or []] or None,
         tags=parse_tags(tag or []) or None,
-        name=name,
+        name=checked_option("--name", check_name, name),
         limit=limit,
     )
     live = running_metrics(repository, runs)
@@ -108,7 +111,7 @@ def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
 
 @app.command("show")
 def show_run(
-    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The run's id.")],
     output_format: Annotated[
         Format, typer.Option("--format", help="table or json.")
     ] = Format.TABLE,

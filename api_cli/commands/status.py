@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from api_cli.exit_codes import ExitCode
 from api_cli.output import print_json, print_table, stdout
 from api_cli.state import STATE
-from storage.errors import TrainqError
+from storage.errors import ConfigurationError, TrainqError
+from storage.redaction import redact
 
 
 def status(
@@ -17,10 +19,12 @@ def status(
 ) -> None:
     """Database and broker reachability, workers online, queue depths, runs by status.
 
-    Exit code 69 when the database or the (configured) broker does not answer.
+    Exit code 69 when the database or the (configured) broker does not answer, 78 when its
+    TRAINQ_* setting is unusable.
     """
     report: dict[str, Any] = {"mode": "embedded" if STATE.settings.embedded else "cluster"}
     healthy = True
+    exit_code = ExitCode.UNAVAILABLE
     try:
         counts = STATE.repository.count_runs_by_status(kind=None)
         report["database"] = {
@@ -29,7 +33,9 @@ def status(
         }
     except TrainqError as exc:
         healthy = False
-        report["database"] = {"ok": False, "error": str(exc)}
+        if isinstance(exc, ConfigurationError):
+            exit_code = ExitCode.CONFIG
+        report["database"] = {"ok": False, "error": redact(str(exc))}
     if not STATE.settings.embedded:
         from worker.census import QueueCensus
 
@@ -46,27 +52,23 @@ def status(
             }
         except TrainqError as exc:
             healthy = False
-            report["broker"] = {"ok": False, "error": str(exc)}
+            report["broker"] = {"ok": False, "error": redact(str(exc))}
             report["workers"] = []
     if json_output:
         print_json(report)
     else:
         _print_report(report)
     if not healthy:
-        raise typer.Exit(ExitCode.UNAVAILABLE)
+        raise typer.Exit(exit_code)
 
 
 def _print_report(report: dict[str, Any]) -> None:
     stdout.print(f"mode: {report['mode']}")
     database = report["database"]
-    stdout.print(
-        f"database: {'[green]ok[/]' if database['ok'] else '[red]' + database['error'] + '[/]'}"
-    )
+    stdout.print(f"database: {_health(database)}")
     if "broker" in report:
         broker = report["broker"]
-        stdout.print(
-            f"broker: {'[green]ok[/]' if broker['ok'] else '[red]' + broker['error'] + '[/]'}"
-        )
+        stdout.print(f"broker: {_health(broker)}")
         stdout.print(f"workers online: {len(report['workers'])} {' '.join(report['workers'])}")
         if broker["ok"]:
             consumers = broker["consumers"]
@@ -83,3 +85,7 @@ def _print_report(report: dict[str, Any]) -> None:
         print_table(
             "runs by status", ("status", "runs"), sorted(database["runs_by_status"].items())
         )
+
+
+def _health(part: dict[str, Any]) -> str:
+    return "[green]ok[/]" if part["ok"] else f"[red]{escape(part['error'])}[/]"

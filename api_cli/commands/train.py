@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
 
-from api_cli.options import parse_tags
+from api_cli.options import checked_option, parse_tags
 from api_cli.output import stdout
 from api_cli.state import STATE
 from api_cli.submission import (
@@ -17,6 +18,7 @@ from api_cli.submission import (
     refuse_no_wait_in_process,
     where,
 )
+from storage.validation import MAX_ATTEMPTS_LIMIT, MAX_NAME_CHARS, MAX_STEPS, check_name
 from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
 
@@ -55,7 +57,7 @@ def train(
     batch_size: Annotated[
         int, typer.Option(help="Examples per step, 1..60000.")
     ] = _DEFAULTS.batch_size,
-    steps: Annotated[int, typer.Option(help="SGD steps, 1..10,000,000.")] = _DEFAULTS.steps,
+    steps: Annotated[int, typer.Option(help=f"SGD steps, 1..{MAX_STEPS:,}.")] = _DEFAULTS.steps,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; drawn and recorded if omitted.")
     ] = None,
@@ -74,11 +76,17 @@ def train(
     device: Annotated[
         Device, typer.Option(help="auto, cpu or gpu (gpu runs go to the gpu queue).")
     ] = _DEFAULTS.device,
-    name: Annotated[str | None, typer.Option(help="A name to find the run by.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help=f"A name to find the run by (<= {MAX_NAME_CHARS} chars).")
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE label; repeatable.")] = None,
     max_attempts: Annotated[
         int | None,
-        typer.Option(help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS)."),
+        typer.Option(
+            min=1,
+            max=MAX_ATTEMPTS_LIMIT,
+            help="Worker losses tolerated before FAILED (default TRAINQ_MAX_ATTEMPTS).",
+        ),
     ] = None,
     wait: WaitOption = None,
     json_output: JsonOption = False,
@@ -104,8 +112,7 @@ def train(
         device=device.value,
     )
     tags = parse_tags(tag or [])
-    if max_attempts is not None and max_attempts < 1:
-        raise InvalidConfigError("--max-attempts must be at least 1")
+    checked_option("--name", check_name, name)
     refuse_no_wait_in_process(wait, timeout)
     client = STATE.client
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
@@ -121,5 +128,6 @@ def _validated_config(**fields: Any) -> TrainConfig:
     except InvalidConfigError as exc:
         message = str(exc)
         for field, option in OPTION_FOR_FIELD.items():
-            message = message.replace(f"{field}:", f"{option}:")
+            # Whole field names only: "steps:" is also the end of "checkpoint_every_steps:".
+            message = re.sub(rf"(?<![\w-]){field}:", f"{option}:", message)
         raise InvalidConfigError(message) from None

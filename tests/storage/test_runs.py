@@ -15,19 +15,20 @@ from storage import (
     RunNotFoundError,
     RunStatus,
 )
+from storage.validation import MAX_SEED
 from tests.storage.support import LEASE_TTL_S, FakeClock, claim, new_run
 
 
 def test_a_new_run_is_queued_at_attempt_zero_with_everything_it_was_given(
     repo: Repository, clock: FakeClock
 ) -> None:
-    run = new_run(repo, name="baseline", tags={"team": "vision"}, seed=2**62)
+    run = new_run(repo, name="baseline", tags={"team": "vision"}, seed=MAX_SEED)
 
     assert run.status is RunStatus.QUEUED
     assert run.kind is JobKind.TRAIN
     assert (run.attempt, run.max_attempts, run.steps_done) == (0, 3, 0)
     assert run.name == "baseline"
-    assert run.seed == 2**62
+    assert run.seed == MAX_SEED
     assert run.tags == {"team": "vision"}
     assert run.config == {"learning_rate": 0.01, "steps": 100}
     assert run.created_at == clock.now

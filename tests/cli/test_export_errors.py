@@ -1,0 +1,94 @@
+"""``trainq export`` to a place it cannot write: a clear message, exit 73, and no file left behind.
+
+A full disk used to give exit 70 (internal error) and leave ``run.partial.npz`` behind. The tests
+use real small filesystems (tmpfs), so they need root; they are skipped where mounting is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storage import Database, Repository
+from tests.cli.conftest import Trainq
+from tests.storage.support import WEIGHTS, chunk, claim, new_run, sqlite_url
+
+Mount = Callable[..., Path]
+
+
+@pytest.fixture(scope="module")
+def run_id(home: Path) -> int:
+    """A run with one checkpoint at step 100 in the embedded database (no training needed)."""
+    database = Database(sqlite_url(home / "trainq.db"))
+    database.upgrade()
+    repo = Repository(database)
+    run = new_run(repo)
+    claim(repo, run.id)
+    repo.record_chunk(run.id, 1, chunk(1, 100), lease_ttl_s=30, checkpoint=WEIGHTS)
+    database.dispose(close=True)
+    return run.id
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Iterator[Mount]:
+    """Mount a tmpfs with the given options under ``tmp_path``; unmounted at teardown."""
+    mounted: list[Path] = []
+
+    def mount_tmpfs(name: str, options: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount_tmpfs
+    for point in reversed(mounted):
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_export_to_a_full_disk_exits_73_and_leaves_no_partial_file(
+    trainq: Trainq, run_id: int, mount: Mount
+) -> None:
+    small = mount("small", "size=16k")  # the export is about 32 KiB
+    out = small / "run.npz"
+    result = trainq("export", str(run_id), "--out", str(out))
+    assert result.returncode == 73, result.stderr
+    assert f"cannot write {out}: no space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert os.listdir(small) == []
+
+
+def test_export_to_a_read_only_directory_exits_73_and_says_why(
+    trainq: Trainq, run_id: int, mount: Mount
+) -> None:
+    read_only = mount("read-only", "ro,size=64k")
+    out = read_only / "run.npz"
+    result = trainq("export", str(run_id), "--out", str(out))
+    assert result.returncode == 73, result.stderr
+    assert f"cannot write {out}: read-only file system" in result.stderr
+    assert os.listdir(read_only) == []
+
+
+def test_export_to_a_disk_with_room_writes_the_weights_and_nothing_else(
+    trainq: Trainq, run_id: int, mount: Mount
+) -> None:
+    roomy = mount("roomy", "size=256k")
+    out = roomy / "run.npz"
+    result = trainq("export", str(run_id), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(roomy) == ["run.npz"]
+    with np.load(out) as exported:
+        assert np.array_equal(exported["W"], WEIGHTS["W"])
+        assert np.array_equal(exported["b"], WEIGHTS["b"])
