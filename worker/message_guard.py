@@ -54,7 +54,7 @@ def screen_item(item: bytes, queue: str) -> str | None:
         A short reason without any of the item's content but the task name, or ``None``.
     """
     if len(item) > MAX_ITEM_BYTES:
-        return f"{len(item):,} bytes, larger than the limit of {MAX_ITEM_BYTES:,}; not parsed"
+        return f"larger than the limit of {MAX_ITEM_BYTES:,} bytes; not parsed"
     try:
         envelope = _parse_json(item, "item")
         body = _check_envelope(envelope)
