@@ -1,7 +1,8 @@
 """kombu's Redis transport, hardened so that no queue item can stop or wedge a worker.
 
 Every item BRPOP returns is screened by :func:`worker.message_guard.screen_item` in the Redis
-client itself, before kombu decodes it: a refused item is logged once (reason and size, never
+client itself, before kombu decodes it (and one over the size limit is not even read whole, see
+``worker.bounded_redis``): a refused item is logged once (reason and size, never
 its content) and reported to kombu as "no message", so it never reaches the prefetch slot, the
 ``unacked`` hash, Celery or the pool. BRPOP has already removed it, so nothing is left to ack.
 If delivering an item that passed the screen still fails on its content, the message is
@@ -19,7 +20,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 
-from worker.message_guard import screen_item
+from worker.bounded_redis import OversizeItem, bounded_parser
+from worker.message_guard import MAX_ITEM_BYTES, screen_item
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +49,15 @@ def _screening_client(base: type[Any], sep: str) -> type[Any]:
                 return response
             key, item = response
             queue = bytes_to_str(key).rsplit(sep, 1)[0]
-            reason = screen_item(item, queue)
+            if isinstance(item, OversizeItem):
+                size_bytes = item.size_bytes
+                reason: str | None = f"larger than the limit of {MAX_ITEM_BYTES:,} bytes; not read"
+            else:
+                size_bytes = len(item)
+                reason = screen_item(item, queue)
             if reason is None:
                 return response
-            _log_drop(queue, len(item), reason)
+            _log_drop(queue, size_bytes, reason)
             return None  # kombu takes this for a BRPOP timeout and simply waits again
 
     ScreeningRedis.__name__ = ScreeningRedis.__qualname__ = f"Screening{base.__name__}"
@@ -66,6 +73,13 @@ class Channel(_RedisChannel):  # type: ignore[misc]
             screening: Any = _screening_client(client.func, self.sep)
             return partial(screening, *client.args, **client.keywords)
         return _screening_client(client, self.sep)
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)
+        parser = bounded_parser(params) if asynchronous else None
+        if parser is not None:  # the connections that BRPOP and LISTEN
+            params["parser_class"] = parser
+        return params
 
     def basic_consume(
         self, queue: str, no_ack: bool, callback: Callable[[Any], Any], consumer_tag: str, **kw: Any
