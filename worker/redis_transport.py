@@ -38,6 +38,18 @@ def _log_drop(queue: str, size_bytes: int, reason: str) -> None:
     )
 
 
+def _accepted(item: bytes, queue: str | bytes) -> bool:
+    """Screen ``item`` read from ``queue``; log and refuse it if it must be dropped."""
+    queue = bytes_to_str(queue)
+    if isinstance(item, OversizeItem):
+        _log_drop(queue, item.size_bytes, f"larger than the limit of {MAX_ITEM_BYTES:,} bytes")
+        return False
+    reason = screen_item(item, queue)
+    if reason is not None:
+        _log_drop(queue, len(item), reason)
+    return reason is None
+
+
 @cache
 def _screening_client(base: type[Any], sep: str) -> type[Any]:
     """``base`` (kombu's Redis client class) whose BRPOP replies are screened."""
@@ -48,16 +60,8 @@ def _screening_client(base: type[Any], sep: str) -> type[Any]:
             if command_name != "BRPOP" or not response:
                 return response
             key, item = response
-            queue = bytes_to_str(key).rsplit(sep, 1)[0]
-            if isinstance(item, OversizeItem):
-                size_bytes = item.size_bytes
-                reason: str | None = f"larger than the limit of {MAX_ITEM_BYTES:,} bytes; not read"
-            else:
-                size_bytes = len(item)
-                reason = screen_item(item, queue)
-            if reason is None:
+            if _accepted(item, bytes_to_str(key).rsplit(sep, 1)[0]):
                 return response
-            _log_drop(queue, size_bytes, reason)
             return None  # kombu takes this for a BRPOP timeout and simply waits again
 
     ScreeningRedis.__name__ = ScreeningRedis.__qualname__ = f"Screening{base.__name__}"
@@ -73,6 +77,15 @@ class Channel(_RedisChannel):  # type: ignore[misc]
             screening: Any = _screening_client(client.func, self.sep)
             return partial(screening, *client.args, **client.keywords)
         return _screening_client(client, self.sep)
+
+    def _handle_message(self, client: Any, response: Any) -> Any:
+        """A broadcast (``celery.pidbox``) gets the same screen; a refused one is emptied."""
+        payload: Any = super()._handle_message(client, response)
+        data = payload.get("data")
+        is_message = bytes_to_str(payload["type"]).endswith("message")
+        if is_message and isinstance(data, bytes) and not _accepted(data, payload["channel"]):
+            payload["data"] = None  # kombu delivers nothing for a message without data
+        return payload
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)

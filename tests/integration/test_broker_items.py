@@ -196,3 +196,18 @@ def test_a_40_mib_item_is_dropped_unread_and_the_main_process_memory_never_grows
     )
     assert after_mib - before_mib[0] < 25, (before_mib[0], after_mib)
     assert peak_mib - before_mib[1] < 25, "the item was held whole at some point"
+
+
+def test_malformed_broadcasts_on_the_control_channel_are_dropped_and_the_worker_survives(
+    cluster: Cluster,
+) -> None:
+    from tests.integration.harness import REDIS_TEST_DB
+
+    def push(_: Cluster, broker: redis.Redis[bytes]) -> None:
+        channel = f"/{REDIS_TEST_DB}.celery.pidbox"  # kombu's fanout channel for control commands
+        for item in (b"{}", b"[" * 100_000 + b"]" * 100_000):
+            assert broker.publish(channel, item) == 1  # the worker is subscribed
+
+    assert_dropped_and_worker_carries_on(
+        cluster, push, ["no 'properties' object", "nested too deeply"]
+    )
