@@ -29,6 +29,8 @@ MAX_NESTING: Final = 32
 #: The only tasks a trainq queue may name: Celery registers its own (``celery.chord_unlock``,
 #: ``celery.backend_cleanup``, ``celery.map``…) on every app, and a message could name them.
 TRAINQ_TASKS: Final = frozenset({TRAIN_TASK, EVAL_TASK})
+#: Celery headers trainq never sets, each of which would change when or as what a job runs.
+_UNSENT_HEADERS: Final = ("expires", "shadow")
 #: Longest piece of a header (a task name) quoted in a reason; headers come from anyone.
 _QUOTE_CHARS: Final = 60
 
@@ -147,6 +149,11 @@ def _check_task_message(envelope: object, body: object) -> None:
         raise _RefusedError("has no message id")
     if headers.get("eta") is not None or headers.get("countdown") is not None:
         raise _RefusedError("has an ETA or countdown (trainq never sends one)")
+    for name in _UNSENT_HEADERS:
+        if headers.get(name) is not None:
+            raise _RefusedError(f"sets {name!r} (trainq never sends it)")
+    if headers.get("timelimit") not in (None, [None, None]):
+        raise _RefusedError("sets its own time limits (trainq's are fixed in celery_app)")
     if not (
         isinstance(body, list)
         and len(body) == 3

@@ -211,3 +211,15 @@ def test_malformed_broadcasts_on_the_control_channel_are_dropped_and_the_worker_
     assert_dropped_and_worker_carries_on(
         cluster, push, ["no 'properties' object", "nested too deeply"]
     )
+
+
+def test_a_message_with_a_header_trainq_never_sends_is_dropped_before_celery_logs_its_body(
+    cluster: Cluster,
+) -> None:
+    body = base64.b64encode(json.dumps([[BODY_MARKER], {}, {}]).encode()).decode()
+    headers = {"task": "trainq.train_run", "id": "bad-expiry", "expires": "not a date"}
+
+    def push(_: Cluster, broker: redis.Redis[bytes]) -> None:
+        broker.lpush(TRAIN_QUEUE, envelope(body, headers))
+
+    assert_dropped_and_worker_carries_on(cluster, push, ["sets 'expires'"])

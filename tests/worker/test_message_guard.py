@@ -41,6 +41,7 @@ def item(
 def test_a_trainq_task_message_is_accepted_on_every_trainq_queue() -> None:
     for queue in ("train", "eval", "gpu"):
         assert screen_item(item(), queue) is None
+    assert screen_item(item(timelimit=[None, None], expires=None, shadow=None), "train") is None
     assert screen_item(item(task="trainq.eval_run"), "eval") is None
 
 
@@ -70,6 +71,10 @@ def test_a_control_reply_on_another_list_only_needs_to_be_an_envelope() -> None:
         (item(id=None), "no message id"),
         (item(eta="2099-01-01T00:00:00+00:00"), "has an ETA or countdown"),
         (item(countdown=60), "has an ETA or countdown"),
+        (item(expires="2099-01-01T00:00:00+00:00"), "sets 'expires'"),
+        (item(expires="not a date"), "sets 'expires'"),
+        (item(shadow="trainq.eval_run"), "sets 'shadow'"),
+        (item(timelimit=[None, 10**9]), "its own time limits"),
         (item(raw_body=base64.b64encode(b"[" * 5000 + b"]" * 5000).decode()), "nested too"),
     ],
 )
