@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,9 @@ from api_cli.progress import wait_for_run
 from api_cli.state import STATE
 from storage.errors import InvalidStateError
 from worker.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from storage.records import RunRecord
 
 
 def resume(
@@ -25,11 +28,12 @@ def resume(
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Resume a run whose process died, from its newest checkpoint.
+    """Resume a run whose process died or was interrupted, from its newest checkpoint.
 
     In a cluster, workers do this by themselves once the lease expires. In embedded mode nothing
     else runs, so a killed `trainq train` (terminal closed, machine rebooted) leaves its run
-    RUNNING with an expired lease: resume continues it here, exactly as if never interrupted.
+    RUNNING: resume continues it here, exactly as if never interrupted. When the run's process
+    was on this machine and is gone, resume takes over at once; otherwise it waits for the lease.
 
     Example: trainq resume 7
     """
@@ -46,6 +50,7 @@ def resume(
     if run.status.terminal:
         raise InvalidStateError(f"run {run_id} already finished ({run.status}); nothing to resume")
     if run.status is RunStatus.RUNNING:
+        _take_over_from_a_dead_process(run)
         run = repository.requeue_expired(run_id)
         if run.status is RunStatus.RUNNING:
             expires = (
@@ -71,3 +76,12 @@ def resume(
         if wait:
             run = wait_for_run(repository, run_id, show_progress=show_progress)
     report_run(run, json_output=json_output)
+
+
+def _take_over_from_a_dead_process(run: RunRecord) -> None:
+    """End the lease of a process on this host that no longer exists, instead of waiting it out."""
+    from worker.lease_owner import owner_pid_if_dead_here
+
+    pid = owner_pid_if_dead_here(run.lease_owner)
+    if pid is not None and STATE.repository.expire_lease(run.id, run.attempt):
+        stderr.print(f"run {run.id}: its process {pid} is gone; taking the run over")
