@@ -77,12 +77,12 @@ def _stop_at_next_chunk(
     state: AppState, context: JobContext, run_id: int, thread: threading.Thread
 ) -> None:
     """First Ctrl-C: hand the run back at its next chunk; a second one: hand it back now."""
-    stderr.print(
-        f"[yellow]interrupted: run {run_id} stops at its next chunk and keeps a checkpoint "
-        "there (Ctrl-C again to stop at once)…[/]"
-    )
     context.hand_back.set()
-    try:
+    try:  # a second Ctrl-C may come at any moment from here on
+        stderr.print(
+            f"[yellow]interrupted: run {run_id} stops at its next chunk and keeps a checkpoint "
+            "there (Ctrl-C again to stop at once)…[/]"
+        )
         thread.join()
     except KeyboardInterrupt:
         try:
