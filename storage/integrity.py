@@ -157,7 +157,7 @@ def _checkpoint_rows(session: Session) -> Iterator[CheckpointRow]:
 def _final_steps(session: Session) -> dict[int, int]:
     """Run id -> the step of its final weights, for runs that succeeded."""
     statement = select(Run.id, Run.steps_done).where(Run.status == RunStatus.SUCCEEDED.value)
-    return {int(run_id): int(steps) for run_id, steps in session.execute(statement).tuples()}
+    return {int(run_id): int(steps) for run_id, steps in session.execute(statement)}
 
 
 def _weights_problem(row: CheckpointRow) -> str | None:
