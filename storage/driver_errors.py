@@ -84,7 +84,8 @@ def _translate_sqlite(original: sqlite3.Error, detail: str, where: str) -> Stora
         return DatabaseCorruptError(
             f"the SQLite file {where} is damaged or not a trainq database ({detail}). Restore "
             "it from a backup or point TRAINQ_HOME / TRAINQ_DATABASE_URL elsewhere; "
-            "`trainq db check` lists what is damaged."
+            "`trainq db check` lists what is damaged.",
+            detail,
         )
     if code in _SQLITE_UNUSABLE_CODES:
         return DatabaseUnavailableError(

@@ -98,6 +98,11 @@ class DatabaseCorruptError(StorageError):
 
     exit_code = 65  # EX_DATAERR: waiting or retrying cannot fix it; restore or check the file
 
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        #: What SQLite said, without the advice (for reports that give their own).
+        self.detail = detail or message
+
 
 class DatabaseReadOnlyError(StorageError):
     """Raised when a write reaches a database that this process may only read."""

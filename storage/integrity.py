@@ -84,7 +84,13 @@ def check_database(database: Database) -> IntegrityReport:
     try:
         file_check = _check_file(database, path, problems)
     except DatabaseCorruptError as error:  # empty, or not a database at all
-        problems.append(IntegrityProblem("file", str(error)))
+        detail = (
+            f"the SQLite file {path} cannot be read ({error.detail}): it is not a database, or "
+            "its first page is damaged. Restore it from a backup"
+            if error.detail != str(error)
+            else str(error)  # our own message (an empty file) says it all
+        )
+        problems.append(IntegrityProblem("file", detail))
         return IntegrityReport(database.url, "damaged", problems=tuple(problems))
     weights = _guarded(problems, "weights", lambda: _check_weights(database, problems))
     chunks = _guarded(problems, "metrics", lambda: _check_chunks(database, problems))
@@ -98,11 +104,19 @@ def _guarded(problems: list[IntegrityProblem], what: str, check: Callable[[], in
     except (DatabaseUnavailableError, SchemaOutdatedError):
         raise  # not damage: the database is away, or has no trainq schema
     except StorageError as error:  # SQLite reports a damaged page (DatabaseCorruptError)
-        problems.append(IntegrityProblem(what, f"could not read all stored {what}: {error}"))
+        detail = error.detail if isinstance(error, DatabaseCorruptError) else str(error)
+        problems.append(
+            IntegrityProblem(what, f"some stored {what} are in damaged pages ({detail})")
+        )
         return 0
 
 
 def _check_file(database: Database, path: Path | None, problems: list[IntegrityProblem]) -> str:
+    """SQLite's own page-by-page check.
+
+    Raises:
+        DatabaseCorruptError: the file cannot be read at all (empty, or not a database).
+    """
     if path is None:
         return "not applicable (PostgreSQL checks its own pages)"
 
@@ -110,7 +124,12 @@ def _check_file(database: Database, path: Path | None, problems: list[IntegrityP
         statement = text(f"PRAGMA integrity_check({_MAX_FILE_MESSAGES})")
         return [str(row[0]) for row in session.execute(statement)]
 
-    messages = database.run(integrity, readonly=True)
+    # Reading the schema fails at once for a file that is not a database: nothing else to check.
+    database.run(lambda session: session.execute(text("SELECT count(*) FROM sqlite_master")))
+    try:
+        messages = database.run(integrity, readonly=True)
+    except DatabaseCorruptError as error:  # SQLite gave up half-way: report it, check the rows
+        messages = [f"SQLite stopped its check ({error.detail})"]
     if messages == ["ok"]:
         return "ok"
     for message in messages:

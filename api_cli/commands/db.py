@@ -78,7 +78,7 @@ def _print_report(report: IntegrityReport) -> None:
         stdout.print("[green]no problems found[/]")
         return
     print_table(
-        f"{len(report.problems)} problems",
+        f"{len(report.problems)} problem{'s' if len(report.problems) > 1 else ''}",
         ("what", "run", "problem"),
         [(problem.what, problem.run_id, problem.detail) for problem in report.problems],
     )
