@@ -64,7 +64,9 @@ def resume(
             report_run(run, json_output=json_output)
             return
     if not json_output:
-        stdout.print(f"run {run_id} resumes from step {run.steps_done}")
+        checkpoints = repository.list_checkpoints(run_id)
+        start = f"its checkpoint at step {checkpoints[-1].step:,}" if checkpoints else "step 0"
+        stdout.print(f"run {run_id} resumes from {start}")
     show_progress = not json_output or stderr.is_terminal
     if settings.embedded:
         from api_cli.embedded import run_in_process

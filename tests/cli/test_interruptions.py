@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -55,6 +56,19 @@ def trainq(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def corrupt_checkpoint(path: Path, step: int) -> None:
+    with sqlite3.connect(path) as connection:
+        (blob,) = connection.execute(
+            "SELECT weights FROM checkpoints WHERE step = ?", (step,)
+        ).fetchone()
+        damaged = bytearray(blob)
+        damaged[len(damaged) // 2] ^= 0xFF
+        connection.execute(
+            "UPDATE checkpoints SET weights = ? WHERE step = ?", (bytes(damaged), step)
+        )
+    connection.close()
+
+
 def test_ctrl_c_checkpoints_the_run_where_it_stopped_and_resume_finishes_it_exactly(
     tmp_path: Path,
 ) -> None:
@@ -81,9 +95,15 @@ def test_ctrl_c_checkpoints_the_run_where_it_stopped_and_resume_finishes_it_exac
     # The checkpoint is at the chunk where it stopped, not at the last 20,000-step mark.
     assert repository.list_checkpoints(1)[-1].step == run.steps_done
 
+    # Damage that newest checkpoint: the resume says so and falls back to the one before.
+    corrupt_checkpoint(tmp_path / "interrupted" / "trainq.db", run.steps_done)
     resumed = trainq(env, "resume", "1", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
+    assert (
+        f"checkpoint at step {run.steps_done} is corrupt (checksum mismatch); resuming from "
+        "step 20000" in resumed.stderr
+    )
     assert [row.step for row in repository.read_metrics(1)] == list(range(1, steps + 1))
 
     straight_env = embedded_env(tmp_path / "straight")
