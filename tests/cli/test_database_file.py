@@ -62,15 +62,11 @@ def small_home(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(home)], check=False, capture_output=True)
 
 
-def repository_at(home: Path) -> Repository:
-    database = Database(f"sqlite:///{home / 'trainq.db'}")
-    database.upgrade()
-    return Repository(database)
-
-
 def store_finished_runs(home: Path, runs: int = 1) -> None:
     """Finished runs of 1,000 steps (10 chunks, a checkpoint per chunk), without TensorFlow."""
-    repository = repository_at(home)
+    database = Database(f"sqlite:///{home / 'trainq.db'}")
+    database.upgrade()
+    repository = Repository(database)
     for _ in range(runs):
         run = repository.create_run(
             kind=JobKind.TRAIN, config={"steps": 1000}, seed=1, queue="train", max_attempts=3
@@ -82,13 +78,13 @@ def store_finished_runs(home: Path, runs: int = 1) -> None:
             repository.record_chunk(
                 run.id,
                 claimed.attempt,
-                MetricChunk(first, losses, losses / 2),
+                MetricChunk(first, losses, np.full(100, 0.5, np.float32)),
                 lease_ttl_s=60,
                 checkpoint={"W": WEIGHTS["W"] * first, "b": WEIGHTS["b"]},
             )
         repository.finish_run(run.id, claimed.attempt, RunStatus.SUCCEEDED, final_weights=WEIGHTS)
     # Closing the last connection checkpoints the WAL into the file and removes it.
-    repository._db.dispose(close=True)
+    database.dispose(close=True)
 
 
 def test_a_full_disk_leaves_the_run_resumable_and_resume_finishes_it_once_space_is_freed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -65,23 +66,19 @@ def first_attempt_dies_after(repository: Repository, data: FashionMnist, step: i
     return run_id
 
 
-def corrupt_checkpoint(repository: Repository, run_id: int, step: int) -> None:
-    database = repository._db  # behind the repository's back, as a bad disk would
-    connection = database.engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        cursor.execute(
+def corrupt_checkpoint(path: Path, run_id: int, step: int) -> None:
+    """Flip a byte of a stored blob behind the repository's back, as a bad disk would."""
+    with sqlite3.connect(path) as connection:
+        (blob,) = connection.execute(
             "SELECT weights FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, step)
-        )
-        blob = bytearray(cursor.fetchone()[0])
-        blob[len(blob) // 2] ^= 0xFF
-        cursor.execute(
+        ).fetchone()
+        damaged = bytearray(blob)
+        damaged[len(damaged) // 2] ^= 0xFF
+        connection.execute(
             "UPDATE checkpoints SET weights = ? WHERE run_id = ? AND step = ?",
-            (bytes(blob), run_id, step),
+            (bytes(damaged), run_id, step),
         )
-        connection.commit()
-    finally:
-        connection.close()
+    connection.close()
 
 
 def test_a_corrupt_newest_checkpoint_is_skipped_and_the_run_ends_as_if_never_damaged(
@@ -91,7 +88,7 @@ def test_a_corrupt_newest_checkpoint_is_skipped_and_the_run_ends_as_if_never_dam
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     run_id = first_attempt_dies_after(repository, fashion_mnist, DIED_AT_STEP)
-    corrupt_checkpoint(repository, run_id, DIED_AT_STEP)
+    corrupt_checkpoint(tmp_path / "trainq.db", run_id, DIED_AT_STEP)
 
     with caplog.at_level(logging.WARNING):
         finished = execute_job(context(repository, tmp_path), run_id)
@@ -118,7 +115,7 @@ def test_a_run_whose_every_checkpoint_is_corrupt_fails_without_retry(
 ) -> None:
     run_id = first_attempt_dies_after(repository, fashion_mnist, 2_000)
     for step in (1_000, 2_000):
-        corrupt_checkpoint(repository, run_id, step)
+        corrupt_checkpoint(tmp_path / "trainq.db", run_id, step)
 
     finished = execute_job(context(repository, tmp_path), run_id)
 
