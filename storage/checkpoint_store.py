@@ -10,10 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import CheckpointNotFoundError, WeightsCorruptError
-from storage.models import CheckpointRow
+from storage.models import CheckpointRow, Run
 from storage.record_mapping import checkpoint_info
 from storage.records import Checkpoint, CheckpointInfo
-from storage.repository_base import RepositoryBase, insert_ignoring_duplicates, load_run
+from storage.repository_base import (
+    RepositoryBase,
+    fenced_touch,
+    insert_ignoring_duplicates,
+    load_run,
+)
 from storage.weights_codec import decode_weights, encode_weights, sha256_hex
 
 
@@ -24,28 +29,69 @@ def store_checkpoint(
     arrays: Mapping[str, np.ndarray],
     now: datetime,
 ) -> bool:
-    """Insert the checkpoint at ``step`` unless one is there already (redelivery, resume).
+    """Insert the checkpoint at ``step`` unless an intact one is there already (redelivery, resume).
+
+    A corrupt checkpoint already at ``step`` is replaced: a run that resumed from an older
+    checkpoint because that one was corrupt recomputes the same weights (training is
+    deterministic), and leaving the damaged blob would make the next resume skip it again.
 
     Returns:
-        True when a new row was written.
+        True when a row was written.
     """
     blob = encode_weights(arrays)
-    return insert_ignoring_duplicates(
-        session,
-        CheckpointRow,
-        {
-            "run_id": run_id,
-            "step": step,
-            "weights": blob,
-            "sha256": sha256_hex(blob),
-            "size_bytes": len(blob),
-            "created_at": now,
-        },
-    )
+    checksum = sha256_hex(blob)
+    values = {
+        "run_id": run_id,
+        "step": step,
+        "weights": blob,
+        "sha256": checksum,
+        "size_bytes": len(blob),
+        "created_at": now,
+    }
+    if insert_ignoring_duplicates(session, CheckpointRow, values):
+        return True
+    # Rare (a redelivered or resumed chunk), so reading the stored blob back costs little.
+    existing = session.get(CheckpointRow, (run_id, step))
+    if existing is None or _is_intact(existing):
+        return False
+    existing.weights, existing.sha256, existing.size_bytes = blob, checksum, len(blob)
+    existing.created_at = now
+    return True
+
+
+def _is_intact(row: CheckpointRow) -> bool:
+    try:
+        decode_weights(row.weights, row.sha256)
+    except WeightsCorruptError:
+        return False
+    return True
 
 
 class CheckpointStore(RepositoryBase):
     """Reading checkpoints. (They are written with metrics and at the end of a run.)"""
+
+    def save_checkpoint(
+        self, run_id: int, attempt: int, step: int, arrays: Mapping[str, np.ndarray]
+    ) -> bool:
+        """Store a checkpoint at ``step`` outside the usual cadence, fenced by ``attempt``.
+
+        For a job that stops early and hands its run back (see ``release_run``): the next
+        attempt then resumes exactly where this one stopped.
+
+        Returns:
+            True when a row was written (False: an intact one was already there).
+
+        Raises:
+            StaleAttemptError: ``attempt`` no longer owns the run; nothing was written.
+        """
+        now = self._now()
+
+        def save(session: Session) -> bool:
+            # A no-op assignment that takes the row lock and checks the fence, like every write.
+            fenced_touch(session, run_id, attempt, {"steps_done": Run.steps_done})
+            return store_checkpoint(session, run_id, step, arrays, now)
+
+        return self._db.run(save, idempotent=True)
 
     def latest_checkpoint(self, run_id: int) -> Checkpoint | None:
         """The newest checkpoint of a run, verified; ``None`` when it has none.

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, text
@@ -65,6 +66,13 @@ class Database:
     def dialect_name(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._url.get_backend_name()
+
+    @property
+    def file_path(self) -> Path | None:
+        """The SQLite file (``None`` for PostgreSQL and in-memory SQLite)."""
+        if self.dialect_name != "sqlite" or self._url.database in (None, "", ":memory:"):
+            return None
+        return Path(str(self._url.database)).expanduser()
 
     @property
     def engine(self) -> Engine:

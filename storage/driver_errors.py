@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from sqlalchemy import exc as sa_exc
 
 from storage.errors import (
     DatabaseBusyError,
+    DatabaseCorruptError,
+    DatabaseReadOnlyError,
     DatabaseUnavailableError,
+    DiskFullError,
     SchemaOutdatedError,
     StorageError,
     TransactionConflictError,
@@ -22,7 +26,10 @@ _PG_TIMEOUTS = {"55P03", "57014"}  # lock_not_available, query_canceled (stateme
 _PG_SCHEMA_MISSING = {"42P01", "42703"}  # undefined_table, undefined_column
 
 _SQLITE_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
-_SQLITE_UNUSABLE_CODES = {8, 10, 13, 14}  # READONLY, IOERR, FULL, CANTOPEN
+_SQLITE_UNUSABLE_CODES = {10, 14}  # IOERR, CANTOPEN
+_SQLITE_READONLY = 8
+_SQLITE_FULL = 13
+_SQLITE_CORRUPT_CODES = {11, 26}  # CORRUPT, NOTADB ("file is not a database")
 
 _UPGRADE_HINT = "run `trainq db upgrade` (or `trainq db upgrade --help`)"
 
@@ -60,6 +67,26 @@ def _translate_sqlite(original: sqlite3.Error, detail: str, where: str) -> Stora
             "Another trainq process holds a long write transaction; retry, and keep the file on "
             "a local disk (not NFS)."
         )
+    if code == _SQLITE_FULL:
+        return DiskFullError(
+            f"no space left on device at {sqlite_directory(where)} (the SQLite database {where}: "
+            f"{detail}). Free some space there, or set TRAINQ_HOME to a disk with room; runs "
+            "that stopped continue with `trainq resume RUN_ID`."
+        )
+    if code == _SQLITE_READONLY:
+        return DatabaseReadOnlyError(
+            f"the SQLite database {where} is read-only here ({detail}): its directory "
+            f"{sqlite_directory(where)} (TRAINQ_HOME) or the file is not writable, e.g. a "
+            "read-only mount. Commands that only read work; to write, make it writable or set "
+            "TRAINQ_HOME to a writable directory."
+        )
+    if code in _SQLITE_CORRUPT_CODES:
+        return DatabaseCorruptError(
+            f"the SQLite file {where} is damaged or not a trainq database ({detail}). Restore "
+            "it from a backup or point TRAINQ_HOME / TRAINQ_DATABASE_URL elsewhere; "
+            "`trainq db check` lists what is damaged.",
+            detail,
+        )
     if code in _SQLITE_UNUSABLE_CODES:
         return DatabaseUnavailableError(
             f"cannot use the SQLite database {where}: {detail}. Check that the directory exists, "
@@ -72,6 +99,12 @@ def _translate_sqlite(original: sqlite3.Error, detail: str, where: str) -> Stora
             + _UPGRADE_HINT
         )
     return StorageError(f"SQLite error on {where}: {detail}")
+
+
+def sqlite_directory(where: str) -> str:
+    """The directory of the SQLite file named by the URL ``where`` (for messages)."""
+    path = where.removeprefix("sqlite:///").split("?", 1)[0]
+    return os.path.dirname(path) or "."
 
 
 def _translate_postgres(error: sa_exc.DBAPIError, detail: str, where: str) -> StorageError:

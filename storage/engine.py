@@ -14,13 +14,14 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from storage.errors import ConfigurationError, DatabaseUnavailableError
+from storage.errors import ConfigurationError, DatabaseCorruptError, DatabaseUnavailableError
 from storage.redaction import redact
 
 #: Execution option that marks a transaction read-only; SQLite then begins it DEFERRED.
@@ -142,7 +143,11 @@ def _create_sqlite_engine(url: URL) -> Engine:
         # One shared connection, or every checkout would see a different empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        directory = Path(str(url.database)).expanduser().parent
+        path = Path(str(url.database)).expanduser()
+        _refuse_empty_file(path, url)
+        if is_read_only(path):
+            return _create_read_only_sqlite_engine(url, path)
+        directory = path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -158,6 +163,73 @@ def _create_sqlite_engine(url: URL) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _refuse_empty_file(path: Path, url: URL) -> None:
+    """A 0-byte file is not a database we made: refuse it rather than silently start a new one.
+
+    SQLite would take an empty file as a new, empty database, so a mistyped TRAINQ_DATABASE_URL
+    (or a file truncated by a failed copy) would quietly become a fresh trainq database. trainq
+    never leaves one behind: switching a new file to WAL writes its header at once.
+    """
+    try:
+        empty = path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return  # unreadable: SQLite's own error says why
+    if empty:
+        raise DatabaseCorruptError(
+            f"the SQLite file {display_url(url)} is empty (0 bytes), so it is not a trainq "
+            "database. Delete it to start a new database there, or point TRAINQ_HOME / "
+            "TRAINQ_DATABASE_URL at the right file."
+        )
+
+
+def is_read_only(path: Path) -> bool:
+    """Whether an existing SQLite file (or its directory) cannot be written by this process.
+
+    ``os.access`` reports a read-only mount (EROFS) even to root, for whom permission bits do not
+    count. SQLite needs the directory writable too, for its ``-wal`` and ``-shm`` files.
+    """
+    return path.is_file() and not (
+        os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    )
+
+
+def _create_read_only_sqlite_engine(url: URL, path: Path) -> Engine:
+    """An engine that only reads: commands that read keep working on a read-only TRAINQ_HOME.
+
+    Writes fail with SQLITE_READONLY (``DatabaseReadOnlyError``, naming TRAINQ_HOME). Without a
+    ``-wal`` file every commit is in the main file and SQLite may open it ``immutable`` (no locks,
+    no ``-shm`` to create, which a read-only directory would forbid); with one, ``mode=ro`` reads
+    the WAL's commits too.
+    """
+    wal = path.with_name(path.name + "-wal")
+    query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    uri = f"file:{quote(str(path))}?{query}"
+
+    def connect() -> sqlite3.Connection:
+        # Pooled connections move between the embedded job thread and the main thread.
+        return sqlite3.connect(
+            uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+
+    engine = create_engine(url, creator=connect, json_serializer=_strict_json)
+    event.listen(engine, "connect", _configure_read_only_connection)
+    event.listen(engine, "begin", _begin_read_only_transaction)
+    return engine
+
+
+def _configure_read_only_connection(
+    dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry
+) -> None:
+    # No journal_mode or synchronous here: both would try to write to the file.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _begin_read_only_transaction(connection: Connection) -> None:
+    # BEGIN IMMEDIATE would ask for a write lock that a read-only connection cannot take.
+    connection.exec_driver_sql("BEGIN")
 
 
 def _configure_sqlite_connection(

@@ -97,3 +97,22 @@ class WeightsChecksumError(WeightsCorruptError):
 
 class WeightsShapeError(WeightsCorruptError):
     """Raised when a weight blob's arrays are not the names and shapes the caller expects."""
+
+
+class DatabaseCorruptError(StorageError):
+    """Raised when the database file is not a database, is empty, or its pages are damaged."""
+
+    exit_code = 65  # EX_DATAERR: waiting or retrying cannot fix it; restore or check the file
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        #: What SQLite said, without the advice (for reports that give their own).
+        self.detail = detail or message
+
+
+class DatabaseReadOnlyError(StorageError):
+    """Raised when a write reaches a database that this process may only read."""
+
+
+class DiskFullError(DatabaseUnavailableError):
+    """Raised when the database's file system has no space left for a write."""

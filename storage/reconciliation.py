@@ -101,6 +101,30 @@ class Reconciliation(RepositoryBase):
 
         return self._db.run(requeue, idempotent=True)
 
+    def expire_lease(self, run_id: int, attempt: int, *, now: datetime | None = None) -> bool:
+        """End ``attempt``'s lease now, because its owner is known to be dead.
+
+        ``trainq resume`` calls it when the owner was a process on this host that no longer
+        exists, so that it need not wait out the TTL; :meth:`requeue_expired` then moves the run
+        on as for any lost worker (the dead attempt counts against ``max_attempts``).
+
+        Returns:
+            True when the lease was ended; False when ``attempt`` no longer holds the run.
+        """
+        now = self._now(now)
+        statement = (
+            update(Run)
+            .where(Run.id == run_id, Run.attempt == attempt, Run.status == _RUNNING)
+            # A microsecond in the past: requeue_expired compares with "<".
+            .values(lease_expires_at=now - timedelta(microseconds=1))
+            .returning(Run.id)
+        )
+
+        def expire(session: Session) -> bool:
+            return session.execute(statement).first() is not None
+
+        return self._db.run(expire, idempotent=True)
+
 
 def _next_state(row: Run, now: datetime) -> dict[str, object]:
     cleared: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}

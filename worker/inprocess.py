@@ -8,6 +8,8 @@ progress by reading the database (as it does for a cluster run) and to be interr
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from storage import Repository, Settings
+from storage.errors import StaleAttemptError, StorageError
 from storage.records import RunRecord, RunStatus
 from worker.dispatch import JobHandle
 
@@ -29,6 +32,11 @@ class InProcessJob:
     in_this_process: bool = True
     done: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
+    #: Set by the caller (Ctrl-C) to end the job at its next chunk with a checkpoint there and the
+    #: run handed back (QUEUED) for `trainq resume`; a job not yet started then never starts.
+    hand_back: threading.Event = field(default_factory=threading.Event)
+    #: The lease owner this job claims the run as (known from dispatch on).
+    owner: str = ""
 
     def finished(self) -> bool:
         """True once ``execute_job`` has returned or raised."""
@@ -61,7 +69,10 @@ class InProcessDispatcher:
 
     def dispatch(self, repository: Repository, run: RunRecord) -> JobHandle:
         """Queue ``run`` for this process's job thread and return its handle at once."""
-        job = InProcessJob(run.id)
+        from worker.jobs import JobContext
+
+        owner = JobContext.for_this_process(repository, self._settings, "embedded").owner
+        job = InProcessJob(run.id, owner=owner)
         with self._lock:
             self._jobs = [*(j for j in self._jobs if not j.finished()), job]
             self._pending.put((repository, job))
@@ -93,18 +104,44 @@ def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> No
     """Execute ``job`` here; an exception that escapes the job code is kept and recorded."""
     from worker.jobs import JobContext, execute_job
 
-    context = JobContext.for_this_process(repository, settings, "embedded")
+    context = dataclasses.replace(
+        JobContext.for_this_process(repository, settings, "embedded"), hand_back=job.hand_back
+    )
     try:
-        execute_job(context, job.run_id)
+        if not job.hand_back.is_set():
+            execute_job(context, job.run_id)
     except BaseException as exc:  # reported by the caller's thread, recorded on the run
         job.failure = exc
-        _record_crash(repository, job.run_id, exc)
+        _record_crash(repository, context.owner, job.run_id, exc)
     finally:
         job.done.set()
 
 
-def _record_crash(repository: Repository, run_id: int, exc: BaseException) -> None:
-    """Nothing else will requeue an embedded run: record why it stopped."""
+def release_if_ours(repository: Repository, owner: str, run_id: int) -> RunRecord:
+    """Hand the run back if ``owner`` still holds it; its job thread's writes then fail.
+
+    Raises:
+        StaleAttemptError: another attempt took the run meanwhile.
+        StorageError: the database cannot be written.
+    """
+    run = repository.get_run(run_id)
+    if run.status is not RunStatus.RUNNING or run.lease_owner != owner:
+        return run  # finished, or already handed back by the job itself
+    return repository.release_run(run_id, run.attempt)
+
+
+def _record_crash(repository: Repository, owner: str, run_id: int, exc: BaseException) -> None:
+    """Nothing else will requeue an embedded run: record why it stopped.
+
+    A storage failure (disk full, database locked or unreachable) says nothing about the run:
+    hand it back so that `trainq resume` continues it once the database is usable. If even that
+    write fails, the run stays RUNNING under this process's lease, which `trainq resume` takes
+    over as soon as this process is gone.
+    """
+    if isinstance(exc, StorageError):
+        with contextlib.suppress(StaleAttemptError, StorageError):
+            release_if_ours(repository, owner, run_id)
+        return
     try:
         run = repository.get_run(run_id)
         if run.status is RunStatus.RUNNING:

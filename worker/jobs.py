@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from storage import Repository, Settings
@@ -22,9 +23,10 @@ from worker.config import Device, EvalConfig, TrainConfig, parse_eval_config, pa
 from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
+from worker.resume_point import newest_intact_checkpoint
 
 if TYPE_CHECKING:
-    from worker.training import ChunkReport
+    from worker.training import ChunkReport, TrainingState
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class JobContext:
     settings: Settings
     owner: str  # the lease owner: host, pid and a per-delivery label
     host: str
+    #: Set by whoever hosts the job (the embedded CLI, on Ctrl-C) to end it at its next chunk,
+    #: with a checkpoint there and the run handed back (QUEUED) for `trainq resume`.
+    hand_back: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def for_this_process(cls, repository: Repository, settings: Settings, label: str) -> JobContext:
@@ -87,7 +92,7 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
 
     config = _effective_device(parse_train_config(run.config), context.settings)
     repository = context.repository
-    checkpoint = repository.latest_checkpoint(run.id)
+    checkpoint = newest_intact_checkpoint(repository, run.id)
     resume = (
         TrainingState(step=checkpoint.info.step, arrays=checkpoint.arrays) if checkpoint else None
     )
@@ -109,9 +114,11 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         data,
         resume_from=resume,
         on_chunk=record,
-        should_stop=heartbeat.stop_requested.is_set,
+        should_stop=lambda: heartbeat.stop_requested.is_set() or context.hand_back.is_set(),
     )
     if not result.completed:
+        if context.hand_back.is_set() and not heartbeat.stop_requested.is_set():
+            return _hand_back(context, run, result.state)
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)
     return repository.finish_run(
         run.id,
@@ -123,6 +130,14 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         final_weights=result.state.arrays,
         device=result.device,
     )
+
+
+def _hand_back(context: JobContext, run: RunRecord, state: TrainingState) -> RunRecord:
+    """Stop without losing work: a checkpoint at this chunk, and the run QUEUED for a resume."""
+    repository = context.repository
+    repository.save_checkpoint(run.id, run.attempt, state.step, state.arrays)
+    logger.info("run %s: handed back at step %s, checkpointed", run.id, state.step)
+    return repository.release_run(run.id, run.attempt)
 
 
 def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:

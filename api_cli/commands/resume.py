@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api_cli.output import stdout
+from api_cli.output import stderr, stdout
 from api_cli.state import STATE
 from api_cli.submission import (
     JsonOption,
@@ -19,6 +19,9 @@ from api_cli.submission import (
 from storage.errors import InvalidStateError
 from storage.validation import MAX_ID
 
+if TYPE_CHECKING:
+    from storage.records import RunRecord
+
 
 def resume(
     run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The interrupted run's id.")],
@@ -26,11 +29,12 @@ def resume(
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Resume a run whose process died, from its newest checkpoint.
+    """Resume a run whose process died or was interrupted, from its newest checkpoint.
 
     In a cluster, workers do this by themselves once the lease expires. In embedded mode nothing
     else runs, so a killed `trainq train` (terminal closed, machine rebooted) leaves its run
-    RUNNING with an expired lease: resume continues it here, exactly as if never interrupted.
+    RUNNING: resume continues it here, exactly as if never interrupted. When the run's process
+    was on this machine and is gone, resume takes over at once; otherwise it waits for the lease.
 
     Example: trainq resume 7
     """
@@ -42,6 +46,7 @@ def resume(
     if run.status.terminal:
         raise InvalidStateError(f"run {run_id} already finished ({run.status}); nothing to resume")
     if run.status is RunStatus.RUNNING:
+        _take_over_from_a_dead_process(run)
         run = repository.requeue_expired(run_id)
         if run.status is RunStatus.RUNNING:
             expires = (
@@ -55,7 +60,18 @@ def resume(
             report_run(run, json_output=json_output)
             return
     if not json_output:
-        stdout.print(f"run {run_id} resumes from step {run.steps_done}")
+        checkpoints = repository.list_checkpoints(run_id)
+        start = f"its checkpoint at step {checkpoints[-1].step:,}" if checkpoints else "step 0"
+        stdout.print(f"run {run_id} resumes from {start}")
     STATE.client.dispatcher.check()
     (handle,) = STATE.client.dispatch_many([run])
     follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)
+
+
+def _take_over_from_a_dead_process(run: RunRecord) -> None:
+    """End the lease of a process on this host that no longer exists, instead of waiting it out."""
+    from worker.lease_owner import owner_pid_if_dead_here
+
+    pid = owner_pid_if_dead_here(run.lease_owner)
+    if pid is not None and STATE.repository.expire_lease(run.id, run.attempt):
+        stderr.print(f"run {run.id}: its process {pid} is gone; taking the run over")

@@ -1,10 +1,11 @@
-"""An embedded run whose process was killed is resumed by `trainq resume`, losing nothing."""
+"""A killed embedded run is taken over by `trainq resume` at once, losing nothing."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage import Database, Repository, StorageError
-from storage.records import RunStatus
+from storage.records import JobKind, RunStatus
 from tests.cli.conftest import embedded_env
 
 pytestmark = pytest.mark.slow
@@ -42,8 +43,11 @@ def wait_until_step(repository: Repository, process: subprocess.Popen[bytes], st
         time.sleep(0.05)
 
 
-def test_a_killed_embedded_run_resumes_from_its_newest_checkpoint(tmp_path: Path) -> None:
-    env = embedded_env(tmp_path) | {"TRAINQ_LEASE_TTL_S": "2"}
+def test_a_killed_embedded_run_is_taken_over_at_once_and_resumes_from_its_newest_checkpoint(
+    tmp_path: Path,
+) -> None:
+    # The default 30 s lease: resume must not wait for it when the owner process is gone.
+    env = embedded_env(tmp_path)
     options = ["--steps", str(STEPS), "--chunk-steps", "1000", "--checkpoint-every", "20000"]
     process = subprocess.Popen(
         [sys.executable, "-m", "api_cli", "train", *options, "--seed", "5", "--json"],
@@ -61,21 +65,44 @@ def test_a_killed_embedded_run_resumes_from_its_newest_checkpoint(tmp_path: Path
     interrupted = repository.get_run(1)
     assert interrupted.status is RunStatus.RUNNING
     assert interrupted.steps_done < STEPS
+    newest = repository.list_checkpoints(1)[-1].step
 
-    too_soon = trainq(env, "resume", "1")
-    assert too_soon.returncode == 3
-    assert "lease" in too_soon.stderr
-
-    time.sleep(2.5)  # the dead process's lease expires
     resumed = trainq(env, "resume", "1", "--json")
     assert resumed.returncode == 0, resumed.stderr
+    assert f"its process {process.pid} is gone; taking the run over" in resumed.stderr
     report = json.loads(resumed.stdout)
     assert report["status"] == "succeeded"
     assert report["attempts"] == 2
     assert report["steps_done"] == STEPS
     steps = [row.step for row in repository.read_metrics(1)]
     assert steps == list(range(1, STEPS + 1))
+    assert newest >= 40_000
 
     finished = trainq(env, "resume", "1")
     assert finished.returncode == 3
     assert "already finished" in finished.stderr
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        pytest.param(f"{socket.gethostname()}:{os.getpid()}:test", id="a-live-process-here"),
+        pytest.param("another-host:1234:embedded", id="a-process-on-another-host"),
+    ],
+)
+def test_resume_waits_for_the_lease_of_an_owner_that_may_be_alive(
+    tmp_path: Path, owner: str
+) -> None:
+    env = embedded_env(tmp_path)
+    assert trainq(env, "runs", "list").returncode == 0  # creates the database
+    repository = Repository(Database(f"sqlite:///{tmp_path / 'trainq.db'}"))
+    run = repository.create_run(
+        kind=JobKind.TRAIN, config={"steps": 100}, seed=1, queue="train", max_attempts=3
+    )
+    repository.claim_run(run.id, owner=owner, worker_host="h", lease_ttl_s=600)
+
+    result = trainq(env, "resume", str(run.id))
+
+    assert result.returncode == 3
+    assert "try again once the lease has expired" in result.stderr
+    assert repository.get_run(run.id).lease_owner == owner
