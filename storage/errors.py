@@ -91,3 +91,7 @@ class WeightsChecksumError(WeightsCorruptError):
 
 class WeightsShapeError(WeightsCorruptError):
     """Raised when a weight blob's arrays are not the names and shapes the caller expects."""
+
+
+class SweepNotFoundError(NotFoundError):
+    """Raised when no sweep has the requested id."""

@@ -69,6 +69,8 @@ class RunRecord:
     published_at: datetime | None
     summary: dict[str, Any] | None
     tags: dict[str, str] = field(default_factory=dict)
+    sweep_id: int | None = None  # the sweep this run is a trial of
+    trial: int | None = None  # its trial number in that sweep (0-based)
 
 
 @dataclass(frozen=True)
