@@ -17,6 +17,7 @@ from api_cli.commands import (
     resume,
     runs,
     status,
+    sweep,
     train,
     worker,
 )
@@ -55,6 +56,7 @@ app.command()(predict.predict)
 app.command()(worker.worker)
 app.add_typer(db.app, name="db")
 app.command()(status.status)
+app.add_typer(sweep.app, name="sweep")
 
 
 def run() -> None:

@@ -21,6 +21,9 @@ from worker.config import Device, EvalConfig, TrainConfig, parse_eval_config, pa
 from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
+from worker.sweeps import trial_ended
+from worker.trial_hooks import CheckpointHooks
+from worker.validation import split_arrays
 
 if TYPE_CHECKING:
     from worker.training import ChunkReport
@@ -77,6 +80,9 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         # Would fail the same way on every attempt: record why and do not retry.
         logger.error("run %s failed: %s", run_id, exc)
         return _finish(context, run, RunStatus.FAILED, error=str(exc))
+    finally:
+        if run.sweep_id is not None:  # a sweep trial's slot may be free: start the next trial
+            trial_ended(context.repository, context.settings, run.sweep_id)
 
 
 def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> RunRecord:
@@ -91,6 +97,9 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
+    hooks = CheckpointHooks(context, run, config, data)  # validation metrics, ASHA rungs
+    if resume is not None and hooks.at_checkpoint(resume):  # killed right after its rung
+        return hooks.finish_pruned(resume, None)
 
     def record(report: ChunkReport) -> None:
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
@@ -100,6 +109,8 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         )
         if ack.cancel_requested:
             heartbeat.stop_requested.set()
+        if report.state is not None and hooks.at_checkpoint(report.state):
+            heartbeat.stop_requested.set()
 
     result = train(
         config,
@@ -108,6 +119,8 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         on_chunk=record,
         should_stop=heartbeat.stop_requested.is_set,
     )
+    if hooks.pruned_at_step is not None:
+        return hooks.finish_pruned(result.state, result)
     if not result.completed:
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)
     return repository.finish_run(
@@ -127,7 +140,8 @@ def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:
     repository = context.repository
     checkpoint = _checkpoint_to_evaluate(repository, config)
     data = load_fashion_mnist(context.settings.data_dir)
-    images, labels = data.split(config.split.value)
+    trained = parse_train_config(repository.get_run(config.run_id).config)
+    images, labels = split_arrays(data, config.split, trained)
     device = (
         config.device
         if config.device is not Device.AUTO

@@ -32,6 +32,7 @@ def list_runs(
     status: Annotated[list[str] | None, typer.Option(help="Filter by status; repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Filter by KEY=VALUE; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Filter by exact name.")] = None,
+    sweep: Annotated[int | None, typer.Option(help="Only the trials of this sweep.")] = None,
     evals: Annotated[
         bool, typer.Option("--evals", help="List evaluation jobs instead of training runs.")
     ] = False,
@@ -49,6 +50,7 @@ def list_runs(
         tags=parse_tags(tag or []) or None,
         name=name,
         limit=limit,
+        sweep_id=sweep,
     )
     if output_format is Format.JSON:
         print_json([run_dict(run) for run in runs])
