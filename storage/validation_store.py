@@ -16,15 +16,12 @@ from storage.sweep_records import ValidationMetric
 class ValidationStore(RepositoryBase):
     """Writing and reading ``validation_metrics``."""
 
-    def record_validation(self, run_id: int, step: int, loss: float, accuracy: float) -> bool:
+    def record_validation(self, run_id: int, step: int, loss: float, accuracy: float) -> None:
         """Store the validation metrics of ``run_id``'s checkpoint at ``step``.
 
         Idempotent on ``(run_id, step)``: the weights of a checkpoint are fixed, so a resumed
         attempt that computes them again gets the same numbers; the first row is kept. NaN is
         stored as NULL.
-
-        Returns:
-            True when a row was written, False when one was already there.
 
         Raises:
             RunNotFoundError: no run has this id.
@@ -36,9 +33,9 @@ class ValidationStore(RepositoryBase):
             "accuracy": none_if_nan(accuracy),
         }
 
-        def write(session: Session) -> bool:
+        def write(session: Session) -> None:
             load_run(session, run_id)
-            return insert_ignoring_duplicates(session, ValidationMetricRow, values)
+            insert_ignoring_duplicates(session, ValidationMetricRow, values)
 
         return self._db.run(write, idempotent=True)
 
