@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
 from pathlib import Path
@@ -257,7 +259,9 @@ def best(
     if export is not None:
         from api_cli.commands.export import export as export_run
 
-        export_run(trial.run_id, out=export)
+        # Its "wrote FILE" line goes to stderr when stdout carries JSON.
+        with contextlib.redirect_stdout(sys.stderr if json_output else sys.stdout):
+            export_run(trial.run_id, out=export)
     if json_output:
         print_json(
             {
