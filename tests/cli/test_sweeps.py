@@ -1,4 +1,4 @@
-"""`trainq sweep` embedded: trials run here through the job code, ASHA prunes, bad files store nothing."""
+"""`trainq sweep` embedded: trials run here through the job code; bad files store nothing."""
 
 from __future__ import annotations
 

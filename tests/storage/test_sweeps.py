@@ -53,7 +53,9 @@ def test_slots_are_filled_up_to_max_concurrent_in_trial_order(repo: Repository) 
 def test_a_sweep_succeeds_once_every_trial_ended_whatever_the_outcome(repo: Repository) -> None:
     sweep_id = new_sweep(repo, trials=3, max_concurrent=3)
     runs = repo.fill_slots(sweep_id)
-    for run, status in zip(runs, [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED]):
+    for run, status in zip(
+        runs, [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED], strict=True
+    ):
         finish(repo, run.id, status)
     assert repo.get_sweep(sweep_id).status is SweepStatus.RUNNING
     assert repo.fill_slots(sweep_id) == []
@@ -99,7 +101,9 @@ def test_asha_continues_the_top_third_of_the_results_so_far(repo: Repository) ->
     sweep_id = new_sweep(repo, trials=6, max_concurrent=6)
     runs = [claim(repo, run.id) for run in repo.fill_slots(sweep_id)]
     values = [0.5, 0.4, 0.3, 0.9, 0.2, 0.6]
-    decisions = [decide(repo, sweep_id, run, v).continued for run, v in zip(runs, values)]
+    decisions = [
+        decide(repo, sweep_id, run, v).continued for run, v in zip(runs, values, strict=True)
+    ]
     # n=1, 2: always continue; n=3: 0.3 is 3rd of 3 (top 1 continue); n=4: 0.9 is 1st of 4;
     # n=5: 0.2 last; n=6: 0.6 is 2nd of 6 (top 2 continue).
     assert decisions == [True, True, False, True, False, True]
@@ -112,7 +116,7 @@ def test_a_rung_decision_is_taken_once_even_when_the_trial_reports_again(
 ) -> None:
     sweep_id = new_sweep(repo, trials=4, max_concurrent=4)
     runs = [claim(repo, run.id) for run in repo.fill_slots(sweep_id)]
-    for run, value in zip(runs[:3], [0.9, 0.8, 0.7]):
+    for run, value in zip(runs[:3], [0.9, 0.8, 0.7], strict=True):
         decide(repo, sweep_id, run, value)
     again = decide(repo, sweep_id, runs[2], 0.99)  # a resumed attempt, a different value
     assert (again.continued, again.first_time) == (False, False)
