@@ -112,3 +112,10 @@ def test_eval_on_the_val_split_of_a_run_without_one_exits_2(trainq: Trainq) -> N
     )
     result = trainq("eval", str(run["id"]), "--split", "val")
     assert result.returncode == 2 and "--val-size" in result.stderr
+
+
+def test_a_validation_split_larger_than_the_training_set_exits_2_naming_the_option(
+    trainq: Trainq,
+) -> None:
+    result = trainq("train", "--val-size", "60000")
+    assert result.returncode == 2 and "--val-size" in result.stderr
