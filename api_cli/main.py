@@ -19,6 +19,7 @@ from api_cli.commands import (
     resume,
     runs,
     status,
+    sweep,
     train,
     worker,
 )
@@ -73,6 +74,7 @@ app.add_typer(db.app, name="db")
 app.command()(status.status)
 app.command(epilog=compare.EPILOG)(compare.compare)
 app.command(epilog=plot.EPILOG)(plot.plot)
+app.add_typer(sweep.app, name="sweep")
 
 
 def run() -> None:

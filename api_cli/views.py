@@ -68,6 +68,8 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "summary": summary.to_json() if summary is not None else run.summary,
         "tags": run.tags,
+        "sweep_id": run.sweep_id,
+        "trial": run.trial,
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),

@@ -116,3 +116,7 @@ class DatabaseReadOnlyError(StorageError):
 
 class DiskFullError(DatabaseUnavailableError):
     """Raised when the database's file system has no space left for a write."""
+
+
+class SweepNotFoundError(NotFoundError):
+    """Raised when no sweep has the requested id."""

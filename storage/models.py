@@ -58,6 +58,8 @@ class Run(Base):
         CheckConstraint("max_attempts >= 1", name="max_attempts"),
         Index(None, "status"),
         Index(None, "created_at"),
+        # Unique: two processes filling the same free slot cannot both create trial n.
+        Index(None, "sweep_id", "trial", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -83,6 +85,10 @@ class Run(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     summary: Mapped[dict[str, Any] | None] = mapped_column(json_column_type())
     tags: Mapped[dict[str, str]] = mapped_column(json_column_type())
+    # The sweep a trial belongs to and its number there; NULL for runs started on their own.
+    # No foreign key: SQLite can only add one by rebuilding ``runs`` (see migration 0002).
+    sweep_id: Mapped[int | None] = mapped_column(Integer)
+    trial: Mapped[int | None] = mapped_column(Integer)
 
 
 class MetricChunkRow(Base):
@@ -133,3 +139,66 @@ class EvaluationRow(Base):
         ForeignKey("runs.id", ondelete="SET NULL"), unique=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SweepRow(Base):
+    """A sweep: its file (validated, as JSON) and whether it still starts trials."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'succeeded', 'cancelled')", name="status"),
+        CheckConstraint("max_concurrent >= 1", name="max_concurrent"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(json_column_type())
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer)  # given to every trial run
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SweepTrialRow(Base):
+    """One planned trial: its parameters and full config; ``run_id`` once it was started."""
+
+    __tablename__ = "sweep_trials"
+
+    sweep_id: Mapped[int] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+    )
+    trial: Mapped[int] = mapped_column(Integer, primary_key=True)
+    params: Mapped[dict[str, Any]] = mapped_column(json_column_type())
+    config: Mapped[dict[str, Any]] = mapped_column(json_column_type())
+    seed: Mapped[int] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class RungResultRow(Base):
+    """A trial's validation metric at one ASHA rung and the decision taken with it."""
+
+    __tablename__ = "rung_results"
+
+    sweep_id: Mapped[int] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+    )
+    rung_step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    trial: Mapped[int] = mapped_column(Integer)
+    objective: Mapped[float] = mapped_column(Double)
+    continued: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ValidationMetricRow(Base):
+    """Loss and accuracy over a run's held-out images at one checkpoint (NULL for NaN)."""
+
+    __tablename__ = "validation_metrics"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    loss: Mapped[float | None] = mapped_column(Double)
+    accuracy: Mapped[float | None] = mapped_column(Double)

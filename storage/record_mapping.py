@@ -42,6 +42,8 @@ def run_to_record(row: Run) -> RunRecord:
         published_at=row.published_at,
         summary=None if row.summary is None else dict(row.summary),
         tags=dict(row.tags),
+        sweep_id=row.sweep_id,
+        trial=row.trial,
     )
 
 

@@ -63,6 +63,8 @@ class RunRecord:
     published_at: datetime | None
     summary: dict[str, Any] | None
     tags: dict[str, str] = field(default_factory=dict)
+    sweep_id: int | None = None  # the sweep this run is a trial of
+    trial: int | None = None  # its trial number in that sweep (0-based)
 
     @property
     def train_summary(self) -> TrainSummary | None:
@@ -110,6 +112,8 @@ class TrainSummary:
     final_loss: float | None  # mean loss of the steps in final_window(steps_done); None if NaN
     final_accuracy: float | None  # mean accuracy over the same steps
     final_window_steps: int  # how many steps the final means cover (FINAL_WINDOW_STEPS or fewer)
+    pruned: bool = False  # a sweep trial that ASHA stopped at a rung (its status stays SUCCEEDED)
+    pruned_at_step: int | None = None  # the rung it stopped at
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored as the run's ``summary`` (keys are the field names)."""
@@ -135,11 +139,17 @@ class TrainSummary:
             final_loss=_optional_float(data.get("final_loss")),
             final_accuracy=_optional_float(data.get("final_accuracy")),
             final_window_steps=int(data.get("final_window_steps", 0)),
+            pruned=bool(data.get("pruned", False)),
+            pruned_at_step=_optional_int(data.get("pruned_at_step")),
         )
 
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True)

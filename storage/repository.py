@@ -13,6 +13,9 @@ from storage.reconciliation import Reconciliation
 from storage.repository_base import utc_now
 from storage.run_lifecycle import RunLifecycle
 from storage.run_queries import RunQueries
+from storage.rung_store import RungStore
+from storage.sweep_store import SweepStore
+from storage.validation_store import ValidationStore
 
 __all__ = ["Repository", "utc_now"]
 
@@ -24,6 +27,9 @@ class Repository(
     CheckpointStore,
     EvaluationStore,
     Reconciliation,
+    SweepStore,
+    RungStore,
+    ValidationStore,
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 

@@ -37,6 +37,7 @@ class RunQueries(RepositoryBase):
         tags: Mapping[str, str] | None = None,
         name: str | None = None,
         limit: int | None = None,
+        sweep_id: int | None = None,
     ) -> list[RunRecord]:
         """Runs matching every given filter, newest first (by id).
 
@@ -46,6 +47,7 @@ class RunQueries(RepositoryBase):
             tags: only runs carrying every one of these ``key: value`` tags (filtered in SQL).
             name: only runs with exactly this name.
             limit: at most this many runs.
+            sweep_id: only the trials of this sweep.
 
         Raises:
             InvalidValueError: a tag key is malformed.
@@ -59,6 +61,8 @@ class RunQueries(RepositoryBase):
             statement = statement.where(Run.tags[key].as_string() == value)
         if name is not None:
             statement = statement.where(Run.name == name)
+        if sweep_id is not None:
+            statement = statement.where(Run.sweep_id == sweep_id)
         if limit is not None:
             statement = statement.limit(max(limit, 0))
 

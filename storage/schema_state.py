@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, inspect, text
 
 #: The newest revisions of ``storage/migrations`` (update with every new migration).
-HEAD_REVISIONS: tuple[str, ...] = ("0001",)
+HEAD_REVISIONS: tuple[str, ...] = ("0002_sweeps",)
 #: Every revision of ``storage/migrations``.
-KNOWN_REVISIONS: frozenset[str] = frozenset({"0001"})
+KNOWN_REVISIONS: frozenset[str] = frozenset({"0001", "0002_sweeps"})
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class Split(StrEnum):
 
     TEST = "test"
     TRAIN = "train"
+    VAL = "val"  # the training images a run held out (--val-size); needs a run with val_size > 0
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -87,6 +88,10 @@ class TrainConfig(BaseModel):
     device: Device = Device.AUTO
     # Which dataset to train on.
     dataset: Dataset = Dataset.FASHION_MNIST
+    # Training images held out for validation (never trained on); 0 keeps all 60,000 (the seed).
+    val_size: Annotated[int, Field(ge=0, le=TRAIN_EXAMPLES - 1)] = 0
+    # Seeds which images are held out; None means "the run's seed" (see resolved()).
+    val_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
     @model_validator(mode="after")
     def _checkpoints_fall_on_chunk_ends(self) -> TrainConfig:
@@ -97,11 +102,26 @@ class TrainConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _batches_fit_the_training_images(self) -> TrainConfig:
+        if self.batch_size > TRAIN_EXAMPLES - self.val_size:
+            left = TRAIN_EXAMPLES - self.val_size
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must not exceed the {left} training images "
+                f"left after holding out val_size ({self.val_size})"
+            )
+        return self
+
     def resolved(self) -> TrainConfig:
-        """Return this config with a concrete seed (drawn now when none was given)."""
-        if self.seed is not None:
+        """Return this config with a concrete seed (drawn now when none was given).
+
+        The validation seed defaults to the run's seed, so it is recorded with the run too.
+        """
+        seed = self.seed if self.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        if self.seed == seed and (self.val_seed is not None or self.val_size == 0):
             return self
-        return self.model_copy(update={"seed": secrets.randbelow(MAX_SEED + 1)})
+        val_seed = self.val_seed if self.val_seed is not None else seed
+        return self.model_copy(update={"seed": seed, "val_seed": val_seed})
 
     @property
     def seed_value(self) -> int:

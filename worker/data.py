@@ -105,13 +105,15 @@ class FashionMnist:
     source_dir: Path  # where the files were read from
 
     def split(self, name: Split | str) -> tuple[UInt8Array, UInt8Array]:
-        """Return ``(images, labels)`` of the ``train`` or ``test`` split.
+        """Return ``(images, labels)`` of the ``train`` or ``test`` split (not ``val``).
 
         Raises:
             ValueError: when ``name`` is not a split.
         """
         if Split(name) is Split.TRAIN:
             return self.train_images, self.train_labels
+        if Split(name) is Split.VAL:
+            raise ValueError("the val split depends on the run: use worker.validation.split_arrays")
         return self.test_images, self.test_labels
 
 

@@ -24,6 +24,9 @@ from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
 from worker.resume_point import newest_intact_checkpoint
+from worker.sweeps import trial_ended
+from worker.trial_hooks import CheckpointHooks
+from worker.validation import split_arrays
 
 if TYPE_CHECKING:
     from worker.training import ChunkReport, TrainingState
@@ -83,6 +86,9 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         # Would fail the same way on every attempt: record why and do not retry.
         logger.error("run %s failed: %s", run_id, exc)
         return _finish(context, run, RunStatus.FAILED, error=str(exc))
+    finally:
+        if run.sweep_id is not None:  # a sweep trial's slot may be free: start the next trial
+            trial_ended(context.repository, context.settings, run.sweep_id)
 
 
 def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> RunRecord:
@@ -99,6 +105,9 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
+    hooks = CheckpointHooks(context, run, config, data)  # validation metrics, ASHA rungs
+    if resume is not None and hooks.at_checkpoint(resume):  # killed right after its rung
+        return hooks.finish_pruned(resume, None, wall_s=time.perf_counter() - started)
 
     def record(report: ChunkReport) -> None:
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
@@ -108,6 +117,8 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         )
         if ack.cancel_requested:
             heartbeat.stop_requested.set()
+        if report.state is not None and hooks.at_checkpoint(report.state):
+            heartbeat.stop_requested.set()
 
     result = train(
         config,
@@ -116,6 +127,8 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         on_chunk=record,
         should_stop=lambda: heartbeat.stop_requested.is_set() or context.hand_back.is_set(),
     )
+    if hooks.pruned_at_step is not None:
+        return hooks.finish_pruned(result.state, result, wall_s=time.perf_counter() - started)
     if not result.completed:
         if context.hand_back.is_set() and not heartbeat.stop_requested.is_set():
             return _hand_back(context, run, result.state)
@@ -147,7 +160,8 @@ def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:
     repository = context.repository
     checkpoint = _checkpoint_to_evaluate(repository, config)
     data = load_fashion_mnist(context.settings.data_dir)
-    images, labels = data.split(config.split.value)
+    trained = parse_train_config(repository.get_run(config.run_id).config)
+    images, labels = split_arrays(data, config.split, trained)
     device = (
         config.device
         if config.device is not Device.AUTO

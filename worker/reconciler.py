@@ -16,6 +16,7 @@ from storage import Repository, Settings
 from storage.errors import TrainqError
 from storage.records import RunStatus
 from worker.dispatch import Dispatcher
+from worker.sweeps import advance_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def reconcile_once(
         dispatcher.publish(repository, run)
         republished += 1
         logger.warning("run %s: published again (attempt so far %s)", run.id, run.attempt)
+    for sweep_id in repository.running_sweep_ids():  # slots freed by trials that died ending
+        republished += len(advance_sweep(repository, sweep_id, dispatcher))
     return ReconcileReport(republished, requeued, failed)
 
 

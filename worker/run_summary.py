@@ -31,5 +31,26 @@ def summarize(
     )
 
 
+def summarize_stopped(
+    repository: Repository, run_id: int, step: int, *, wall_s: float
+) -> TrainSummary:
+    """The summary of an attempt that ended at ``step`` without training (a trial resumed right
+    after the rung that prunes it): its final means come from the steps already stored."""
+    first, last = final_window(step)
+    _, loss, accuracy = repository.read_metric_arrays(run_id, first_step=first, last_step=last)
+    return TrainSummary(
+        steps_done=step,
+        steps_run=0,
+        completed=False,
+        device="",
+        wall_s=round(wall_s, 6),
+        wall_steps_per_s=0.0,
+        training_steps_per_s=None,
+        final_loss=window_mean(loss),
+        final_accuracy=window_mean(accuracy),
+        final_window_steps=int(loss.shape[0]),
+    )
+
+
 def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)

@@ -39,7 +39,8 @@ def evaluate(
     ] = None,
     checkpoint: Annotated[str, typer.Option(help="latest, a step number, or all.")] = "latest",
     split: Annotated[
-        Split, typer.Option(help="Which split to evaluate on (all of it).")
+        Split,
+        typer.Option(help="test, train, or val: the images the run held out (--val-size)."),
     ] = Split.TEST,
     all_runs: Annotated[
         bool, typer.Option("--all", help="Evaluate every run matching --status/--tag.")
@@ -79,6 +80,8 @@ def evaluate(
     else:
         assert run_id is not None
         runs = [repository.get_run(run_id)]
+    if split is Split.VAL:
+        runs = _with_validation_split(runs, lenient=all_runs)
     targets = [
         (run, step)
         for run in runs
@@ -106,6 +109,17 @@ def _check_checkpoint_option(checkpoint: str) -> None:
             f"--checkpoint {checkpoint[:40]!r}: use latest, all, or a step number "
             f"from 1 to {MAX_STEPS:,}"
         )
+
+
+def _with_validation_split(runs: list[RunRecord], *, lenient: bool) -> list[RunRecord]:
+    """Runs that held out validation images; with one run named, an error if it did not."""
+    kept = [run for run in runs if int(run.config.get("val_size") or 0) > 0]
+    if not kept and not lenient:
+        raise InvalidConfigError(
+            f"--split val: run {runs[0].id} held out no validation images (trained with "
+            "--val-size 0); use --split test, or train with --val-size N"
+        )
+    return kept
 
 
 def _steps_to_evaluate(

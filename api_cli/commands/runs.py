@@ -41,6 +41,7 @@ def list_runs(
     status: Annotated[list[str] | None, typer.Option(help="Filter by status; repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Filter by KEY=VALUE; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Filter by exact name.")] = None,
+    sweep: Annotated[int | None, typer.Option(help="Only the trials of this sweep.")] = None,
     evals: Annotated[
         bool, typer.Option("--evals", help="List evaluation jobs instead of training runs.")
     ] = False,
@@ -63,6 +64,7 @@ def list_runs(
         tags=parse_tags(tag or []) or None,
         name=checked_option("--name", check_name, name),
         limit=limit,
+        sweep_id=sweep,
     )
     live = running_metrics(repository, runs)
     if output_format is Format.JSON:

@@ -37,6 +37,7 @@ OPTION_FOR_FIELD = {
     "checkpoint_every_steps": "--checkpoint-every",
     "chunk_steps": "--chunk-steps",
     "device": "--device",
+    "val_size": "--val-size",
 }
 
 EPILOG = """
@@ -76,6 +77,10 @@ def train(
     device: Annotated[
         Device, typer.Option(help="auto, cpu or gpu (gpu runs go to the gpu queue).")
     ] = _DEFAULTS.device,
+    val_size: Annotated[
+        int,
+        typer.Option(help="Training images held out for validation (0: train on all 60,000)."),
+    ] = _DEFAULTS.val_size,
     name: Annotated[
         str | None, typer.Option(help=f"A name to find the run by (<= {MAX_NAME_CHARS} chars).")
     ] = None,
@@ -110,6 +115,7 @@ def train(
         checkpoint_every_steps=checkpoint_every,
         chunk_steps=chunk_steps,
         device=device.value,
+        val_size=val_size,
     )
     tags = parse_tags(tag or [])
     checked_option("--name", check_name, name)

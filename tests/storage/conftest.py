@@ -26,7 +26,10 @@ from tests.storage.support import (
     sqlite_url,
 )
 
-TABLES = "evaluations, checkpoints, metric_chunks, runs"
+TABLES = (
+    "evaluations, checkpoints, metric_chunks, validation_metrics, rung_results, sweep_trials, "
+    "sweeps, runs"
+)
 
 
 @pytest.fixture(scope="session")

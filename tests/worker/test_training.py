@@ -18,6 +18,7 @@ BASE: dict[str, Any] = {"steps": 600, "chunk_steps": 100, "checkpoint_every_step
 VARIANTS = {
     "plain-sgd": {},
     "momentum-cosine-l2": {"momentum": 0.9, "schedule": Schedule.COSINE, "l2": 1e-3},
+    "held-out-validation": {"val_size": 10_000, "val_seed": 3},
 }
 
 

@@ -13,6 +13,11 @@ dropped (a different remainder every epoch). Global step ``s`` (0-based) therefo
     indices  = permutation(seed, e)[j * batch_size : (j + 1) * batch_size]
 
 Initial weights come from ``default_rng((seed, 1))``, a stream disjoint from the data order.
+
+With a validation split (``worker.holdout``) the permutations run over the ``n`` images left for
+training (``default_rng((seed, 0, e)).permutation(n)``), each position naming one of them, and an
+epoch has ``n // batch_size`` batches; with nothing held out, ``n = 60000`` and the order is the
+one above, unchanged.
 """
 
 from __future__ import annotations
@@ -32,40 +37,55 @@ DATA_ORDER_STREAM = 0  # first word after the seed: which random stream a draw b
 INIT_STREAM = 1
 
 
-def batches_per_epoch(batch_size: int) -> int:
+def batches_per_epoch(batch_size: int, n_examples: int = TRAIN_EXAMPLES) -> int:
     """Number of batches in one epoch (the remainder of the permutation is dropped)."""
-    return TRAIN_EXAMPLES // batch_size
+    return n_examples // batch_size
 
 
 @functools.lru_cache(maxsize=8)
-def epoch_permutation(seed: int, epoch: int) -> IndexArray:
-    """The permutation of the training examples used by ``epoch`` (read-only, int32).
+def epoch_permutation(seed: int, epoch: int, n_examples: int = TRAIN_EXAMPLES) -> IndexArray:
+    """The permutation of ``n_examples`` training examples used by ``epoch`` (read-only, int32).
 
     Cached: consecutive chunks of a run mostly read the same one or two epochs.
     """
     rng = np.random.default_rng((seed, DATA_ORDER_STREAM, epoch))
-    permutation = rng.permutation(TRAIN_EXAMPLES).astype(np.int32)
+    permutation = rng.permutation(n_examples).astype(np.int32)
     permutation.flags.writeable = False
     return permutation
 
 
-def batch_indices(seed: int, batch_size: int, first_step: int, n_steps: int) -> IndexArray:
+def batch_indices(
+    seed: int,
+    batch_size: int,
+    first_step: int,
+    n_steps: int,
+    pool: IndexArray | None = None,
+) -> IndexArray:
     """Training-example indices of steps ``first_step .. first_step + n_steps - 1`` (0-based).
+
+    Args:
+        seed: the run's seed.
+        batch_size: examples per step.
+        first_step: the first step, 0-based.
+        n_steps: how many steps.
+        pool: the indices of the images training may use (``Holdout.train_indices``); None
+            for all 60,000.
 
     Returns:
         int32 array of shape ``(n_steps, batch_size)``; row ``i`` is step ``first_step + i``.
     """
-    per_epoch = batches_per_epoch(batch_size)
+    n_examples = TRAIN_EXAMPLES if pool is None else len(pool)
+    per_epoch = batches_per_epoch(batch_size, n_examples)
     out = np.empty((n_steps, batch_size), dtype=np.int32)
     done = 0
     while done < n_steps:
         epoch, batch = divmod(first_step + done, per_epoch)
         take = min(per_epoch - batch, n_steps - done)
-        permutation = epoch_permutation(seed, epoch)
+        permutation = epoch_permutation(seed, epoch, n_examples)
         rows = permutation[batch * batch_size : (batch + take) * batch_size]
         out[done : done + take] = rows.reshape(take, batch_size)
         done += take
-    return out
+    return out if pool is None else pool[out]
 
 
 def learning_rates(

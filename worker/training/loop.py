@@ -25,6 +25,7 @@ import numpy as np
 from worker.config import TrainConfig
 from worker.data import FashionMnist
 from worker.errors import DivergenceError
+from worker.holdout import holdout
 from worker.tensorflow_import import tf
 from worker.training import step as step_module
 from worker.training.batches import batch_indices, learning_rates
@@ -176,6 +177,10 @@ class _ChunkRunner:
             xla=step_module.USE_XLA,
         )
         self._function = chunk_function(shape)
+        # None when nothing is held out: the seed's order over all 60,000 images, unchanged.
+        self._pool = (
+            holdout(config.val_seed, config.val_size).train_indices if config.val_size else None
+        )
         self._l2 = tf.constant(config.l2, tf.float32)
         self._momentum = tf.constant(config.momentum, tf.float32)
         self._params: tuple[tf.Tensor, ...] = ()
@@ -215,7 +220,7 @@ class _ChunkRunner:
     def _call(self, first: int, count: int) -> tuple[FloatArray, FloatArray]:
         config, padded = self._config, self._call_steps
         indices = np.zeros((padded, config.batch_size), np.int32)
-        indices[:count] = batch_indices(self._seed, config.batch_size, first, count)
+        indices[:count] = batch_indices(self._seed, config.batch_size, first, count, self._pool)
         rates = np.zeros(padded, np.float32)
         rates[:count] = learning_rates(
             config.learning_rate, config.schedule, config.steps, first, count

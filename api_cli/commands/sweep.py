@@ -1,0 +1,297 @@
+"""``trainq sweep``: many runs as one experiment, with ASHA early stopping (see README, Sweeps)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from api_cli.exit_codes import ExitCode
+from api_cli.output import Format, format_cell, print_json, print_table, stderr, stdout
+from api_cli.state import STATE
+from worker.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from storage.records import RunRecord
+    from storage.sweep_records import SweepRecord
+    from worker.sweep_report import SweepReport
+
+POLL_INTERVAL_S = 0.5
+
+app = typer.Typer(
+    help="Sweeps: many trials of `trainq train` chosen on validation, with ASHA early stopping.",
+    no_args_is_help=True,
+    epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep show 3\n\n"
+    "  trainq sweep best 3 --export best.npz\n\n  trainq sweep plot 3 --out sweep3.png",
+)
+
+
+@app.command("start")
+def start(
+    file: Annotated[Path, typer.Argument(help="The sweep file (YAML, or JSON).", dir_okay=False)],
+    wait: Annotated[
+        bool | None,
+        typer.Option("--wait/--no-wait", help="Follow it to the end (default: when embedded)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Validate a sweep file, store the sweep and its trials, and start them.
+
+    Embedded, the trials run here one after another; in a cluster they are queued for workers,
+    at most max_concurrent at once. Prints the sweep id.
+    """
+    from worker.sweep_file import read_sweep_file
+    from worker.sweeps import parse_spec, submit_sweep
+
+    spec = parse_spec(read_sweep_file(file))  # exit 2 naming the key; nothing stored
+    settings = STATE.settings
+    if wait is False and settings.embedded:
+        raise InvalidConfigError(
+            "--no-wait needs a broker: in embedded mode the trials run in this process. "
+            "Set TRAINQ_BROKER_URL to queue them for workers."
+        )
+    dispatcher = None if settings.embedded else STATE.dispatcher
+    if dispatcher is not None:
+        dispatcher.ping()  # fail fast, before anything is stored
+    sweep = submit_sweep(
+        STATE.repository, spec, max_attempts=settings.max_attempts, dispatcher=dispatcher
+    )
+    if not json_output:
+        trials = spec.run_cap
+        stdout.print(f"sweep {sweep.id} started: {trials} trials, seed {spec.seed}")
+    if settings.embedded:
+        sweep = _run_here(sweep.id, quiet=json_output)
+    elif wait:
+        sweep = _wait(sweep.id, quiet=json_output)
+    _report_end(sweep, json_output=json_output)
+
+
+def _run_here(sweep_id: int, *, quiet: bool) -> SweepRecord:
+    from worker.jobs import JobContext
+    from worker.sweep_runner import run_sweep_here
+
+    repository = STATE.repository
+    context = JobContext.for_this_process(repository, STATE.settings, "embedded")
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            run_sweep_here(context, sweep_id, on_trial_end=None if quiet else _print_trial)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=work, name=f"trainq-sweep-{sweep_id}", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(POLL_INTERVAL_S)
+    except KeyboardInterrupt:
+        stderr.print(f"[yellow]interrupted: cancelling sweep {sweep_id}…[/]")
+        repository.cancel_sweep(sweep_id)
+        thread.join()
+        raise
+    if failures:
+        raise failures[0]
+    return repository.get_sweep(sweep_id)
+
+
+def _print_trial(run: RunRecord) -> None:
+    summary = run.train_summary
+    outcome = "pruned" if summary is not None and summary.pruned else run.status.value
+    stderr.print(f"trial {run.trial} (run {run.id}): {outcome} after {run.steps_done} steps")
+
+
+def _wait(sweep_id: int, *, quiet: bool) -> SweepRecord:
+    repository = STATE.repository
+    seen: set[int] = set()
+    while True:
+        sweep = repository.get_sweep(sweep_id)
+        for run in repository.list_runs(sweep_id=sweep_id):
+            if run.status.terminal and run.id not in seen:
+                seen.add(run.id)
+                if not quiet:
+                    _print_trial(run)
+        if sweep.status.terminal:
+            return sweep
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _report_end(sweep: SweepRecord, *, json_output: bool) -> None:
+    from storage.sweep_records import SweepStatus
+    from worker.sweep_report import sweep_report
+
+    if not sweep.status.terminal:
+        if json_output:
+            print_json({"sweep_id": sweep.id, "status": sweep.status.value})
+        else:
+            stdout.print(f"follow it with `trainq sweep show {sweep.id}`")
+        return
+    report = sweep_report(STATE.repository, sweep.id)
+    if json_output:
+        print_json({"sweep_id": sweep.id} | report.to_json())
+    else:
+        _print_summary(report)
+    if sweep.status is SweepStatus.CANCELLED:
+        raise typer.Exit(ExitCode.RUN_CANCELLED)
+
+
+@app.command("list")
+def list_sweeps(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 20,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table or json.")
+    ] = Format.TABLE,
+) -> None:
+    """List sweeps, newest first."""
+    from worker.sweep_report import sweep_report
+
+    repository = STATE.repository
+    reports = [sweep_report(repository, s.id) for s in repository.list_sweeps(limit=limit)]
+    rows = [
+        {
+            "id": r.sweep.id,
+            "name": r.sweep.name,
+            "status": r.sweep.status.value,
+            "trials": f"{sum(t.run_id is not None for t in r.trials)}/{len(r.trials)}",
+            "best_run_id": r.best.run_id if r.best else None,
+            "best": r.best.objective if r.best else None,
+            "steps": f"{r.steps_trained:,}/{r.steps_budget:,}",
+        }
+        for r in reports
+    ]
+    if output_format is Format.JSON:
+        print_json(rows)
+    elif not rows:
+        stdout.print("no sweeps yet: start one with `trainq sweep start FILE`")
+    else:
+        print_table(None, tuple(rows[0]), [tuple(row.values()) for row in rows])
+
+
+@app.command("show")
+def show(
+    sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")],
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table or json.")
+    ] = Format.TABLE,
+) -> None:
+    """Show a sweep: trials, rungs with their cut-offs, the best trial, steps against budget."""
+    from worker.sweep_report import sweep_report
+
+    report = sweep_report(STATE.repository, sweep_id)
+    if output_format is Format.JSON:
+        print_json(report.to_json())
+        return
+    metric = report.spec.objective.value
+    varying = [p.name for p in report.spec.parameters if p.values is None or len(p.values) > 1]
+    fixed = [p for p in report.spec.parameters if p.name not in varying]
+    if fixed:
+        stdout.print("fixed: " + ", ".join(f"{p.name}={(p.values or ('',))[0]}" for p in fixed))
+    print_table(
+        f"sweep {sweep_id} ({report.sweep.name or 'unnamed'}): {report.sweep.status.value}",
+        ("trial", "run", "status", "params", "steps", metric, "rung", "pruned"),
+        [
+            (
+                t.trial,
+                t.run_id,
+                t.status,
+                ", ".join(f"{k}={format_cell(t.params.get(k))}" for k in varying),
+                t.steps_done,
+                t.objective,
+                t.rung_reached,
+                "yes" if t.pruned else "",
+            )
+            for t in report.trials
+        ],
+    )
+    if report.rungs:
+        print_table(
+            "rungs",
+            ("step", "results", "continued", "cut-off"),
+            [(r.step, r.results, r.continued, r.cutoff) for r in report.rungs],
+        )
+    _print_summary(report)
+
+
+def _print_summary(report: SweepReport) -> None:
+    best = report.best
+    share = report.steps_trained / report.steps_budget if report.steps_budget else 0.0
+    stdout.print(
+        f"steps trained {report.steps_trained:,} of a budget of {report.steps_budget:,} "
+        f"({share:.1%})"
+    )
+    if best is None:
+        stdout.print("no trial has a validation result yet")
+        return
+    stdout.print(
+        f"best: trial {best.trial}, run {best.run_id}, {report.spec.objective.value} "
+        f"{format_cell(best.objective)}  ({format_cell(best.params)})"
+    )
+
+
+@app.command("cancel")
+def cancel(sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")]) -> None:
+    """Cancel a sweep: queued trials never train, running ones stop within a chunk."""
+    sweep = STATE.repository.cancel_sweep(sweep_id)
+    stdout.print(f"sweep {sweep_id} is {sweep.status.value}")
+
+
+@app.command("best")
+def best(
+    sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")],
+    export: Annotated[
+        Path | None, typer.Option(help="Write the best trial's weights to this .npz.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """The best trial so far (chosen on validation), optionally exporting its weights."""
+    from storage.errors import NotFoundError
+    from worker.sweep_report import sweep_report
+
+    report = sweep_report(STATE.repository, sweep_id)
+    trial = report.best
+    if trial is None or trial.run_id is None:
+        raise NotFoundError(f"sweep {sweep_id} has no trial with a validation result yet")
+    if export is not None:
+        from api_cli.commands.export import export as export_run
+
+        # Its "wrote FILE" line goes to stderr when stdout carries JSON.
+        with contextlib.redirect_stdout(sys.stderr if json_output else sys.stdout):
+            export_run(trial.run_id, out=export)
+    if json_output:
+        print_json(
+            {
+                "sweep_id": sweep_id,
+                "run_id": trial.run_id,
+                "trial": trial.trial,
+                "params": trial.params,
+                "objective": trial.objective,
+            }
+        )
+    else:
+        stdout.print(
+            f"run {trial.run_id} (trial {trial.trial}): {report.spec.objective.value} "
+            f"{format_cell(trial.objective)}  {format_cell(trial.params)}"
+        )
+
+
+@app.command("plot")
+def plot(
+    sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")],
+    out: Annotated[Path, typer.Option(help="Destination image (.png, .svg or .pdf).")],
+) -> None:
+    """Plot every trial's validation metric against step (pruned trials end with an x) and
+    each parameter against the trial's final metric."""
+    from api_cli.sweep_plot import plot_sweep
+    from worker.sweep_report import sweep_report
+
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InvalidConfigError(f"--out {out}: use a .png, .svg or .pdf file name")
+    if not out.parent.is_dir():
+        raise InvalidConfigError(f"--out {out}: directory {out.parent} does not exist")
+    plot_sweep(sweep_report(STATE.repository, sweep_id), out)
+    stdout.print(f"wrote {out}")

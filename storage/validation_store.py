@@ -1,0 +1,60 @@
+"""Validation metrics: a run's loss and accuracy over its held-out images, per checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import ValidationMetricRow
+from storage.record_mapping import none_if_nan
+from storage.repository_base import RepositoryBase, insert_ignoring_duplicates, load_run
+from storage.sweep_records import ValidationMetric
+
+
+class ValidationStore(RepositoryBase):
+    """Writing and reading ``validation_metrics``."""
+
+    def record_validation(self, run_id: int, step: int, loss: float, accuracy: float) -> None:
+        """Store the validation metrics of ``run_id``'s checkpoint at ``step``.
+
+        Idempotent on ``(run_id, step)``: the weights of a checkpoint are fixed, so a resumed
+        attempt that computes them again gets the same numbers; the first row is kept. NaN is
+        stored as NULL.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        values = {
+            "run_id": run_id,
+            "step": step,
+            "loss": none_if_nan(loss),
+            "accuracy": none_if_nan(accuracy),
+        }
+
+        def write(session: Session) -> None:
+            load_run(session, run_id)
+            insert_ignoring_duplicates(session, ValidationMetricRow, values)
+
+        return self._db.run(write, idempotent=True)
+
+    def list_validation(self, run_id: int) -> list[ValidationMetric]:
+        """A run's validation metrics by step (empty for a run without a validation split)."""
+        statement = (
+            select(ValidationMetricRow)
+            .where(ValidationMetricRow.run_id == run_id)
+            .order_by(ValidationMetricRow.step)
+        )
+
+        def read(session: Session) -> list[ValidationMetric]:
+            return [
+                ValidationMetric(row.run_id, row.step, _nan(row.loss), _nan(row.accuracy))
+                for row in session.scalars(statement)
+            ]
+
+        return self._db.run(read, readonly=True, idempotent=True)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,121 @@
+"""`trainq sweep` embedded: trials run here through the job code; bad files store nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import Trainq
+
+SWEEP = """
+name: cli-sweep
+metric: {name: val_accuracy, goal: maximize}
+method: random
+seed: 3
+run_cap: 5
+max_concurrent: 2
+val_size: 2000
+parameters:
+  lr:         {distribution: log_uniform, min: 0.001, max: 0.5}
+  init:       {values: [normal, zeros]}
+  steps:      {value: 400}
+  chunk_steps: {value: 100}
+  checkpoint_every: {value: 100}
+early_terminate: {type: asha, min_steps: 100, reduction_factor: 2}
+"""
+
+
+def as_json(result: Any) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(trainq: Trainq, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("sweep") / "sweep.yaml"
+    path.write_text(SWEEP)
+    return as_json(trainq("sweep", "start", str(path), "--json"))  # type: ignore[no-any-return]
+
+
+def test_an_embedded_sweep_runs_every_trial_here_and_prunes_with_asha(
+    finished_sweep: dict[str, Any],
+) -> None:
+    sweep = finished_sweep
+    assert sweep["status"] == "succeeded"
+    assert len(sweep["trials"]) == 5
+    assert all(t["status"] == "succeeded" for t in sweep["trials"])
+    pruned = [t for t in sweep["trials"] if t["pruned"]]
+    assert pruned and all(t["steps_done"] < 400 for t in pruned)
+    assert sweep["steps_budget"] == 5 * 400
+    assert sweep["steps_trained"] == sum(t["steps_done"] for t in sweep["trials"]) < 2000
+    best = max(sweep["trials"], key=lambda t: t["objective"])
+    assert sweep["best_run_id"] == best["run_id"]
+    assert {r["step"] for r in sweep["rungs"]} <= {100, 200}
+
+
+def test_trials_are_ordinary_runs_listed_by_sweep_and_evaluated_on_their_holdout(
+    trainq: Trainq, finished_sweep: dict[str, Any]
+) -> None:
+    sweep_id = str(finished_sweep["sweep_id"])
+    runs = as_json(trainq("runs", "list", "--sweep", sweep_id, "--format", "json"))
+    assert sorted(run["trial"] for run in runs) == [0, 1, 2, 3, 4]
+    best = str(finished_sweep["best_run_id"])
+    evaluation = as_json(trainq("eval", best, "--split", "val", "--json"))["evaluations"][0]
+    assert evaluation["split"] == "val"
+    assert evaluation["accuracy"] == pytest.approx(finished_sweep["best_objective"], abs=1e-6)
+    shown = as_json(trainq("sweep", "show", sweep_id, "--format", "json"))
+    assert shown["best_run_id"] == finished_sweep["best_run_id"]
+
+
+def test_the_best_trial_exports_and_the_sweep_plots(
+    trainq: Trainq, finished_sweep: dict[str, Any], tmp_path: Path
+) -> None:
+    sweep_id = str(finished_sweep["sweep_id"])
+    weights, figure = tmp_path / "best.npz", tmp_path / "sweep.png"
+    best = as_json(trainq("sweep", "best", sweep_id, "--export", str(weights), "--json"))
+    assert best["run_id"] == finished_sweep["best_run_id"] and weights.stat().st_size > 30_000
+    assert trainq("sweep", "plot", sweep_id, "--out", str(figure)).returncode == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("method: random\nseed: 1\nrun_cap: 0\n", "run_cap"),
+        (
+            "seed: 1\nrun_cap: 2\nparameters: {lr: {distribution: log_uniform, min: 0, max: 1}}\n",
+            "parameters.lr.min",
+        ),
+        ("- not\n- a mapping\n", "mapping"),
+    ],
+)
+def test_a_bad_sweep_file_exits_2_naming_the_key_and_stores_nothing(
+    trainq: Trainq, tmp_path: Path, body: str, key: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(body)
+    before = as_json(trainq("sweep", "list", "--format", "json"))
+    result = trainq("sweep", "start", str(path))
+    assert result.returncode == 2, result.stderr
+    assert key in result.stderr and "Traceback" not in result.stderr
+    assert as_json(trainq("sweep", "list", "--format", "json")) == before
+
+
+def test_eval_on_the_val_split_of_a_run_without_one_exits_2(trainq: Trainq) -> None:
+    run = as_json(
+        trainq(
+            "train", "--steps", "100", "--chunk-steps", "100", "--checkpoint-every", "100", "--json"
+        )
+    )
+    result = trainq("eval", str(run["id"]), "--split", "val")
+    assert result.returncode == 2 and "--val-size" in result.stderr
+
+
+def test_a_validation_split_larger_than_the_training_set_exits_2_naming_the_option(
+    trainq: Trainq,
+) -> None:
+    result = trainq("train", "--val-size", "60000")
+    assert result.returncode == 2 and "--val-size" in result.stderr

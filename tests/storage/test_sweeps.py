@@ -1,0 +1,143 @@
+"""Sweeps in storage: slots filled under a lock, ASHA decisions taken once, validation rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from storage import Repository, RunStatus, StaleAttemptError
+from storage.errors import SweepNotFoundError
+from storage.sweep_records import PlannedTrial, SweepStatus
+from tests.storage.support import LEASE_TTL_S, claim
+
+
+def planned(n: int) -> list[PlannedTrial]:
+    return [
+        PlannedTrial(
+            params={"lr": 0.1 * (i + 1)},
+            config={"learning_rate": 0.1 * (i + 1), "steps": 900},
+            seed=7,
+            queue="train",
+        )
+        for i in range(n)
+    ]
+
+
+def new_sweep(repo: Repository, trials: int = 5, max_concurrent: int = 2) -> int:
+    sweep = repo.create_sweep(
+        name="s",
+        spec={"seed": 7},
+        trials=planned(trials),
+        max_concurrent=max_concurrent,
+        max_attempts=3,
+    )
+    return sweep.id
+
+
+def finish(repo: Repository, run_id: int, status: RunStatus = RunStatus.SUCCEEDED) -> None:
+    run = claim(repo, run_id)
+    repo.finish_run(run.id, run.attempt, status)
+
+
+def test_slots_are_filled_up_to_max_concurrent_in_trial_order(repo: Repository) -> None:
+    sweep_id = new_sweep(repo)
+    first = repo.fill_slots(sweep_id)
+    assert [(run.trial, run.status) for run in first] == [(0, RunStatus.QUEUED), (1, "queued")]
+    assert first[0].sweep_id == sweep_id and first[0].config["steps"] == 900
+    assert repo.fill_slots(sweep_id) == []  # no slot is free: nothing more
+    finish(repo, first[0].id)
+    assert [run.trial for run in repo.fill_slots(sweep_id)] == [2]
+
+
+def test_a_sweep_succeeds_once_every_trial_ended_whatever_the_outcome(repo: Repository) -> None:
+    sweep_id = new_sweep(repo, trials=3, max_concurrent=3)
+    runs = repo.fill_slots(sweep_id)
+    for run, status in zip(
+        runs, [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED], strict=True
+    ):
+        finish(repo, run.id, status)
+    assert repo.get_sweep(sweep_id).status is SweepStatus.RUNNING
+    assert repo.fill_slots(sweep_id) == []
+    sweep = repo.get_sweep(sweep_id)
+    assert sweep.status is SweepStatus.SUCCEEDED and sweep.finished_at is not None
+    assert [run.trial for run in repo.list_runs(sweep_id=sweep_id)] == [2, 1, 0]
+
+
+def test_cancelling_a_sweep_cancels_queued_trials_flags_running_ones_and_starts_none(
+    repo: Repository,
+) -> None:
+    sweep_id = new_sweep(repo)
+    running, queued = repo.fill_slots(sweep_id)
+    claim(repo, running.id)
+    assert repo.cancel_sweep(sweep_id).status is SweepStatus.CANCELLED
+    assert repo.get_run(queued.id).status is RunStatus.CANCELLED
+    assert repo.get_run(running.id).cancel_requested
+    assert repo.fill_slots(sweep_id) == []
+    assert len(repo.list_runs(sweep_id=sweep_id)) == 2
+
+
+def test_an_unknown_sweep_is_reported_with_what_to_do(repo: Repository) -> None:
+    with pytest.raises(SweepNotFoundError, match="trainq sweep list"):
+        repo.get_sweep(99)
+
+
+def decide(repo: Repository, sweep_id: int, run: Any, value: float, **kw: Any) -> Any:
+    arguments = {
+        "sweep_id": sweep_id,
+        "rung_step": 100,
+        "run_id": run.id,
+        "attempt": run.attempt,
+        "trial": run.trial,
+        "objective": value,
+        "maximize": True,
+        "reduction_factor": 3,
+        "lease_ttl_s": LEASE_TTL_S,
+    }
+    return repo.decide_rung(**(arguments | kw))
+
+
+def test_asha_continues_the_top_third_of_the_results_so_far(repo: Repository) -> None:
+    sweep_id = new_sweep(repo, trials=6, max_concurrent=6)
+    runs = [claim(repo, run.id) for run in repo.fill_slots(sweep_id)]
+    values = [0.5, 0.4, 0.3, 0.9, 0.2, 0.6]
+    decisions = [
+        decide(repo, sweep_id, run, v).continued for run, v in zip(runs, values, strict=True)
+    ]
+    # n=1, 2: always continue; n=3: 0.3 is 3rd of 3 (top 1 continue); n=4: 0.9 is 1st of 4;
+    # n=5: 0.2 last; n=6: 0.6 is 2nd of 6 (top 2 continue).
+    assert decisions == [True, True, False, True, False, True]
+    results = repo.list_rung_results(sweep_id)
+    assert [(r.trial, r.continued) for r in results] == list(enumerate(decisions))
+
+
+def test_a_rung_decision_is_taken_once_even_when_the_trial_reports_again(
+    repo: Repository,
+) -> None:
+    sweep_id = new_sweep(repo, trials=4, max_concurrent=4)
+    runs = [claim(repo, run.id) for run in repo.fill_slots(sweep_id)]
+    for run, value in zip(runs[:3], [0.9, 0.8, 0.7], strict=True):
+        decide(repo, sweep_id, run, value)
+    again = decide(repo, sweep_id, runs[2], 0.99)  # a resumed attempt, a different value
+    assert (again.continued, again.first_time) == (False, False)
+    assert len(repo.list_rung_results(sweep_id)) == 3
+
+
+def test_a_superseded_attempt_cannot_record_a_rung_result(repo: Repository) -> None:
+    sweep_id = new_sweep(repo, trials=1, max_concurrent=1)
+    [run] = repo.fill_slots(sweep_id)
+    old = claim(repo, run.id)
+    with pytest.raises(StaleAttemptError):
+        decide(repo, sweep_id, old, 0.5, attempt=old.attempt + 1)
+    assert repo.list_rung_results(sweep_id) == []
+
+
+def test_validation_metrics_are_kept_once_per_checkpoint(repo: Repository) -> None:
+    sweep_id = new_sweep(repo, trials=1, max_concurrent=1)
+    [run] = repo.fill_slots(sweep_id)
+    repo.record_validation(run.id, 100, 0.7, 0.8)
+    repo.record_validation(run.id, 100, 0.1, 0.9)  # a resumed attempt: the first row stays
+    repo.record_validation(run.id, 200, float("nan"), 0.85)
+    rows = repo.list_validation(run.id)
+    assert [(r.step, r.accuracy) for r in rows] == [(100, 0.8), (200, 0.85)]
+    assert rows[1].loss != rows[1].loss  # NaN came back as NaN

@@ -1,0 +1,106 @@
+"""Planning a sweep's trials: parameters drawn or enumerated, each turned into a full config.
+
+Deterministic: trial ``i`` of a random sweep draws from ``default_rng((seed, 3, i))``, so the plan
+is a function of the file alone. Every trial trains with the sweep's seed (unless ``seed`` is a
+parameter) and holds out the same ``val_size`` images (``val_seed`` = the sweep's seed), so trials
+differ only by their parameters and are ranked on the same validation images.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from worker.config import Device, TrainConfig, parse_train_config
+from worker.errors import InvalidConfigError
+from worker.queues import GPU_QUEUE, TRAIN_QUEUE
+from worker.sweep_spec import (
+    PARAMETER_FIELDS,
+    AshaSpec,
+    Distribution,
+    Method,
+    ParameterSpec,
+    SweepSpec,
+)
+
+TRIAL_STREAM = 3  # first word after the seed: 0 data order, 1 initial weights, 2 validation split
+
+
+def plan_trials(spec: SweepSpec) -> list[tuple[dict[str, Any], TrainConfig]]:
+    """Every trial's parameters and validated config, in trial order.
+
+    Raises:
+        InvalidConfigError: a trial's combination of values fails ``trainq train``'s validator
+            (naming the trial, its parameters and the option).
+    """
+    return [(params, trial_config(spec, params)) for params in _parameter_sets(spec)]
+
+
+def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:
+    """The config a trial with ``params`` trains with.
+
+    With ASHA, checkpoints must fall on every rung (a rung decision is taken at a checkpoint): the
+    checkpoint interval becomes ``gcd(checkpoint_every, min_steps)`` and the chunk size divides it.
+
+    Raises:
+        InvalidConfigError: naming the parameters and the offending option.
+    """
+    fields: dict[str, Any] = {"seed": spec.seed, "val_size": spec.val_size, "val_seed": spec.seed}
+    fields |= {PARAMETER_FIELDS[name]: value for name, value in params.items()}
+    try:
+        config = parse_train_config(fields)
+        if spec.asha is not None:
+            config = _checkpoints_on_rungs(config, spec.asha)
+    except InvalidConfigError as exc:
+        described = ", ".join(f"{name}={value!r}" for name, value in params.items())
+        reason = str(exc).removeprefix("invalid config: ")
+        for name, field in PARAMETER_FIELDS.items():
+            reason = reason.replace(f"{field}:", f"{name}:")
+        raise InvalidConfigError(
+            f"parameters: the trial {described} is invalid: {reason}"
+        ) from None
+    return config.resolved()
+
+
+def trial_queue(config: TrainConfig) -> str:
+    """The queue a trial's run goes to (as for `trainq train`)."""
+    return GPU_QUEUE if config.device is Device.GPU else TRAIN_QUEUE
+
+
+def _checkpoints_on_rungs(config: TrainConfig, asha: AshaSpec) -> TrainConfig:
+    every = math.gcd(config.checkpoint_every_steps, asha.min_steps)
+    if every == config.checkpoint_every_steps:
+        return config
+    fields = config.model_dump(mode="json")
+    fields |= {"checkpoint_every_steps": every, "chunk_steps": math.gcd(config.chunk_steps, every)}
+    return parse_train_config(fields)
+
+
+def _parameter_sets(spec: SweepSpec) -> Iterator[dict[str, Any]]:
+    if spec.method is Method.GRID:
+        names = [p.name for p in spec.parameters]
+        grid = itertools.product(*(p.values or () for p in spec.parameters))
+        for values in itertools.islice(grid, spec.run_cap):
+            yield dict(zip(names, values, strict=True))
+        return
+    for trial in range(spec.run_cap):
+        rng = np.random.default_rng((spec.seed, TRIAL_STREAM, trial))
+        yield {p.name: _draw(p, rng) for p in spec.parameters}
+
+
+def _draw(parameter: ParameterSpec, rng: np.random.Generator) -> Any:
+    if parameter.values is not None:
+        return parameter.values[int(rng.integers(len(parameter.values)))]
+    low, high = float(parameter.low or 0), float(parameter.high or 0)
+    if parameter.distribution is Distribution.INT_UNIFORM:
+        return int(rng.integers(int(low), int(high) + 1))
+    if parameter.distribution is Distribution.LOG_UNIFORM:
+        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+    else:
+        value = rng.uniform(low, high)
+    # Six significant digits: readable in tables and JSON, and never outside [min, max].
+    return min(max(float(f"{value:.6g}"), low), high)

@@ -1,0 +1,118 @@
+"""Starting and advancing sweeps: plain functions the CLI, the jobs and the reconciler share.
+
+``submit_sweep`` is the entry point for code that is not the CLI (e.g. a Python API): it takes a
+parsed sweep file, validates and plans every trial, stores the sweep, and (in a cluster) starts
+the first ``max_concurrent`` trials. ``advance_sweep`` fills free slots and publishes what it
+created; whoever may have freed a slot calls it, so no central process drives a sweep.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from storage import Repository, Settings
+from storage.errors import TrainqError
+from storage.sweep_records import PlannedTrial, SweepRecord
+from storage.validation import MAX_SEED
+from worker.sweep_plan import plan_trials, trial_queue
+from worker.sweep_spec import SweepSpec, parse_sweep_spec
+
+if TYPE_CHECKING:
+    from storage.records import RunRecord
+    from worker.dispatch import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+
+def submit_sweep(
+    repository: Repository,
+    data: dict[str, Any] | SweepSpec,
+    *,
+    max_attempts: int,
+    dispatcher: Dispatcher | None = None,
+) -> SweepRecord:
+    """Validate a sweep file's data, plan and store its trials, and start the first ones.
+
+    Args:
+        repository: where the sweep is stored.
+        data: the loaded file (``worker.sweep_file.read_sweep_file``) or a parsed spec.
+        max_attempts: worker losses each trial tolerates.
+        dispatcher: publishes the first trials (cluster); None in embedded mode, where
+            ``worker.sweep_runner.run_sweep_here`` runs them.
+
+    Returns:
+        The stored sweep (its id names it in every ``trainq sweep`` command).
+
+    Raises:
+        InvalidConfigError: naming the offending key; nothing was stored.
+    """
+    spec = data if isinstance(data, SweepSpec) else parse_spec(data)
+    planned = [
+        PlannedTrial(
+            params=params,
+            config=config.model_dump(mode="json"),
+            seed=config.seed_value,
+            queue=trial_queue(config),
+        )
+        for params, config in plan_trials(spec)
+    ]
+    sweep = repository.create_sweep(
+        name=spec.name,
+        spec=spec.to_json(),
+        trials=planned,
+        max_concurrent=spec.max_concurrent,
+        max_attempts=max_attempts,
+    )
+    if dispatcher is not None:
+        advance_sweep(repository, sweep.id, dispatcher)
+    return sweep
+
+
+def parse_spec(data: dict[str, Any]) -> SweepSpec:
+    """Validate a sweep file's data, drawing (and so recording) a seed when it gives none."""
+    return parse_sweep_spec(data, default_seed=secrets.randbelow(MAX_SEED + 1))
+
+
+def advance_sweep(
+    repository: Repository, sweep_id: int, dispatcher: Dispatcher | None
+) -> list[RunRecord]:
+    """Start trials in the sweep's free slots and publish them (when a dispatcher is given).
+
+    A publish that fails leaves the trial QUEUED and unpublished; the reconciler publishes it.
+    """
+    from worker.errors import BrokerUnavailableError
+
+    created = repository.fill_slots(sweep_id)
+    for run in created:
+        logger.info("sweep %s: trial %s started as run %s", sweep_id, run.trial, run.id)
+        if dispatcher is not None:
+            try:
+                dispatcher.publish(repository, run)
+            except BrokerUnavailableError as exc:
+                logger.warning("sweep %s: %s", sweep_id, exc)
+    return created
+
+
+def trial_ended(repository: Repository, settings: Settings, sweep_id: int) -> None:
+    """A trial's job is over (whatever the outcome): give its slot to the next trial.
+
+    Never raises: the reconciler repeats this for every running sweep, so a failure here only
+    delays the next trial by one reconcile period.
+    """
+    try:
+        advance_sweep(repository, sweep_id, _dispatcher(settings))
+    except TrainqError as exc:
+        logger.warning("sweep %s: could not start the next trial now: %s", sweep_id, exc)
+
+
+@functools.lru_cache(maxsize=2)
+def _dispatcher(settings: Settings) -> Dispatcher | None:
+    """One dispatcher per process and broker (None in embedded mode)."""
+    if settings.broker_url is None:
+        return None
+    from worker.dispatch import Dispatcher
+
+    return Dispatcher(settings)
