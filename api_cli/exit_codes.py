@@ -18,6 +18,6 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69  # database or broker unreachable
     INTERNAL = 70  # a bug: rerun with --debug and report it
     CANT_CREATE = 73  # an output file could not be written (disk full, read-only, denied)
-    TEMPFAIL = 75  # lost the run to a newer attempt; try again
+    TEMPFAIL = 75  # not done yet: --timeout ran out while the run goes on; try again later
     CONFIG = 78  # a TRAINQ_* variable is unusable
     INTERRUPTED = 130  # Ctrl-C

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
@@ -27,6 +27,9 @@ from storage.errors import (
     StorageError,
     TransactionConflictError,
 )
+
+if TYPE_CHECKING:
+    from storage.schema_state import SchemaState
 
 T = TypeVar("T")
 
@@ -171,13 +174,31 @@ class Database:
                 raise translated from error
             raise DatabaseUnavailableError(str(translated)) from error
 
-    def upgrade(self) -> None:
+    def schema(self) -> SchemaState:
+        """Where this database's schema stands (its Alembic revision against this code's head).
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached.
+        """
+        from storage.schema_state import schema_state
+
+        try:
+            with self.engine.connect() as connection:
+                return schema_state(connection.execution_options(**{READONLY_OPTION: True}))
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error, self.url) from error
+
+    def upgrade(self) -> tuple[SchemaState, SchemaState]:
         """Migrate the schema to the newest revision this code ships (no-op when at head).
+
+        Returns:
+            The schema before and after, so a caller can say what was created or changed.
 
         Raises:
             DatabaseUnavailableError: the database cannot be reached.
             StorageError: a migration failed (the transaction was rolled back).
         """
+        before = self.schema()
         try:
             from storage.schema import upgrade_to_head  # Alembic is slow to import; only here
 
@@ -186,6 +207,7 @@ class Database:
         except sa_exc.SQLAlchemyError as error:
             raise translate(error, self.url) from error
         self._schema_checked = True
+        return before, self.schema()
 
     def ensure_schema(self, *, auto_upgrade: bool) -> None:
         """Make sure the schema is at head, upgrading it when allowed.
@@ -200,13 +222,7 @@ class Database:
         """
         if self._schema_checked:
             return
-        from storage.schema_state import schema_state
-
-        try:
-            with self.engine.connect() as connection:
-                state = schema_state(connection.execution_options(**{READONLY_OPTION: True}))
-        except sa_exc.SQLAlchemyError as error:
-            raise translate(error, self.url) from error
+        state = self.schema()
         if state.newer_than_code:
             raise SchemaOutdatedError(
                 f"the database {self.url} is at schema revision {', '.join(state.current)}, "

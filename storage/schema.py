@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -33,6 +35,34 @@ def packaged_revisions() -> tuple[tuple[str, ...], frozenset[str]]:
     scripts = ScriptDirectory.from_config(alembic_config())
     known = frozenset(script.revision for script in scripts.walk_revisions())
     return tuple(scripts.get_heads()), known
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One packaged migration, as ``trainq db history`` lists it."""
+
+    revision: str
+    down_revision: str | None
+    message: str
+
+
+def packaged_history() -> list[Revision]:
+    """Every packaged migration, newest first."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [
+        Revision(
+            revision=script.revision,
+            down_revision=_single(script.down_revision),
+            message=(script.doc or "").strip().splitlines()[0] if script.doc else "",
+        )
+        for script in scripts.walk_revisions()
+    ]
+
+
+def _single(revision: str | Sequence[str] | None) -> str | None:
+    if revision is None or isinstance(revision, str):
+        return revision
+    return ", ".join(revision)
 
 
 def upgrade_to_head(connection: Connection) -> None:

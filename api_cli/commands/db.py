@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import Format, print_json, print_table, stdout
+from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
@@ -27,8 +27,89 @@ def upgrade() -> None:
     from storage import Database
 
     database = Database(STATE.settings.database_url)
-    database.upgrade()
-    stdout.print(f"schema is up to date on {database.url}")
+    before, after = database.upgrade()
+    head = ", ".join(after.current)
+    if not before.current:
+        from storage.models import Base
+
+        tables = ", ".join(sorted(Base.metadata.tables))
+        stdout.print(
+            f"created the trainq schema on {database.url} at revision {head}: tables {tables}",
+            highlight=False,
+        )
+    elif before.current == after.current:
+        stdout.print(f"{database.url} is already at revision {head} (head); nothing to do")
+    else:
+        stdout.print(
+            f"upgraded {database.url} from revision {', '.join(before.current)} to {head}",
+            highlight=False,
+        )
+
+
+@app.command("current")
+def current(
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table or json.")
+    ] = Format.TABLE,
+) -> None:
+    """Show the database's schema revision and whether it is this trainq's newest (head).
+
+    Exits 0 when the schema is at head, 3 when it needs `trainq db upgrade` (or is newer than
+    this trainq). Plain `alembic current`, run in the project, says the same.
+
+    Example: trainq db current --format json
+    """
+    from api_cli.state import STATE
+    from storage import Database
+
+    if output_format is Format.CSV:
+        raise InvalidConfigError("--format csv is not available here; use table or json")
+    database = Database(STATE.settings.database_url)
+    state = database.schema()
+    if output_format is Format.JSON:
+        print_json(
+            {
+                "database": database.url,
+                "current": list(state.current),
+                "head": list(state.head),
+                "up_to_date": state.up_to_date,
+            }
+        )
+    else:
+        found = ", ".join(state.current) or "none (no trainq schema yet)"
+        verdict = "up to date" if state.up_to_date else "run `trainq db upgrade`"
+        if state.newer_than_code:
+            verdict = "newer than this trainq: upgrade trainq"
+        stdout.print(
+            f"{database.url}: revision {found}; head {', '.join(state.head)}; {verdict}",
+            highlight=False,
+        )
+    if not state.up_to_date:
+        raise typer.Exit(ExitCode.INVALID_STATE)
+
+
+@app.command("history")
+def history(
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table, json or csv.")
+    ] = Format.TABLE,
+) -> None:
+    """List the schema migrations this trainq ships, newest first.
+
+    Example: trainq db history
+    """
+    from storage.schema import packaged_history
+
+    revisions = packaged_history()
+    rows = [(r.revision, r.down_revision or "", r.message) for r in revisions]
+    if output_format is Format.JSON:
+        print_json([asdict(revision) for revision in revisions])
+    elif output_format is Format.CSV:
+        print_csv(("revision", "down_revision", "message"), rows)
+    else:
+        print_table(
+            "schema migrations", ("revision", "down_revision", "message"), rows, wrap=("message",)
+        )
 
 
 @app.command("check")

@@ -1,7 +1,9 @@
 """Alembic environment: trainq runs migrations programmatically (see ``storage.schema``).
 
-The caller hands over an open connection in ``config.attributes["connection"]``; there is no
-alembic.ini and no URL here, so credentials never pass through Alembic's configuration.
+``trainq db upgrade`` hands over an open connection in ``config.attributes["connection"]``. Plain
+``alembic`` commands run from the project (``[tool.alembic]`` in pyproject.toml) get none: they
+open one on the database trainq's settings name (``TRAINQ_DATABASE_URL``, else the embedded
+SQLite), so credentials never pass through Alembic's configuration either way.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ _UPGRADE_LOCK_KEY = 0x7472_6169_6E71  # "trainq"
 
 
 def run_migrations_online() -> None:
-    """Run the migrations on the connection the caller passed in."""
+    """Run the migrations on the connection the caller passed in, or on trainq's database."""
     connection = context.config.attributes.get("connection")
-    if not isinstance(connection, Connection):
-        raise RuntimeError("trainq migrations run through storage.Database.upgrade() only")
+    if isinstance(connection, Connection):
+        _migrate(connection)
+        return
+    from storage import Database, Settings
+
+    with Database(Settings.from_env().database_url).engine.connect() as opened:
+        _migrate(opened)
+
+
+def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
