@@ -12,8 +12,9 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
@@ -165,18 +166,29 @@ def _create_sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+#: How long a new SQLite file may stay empty while the process that created it writes its header.
+EMPTY_FILE_GRACE_S: Final = 10.0
+
+
 def _refuse_empty_file(path: Path, url: URL) -> None:
     """A 0-byte file is not a database we made: refuse it rather than silently start a new one.
 
     SQLite would take an empty file as a new, empty database, so a mistyped TRAINQ_DATABASE_URL
     (or a file truncated by a failed copy) would quietly become a fresh trainq database. trainq
-    never leaves one behind: switching a new file to WAL writes its header at once.
+    never leaves one behind: switching a new file to WAL writes its header at once. A file that is
+    that young may be another process's new database in the instant between its creation and
+    its header (two commands started together), so only an empty file older than
+    ``EMPTY_FILE_GRACE_S`` is refused.
     """
     try:
-        empty = path.is_file() and path.stat().st_size == 0
+        status = path.stat() if path.is_file() else None
     except OSError:
         return  # unreadable: SQLite's own error says why
-    if empty:
+    if (
+        status is not None
+        and status.st_size == 0
+        and time.time() - status.st_mtime > EMPTY_FILE_GRACE_S
+    ):
         raise DatabaseCorruptError(
             f"the SQLite file {display_url(url)} is empty (0 bytes), so it is not a trainq "
             "database. Delete it to start a new database there, or point TRAINQ_HOME / "

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,7 +163,11 @@ def test_a_file_that_is_not_a_database_is_corrupt_data_not_an_outage(tmp_path: P
 def test_an_empty_file_is_refused_rather_than_silently_made_a_new_database(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "trainq.db").touch()
+    empty = tmp_path / "trainq.db"
+    empty.touch()
+    # Older than the grace a just-created file gets (another process may be writing its header).
+    an_hour_ago = time.time() - 3600
+    os.utime(empty, (an_hour_ago, an_hour_ago))
 
     listed = trainq(tmp_path, "runs", "list")
 
