@@ -35,10 +35,25 @@ def print_json(data: Any) -> None:
 
 
 def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print CSV with ``header`` on stdout."""
+    """Print CSV with ``header`` on stdout; every cell as ``csv_cell`` writes it."""
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([csv_cell(cell) for cell in row] for row in rows)
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell that other tools read back: never a Python repr.
+
+    None is empty, booleans are ``true``/``false``, mappings and lists are compact JSON (as in
+    ``--format json``), everything else its plain text.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    return str(value)
 
 
 def print_table(

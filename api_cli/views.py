@@ -111,6 +111,25 @@ def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def run_csv_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The ``field,value`` rows of ``trainq runs show --format csv``: nested values flattened to
+    dotted names (``config.learning_rate``, ``summary.final_loss``,
+    ``evaluation.10000.test.accuracy``)."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in detail.items():
+        if key in ("config", "summary") and isinstance(value, Mapping):
+            rows.extend((f"{key}.{name}", item) for name, item in value.items())
+        elif key == "checkpoints":
+            rows.append((key, " ".join(str(c["step"]) for c in value)))
+        elif key == "evaluations":
+            for evaluation in value:
+                prefix = f"evaluation.{evaluation['checkpoint_step']}.{evaluation['split']}"
+                rows.extend((f"{prefix}.{name}", evaluation[name]) for name in ("loss", "accuracy"))
+        elif key != "run_id":
+            rows.append((key, value))
+    return rows
+
+
 def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
     """The JSON form of an evaluation."""
     return {

@@ -16,6 +16,7 @@ from api_cli.views import (
     RUN_TABLE_HEADER,
     RUN_TABLE_WRAP,
     eval_table_row,
+    run_csv_rows,
     run_detail_dict,
     run_dict,
     run_list_row,
@@ -115,7 +116,7 @@ def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
 def show_run(
     run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The run's id.")],
     output_format: Annotated[
-        Format, typer.Option("--format", help="table or json.")
+        Format, typer.Option("--format", help="table, json or csv (field,value rows).")
     ] = Format.TABLE,
 ) -> None:
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
@@ -127,6 +128,9 @@ def show_run(
     )
     if output_format is Format.JSON:
         print_json(detail)
+        return
+    if output_format is Format.CSV:
+        print_csv(("field", "value"), run_csv_rows(detail))
         return
     rows = run_show_rows(detail)
     if not run.status.terminal:
