@@ -30,26 +30,29 @@ RUN apt-get update \
     && python3 -m venv "$VIRTUAL_ENV"
 
 # Dependencies first, listed from pyproject.toml alone, so that a source change does not
-# reinstall TensorFlow.
+# reinstall TensorFlow. Then trim what training never loads: C/C++ headers (430 MB for TensorFlow,
+# for compiling extensions), the static symbol tables of TensorFlow's libraries (200 MB; the
+# dynamic symbols stay), libclang (62 MB, for TensorFlow's code generators), dependencies' test
+# suites. setuptools and wheel, to build trainq's own wheel, go into a separate venv.
 COPY pyproject.toml deploy/images/requirements.py /tmp/trainq/
 COPY wheelhouse /tmp/wheelhouse
 RUN python3 /tmp/trainq/requirements.py /tmp/trainq/pyproject.toml "$TRAINQ_EXTRAS" \
         > /tmp/trainq/requirements.txt \
     && if ls /tmp/wheelhouse/*.whl > /dev/null 2>&1; then \
         set -- --no-index --find-links /tmp/wheelhouse; fi \
-    && pip install "$@" -r /tmp/trainq/requirements.txt "setuptools>=69" wheel
-
-# Then trim what training never loads: C/C++ headers (430 MB for TensorFlow, for compiling
-# extensions), the static symbol tables of TensorFlow's libraries (200 MB; the dynamic symbols
-# stay), libclang (62 MB, for TensorFlow's code generators), dependencies' own test suites.
-COPY . /tmp/trainq/src
-RUN pip install --no-deps --no-build-isolation /tmp/trainq/src \
-    && pip uninstall -y -q setuptools wheel libclang \
-    && site="$("$VIRTUAL_ENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    && pip install "$@" -r /tmp/trainq/requirements.txt \
+    && python3 -m venv /opt/builder \
+    && /opt/builder/bin/pip install "$@" "setuptools>=69" wheel \
+    && pip uninstall -y -q libclang \
+    && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
     && rm -rf "$site/tensorflow/include" \
     && find "$VIRTUAL_ENV" -depth \( -name tests -o -name test \) -path '*/site-packages/*/*' \
         ! -path '*/tensorflow/*' ! -path '*/keras/*' -type d -exec rm -rf '{}' + \
     && find "$site/tensorflow" -name '*.so*' -type f -exec strip --strip-unneeded '{}' +
+
+# trainq itself, as a wheel that the final stage installs (a source change rebuilds only this).
+COPY . /tmp/trainq/src
+RUN /opt/builder/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/dist /tmp/trainq/src
 
 FROM ${PYTHON_IMAGE}
 
@@ -70,6 +73,9 @@ RUN groupadd --gid 10001 trainq \
         --shell /usr/sbin/nologin trainq
 
 COPY --from=build /opt/trainq /opt/trainq
+COPY --from=build /tmp/dist /tmp/dist
+RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
+    && rm -rf /tmp/dist
 
 USER 10001:10001
 WORKDIR /home/trainq

@@ -94,7 +94,7 @@ SOURCES
 
 build_dir() { # build_dir IMAGE HASH DIR [docker build options]
     local image="$1" hash="$2" dir="$3"; shift 3
-    "$DOCKER" build -q --label "$LABEL=$hash" --build-arg "BASE_IMAGE=$TRAINQ_BASE_IMAGE" "$@" \
+    "$DOCKER" build -q --force-rm --label "$LABEL=$hash" --build-arg "BASE_IMAGE=$TRAINQ_BASE_IMAGE" "$@" \
         -t "$image" "$dir" >/dev/null
 }
 

@@ -28,7 +28,10 @@ def live_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveClust
     start = time.monotonic()
     try:
         cluster.up(workers=2)
-        report("compose up -d --scale worker=2 (images built)", wall_s=round(time.monotonic() - start, 1))
+        report(
+            "compose up -d --scale worker=2 (images built)",
+            wall_s=round(time.monotonic() - start, 1),
+        )
         yield cluster
     finally:
         cluster.down(volumes=True)

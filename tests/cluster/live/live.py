@@ -65,13 +65,23 @@ def engine_problem() -> str | None:
     return None
 
 
-def run(argv: Sequence[str], *, timeout_s: float = 300, check: bool = True,
-        env: Mapping[str, str] | None = None, cwd: Path = REPO_ROOT
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    timeout_s: float = 300,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
+) -> subprocess.CompletedProcess[str]:
     """Run ``argv``; raise ComposeError with its output when ``check`` and it fails."""
     result = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout_s, check=False,
-        env=dict(env) if env is not None else None, cwd=cwd,
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
     )
     if check and result.returncode != 0:
         raise ComposeError(
@@ -113,14 +123,26 @@ class LiveCluster:
         """docker-compose with this project's name, .env and files (before the subcommand)."""
         cli = compose_cli()
         assert cli is not None
-        argv = [*cli, "--project-name", self.project, "--project-directory", str(REPO_ROOT),
-                "--env-file", str(self.env_file)]
+        argv = [
+            *cli,
+            "--project-name",
+            self.project,
+            "--project-directory",
+            str(REPO_ROOT),
+            "--env-file",
+            str(self.env_file),
+        ]
         for path in files or self.files:
             argv += ["--file", str(path)]
         return argv
 
-    def compose(self, *args: str, timeout_s: float = 300, check: bool = True,
-                files: Sequence[Path] | None = None) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self,
+        *args: str,
+        timeout_s: float = 300,
+        check: bool = True,
+        files: Sequence[Path] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """``docker-compose ARGS`` on this project, with no TRAINQ_*/secret from the caller."""
         env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "DOCKER_HOST"}}
         return run([*self.compose_argv(files), *args], timeout_s=timeout_s, check=check, env=env)
@@ -132,13 +154,21 @@ class LiveCluster:
 
     def down(self, *, volumes: bool) -> None:
         """``down`` (``-v`` deletes the queue and the database too)."""
-        self.compose("down", "--remove-orphans", "--timeout", "20", *(["-v"] if volumes else []),
-                     timeout_s=300, check=False)
+        self.compose(
+            "down",
+            "--remove-orphans",
+            "--timeout",
+            "20",
+            *(["-v"] if volumes else []),
+            timeout_s=300,
+            check=False,
+        )
 
     def cli(self, *trainq_args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
         """``docker-compose run --rm cli trainq ARGS`` (-T: no terminal here)."""
-        return self.compose("run", "--rm", "-T", "cli", "trainq", *trainq_args,
-                            timeout_s=timeout_s, check=False)
+        return self.compose(
+            "run", "--rm", "-T", "cli", "trainq", *trainq_args, timeout_s=timeout_s, check=False
+        )
 
     def containers(self, service: str) -> list[str]:
         """Ids of the service's running containers."""
@@ -151,7 +181,9 @@ class LiveCluster:
         ids = self.containers(service)
         if not ids:
             raise ComposeError(f"no running {service} container")
-        return inspect(ids[0], "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()[0]
+        return inspect(ids[0], "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()[
+            0
+        ]
 
     def wait_workers_ready(self, count: int, timeout_s: float = 180) -> list[str]:
         """Block until ``count`` worker containers run and each logged Celery's "ready"."""
@@ -193,8 +225,12 @@ class LiveCluster:
 
     def host_trainq(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
         """The host's `trainq ARGS` on this cluster (quicker than a `run --rm cli` container)."""
-        return run([sys.executable, "-m", "api_cli", *args], env=self.host_env(),
-                   timeout_s=timeout_s, check=False)
+        return run(
+            [sys.executable, "-m", "api_cli", *args],
+            env=self.host_env(),
+            timeout_s=timeout_s,
+            check=False,
+        )
 
     def submit(self, *options: str) -> int:
         """Queue a run from the host; its id."""
@@ -223,8 +259,9 @@ def logs(container: str) -> str:
     return result.stdout + result.stderr
 
 
-def poll(condition: Callable[[], bool], *, timeout_s: float, what: str,
-         every_s: float = 0.1) -> float:
+def poll(
+    condition: Callable[[], bool], *, timeout_s: float, what: str, every_s: float = 0.1
+) -> float:
     """Wait until ``condition()``; the seconds it took. Raises AssertionError naming ``what``."""
     start = time.monotonic()
     error: Exception | None = None
@@ -239,11 +276,16 @@ def poll(condition: Callable[[], bool], *, timeout_s: float, what: str,
         time.sleep(every_s)
 
 
-def wait_terminal(cluster: LiveCluster, run_ids: Sequence[int], timeout_s: float = 300
-                  ) -> list[RunRecord]:
+def wait_terminal(
+    cluster: LiveCluster, run_ids: Sequence[int], timeout_s: float = 300
+) -> list[RunRecord]:
     """Poll the runs until every one is terminal; their records."""
-    poll(lambda: all(cluster.repository().get_run(i).status.terminal for i in run_ids),
-         timeout_s=timeout_s, what=f"runs {list(run_ids)} terminal", every_s=0.5)
+    poll(
+        lambda: all(cluster.repository().get_run(i).status.terminal for i in run_ids),
+        timeout_s=timeout_s,
+        what=f"runs {list(run_ids)} terminal",
+        every_s=0.5,
+    )
     repository = cluster.repository()
     return [repository.get_run(i) for i in run_ids]
 
