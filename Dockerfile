@@ -74,7 +74,7 @@ RUN groupadd --gid 10001 trainq \
 
 COPY --from=build /opt/trainq /opt/trainq
 COPY --from=build /tmp/dist /tmp/dist
-RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
+RUN pip install --no-cache-dir --disable-pip-version-check --no-deps --no-index /tmp/dist/*.whl \
     && rm -rf /tmp/dist
 
 USER 10001:10001

@@ -73,10 +73,27 @@ def test_the_readme_cluster_commands_work_verbatim_from_the_cli_service(live: Li
         wall_s=round(wall_s, 2),
         summary=record.summary,
     )
+    walls_s = {}
     for args in commands[1:]:
+        start = time.monotonic()
         result = live.cli(*with_run_id(args, run_id))
+        walls_s[" ".join(args[:2])] = round(time.monotonic() - start, 2)
         assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
         assert str(run_id) in result.stdout or "10000" in result.stdout, result.stdout
+    report("docker-compose run --rm cli trainq ...", wall_s=walls_s)
+
+    # The same job again from the host, on the now warm workers: what the queue itself costs.
+    start = time.monotonic()
+    again = live.host_trainq("train", "--wait")
+    wall_s = time.monotonic() - start
+    assert again.returncode == 0, again.stderr
+    summary = live.repository().get_run(printed_run_id(again.stdout + again.stderr)).summary or {}
+    report(
+        "host trainq train --wait (the seed's job) on the warm cluster",
+        wall_s=round(wall_s, 2),
+        training_s=summary.get("duration_s"),
+        overhead_s=round(wall_s - float(summary.get("duration_s", 0)), 2),
+    )
 
 
 def test_the_documented_host_commands_reach_the_cluster_through_loopback_ports(
