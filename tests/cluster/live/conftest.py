@@ -1,5 +1,5 @@
-"""The live cluster: started once per test session (``up -d --scale worker=2``), shared by the
-``compose`` tests, each of which gets it back with two ready workers, and always taken down with
+"""The live cluster: started once for this package's tests (``up -d --scale worker=2``), shared by
+the ``compose`` tests, each of which gets it back with two ready workers, and always taken down with
 its volumes. A missing Docker engine fails the tests in CI (CI set) and skips them elsewhere."""
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import pytest
 
 from tests.cluster.live.live import LiveCluster, engine_problem, report
 
-pytestmark = pytest.mark.compose
 
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
-    """A started cluster for the whole session; ``down -v`` at the end, whatever happened."""
+    """A started cluster for this package's tests; ``down -v`` after them, whatever happened."""
     problem = engine_problem()
     if problem:
         if os.environ.get("CI"):
