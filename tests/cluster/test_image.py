@@ -13,6 +13,8 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 POSTGRES_INIT = REPO_ROOT / "deploy" / "postgres" / "initdb" / "10-trainq-app-role.sql"
 #: What the build context may contain: what `pip install .` needs, nothing else.
 BUILD_INPUTS = {"pyproject.toml", "README.md", "LICENSE"}
+#: What deploy/offline-images.sh adds: host-made wheels and the requirements lister.
+OFFLINE_BUILD_INPUTS = {"wheelhouse", "deploy/images/requirements.py"}
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -78,7 +80,7 @@ def test_the_build_context_admits_only_what_pip_needs() -> None:
     admitted = {pattern.removeprefix("!").strip("/") for pattern in patterns if pattern[0] == "!"}
 
     assert patterns[0] == "*", "start from 'exclude everything' so .env, .git, *.db stay out"
-    assert admitted <= BUILD_INPUTS | installed_packages()
+    assert admitted <= BUILD_INPUTS | OFFLINE_BUILD_INPUTS | installed_packages()
 
 
 def test_the_build_context_admits_every_package_pyproject_installs() -> None:
