@@ -34,10 +34,15 @@ def dockerignore_patterns() -> list[str]:
 
 
 def installed_packages() -> set[str]:
-    """Top-level packages pyproject.toml installs (its setuptools ``packages.find`` include)."""
-    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    return {pattern.rstrip("*").rstrip(".") for pattern in include}
+    """Top-level folders whose code pyproject.toml installs (its setuptools ``packages``, each
+    mapped through ``package-dir``: ``trainq`` is built from ``api_cli/sdk``)."""
+    setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    package_dir: dict[str, str] = setuptools.get("package-dir", {})
+    folders = set()
+    for package in setuptools["packages"]:
+        top = package.split(".")[0]
+        folders.add(package_dir.get(top, top).split("/")[0])
+    return folders
 
 
 def test_the_image_bakes_in_no_secret() -> None:
