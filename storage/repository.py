@@ -13,6 +13,7 @@ from storage.reconciliation import Reconciliation
 from storage.repository_base import utc_now
 from storage.run_lifecycle import RunLifecycle
 from storage.run_queries import RunQueries
+from storage.run_release import RunRelease
 
 __all__ = ["Repository", "utc_now"]
 
@@ -24,6 +25,7 @@ class Repository(
     CheckpointStore,
     EvaluationStore,
     Reconciliation,
+    RunRelease,
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,21 @@ from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
 
 if TYPE_CHECKING:
-    from worker.training import ChunkReport
+    from worker.training import ChunkReport, TrainingState
 
 logger = logging.getLogger(__name__)
+
+
+def _never() -> bool:
+    return False
+
+
+def lease_owner_name(host: str, pid: int, label: str) -> str:
+    """The lease owner a job process writes: its host, its process id and a per-delivery label.
+
+    The worker's main process rebuilds it for a job process that died, to release that lease.
+    """
+    return f"{host}:{pid}:{label}"
 
 
 @dataclass(frozen=True)
@@ -34,22 +47,35 @@ class JobContext:
 
     repository: Repository
     settings: Settings
-    owner: str  # the lease owner: host, pid and a per-delivery label
+    owner: str  # the lease owner: see lease_owner_name
     host: str
+    #: Asked at every chunk boundary: True stops the job there, checkpointed, and hands the run
+    #: back to the queue without spending its attempt (the worker is shutting down).
+    hand_back_requested: Callable[[], bool] = _never
 
     @classmethod
-    def for_this_process(cls, repository: Repository, settings: Settings, label: str) -> JobContext:
+    def for_this_process(
+        cls,
+        repository: Repository,
+        settings: Settings,
+        label: str,
+        *,
+        hand_back_requested: Callable[[], bool] = _never,
+    ) -> JobContext:
         """A context naming this host and process as the lease owner."""
         host = socket.gethostname()
-        return cls(repository, settings, owner=f"{host}:{os.getpid()}:{label}", host=host)
+        owner = lease_owner_name(host, os.getpid(), label)
+        return cls(repository, settings, owner, host, hand_back_requested)
 
 
 def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
     """Claim and run job ``run_id``, whatever its kind.
 
     Returns:
-        The finished record, or None when the job could not be claimed (another attempt owns it,
-        it already finished, or it was cancelled): a duplicate delivery is a no-op.
+        The finished record; a QUEUED record when the job was handed back (see
+        ``JobContext.hand_back_requested``: the caller publishes it again); or None when the job
+        could not be claimed (another attempt owns it, it already finished, or it was
+        cancelled): a duplicate delivery is a no-op.
     """
     run = context.repository.claim_run(
         run_id,
@@ -68,7 +94,18 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         with heartbeat:
             if run.kind is JobKind.EVAL:
                 return _evaluate(context, run)
-            return _train(context, run, heartbeat)
+            outcome = _train(context, run, heartbeat)
+        if isinstance(outcome, RunRecord):
+            return outcome
+        # Handed back only now that the heartbeat has stopped: the release is this attempt's
+        # last write, so the attempt number it gives back can safely be claimed again.
+        handed_back = context.repository.hand_back_run(
+            run.id, run.attempt, owner=context.owner, checkpoint=outcome.arrays
+        )
+        logger.info(
+            "run %s: handed back at step %s (%s)", run.id, outcome.step, handed_back.status.value
+        )
+        return handed_back
     except StaleAttemptError:
         # A newer attempt took the run over (our lease expired): its writes win, ours stop here.
         logger.warning("run %s: attempt %s was superseded; stopping", run_id, run.attempt)
@@ -79,7 +116,10 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         return _finish(context, run, RunStatus.FAILED, error=str(exc))
 
 
-def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> RunRecord:
+def _train(
+    context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat
+) -> RunRecord | TrainingState:
+    """Train the claimed run; returns its finished record, or the state to hand back at."""
     from worker.training import TrainingState, train
 
     config = _effective_device(parse_train_config(run.config), context.settings)
@@ -106,9 +146,11 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         data,
         resume_from=resume,
         on_chunk=record,
-        should_stop=heartbeat.stop_requested.is_set,
+        should_stop=lambda: heartbeat.stop_requested.is_set() or context.hand_back_requested(),
     )
     if not result.completed:
+        if not heartbeat.stop_requested.is_set():
+            return result.state  # stopped for a hand-back, at the end of a recorded chunk
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)
     return repository.finish_run(
         run.id,
