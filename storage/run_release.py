@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.checkpoint_store import store_checkpoint
-from storage.errors import StaleAttemptError
+from storage.errors import InvalidValueError, StaleAttemptError
 from storage.models import Run
 from storage.reconciliation import next_state_of_lost_run
 from storage.record_mapping import run_to_record
@@ -49,16 +49,22 @@ class RunRelease(RepositoryBase):
         *,
         owner: str,
         checkpoint: Mapping[str, np.ndarray] | None = None,
+        checkpoint_step: int = 0,
     ) -> RunRecord:
         """Give a running run back to the queue, keeping its work and its attempt budget.
 
-        In one transaction: ``checkpoint`` (if given) is stored at the run's ``steps_done`` (kept
-        if one is already there), and the run goes RUNNING → QUEUED with its lease and
+        In one transaction: ``checkpoint`` (if given) is stored at ``checkpoint_step`` (kept if
+        one is already there), and the run goes RUNNING → QUEUED with its lease and
         ``published_at`` cleared and ``attempt`` taken back by one; the caller publishes it
         again. A run with a pending cancel ends CANCELLED instead. Repeating the call after it
         committed returns the handed-back run.
 
+        The step is explicit, not ``steps_done``: an attempt resumed from an older checkpoint
+        than a lost attempt reached stops below ``steps_done``.
+
         Raises:
+            InvalidValueError: ``checkpoint_step`` is not in 1..``steps_done`` (its metrics must
+                be recorded already); nothing was written.
             StaleAttemptError: ``attempt`` (held by ``owner``) no longer owns the run; nothing
                 was written.
             RunNotFoundError: no run has this id.
@@ -81,7 +87,12 @@ class RunRelease(RepositoryBase):
             if row is None:
                 return _already_handed_back(session, run_id, attempt)
             if checkpoint is not None:
-                store_checkpoint(session, run_id, row.steps_done, checkpoint, now)
+                if not 0 < checkpoint_step <= row.steps_done:
+                    raise InvalidValueError(
+                        f"run {run_id}: checkpoint step {checkpoint_step} must be in "
+                        f"1..{row.steps_done} (the steps whose metrics are recorded)"
+                    )
+                store_checkpoint(session, run_id, checkpoint_step, checkpoint, now)
             values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
             if row.cancel_requested:
                 values |= {"status": RunStatus.CANCELLED.value, "finished_at": now}

@@ -100,7 +100,11 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         # Handed back only now that the heartbeat has stopped: the release is this attempt's
         # last write, so the attempt number it gives back can safely be claimed again.
         handed_back = context.repository.hand_back_run(
-            run.id, run.attempt, owner=context.owner, checkpoint=outcome.arrays
+            run.id,
+            run.attempt,
+            owner=context.owner,
+            checkpoint=outcome.arrays if outcome.step > 0 else None,
+            checkpoint_step=outcome.step,
         )
         logger.info(
             "run %s: handed back at step %s (%s)", run.id, outcome.step, handed_back.status.value
@@ -131,6 +135,8 @@ def _train(
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
+    if context.hand_back_requested():  # asked while starting up: do not compile and train first
+        return resume or TrainingState(step=0, arrays={})
 
     def record(report: ChunkReport) -> None:
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)

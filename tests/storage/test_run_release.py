@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from storage import Database, Repository, RunStatus, StaleAttemptError
-from storage.errors import RunNotFoundError
+from storage.errors import InvalidValueError, RunNotFoundError
 from tests.storage.support import (
     LEASE_TTL_S,
     WEIGHTS,
@@ -40,13 +40,49 @@ def test_a_hand_back_stores_the_checkpoint_at_the_last_recorded_step_with_the_me
     run = claim(repo, new_run(repo).id, owner="host:1:a")
     repo.record_chunk(run.id, run.attempt, chunk(1, 30), lease_ttl_s=LEASE_TTL_S)
 
-    repo.hand_back_run(run.id, run.attempt, owner="host:1:a", checkpoint=WEIGHTS)
+    repo.hand_back_run(
+        run.id, run.attempt, owner="host:1:a", checkpoint=WEIGHTS, checkpoint_step=30
+    )
 
     checkpoint = repo.latest_checkpoint(run.id)
     assert checkpoint is not None and checkpoint.info.step == 30
     assert np.array_equal(checkpoint.arrays["W"], WEIGHTS["W"])
     assert count_rows(db, "checkpoints", run.id) == 1
     assert repo.get_run(run.id).steps_done == 30
+
+
+def test_a_hand_back_stores_its_checkpoint_at_its_own_step_below_a_lost_attempts_progress(
+    repo: Repository, clock: FakeClock
+) -> None:
+    lost = claim(repo, new_run(repo).id, owner="host:1:a")
+    repo.record_chunk(
+        lost.id, lost.attempt, chunk(1, 10), lease_ttl_s=LEASE_TTL_S, checkpoint=WEIGHTS
+    )
+    repo.record_chunk(lost.id, lost.attempt, chunk(11, 20), lease_ttl_s=LEASE_TTL_S)
+    clock.advance(LEASE_TTL_S + 1)
+    resumed = claim(repo, lost.id, owner="host:2:b")  # resumes at 10; steps_done stays 30
+    repo.record_chunk(lost.id, resumed.attempt, chunk(11, 10), lease_ttl_s=LEASE_TTL_S)
+
+    repo.hand_back_run(
+        lost.id, resumed.attempt, owner="host:2:b", checkpoint=WEIGHTS, checkpoint_step=20
+    )
+
+    assert [info.step for info in repo.list_checkpoints(lost.id)] == [10, 20]
+
+
+def test_a_hand_back_refuses_a_checkpoint_past_the_recorded_steps_and_writes_nothing(
+    repo: Repository, db: Database
+) -> None:
+    run = claim(repo, new_run(repo).id, owner="host:1:a")
+    repo.record_chunk(run.id, run.attempt, chunk(1, 10), lease_ttl_s=LEASE_TTL_S)
+
+    with pytest.raises(InvalidValueError):
+        repo.hand_back_run(
+            run.id, run.attempt, owner="host:1:a", checkpoint=WEIGHTS, checkpoint_step=11
+        )
+
+    assert repo.get_run(run.id).status is RunStatus.RUNNING
+    assert count_rows(db, "checkpoints", run.id) == 0
 
 
 def test_a_hand_back_with_a_pending_cancel_ends_the_run_cancelled(repo: Repository) -> None:
@@ -71,7 +107,7 @@ def test_only_the_lease_holder_can_hand_a_run_back_and_a_refused_hand_back_write
         claim(repo, run.id, owner="host:2:b")  # a newer attempt took the expired run over
 
     with pytest.raises(StaleAttemptError):
-        repo.hand_back_run(run.id, attempt, owner=owner, checkpoint=WEIGHTS)
+        repo.hand_back_run(run.id, attempt, owner=owner, checkpoint=WEIGHTS, checkpoint_step=1)
 
     assert repo.get_run(run.id).status is RunStatus.RUNNING
     assert count_rows(db, "checkpoints", run.id) == 0
