@@ -1,13 +1,13 @@
 """Chaos benchmark (not a test): runs per minute through 2 workers with and without faults.
 
-    python -m bench.chaos_bench [--runs 12] [--faults 10] [--seed 8] [--json]
+    python -m bench.chaos_bench [--runs 12] [--faults 10] [--seed 8] [--kinds K,…] [--json]
 
 Needs the local Redis (127.0.0.1:6379, database TRAINQ_TEST_REDIS_DB, default 11) and PostgreSQL
 (127.0.0.1:5432). Starts real `trainq worker` processes from the compose file's command against
 a throwaway database, runs the same batch of runs twice (no faults, then about ten seeded faults:
-SIGKILL of a job process or a whole worker, SIGTERM, Ctrl-C; stopped workers are restarted) and
-reports runs per minute for each and the loss the faults cost. Correctness under the same chaos
-is asserted by tests/integration/test_chaos.py.
+SIGKILL of a job process or a whole worker, a stop by SIGTERM or Ctrl-C; stopped workers are
+restarted) and reports runs per minute for each and the loss the faults cost. Correctness under
+the same chaos is asserted by tests/integration/test_chaos.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.records import RunStatus
-from tests.integration.chaos import ChaosPlan, ChaosReport, run_chaos
+from tests.integration.chaos import FAULT_KINDS, ChaosPlan, ChaosReport, run_chaos
 from tests.integration.harness import cluster_environment
 
 
@@ -53,9 +53,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--faults", type=int, default=10)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--kinds",
+        default=",".join(FAULT_KINDS),
+        help=f"comma-separated fault kinds from {', '.join(FAULT_KINDS)}",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     options = parser.parse_args()
-    plan = ChaosPlan(runs=options.runs, faults=options.faults, seed=options.seed)
+    kinds = tuple(kind.strip() for kind in options.kinds.split(",") if kind.strip())
+    if not kinds or set(kinds) - set(FAULT_KINDS):
+        parser.error(f"--kinds {options.kinds!r}: use some of {', '.join(FAULT_KINDS)}")
+    plan = ChaosPlan(runs=options.runs, faults=options.faults, seed=options.seed, kinds=kinds)
     clean, chaotic = summary(measure(plan, inject=False)), summary(measure(plan, inject=True))
     loss = 1 - chaotic["runs_per_min"] / clean["runs_per_min"]
     figures = {"plan": plan.__dict__, "clean": clean, "faults": chaotic, "loss": round(loss, 3)}

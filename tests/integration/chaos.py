@@ -27,8 +27,9 @@ from worker.config import TrainConfig
 from worker.dispatch import Dispatcher
 from worker.queues import TRAIN_QUEUE
 
-#: Fault kinds: SIGKILL of a job process, SIGKILL of a whole worker, SIGTERM, Ctrl-C (SIGINT).
-FAULT_KINDS = ("kill-job", "kill-worker", "sigterm", "ctrl-c")
+#: Fault kinds: SIGKILL of a job process (the worker lives on), SIGKILL of a whole worker, and a
+#: graceful stop (SIGTERM or Ctrl-C, by a coin flip); a worker that a fault ended is restarted.
+FAULT_KINDS = ("kill-job", "kill-worker", "stop")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ChaosPlan:
     chunk_steps: int = 500
     checkpoint_every_steps: int = 5_000
     faults: int = 10
+    kinds: tuple[str, ...] = FAULT_KINDS  # drawn uniformly
     fault_gap_s: tuple[float, float] = (3.0, 8.0)  # uniform gap between two faults
     seed: int = 0
     timeout_s: float = 420.0
@@ -89,7 +91,9 @@ def run_chaos(cluster: Cluster, plan: ChaosPlan, *, inject: bool) -> ChaosReport
             break
         assert time.monotonic() - started < plan.timeout_s, "chaos run did not finish in time"
         if inject and len(report.faults) < plan.faults and time.monotonic() >= next_fault:
-            kind = rng.choice(FAULT_KINDS)
+            kind = rng.choice(plan.kinds)
+            if kind == "stop":
+                kind = rng.choice(("sigterm", "ctrl-c"))
             busy = _busy_workers(active, runs)
             if busy:
                 report.faults.append(_inject(cluster, active, report, rng.choice(busy), kind))
