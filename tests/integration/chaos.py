@@ -149,7 +149,10 @@ def _inject(
     if kind == "kill-worker":
         target.kill()
     else:
-        target.signal_main(signal.SIGTERM if kind == "sigterm" else signal.SIGINT)
+        if kind == "sigterm":
+            target.signal_main(signal.SIGTERM)
+        else:
+            target.press_ctrl_c()
         try:
             target.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -136,9 +136,14 @@ class WorkerProcess:
 
     def signal_main(self, signum: int = signal.SIGTERM) -> None:
         """Send ``signum`` to the main process only, as ``docker stop`` through tini and
-        ``kill PID`` do (Ctrl-C would also reach the job process, which ignores SIGINT)."""
+        ``kill PID`` do."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signum)
+
+    def press_ctrl_c(self) -> None:
+        """SIGINT to the worker's whole process group, as a terminal sends it for Ctrl-C."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
 
     def job_pids(self) -> list[int]:
         """Process ids of the worker's job (pool) processes: the main process's children."""

@@ -13,7 +13,7 @@ from tests.integration.test_cluster import assert_steps_exactly
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-PLAN = ChaosPlan(runs=12, workers=2, steps=30_000, faults=10, seed=8)
+PLAN = ChaosPlan(runs=12, workers=2, steps=20_000, faults=10, seed=8)
 
 
 def test_runs_under_a_minute_of_random_kills_and_stops_each_succeed_exactly_once(
