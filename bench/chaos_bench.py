@@ -1,6 +1,7 @@
 """Chaos benchmark (not a test): runs per minute through 2 workers with and without faults.
 
-    python -m bench.chaos_bench [--runs 12] [--faults 10] [--seed 8] [--kinds K,…] [--json]
+    python -m bench.chaos_bench [--runs 12] [--faults 10] [--seed 8] [--kinds K,…]
+                                [--lease-ttl-s 4] [--reconcile-every-s 1] [--json]
 
 Needs the local Redis (127.0.0.1:6379, database TRAINQ_TEST_REDIS_DB, default 11) and PostgreSQL
 (127.0.0.1:5432). Starts real `trainq worker` processes from the compose file's command against
@@ -25,11 +26,12 @@ from tests.integration.chaos import FAULT_KINDS, ChaosPlan, ChaosReport, run_cha
 from tests.integration.harness import cluster_environment
 
 
-def measure(plan: ChaosPlan, *, inject: bool) -> ChaosReport:
+def measure(plan: ChaosPlan, *, inject: bool, settings: dict[str, str]) -> ChaosReport:
     """One chaos run (with or without faults) in a fresh database and Redis database."""
     with tempfile.TemporaryDirectory() as directory:
         name = f"trainq_chaos_bench_{os.getpid()}_{int(inject)}"
         with cluster_environment(Path(directory), name) as cluster:
+            cluster.extra_env.update(settings)
             report = run_chaos(cluster, plan, inject=inject)
             repository = cluster.repository()
             statuses = [repository.get_run(run_id).status for run_id in report.run_ids]
@@ -58,15 +60,36 @@ def main() -> None:
         default=",".join(FAULT_KINDS),
         help=f"comma-separated fault kinds from {', '.join(FAULT_KINDS)}",
     )
+    parser.add_argument(
+        "--lease-ttl-s",
+        default="4",
+        help="TRAINQ_LEASE_TTL_S of the workers (the test harness's 4; trainq's default is 30)",
+    )
+    parser.add_argument(
+        "--reconcile-every-s",
+        default="1",
+        help="TRAINQ_RECONCILE_EVERY_S of the workers (the harness's 1; trainq's default is 30)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     options = parser.parse_args()
     kinds = tuple(kind.strip() for kind in options.kinds.split(",") if kind.strip())
     if not kinds or set(kinds) - set(FAULT_KINDS):
         parser.error(f"--kinds {options.kinds!r}: use some of {', '.join(FAULT_KINDS)}")
     plan = ChaosPlan(runs=options.runs, faults=options.faults, seed=options.seed, kinds=kinds)
-    clean, chaotic = summary(measure(plan, inject=False)), summary(measure(plan, inject=True))
+    settings = {
+        "TRAINQ_LEASE_TTL_S": options.lease_ttl_s,
+        "TRAINQ_RECONCILE_EVERY_S": options.reconcile_every_s,
+    }
+    clean = summary(measure(plan, inject=False, settings=settings))
+    chaotic = summary(measure(plan, inject=True, settings=settings))
     loss = 1 - chaotic["runs_per_min"] / clean["runs_per_min"]
-    figures = {"plan": plan.__dict__, "clean": clean, "faults": chaotic, "loss": round(loss, 3)}
+    figures = {
+        "plan": plan.__dict__,
+        "settings": settings,
+        "clean": clean,
+        "faults": chaotic,
+        "loss": round(loss, 3),
+    }
     if options.json:
         print(json.dumps(figures, indent=2))
         return
