@@ -9,6 +9,7 @@ which workers are busy at that moment, so two runs with one seed are alike, not 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -56,6 +57,7 @@ class Fault:
     kind: str
     worker: str
     pids: tuple[int, ...]
+    runs: tuple[int, ...] = ()  # the runs its job process held (a kill's victims)
 
 
 @dataclass
@@ -96,7 +98,10 @@ def run_chaos(cluster: Cluster, plan: ChaosPlan, *, inject: bool) -> ChaosReport
                 kind = rng.choice(("sigterm", "ctrl-c"))
             busy = _busy_workers(active, runs)
             if busy:
-                report.faults.append(_inject(cluster, active, report, rng.choice(busy), kind))
+                target = rng.choice(busy)
+                fault = _inject(cluster, active, report, target, kind)
+                held = tuple(r.id for r in runs if _pid_of(r) in fault.pids)
+                report.faults.append(dataclasses.replace(fault, runs=held))
             next_fault = time.monotonic() + rng.uniform(*plan.fault_gap_s)
         time.sleep(0.05)
     report.elapsed_s = time.monotonic() - started
@@ -131,8 +136,13 @@ def _submit_all(cluster: Cluster, plan: ChaosPlan) -> list[int]:
 
 def _busy_workers(active: list[WorkerProcess], runs: list[RunRecord]) -> list[WorkerProcess]:
     """Workers whose job process holds the lease of a running run."""
-    owners = {run.lease_owner.split(":")[1] for run in runs if run.lease_owner}
-    return [w for w in active if w.alive() and any(str(pid) in owners for pid in w.job_pids())]
+    owners = {_pid_of(run) for run in runs}
+    return [w for w in active if w.alive() and any(pid in owners for pid in w.job_pids())]
+
+
+def _pid_of(run: RunRecord) -> int | None:
+    """The process id in a run's lease owner (``host:pid:task id``), if it is leased."""
+    return int(run.lease_owner.split(":")[1]) if run.lease_owner else None
 
 
 def _inject(
@@ -193,6 +203,12 @@ def training_intervals(report: ChaosReport) -> dict[int, list[tuple[float, float
                     end = min(end, later)
                     break
             intervals[run_id].append((at, end, f"{worker.name}:{pid}:{task_id}"))
+    # A SIGKILLed process may lose its last log lines (the claim among them): its attempt at
+    # least ended at the kill, so no successor may have claimed the run before then.
+    for fault in report.faults:
+        if fault.kind.startswith("kill"):
+            for run_id in fault.runs:
+                intervals[run_id].append((fault.at - 1e-3, fault.at, f"{fault.worker} (killed)"))
     return {run_id: sorted(spans) for run_id, spans in intervals.items()}
 
 
