@@ -85,7 +85,7 @@ def run_chaos(cluster: Cluster, plan: ChaosPlan, *, inject: bool) -> ChaosReport
     report = ChaosReport(plan, [], 0.0, workers=list(active))
     repository = cluster.repository()
     started = time.monotonic()
-    report.run_ids = _submit_all(cluster, plan)
+    report.run_ids = submit_runs(cluster, plan)
     next_fault = time.monotonic() + rng.uniform(*plan.fault_gap_s)
     while True:
         runs = [repository.get_run(run_id) for run_id in report.run_ids]
@@ -108,7 +108,7 @@ def run_chaos(cluster: Cluster, plan: ChaosPlan, *, inject: bool) -> ChaosReport
     return report
 
 
-def _submit_all(cluster: Cluster, plan: ChaosPlan) -> list[int]:
+def submit_runs(cluster: Cluster, plan: ChaosPlan) -> list[int]:
     """Queue the plan's runs the way `trainq train --no-wait` does, in this process: a dozen CLI
     processes would take longer to start than the runs take to train on two busy cores."""
     repository = cluster.repository()

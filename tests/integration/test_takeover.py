@@ -13,6 +13,7 @@ import pytest
 
 from storage.records import RunRecord, RunStatus
 from tests.cluster.compose import worker_command
+from tests.integration.chaos import ChaosPlan, submit_runs
 from tests.integration.harness import Cluster, WorkerProcess, wait_for
 from tests.integration.test_cluster import assert_steps_exactly, submit
 
@@ -38,11 +39,13 @@ def two_warm_workers(cluster: Cluster) -> list[WorkerProcess]:
     chunk function of LONG_RUN's shape compiled), so that a takeover measures the queue."""
     workers = [cluster.start_worker(worker_command()) for _ in range(2)]
     repository = cluster.repository()
-    for _ in range(6):  # the idle worker that waited longest takes the next message
+    # Two runs published at once: a worker holds one job at a time, so the other takes the second.
+    warmups = ChaosPlan(runs=2, steps=4 * CHUNK_STEPS, chunk_steps=CHUNK_STEPS, faults=0)
+    for _ in range(4):
+        for run_id in submit_runs(cluster, warmups):
+            assert wait_for(run_id, repository, timeout_s=120).status is RunStatus.SUCCEEDED
         if all("claimed as attempt" in worker.log() for worker in workers):
             break
-        warmup = submit(cluster, "--steps", str(CHUNK_STEPS), "--chunk-steps", str(CHUNK_STEPS))
-        assert wait_for(warmup, repository, timeout_s=120).status is RunStatus.SUCCEEDED
     assert all("claimed as attempt" in worker.log() for worker in workers), [
         worker.log() for worker in workers
     ]
