@@ -142,9 +142,8 @@ def test_a_stopped_worker_hands_its_run_to_another_worker_at_once_without_spendi
     assert takeover.training_s <= TAKEOVER_LIMIT_S
     assert recomputed <= CHUNK_STEPS
     assert exit_s <= 10
-    # The hand-back stored a checkpoint off the 10,000-step interval, where it stopped.
-    steps = {info.step for info in repository.list_checkpoints(run_id)}
-    assert steps - {10_000, 20_000, 30_000, 40_000}, steps
+    # The hand-back stored a checkpoint where it stopped, off the 10,000-step interval if need be.
+    assert handed_back_at in {info.step for info in repository.list_checkpoints(run_id)}
 
 
 def test_a_killed_job_process_is_released_by_its_worker_and_taken_over_at_once(
