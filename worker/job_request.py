@@ -47,9 +47,12 @@ class JobRequest(Request):
         if isinstance(exc, _WRAPPED):
             exc = getattr(exc, "exc", exc)
         if isinstance(exc, _PROCESS_LOST):
-            # Only WorkerLostError is requeued by Celery; otherwise the message waits for the
-            # broker's restore, so publish a fresh one.
-            self._release_lost_run(publish=not isinstance(exc, WorkerLostError))
+            try:
+                # Only WorkerLostError is requeued by Celery; otherwise the message waits for the
+                # broker's restore, so publish a fresh one.
+                self._release_lost_run(publish=not isinstance(exc, WorkerLostError))
+            except Exception:  # Celery must still requeue the message; the lease expires later
+                logger.exception("could not release the lease of a lost job process")
         return super().on_failure(
             exc_info, send_failed_event=send_failed_event, return_ok=return_ok
         )
@@ -57,7 +60,11 @@ class JobRequest(Request):
     def _release_lost_run(self, *, publish: bool) -> None:
         run_id = _run_id_of(self.args)
         if run_id is None or self.worker_pid is None:
-            return  # never started on a process: nothing was claimed under its name
+            # Never started on a process: nothing was claimed under its name.
+            logger.info(
+                "lost job %s had no job process (args %r); nothing to release", self.id, self.args
+            )
+            return
         owner = lease_owner_name(socket.gethostname(), int(self.worker_pid), str(self.id))
         found = services()
         try:
