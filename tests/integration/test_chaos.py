@@ -13,7 +13,8 @@ from tests.integration.test_cluster import assert_steps_exactly
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-PLAN = ChaosPlan(runs=12, workers=2, steps=20_000, faults=10, seed=8)
+#: About ten faults while the batch lasts (30 s on an idle 2-core machine, longer when busy).
+PLAN = ChaosPlan(runs=12, workers=2, steps=30_000, faults=10, fault_gap_s=(2.0, 5.0), seed=8)
 
 
 def test_runs_under_a_minute_of_random_kills_and_stops_each_succeed_exactly_once(
@@ -31,7 +32,7 @@ def test_runs_under_a_minute_of_random_kills_and_stops_each_succeed_exactly_once
     assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * PLAN.runs, [
         (run.id, run.status, run.error) for run in runs
     ]
-    assert len(report.faults) >= PLAN.faults // 2, "too few faults landed on busy workers"
+    assert len(report.faults) >= PLAN.faults // 2, "the batch ended before half the faults landed"
     for run in runs:
         assert_steps_exactly(cluster, run.id, PLAN.steps)
         final = repository.latest_checkpoint(run.id)
