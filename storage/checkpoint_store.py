@@ -10,12 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import CheckpointNotFoundError, WeightsCorruptError
-from storage.models import CheckpointRow, Run
+from storage.models import CheckpointRow
 from storage.record_mapping import checkpoint_info
 from storage.records import Checkpoint, CheckpointInfo
 from storage.repository_base import (
     RepositoryBase,
-    fenced_touch,
     insert_ignoring_duplicates,
     load_run,
 )
@@ -69,29 +68,6 @@ def _is_intact(row: CheckpointRow) -> bool:
 
 class CheckpointStore(RepositoryBase):
     """Reading checkpoints. (They are written with metrics and at the end of a run.)"""
-
-    def save_checkpoint(
-        self, run_id: int, attempt: int, step: int, arrays: Mapping[str, np.ndarray]
-    ) -> bool:
-        """Store a checkpoint at ``step`` outside the usual cadence, fenced by ``attempt``.
-
-        For a job that stops early and hands its run back (see ``release_run``): the next
-        attempt then resumes exactly where this one stopped.
-
-        Returns:
-            True when a row was written (False: an intact one was already there).
-
-        Raises:
-            StaleAttemptError: ``attempt`` no longer owns the run; nothing was written.
-        """
-        now = self._now()
-
-        def save(session: Session) -> bool:
-            # A no-op assignment that takes the row lock and checks the fence, like every write.
-            fenced_touch(session, run_id, attempt, {"steps_done": Run.steps_done})
-            return store_checkpoint(session, run_id, step, arrays, now)
-
-        return self._db.run(save, idempotent=True)
 
     def latest_checkpoint(self, run_id: int) -> Checkpoint | None:
         """The newest checkpoint of a run, verified; ``None`` when it has none.

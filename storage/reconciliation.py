@@ -87,7 +87,7 @@ class Reconciliation(RepositoryBase):
             row = session.scalars(statement).one_or_none()
             if row is None:  # not expired, not running, or being written right now
                 return run_to_record(load_run(session, run_id))
-            values = _next_state(row, now)
+            values = next_state_of_lost_run(row, now)
             guarded = (
                 update(Run)
                 .where(Run.id == run_id, Run.attempt == row.attempt, Run.status == _RUNNING)
@@ -126,7 +126,8 @@ class Reconciliation(RepositoryBase):
         return self._db.run(expire, idempotent=True)
 
 
-def _next_state(row: Run, now: datetime) -> dict[str, object]:
+def next_state_of_lost_run(row: Run, now: datetime) -> dict[str, object]:
+    """Where a RUNNING run goes when its attempt is lost: QUEUED, CANCELLED or FAILED."""
     cleared: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
     if row.cancel_requested:
         return {**cleared, "status": RunStatus.CANCELLED.value, "finished_at": now}

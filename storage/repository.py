@@ -13,6 +13,7 @@ from storage.reconciliation import Reconciliation
 from storage.repository_base import utc_now
 from storage.run_lifecycle import RunLifecycle
 from storage.run_queries import RunQueries
+from storage.run_release import RunRelease
 from storage.rung_store import RungStore
 from storage.sweep_store import SweepStore
 from storage.validation_store import ValidationStore
@@ -30,6 +31,7 @@ class Repository(
     SweepStore,
     RungStore,
     ValidationStore,
+    RunRelease,
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 

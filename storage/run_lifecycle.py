@@ -275,37 +275,6 @@ class RunLifecycle(RepositoryBase):
         # Not retried: after a lost commit, the retry would report the run as already finished.
         return self._db.run(cancel)
 
-    def release_run(self, run_id: int, attempt: int) -> RunRecord:
-        """Hand a running run back: RUNNING -> QUEUED, lease cleared, fenced by ``attempt``.
-
-        For a job that stops on purpose at a chunk boundary (Ctrl-C in embedded mode) after
-        storing its checkpoint: the run is claimable at once, by ``trainq resume`` or a worker.
-        A hand-back is not a lost worker, so it gives the attempt back: ``max_attempts`` grows by
-        one (``attempt`` itself only ever grows, being the fencing token). ``published_at`` is
-        cleared so that a cluster's reconciler publishes the run again.
-
-        Raises:
-            StaleAttemptError: ``attempt`` no longer owns the run; nothing was written.
-        """
-        values = {
-            "status": _QUEUED,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "published_at": None,
-            "max_attempts": Run.max_attempts + 1,
-        }
-
-        def release(session: Session) -> RunRecord:
-            try:
-                return run_to_record(fenced_update(session, run_id, attempt, values))
-            except StaleAttemptError:
-                current = load_run(session, run_id)
-                if current.attempt == attempt and current.status == _QUEUED:
-                    return run_to_record(current)  # this call already committed once
-                raise
-
-        return self._db.run(release, idempotent=True)
-
 
 def _claim_statement(
     run_id: int, owner: str, worker_host: str, now: datetime, expires: datetime

@@ -23,8 +23,12 @@ VISIBILITY_TIMEOUT_S: Final = 7200
 #: The soft limit lets a run record why it stopped; both stay below the visibility timeout.
 TASK_SOFT_TIME_LIMIT_S: Final = 3300
 TASK_TIME_LIMIT_S: Final = 3600
-#: ``docker stop`` grace is longer than this, so a stopping worker can hand its message back.
-SOFT_SHUTDOWN_TIMEOUT_S: Final = 15.0
+#: Off. SIGTERM and Ctrl-C start a warm shutdown, and a warm shutdown now lasts one chunk: the
+#: job hands its run back at its next chunk boundary (``worker.shutdown``). Celery's soft
+#: shutdown would instead *sleep* this long inside the signal handler, with the main loop
+#: blocked, before cancelling the job; a cold shutdown (SIGQUIT, a second Ctrl-C) now cancels at
+#: once and the main process releases the lease (``worker.job_request``).
+SOFT_SHUTDOWN_TIMEOUT_S: Final = 0.0
 
 #: Publishing from the CLI fails fast; a run left QUEUED is published later by the reconciler.
 PUBLISH_RETRY_POLICY: Final = {

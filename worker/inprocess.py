@@ -9,7 +9,6 @@ progress by reading the database (as it does for a cluster run) and to be interr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import queue
 import threading
@@ -104,8 +103,8 @@ def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> No
     """Execute ``job`` here; an exception that escapes the job code is kept and recorded."""
     from worker.jobs import JobContext, execute_job
 
-    context = dataclasses.replace(
-        JobContext.for_this_process(repository, settings, "embedded"), hand_back=job.hand_back
+    context = JobContext.for_this_process(
+        repository, settings, "embedded", hand_back_requested=job.hand_back.is_set
     )
     try:
         if not job.hand_back.is_set():
@@ -127,7 +126,7 @@ def release_if_ours(repository: Repository, owner: str, run_id: int) -> RunRecor
     run = repository.get_run(run_id)
     if run.status is not RunStatus.RUNNING or run.lease_owner != owner:
         return run  # finished, or already handed back by the job itself
-    return repository.release_run(run_id, run.attempt)
+    return repository.hand_back_run(run_id, run.attempt, owner=owner)
 
 
 def _record_crash(repository: Repository, owner: str, run_id: int, exc: BaseException) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import Repository, Settings
@@ -34,31 +34,53 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _never() -> bool:
+    return False
+
+
+def lease_owner_name(host: str, pid: int, label: str) -> str:
+    """The lease owner a job process writes: its host, its process id and a per-delivery label.
+
+    The worker's main process rebuilds it for a job process that died, to release that lease.
+    """
+    return f"{host}:{pid}:{label}"
+
+
 @dataclass(frozen=True)
 class JobContext:
     """Who runs a job and with what settings."""
 
     repository: Repository
     settings: Settings
-    owner: str  # the lease owner: host, pid and a per-delivery label
+    owner: str  # the lease owner: see lease_owner_name
     host: str
-    #: Set by whoever hosts the job (the embedded CLI, on Ctrl-C) to end it at its next chunk,
-    #: with a checkpoint there and the run handed back (QUEUED) for `trainq resume`.
-    hand_back: threading.Event = field(default_factory=threading.Event)
+    #: Asked at every chunk boundary: True stops the job there, checkpointed, and hands the run
+    #: back to the queue without spending its attempt (the worker is shutting down).
+    hand_back_requested: Callable[[], bool] = _never
 
     @classmethod
-    def for_this_process(cls, repository: Repository, settings: Settings, label: str) -> JobContext:
+    def for_this_process(
+        cls,
+        repository: Repository,
+        settings: Settings,
+        label: str,
+        *,
+        hand_back_requested: Callable[[], bool] = _never,
+    ) -> JobContext:
         """A context naming this host and process as the lease owner."""
         host = socket.gethostname()
-        return cls(repository, settings, owner=f"{host}:{os.getpid()}:{label}", host=host)
+        owner = lease_owner_name(host, os.getpid(), label)
+        return cls(repository, settings, owner, host, hand_back_requested)
 
 
 def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
     """Claim and run job ``run_id``, whatever its kind.
 
     Returns:
-        The finished record, or None when the job could not be claimed (another attempt owns it,
-        it already finished, or it was cancelled): a duplicate delivery is a no-op.
+        The finished record; a QUEUED record when the job was handed back (see
+        ``JobContext.hand_back_requested``: the caller publishes it again); or None when the job
+        could not be claimed (another attempt owns it, it already finished, or it was
+        cancelled): a duplicate delivery is a no-op.
     """
     run = context.repository.claim_run(
         run_id,
@@ -77,7 +99,22 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         with heartbeat:
             if run.kind is JobKind.EVAL:
                 return _evaluate(context, run)
-            return _train(context, run, heartbeat)
+            outcome = _train(context, run, heartbeat)
+        if isinstance(outcome, RunRecord):
+            return outcome
+        # Handed back only now that the heartbeat has stopped: the release is this attempt's
+        # last write, so the attempt number it gives back can safely be claimed again.
+        handed_back = context.repository.hand_back_run(
+            run.id,
+            run.attempt,
+            owner=context.owner,
+            checkpoint=outcome.arrays if outcome.step > 0 else None,
+            checkpoint_step=outcome.step,
+        )
+        logger.info(
+            "run %s: handed back at step %s (%s)", run.id, outcome.step, handed_back.status.value
+        )
+        return handed_back
     except StaleAttemptError:
         # A newer attempt took the run over (our lease expired): its writes win, ours stop here.
         logger.warning("run %s: attempt %s was superseded; stopping", run_id, run.attempt)
@@ -91,7 +128,10 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
             trial_ended(context.repository, context.settings, run.sweep_id)
 
 
-def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> RunRecord:
+def _train(
+    context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat
+) -> RunRecord | TrainingState:
+    """Train the claimed run; returns its finished record, or the state to hand back at."""
     started = time.perf_counter()  # the attempt's wall time includes importing TensorFlow
     from worker.run_summary import summarize
     from worker.training import TrainingState, train
@@ -108,6 +148,8 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
     hooks = CheckpointHooks(context, run, config, data)  # validation metrics, ASHA rungs
     if resume is not None and hooks.at_checkpoint(resume):  # killed right after its rung
         return hooks.finish_pruned(resume, None, wall_s=time.perf_counter() - started)
+    if context.hand_back_requested():  # asked while starting up: do not compile and train first
+        return resume or TrainingState(step=0, arrays={})
 
     def record(report: ChunkReport) -> None:
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
@@ -125,13 +167,13 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         data,
         resume_from=resume,
         on_chunk=record,
-        should_stop=lambda: heartbeat.stop_requested.is_set() or context.hand_back.is_set(),
+        should_stop=lambda: heartbeat.stop_requested.is_set() or context.hand_back_requested(),
     )
     if hooks.pruned_at_step is not None:
         return hooks.finish_pruned(result.state, result, wall_s=time.perf_counter() - started)
     if not result.completed:
-        if context.hand_back.is_set() and not heartbeat.stop_requested.is_set():
-            return _hand_back(context, run, result.state)
+        if not heartbeat.stop_requested.is_set():
+            return result.state  # stopped for a hand-back, at the end of a recorded chunk
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)
     return repository.finish_run(
         run.id,
@@ -143,14 +185,6 @@ def _train(context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat) -> Ru
         final_weights=result.state.arrays,
         device=result.device,
     )
-
-
-def _hand_back(context: JobContext, run: RunRecord, state: TrainingState) -> RunRecord:
-    """Stop without losing work: a checkpoint at this chunk, and the run QUEUED for a resume."""
-    repository = context.repository
-    repository.save_checkpoint(run.id, run.attempt, state.step, state.arrays)
-    logger.info("run %s: handed back at step %s, checkpointed", run.id, state.step)
-    return repository.release_run(run.id, run.attempt)
 
 
 def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:

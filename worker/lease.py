@@ -51,7 +51,9 @@ class LeaseHeartbeat:
             try:
                 ack = self._repository.renew_lease(self._run_id, self._attempt, self._lease_ttl_s)
             except StaleAttemptError:
-                logger.warning("run %s: lease lost to a newer attempt", self._run_id)
+                logger.warning(
+                    "run %s: lease no longer held (run finished or taken over)", self._run_id
+                )
                 self.stop_requested.set()
                 return
             except TrainqError as exc:  # a database blip: the next beat (or chunk) tries again

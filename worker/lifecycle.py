@@ -1,4 +1,5 @@
-"""Hooks into the worker's life: the reconciler in the main process, and a health probe.
+"""Hooks into the worker's life: the reconciler in the main process, the stop flag its job processes
+read (``worker.shutdown``), and a health probe.
 
 Imported by ``worker.tasks`` so that any process that loads the tasks (``trainq worker``, or
 ``celery --app worker.celery_app worker``) gets them.
@@ -9,11 +10,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from celery.worker.control import inspect_command
 
 from worker.reconciler import ReconcilerThread
 from worker.services import services
+from worker.shutdown import WORKER_STOPPING
 
 _reconciler: list[ReconcilerThread] = []
 
@@ -24,6 +26,12 @@ def _start_reconciler(**_: Any) -> None:
     thread = ReconcilerThread(found.repository, found.settings)
     thread.start()
     _reconciler.append(thread)
+
+
+@worker_shutting_down.connect
+def _ask_jobs_to_hand_back(**_: Any) -> None:
+    # Runs in the main process's signal handler (SIGTERM, Ctrl-C): only set a byte.
+    WORKER_STOPPING.set()
 
 
 @worker_shutdown.connect

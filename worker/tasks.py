@@ -2,6 +2,11 @@
 
 Messages come from anywhere, so the id is checked here and the job's config is validated again by
 the job itself. A bad message is logged and acknowledged; it never takes the worker down.
+
+When the worker is shutting down (``worker.shutdown``), a job stops at its next chunk and hands
+its run back; the task then publishes the run again so that another worker claims it at once,
+and its own message is acknowledged. A job whose process dies is released by the main process
+(``worker.job_request``).
 """
 
 from __future__ import annotations
@@ -11,23 +16,27 @@ import logging
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from storage.errors import NotFoundError
+from storage.errors import NotFoundError, TrainqError
+from storage.records import RunRecord, RunStatus
 from worker import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
 from worker.celery_app import TASK_SOFT_TIME_LIMIT_S, app
+from worker.dispatch import Dispatcher
+from worker.job_request import JobRequest
 from worker.jobs import JobContext, execute_job, fail_timed_out
 from worker.queues import EVAL_TASK, TRAIN_TASK
 from worker.services import services
+from worker.shutdown import WORKER_STOPPING
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(name=TRAIN_TASK, bind=True)
+@app.task(name=TRAIN_TASK, bind=True, Request=JobRequest)
 def train_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
     """Train run ``run_id`` (resuming from its newest checkpoint if it has one)."""
     _execute(self, run_id)
 
 
-@app.task(name=EVAL_TASK, bind=True)
+@app.task(name=EVAL_TASK, bind=True, Request=JobRequest)
 def eval_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
     """Run evaluation job ``run_id`` (its config names the trained run, checkpoint and split)."""
     _execute(self, run_id)
@@ -40,10 +49,33 @@ def _execute(task: Task, run_id: object) -> None:  # type: ignore[type-arg]
         )
         return
     found = services()
-    context = JobContext.for_this_process(found.repository, found.settings, str(task.request.id))
+    context = JobContext.for_this_process(
+        found.repository,
+        found.settings,
+        str(task.request.id),
+        hand_back_requested=WORKER_STOPPING.is_set,
+    )
     try:
-        execute_job(context, run_id)
+        if WORKER_STOPPING.is_set():  # delivered while stopping: leave it to another worker
+            _publish_again(context, found.repository.get_run(run_id))
+            return
+        outcome = execute_job(context, run_id)
+        if outcome is not None and outcome.status is RunStatus.QUEUED:
+            _publish_again(context, outcome)
     except NotFoundError as exc:
         logger.error("rejected message %s: %s", task.request.id, exc)
     except SoftTimeLimitExceeded:
         fail_timed_out(context, run_id, TASK_SOFT_TIME_LIMIT_S)
+
+
+def _publish_again(context: JobContext, run: RunRecord) -> None:
+    """Publish a handed-back run so that a worker that is not stopping claims it now."""
+    if run.status is not RunStatus.QUEUED:
+        return
+    dispatcher = Dispatcher(context.settings)
+    try:
+        dispatcher.publish(context.repository, run)
+    except TrainqError as exc:  # the run stays QUEUED: a reconciler publishes it later
+        logger.warning("run %s: handed back but not published: %s", run.id, exc)
+    finally:
+        dispatcher.close()

@@ -27,8 +27,11 @@ def worker(
     ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
-    """Start a worker (Celery prefork). Stop it with SIGTERM/Ctrl-C: the running job's message is
-    handed back and resumed from its last checkpoint elsewhere.
+    """Start a worker (Celery prefork). Stop it with SIGTERM or Ctrl-C: the running job stops at
+    its next chunk, stores a checkpoint there and hands its run back to the queue (its attempt is
+    not spent), another worker resumes it at once, and this worker exits. A second Ctrl-C (or
+    SIGQUIT) stops at once: the job is killed and its run resumes elsewhere from its newest
+    checkpoint.
 
     Examples:
 

@@ -50,8 +50,10 @@ def test_flower_loads_the_celery_app_the_workers_run() -> None:
     assert isinstance(celery_app.app, Celery)
 
 
-def test_docker_stop_waits_well_past_celerys_soft_shutdown() -> None:
-    soft_shutdown_s = celery_app.app.conf.worker_soft_shutdown_timeout
-
-    assert soft_shutdown_s > 0
-    assert worker_stop_settings().grace_s >= soft_shutdown_s + 15
+def test_docker_stop_is_a_warm_shutdown_that_celery_does_not_stall_in_its_signal_handler() -> None:
+    # Celery's soft shutdown sleeps in the signal handler before cancelling the job; the job
+    # hands its run back at its next chunk instead (worker.shutdown), within the grace period.
+    assert celery_app.app.conf.worker_soft_shutdown_timeout == 0
+    stop = worker_stop_settings()
+    assert stop.remap_sigterm is None
+    assert stop.grace_s >= 30

@@ -166,14 +166,15 @@ def test_workers_and_the_cli_wait_for_redis_postgres_and_the_migration(
 
 
 @pytest.mark.parametrize("name", WORKER_SERVICES)
-def test_docker_stop_gives_a_worker_time_to_put_its_message_back(
+def test_docker_stop_gives_a_worker_time_to_hand_its_run_back(
     config: ComposeConfig, name: str
 ) -> None:
     stop = worker_stop_settings(config, name)
 
     assert stop.stop_signal == "SIGTERM"
-    assert stop.remap_sigterm == "SIGQUIT"
-    # worker_soft_shutdown_timeout is 15 s; SIGKILL before the requeue strands the run for 2 h.
+    # A warm shutdown: REMAP_SIGTERM=SIGQUIT would make it cold and kill the job mid-chunk.
+    assert stop.remap_sigterm is None
+    # The job hands back at its next chunk; one still starting up needs longer than that.
     assert stop.grace_s >= 30
 
 

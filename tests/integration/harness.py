@@ -134,6 +134,33 @@ class WorkerProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def signal_main(self, signum: int = signal.SIGTERM) -> None:
+        """Send ``signum`` to the main process only, as ``docker stop`` through tini and
+        ``kill PID`` do."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signum)
+
+    def press_ctrl_c(self) -> None:
+        """SIGINT to the worker's whole process group, as a terminal sends it for Ctrl-C."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGINT)
+
+    def job_pids(self) -> list[int]:
+        """Process ids of the worker's job (pool) processes: the main process's children."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return []
+        return [int(child) for child in children]
+
+    def kill_job_process(self) -> int:
+        """SIGKILL the job process (as the kernel's OOM killer would); returns its pid."""
+        pids = self.job_pids()
+        assert pids, f"worker {self.name} has no job process:\n{self.log()}"
+        os.kill(pids[0], signal.SIGKILL)
+        return pids[0]
+
     def terminate(self) -> None:
         """Warm shutdown, then SIGKILL if it does not stop in time."""
         if not self.alive():

@@ -1,11 +1,12 @@
-"""Handing a run back (Ctrl-C), taking over from a dead owner, and healing damaged checkpoints."""
+"""Taking over from a dead owner, and healing damaged checkpoints (handing a run back is in
+test_run_release.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from storage import Database, Repository, RunStatus, StaleAttemptError, WeightsCorruptError
+from storage import Database, Repository, RunStatus, WeightsCorruptError
 from tests.storage.support import (
     LEASE_TTL_S,
     WEIGHTS,
@@ -15,44 +16,6 @@ from tests.storage.support import (
     execute_sql,
     new_run,
 )
-
-
-def test_a_released_run_is_queued_without_a_lease_and_claimable_at_once(
-    repo: Repository,
-) -> None:
-    run = claim(repo, new_run(repo).id)
-
-    released = repo.release_run(run.id, run.attempt)
-
-    assert released.status is RunStatus.QUEUED
-    assert released.lease_owner is None and released.lease_expires_at is None
-    assert claim(repo, run.id, owner="worker-2").attempt == run.attempt + 1
-
-
-def test_handing_a_run_back_does_not_use_up_its_attempts(repo: Repository) -> None:
-    run_id = new_run(repo, max_attempts=2).id
-    for _ in range(5):  # five Ctrl-C and resumes of a run allowed two lost workers
-        run = claim(repo, run_id)
-        repo.release_run(run_id, run.attempt)
-
-    assert claim(repo, run_id).attempt == 6
-
-
-def test_a_stale_attempt_cannot_release_the_run(repo: Repository, clock: FakeClock) -> None:
-    old = claim(repo, new_run(repo).id)
-    clock.advance(LEASE_TTL_S + 1)
-    claim(repo, old.id, owner="worker-2")
-
-    with pytest.raises(StaleAttemptError):
-        repo.release_run(old.id, old.attempt)
-    assert repo.get_run(old.id).status is RunStatus.RUNNING
-
-
-def test_releasing_twice_is_harmless(repo: Repository) -> None:
-    run = claim(repo, new_run(repo).id)
-    repo.release_run(run.id, run.attempt)
-
-    assert repo.release_run(run.id, run.attempt).status is RunStatus.QUEUED
 
 
 def test_the_lease_of_a_dead_owner_ends_now_and_the_run_is_requeued_at_once(
@@ -76,18 +39,6 @@ def test_the_lease_of_an_attempt_that_lost_the_run_is_left_alone(
 
     assert not repo.expire_lease(old.id, old.attempt)
     assert repo.get_run(old.id).lease_expires_at == new.lease_expires_at
-
-
-def test_a_checkpoint_saved_off_cadence_is_fenced(repo: Repository, clock: FakeClock) -> None:
-    run = claim(repo, new_run(repo).id)
-    repo.record_chunk(run.id, run.attempt, chunk(1, 50), lease_ttl_s=LEASE_TTL_S)
-
-    assert repo.save_checkpoint(run.id, run.attempt, 50, WEIGHTS)
-    assert [info.step for info in repo.list_checkpoints(run.id)] == [50]
-    clock.advance(LEASE_TTL_S + 1)
-    claim(repo, run.id, owner="worker-2")
-    with pytest.raises(StaleAttemptError):
-        repo.save_checkpoint(run.id, run.attempt, 50, WEIGHTS)
 
 
 def test_a_corrupt_checkpoint_is_replaced_when_its_step_is_recomputed(

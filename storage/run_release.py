@@ -1,0 +1,165 @@
+"""Giving a running run back before its lease expires: a graceful hand-back, or a lost job process.
+
+Waiting for a lease to expire is the only way to recover from a worker that vanished without a
+word (its machine died). When the worker is still there to say what happened, it says so at once
+and the run is claimable immediately:
+
+- :meth:`RunRelease.hand_back_run`: the job itself stops at a chunk boundary because its worker
+  is shutting down. It stores a checkpoint there and puts the run back to QUEUED **without
+  spending the attempt** (``attempt`` goes back by one): being stopped by an operator is not a
+  failure of the run, and ``max_attempts`` bounds failures.
+- :meth:`RunRelease.release_lost_run`: the worker's main process saw the job process die (SIGKILL,
+  out of memory). The attempt **is** spent, exactly as if its lease had expired: a run that kills
+  its process every time must end FAILED after ``max_attempts``.
+
+Both are fenced by the attempt *and* the lease owner (host, job process id and delivery), so
+only the holder of the lease can release it. Taking the attempt number back on a hand-back means
+the next claim reuses it; that is safe because the job hands back as its very last write, after
+its lease heartbeat has stopped: no write of the old holder can follow the release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from storage.checkpoint_store import store_checkpoint
+from storage.errors import InvalidValueError, StaleAttemptError
+from storage.models import Run
+from storage.reconciliation import next_state_of_lost_run
+from storage.record_mapping import run_to_record
+from storage.records import RunRecord, RunStatus
+from storage.repository_base import RepositoryBase, load_run
+
+_QUEUED = RunStatus.QUEUED.value
+_RUNNING = RunStatus.RUNNING.value
+
+
+class RunRelease(RepositoryBase):
+    """Releasing a run's lease early, by its holder."""
+
+    def hand_back_run(
+        self,
+        run_id: int,
+        attempt: int,
+        *,
+        owner: str,
+        checkpoint: Mapping[str, np.ndarray] | None = None,
+        checkpoint_step: int = 0,
+    ) -> RunRecord:
+        """Give a running run back to the queue, keeping its work and its attempt budget.
+
+        In one transaction: ``checkpoint`` (if given) is stored at ``checkpoint_step`` (kept if
+        one is already there), and the run goes RUNNING → QUEUED with its lease and
+        ``published_at`` cleared and ``attempt`` taken back by one; the caller publishes it
+        again. A run with a pending cancel ends CANCELLED instead. Repeating the call after it
+        committed returns the handed-back run.
+
+        The step is explicit, not ``steps_done``: an attempt resumed from an older checkpoint
+        than a lost attempt reached stops below ``steps_done``.
+
+        Raises:
+            InvalidValueError: ``checkpoint_step`` is not in 1..``steps_done`` (its metrics must
+                be recorded already); nothing was written.
+            StaleAttemptError: ``attempt`` (held by ``owner``) no longer owns the run; nothing
+                was written.
+            RunNotFoundError: no run has this id.
+        """
+        now = self._now()
+        owned = (
+            Run.id == run_id,
+            Run.attempt == attempt,
+            Run.status == _RUNNING,
+            Run.lease_owner == owner,
+        )
+
+        def hand_back(session: Session) -> RunRecord:
+            row = session.scalars(
+                select(Run)
+                .where(*owned)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            if row is None:
+                return _already_handed_back(session, run_id, attempt)
+            if checkpoint is not None:
+                if not 0 < checkpoint_step <= row.steps_done:
+                    raise InvalidValueError(
+                        f"run {run_id}: checkpoint step {checkpoint_step} must be in "
+                        f"1..{row.steps_done} (the steps whose metrics are recorded)"
+                    )
+                store_checkpoint(session, run_id, checkpoint_step, checkpoint, now)
+            values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+            if row.cancel_requested:
+                values |= {"status": RunStatus.CANCELLED.value, "finished_at": now}
+            else:
+                values |= {"status": _QUEUED, "published_at": None, "attempt": attempt - 1}
+            statement = (
+                update(Run)
+                .where(*owned)
+                .values(**values)
+                .returning(Run)
+                .execution_options(populate_existing=True)
+            )
+            return run_to_record(session.scalars(statement).one())
+
+        return self._db.run(hand_back, idempotent=True)
+
+    def release_lost_run(self, run_id: int, *, owner: str) -> RunRecord | None:
+        """Move on a RUNNING run whose job process (the lease ``owner``) is known to be dead.
+
+        The run is treated as if its lease had just expired: QUEUED with attempts left (lease
+        cleared, ``published_at`` set to now: the caller puts the job's message back in the
+        queue or publishes it), CANCELLED with a pending cancel, FAILED when out of attempts.
+
+        Returns:
+            The run after the transition, or None when ``owner`` does not hold it (it finished,
+            or was already released or taken over).
+
+        Raises:
+            RunNotFoundError: no run has this id.
+        """
+        now = self._now()
+
+        def release(session: Session) -> RunRecord | None:
+            row = session.scalars(
+                select(Run)
+                .where(Run.id == run_id, Run.status == _RUNNING, Run.lease_owner == owner)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            if row is None:
+                load_run(session, run_id)  # RunNotFoundError for a bad id
+                return None
+            values = next_state_of_lost_run(row, now)
+            if values["status"] == _QUEUED:
+                values["published_at"] = now  # the caller's message goes back to the queue
+            statement = (
+                update(Run)
+                .where(Run.id == run_id, Run.attempt == row.attempt, Run.lease_owner == owner)
+                .where(Run.status == _RUNNING)
+                .values(**values)
+                .returning(Run)
+                .execution_options(populate_existing=True)
+            )
+            updated = session.scalars(statement).one_or_none()
+            return None if updated is None else run_to_record(updated)
+
+        return self._db.run(release, idempotent=True)
+
+
+def _already_handed_back(session: Session, run_id: int, attempt: int) -> RunRecord:
+    """The run as a committed hand-back left it, or StaleAttemptError if it moved on otherwise."""
+    current = load_run(session, run_id)
+    handed_back = current.status == _QUEUED and current.attempt == attempt - 1
+    cancelled = current.status == RunStatus.CANCELLED.value and current.attempt == attempt
+    if (handed_back or cancelled) and current.lease_owner is None:
+        return run_to_record(current)  # a retry after a commit whose reply was lost
+    raise StaleAttemptError(
+        f"run {run_id}: attempt {attempt} no longer owns the run (it is at attempt "
+        f"{current.attempt}, status {current.status}); it cannot be handed back"
+    )
