@@ -104,3 +104,37 @@ def test_a_bad_hyperparameter_is_refused_before_anything_is_stored(
 def test_unknown_run_ids_are_all_named(client: sdk.Client) -> None:
     with pytest.raises(sdk.RunNotFoundError, match=r"987654, 987655"):
         client.training_runs([987654, 987655])
+
+
+def test_a_sweep_submitted_through_the_api_runs_here_and_reads_back_its_best_trial(
+    client: sdk.Client,
+) -> None:
+    sweep = {
+        "name": "api-grid",
+        "metric": {"name": "val_accuracy", "goal": "maximize"},
+        "method": "grid",
+        "seed": 3,
+        "run_cap": 2,
+        "val_size": 1000,
+        "parameters": {
+            "lr": {"values": [0.01, 0.1]},
+            "init": {"value": "zeros"},
+            "steps": {"value": 300},
+            "chunk_steps": {"value": 100},
+            "checkpoint_every": {"value": 100},
+        },
+    }
+    record = client.submit_sweep(sweep)
+    assert record.status.value == "succeeded"
+    report = client.sweep(record.id)
+    assert len(report.trials) == 2 and all(t.status == "succeeded" for t in report.trials)
+    assert report.best is not None and report.best.objective is not None
+    assert report.best.objective == max(t.objective or 0.0 for t in report.trials)
+    assert {run.sweep_id for run in client.runs() if run.sweep_id} == {record.id}
+
+
+def test_a_bad_sweep_is_refused_through_the_api_and_stores_nothing(client: sdk.Client) -> None:
+    before = len(client.runs())
+    with pytest.raises(sdk.InvalidConfigError, match="learning"):
+        client.submit_sweep({"parameters": {"learning": {"value": 0.1}}, "run_cap": 1})
+    assert len(client.runs()) == before
