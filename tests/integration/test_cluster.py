@@ -12,7 +12,7 @@ from kombu import Connection, Exchange, Producer
 
 from storage.records import RunStatus
 from tests.cluster.compose import worker_command
-from tests.integration.harness import Cluster, wait_for
+from tests.integration.harness import Cluster, WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -31,7 +31,7 @@ def assert_steps_exactly(cluster: Cluster, run_id: int, steps: int) -> None:
 def test_a_run_submitted_to_the_cluster_succeeds_with_one_metric_row_per_step(
     cluster: Cluster,
 ) -> None:
-    cluster.start_worker(worker_command())
+    worker = cluster.start_worker(worker_command())
     result = cluster.trainq(
         "train",
         "--steps",
@@ -53,6 +53,9 @@ def test_a_run_submitted_to_the_cluster_succeeds_with_one_metric_row_per_step(
     assert_steps_exactly(cluster, report["run_id"], 2500)
     steps = [info.step for info in cluster.repository().list_checkpoints(report["run_id"])]
     assert steps == [1000, 2000, 2500]
+    # The worker's log says how the run ended, not only Celery's "succeeded in 4.6s: None".
+    outcome = f"run {report['run_id']} (train) succeeded: 2,500 steps, attempt 1 in "
+    assert poll_log(worker, outcome), worker.log()
 
 
 def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> None:
@@ -314,3 +317,13 @@ def test_status_says_which_service_is_down_and_exits_69(cluster: Cluster) -> Non
     assert refused.returncode == 69
     assert "does not answer" in refused.stderr
     assert cluster.repository().list_runs() == []
+
+
+def poll_log(worker: WorkerProcess, text: str, timeout_s: float = 10) -> bool:
+    """Whether ``text`` shows up in the worker's log within ``timeout_s`` (logs are buffered)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in worker.log():
+            return True
+        time.sleep(0.1)
+    return False
