@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeGuard, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -59,6 +59,22 @@ ConfigT = TypeVar("ConfigT", bound=BaseModel)
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, use_enum_values=False)
 
 
+#: Steps between checkpoints, and per compiled call, when neither is given.
+DEFAULT_CHECKPOINT_EVERY_STEPS: Final = 1_000
+DEFAULT_CHUNK_STEPS: Final = 500
+#: The two fields fitted to each other when only one is given (None means "not given").
+_FITTED: Final = frozenset({"checkpoint_every_steps", "chunk_steps"})
+
+
+def _positive_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_STEPS
+
+
+def _largest_divisor_up_to(number: int, limit: int) -> int:
+    """The largest divisor of ``number`` that is at most ``limit``."""
+    return max(d for d in range(1, min(number, limit) + 1) if number % d == 0)
+
+
 class TrainConfig(BaseModel):
     """Hyperparameters of one training run. Defaults reproduce the seed notebook."""
 
@@ -80,10 +96,13 @@ class TrainConfig(BaseModel):
     l2: Annotated[float, Field(ge=0, le=10)] = 0.0
     # Learning-rate schedule over the steps.
     schedule: Schedule = Schedule.CONSTANT
-    # Steps between checkpoints; a multiple of chunk_steps so checkpoints fall on chunk ends.
-    checkpoint_every_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 1_000
+    # Steps between checkpoints; a multiple of chunk_steps so checkpoints fall on chunk ends
+    # (given alone, the chunk is fitted to it; see _fit_the_one_left_unset).
+    checkpoint_every_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = (
+        DEFAULT_CHECKPOINT_EVERY_STEPS
+    )
     # Steps per compiled call, and per stored metric row.
-    chunk_steps: Annotated[int, Field(ge=1, le=100_000)] = 500
+    chunk_steps: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_CHUNK_STEPS
     # Where to train.
     device: Device = Device.AUTO
     # Which dataset to train on.
@@ -93,12 +112,37 @@ class TrainConfig(BaseModel):
     # Seeds which images are held out; None means "the run's seed" (see resolved()).
     val_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_the_one_left_unset(cls, data: Any) -> Any:
+        """Checkpoints fall on chunk ends, so when only one of the two is given, the other is
+        fitted to it: any checkpoint interval works without a chunk size the user never set.
+
+        The chunk becomes the largest divisor of the interval up to the default chunk; the
+        interval, the multiple of the chunk nearest the default interval. Stored configs carry
+        both, so this never changes a stored run.
+        """
+        if not isinstance(data, dict):
+            return data
+        every, chunk = data.get("checkpoint_every_steps"), data.get("chunk_steps")
+        fitted = {k: v for k, v in data.items() if v is not None or k not in _FITTED}
+        if chunk is None and _positive_int(every):
+            fitted["chunk_steps"] = _largest_divisor_up_to(every, DEFAULT_CHUNK_STEPS)
+        elif every is None and _positive_int(chunk):
+            multiple = max(1, round(DEFAULT_CHECKPOINT_EVERY_STEPS / chunk))
+            fitted["checkpoint_every_steps"] = min(chunk * multiple, MAX_STEPS)
+        return fitted
+
     @model_validator(mode="after")
     def _checkpoints_fall_on_chunk_ends(self) -> TrainConfig:
-        if self.checkpoint_every_steps % self.chunk_steps != 0:
+        every, chunk = self.checkpoint_every_steps, self.chunk_steps
+        if every % chunk != 0:
+            lower = every // chunk * chunk
+            choices = " or ".join(str(n) for n in (lower, lower + chunk) if n > 0)
             raise ValueError(
-                f"checkpoint_every_steps ({self.checkpoint_every_steps}) must be a multiple of "
-                f"chunk_steps ({self.chunk_steps}) so that checkpoints fall on chunk boundaries"
+                f"checkpoint_every_steps {every} must be a multiple of chunk_steps {chunk} "
+                f"(checkpoints fall on chunk ends): try checkpoint_every_steps {choices}, "
+                "or give only one of the two"
             )
         return self
 
@@ -174,13 +218,42 @@ def _parse(model: type[ConfigT], data: Any) -> ConfigT:
 
 
 def _describe(exc: ValidationError) -> str:
+    """Each problem in plain words (``learning_rate: must be > 0, got -1``), without pydantic's
+    own phrasing ("Value error, ...", "Input should be ...")."""
     problems = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "config"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown option"
+        field = ".".join(str(part) for part in error["loc"])
+        message = _plain_message(error)
         if error["loc"] and "input" in error and error["type"] != "extra_forbidden":
-            message = f"{message} (got {error['input']!r})"
-        problems.append(f"{field}: {message}")
+            message = f"{message}, got {error['input']!r}"
+        problems.append(f"{field}: {message}" if field else message)
     return "invalid config: " + "; ".join(problems)
+
+
+#: pydantic's error types, said in trainq's words (``{…}`` filled from the error's context).
+_PLAIN_MESSAGES: Final = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "finite_number": "must be a finite number",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "enum": "must be one of {expected}",
+    "extra_forbidden": "unknown option",
+    "missing": "is required",
+}
+
+
+def _plain_message(error: Any) -> str:
+    template = _PLAIN_MESSAGES.get(error["type"])
+    if template is not None:
+        try:
+            return template.format(**error.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")

@@ -69,11 +69,19 @@ def train(
         Schedule, typer.Option(help="Learning-rate schedule.")
     ] = _DEFAULTS.schedule,
     checkpoint_every: Annotated[
-        int, typer.Option(help="Steps between checkpoints (a multiple of --chunk-steps).")
-    ] = _DEFAULTS.checkpoint_every_steps,
+        int | None,
+        typer.Option(
+            help=f"Steps between checkpoints (default {_DEFAULTS.checkpoint_every_steps}; given "
+            "alone, the chunk is fitted to it)."
+        ),
+    ] = None,
     chunk_steps: Annotated[
-        int, typer.Option(help="Steps per compiled call and per stored metric row.")
-    ] = _DEFAULTS.chunk_steps,
+        int | None,
+        typer.Option(
+            help=f"Steps per compiled call and stored metric row (default "
+            f"{_DEFAULTS.chunk_steps}; given alone, checkpoints fall on its multiples)."
+        ),
+    ] = None,
     device: Annotated[
         Device, typer.Option(help="auto, cpu or gpu (gpu runs go to the gpu queue).")
     ] = _DEFAULTS.device,
@@ -134,6 +142,6 @@ def _validated_config(**fields: Any) -> TrainConfig:
     except InvalidConfigError as exc:
         message = str(exc)
         for field, option in OPTION_FOR_FIELD.items():
-            # Whole field names only: "steps:" is also the end of "checkpoint_every_steps:".
-            message = re.sub(rf"(?<![\w-]){field}:", f"{option}:", message)
+            # Whole field names only: "steps" is also the end of "checkpoint_every_steps".
+            message = re.sub(rf"(?<![\w-]){field}\b", option, message)
         raise InvalidConfigError(message) from None

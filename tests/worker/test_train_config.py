@@ -43,9 +43,36 @@ def test_every_offending_field_is_named_at_once() -> None:
         assert field in message
 
 
-def test_checkpoints_must_fall_on_chunk_ends() -> None:
+def test_checkpoints_must_fall_on_chunk_ends_and_the_message_says_what_would() -> None:
     message = refused(chunk_steps=300, checkpoint_every_steps=1000)
-    assert "checkpoint_every_steps (1000) must be a multiple of chunk_steps (300)" in message
+    assert "checkpoint_every_steps 1000 must be a multiple of chunk_steps 300" in message
+    assert "try checkpoint_every_steps 900 or 1200" in message
+
+
+@pytest.mark.parametrize(
+    ("given", "fitted"),
+    [
+        ({"checkpoint_every_steps": 100}, (100, 100)),
+        ({"checkpoint_every_steps": 1500}, (1500, 500)),
+        ({"checkpoint_every_steps": 997}, (997, 1)),
+        ({"chunk_steps": 300}, (900, 300)),
+        ({"chunk_steps": 5000}, (5000, 5000)),
+        ({"checkpoint_every_steps": None, "chunk_steps": None}, (1000, 500)),
+    ],
+)
+def test_any_checkpoint_interval_works_when_the_chunk_is_left_to_fit_it(
+    given: dict[str, int | None], fitted: tuple[int, int]
+) -> None:
+    config = parse_train_config(given)
+    assert (config.checkpoint_every_steps, config.chunk_steps) == fitted
+
+
+def test_messages_use_plain_words_not_the_validation_librarys() -> None:
+    message = refused(learning_rate=-1.0, batch_size="many", steps=0)
+    assert "learning_rate: must be > 0" in message and "steps: must be >= 1" in message
+    assert "batch_size: must be a whole number" in message
+    for library_wording in ("Value error", "Input should be", "config: config:"):
+        assert library_wording not in message
 
 
 def test_the_defaults_are_the_notebooks_job() -> None:
