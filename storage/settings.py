@@ -65,6 +65,13 @@ class Settings:
         if broker_url is not None:
             _check_broker_url(broker_url)
         data_dir_text = env.get(f"{ENV_PREFIX}DATA_DIR")
+        if data_dir_text and not Path(data_dir_text).expanduser().is_dir():
+            # An explicit setting that is wrong is an error, never a fallback to another copy.
+            raise ConfigurationError(
+                f"TRAINQ_DATA_DIR={data_dir_text!r} is not a directory: point it at the folder "
+                "that holds the Fashion-MNIST IDX files, or unset it to use the system copy "
+                "(apt-get install dataset-fashion-mnist)."
+            )
         worker_device = env.get(f"{ENV_PREFIX}WORKER_DEVICE") or "auto"
         if worker_device not in ("auto", "cpu", "gpu"):
             raise ConfigurationError(

@@ -131,7 +131,8 @@ def load_fashion_mnist(
     """Find, check and load Fashion-MNIST; cached per process by resolved directory.
 
     Args:
-        data_dir: Searched first (``--data-dir`` / ``TRAINQ_DATA_DIR``); None to skip.
+        data_dir: ``TRAINQ_DATA_DIR``: when given, the only place looked at (a wrong explicit
+            setting is an error, not a reason to look elsewhere); None to search the fallbacks.
         fallback_dirs: Searched next, in order; None means :func:`default_data_dirs`.
         download: Whether to try a Keras download when no directory holds the files.
 
@@ -142,8 +143,16 @@ def load_fashion_mnist(
         DatasetNotFoundError: when no searched directory holds the files and no download worked.
         DatasetCorruptError: when a file has the wrong magic number, count, size or content.
     """
-    searched = [data_dir] if data_dir is not None else []
-    searched += list(default_data_dirs() if fallback_dirs is None else fallback_dirs)
+    if data_dir is not None:
+        # An explicit setting that is wrong is an error, never a silent fallback elsewhere.
+        if _holds_all_files(data_dir):
+            return _load_directory(data_dir.resolve())
+        raise DatasetNotFoundError(
+            f"TRAINQ_DATA_DIR={data_dir}: {_missing_description(data_dir)}. Put the four "
+            f"Fashion-MNIST files {', '.join(FILE_NAMES)} (gzipped or not) there, or unset "
+            f"TRAINQ_DATA_DIR to use {SYSTEM_DATA_DIR} (apt-get install dataset-fashion-mnist)."
+        )
+    searched = list(default_data_dirs() if fallback_dirs is None else fallback_dirs)
     for directory in searched:
         if _holds_all_files(directory):
             return _load_directory(directory.resolve())

@@ -126,3 +126,21 @@ def test_a_setting_outside_its_range_stops_the_command_at_start_with_exit_78(
     result = trainq(env, *command)
     assert result.returncode == 78, result.stderr
     assert f"{variable}={value!r}" in result.stderr and accepted in result.stderr
+
+
+def test_a_data_dir_setting_that_names_no_directory_stops_train_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
+    env = {**embedded_env(tmp_path), "TRAINQ_DATA_DIR": str(tmp_path / "nonexistent")}
+    result = subprocess.run(
+        [sys.executable, "-m", "api_cli", "train", "--steps", "10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 78, result.stderr
+    assert "TRAINQ_DATA_DIR=" in result.stderr and "is not a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "trainq.db").exists()

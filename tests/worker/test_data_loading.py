@@ -58,13 +58,25 @@ def test_the_explicit_directory_comes_before_the_fallbacks(tmp_path: Path) -> No
     assert data.source_dir == (tmp_path / "explicit").resolve()
 
 
-def test_a_directory_without_the_files_is_skipped(tmp_path: Path) -> None:
+def test_a_fallback_directory_without_the_files_is_skipped(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     write_dataset(tmp_path / "fallback")
     data = load_fashion_mnist(
-        tmp_path / "empty", fallback_dirs=[tmp_path / "fallback"], download=False
+        None, fallback_dirs=[tmp_path / "empty", tmp_path / "fallback"], download=False
     )
     assert data.source_dir == (tmp_path / "fallback").resolve()
+
+
+def test_an_explicit_directory_without_the_files_is_an_error_not_a_fallback(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    write_dataset(tmp_path / "fallback")
+    with pytest.raises(DatasetNotFoundError) as caught:
+        load_fashion_mnist(tmp_path / "empty", fallback_dirs=[tmp_path / "fallback"])
+    message = str(caught.value)
+    assert message.startswith(f"TRAINQ_DATA_DIR={tmp_path / 'empty'}: missing")
+    assert "unset TRAINQ_DATA_DIR" in message
 
 
 def test_nothing_found_says_how_to_get_the_files(tmp_path: Path) -> None:
@@ -72,7 +84,7 @@ def test_nothing_found_says_how_to_get_the_files(tmp_path: Path) -> None:
     paths = write_dataset(partial)
     paths["t10k-labels"].unlink()
     with pytest.raises(DatasetNotFoundError) as caught:
-        load_fashion_mnist(tmp_path / "missing", fallback_dirs=[partial], download=False)
+        load_fashion_mnist(None, fallback_dirs=[tmp_path / "missing", partial], download=False)
     message = str(caught.value)
     assert f"{tmp_path / 'missing'}: no such directory" in message
     assert f"{partial}: missing t10k-labels-idx1-ubyte[.gz]" in message
@@ -88,7 +100,7 @@ def test_a_failed_download_is_reported(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(worker.data, "_download_with_keras", no_network)
     with pytest.raises(DatasetNotFoundError, match="download through Keras failed: Name or"):
-        load_fashion_mnist(tmp_path, fallback_dirs=())
+        load_fashion_mnist(None, fallback_dirs=(tmp_path,))
 
 
 def test_a_bad_magic_number_names_the_file(tmp_path: Path) -> None:
