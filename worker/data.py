@@ -6,7 +6,8 @@ imported lazily at that moment.
 
 Look-up order (the first directory holding all four files wins):
 
-1. the ``data_dir`` argument (the caller passes ``--data-dir`` / ``TRAINQ_DATA_DIR``);
+1. ``TRAINQ_DATA_DIR`` (the ``data_dir`` argument): when set, the only place looked at, since a
+   wrong explicit setting is an error, not a reason to train on another copy;
 2. ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``);
 3. the Keras cache ``~/.keras/datasets/fashion-mnist``;
 4. a download through Keras, where the network allows;
@@ -178,7 +179,7 @@ def _not_found_message(searched: Sequence[Path], download_problem: str) -> str:
         "  - install the Debian package: sudo apt-get install dataset-fashion-mnist "
         f"(installs them in {SYSTEM_DATA_DIR}), or\n"
         f"  - put the four files {names} (gzipped or not) in a directory and set "
-        "TRAINQ_DATA_DIR to it (or pass --data-dir)."
+        "TRAINQ_DATA_DIR to it."
     )
 
 
