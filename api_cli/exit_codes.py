@@ -1,7 +1,13 @@
-"""Named exit codes: scripts can tell a failed run from bad input or a broker that is down."""
+"""Named exit codes, and the one mapping from trainq's errors to them.
+
+Scripts can tell a failed run from bad input or a broker that is down. The error classes (in
+storage, worker and api_cli) know nothing of exit codes; this module is their one owner.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -21,3 +27,42 @@ class ExitCode(IntEnum):
     TEMPFAIL = 75  # not done yet: --timeout ran out while the run goes on; try again later
     CONFIG = 78  # a TRAINQ_* variable is unusable
     INTERRUPTED = 130  # Ctrl-C
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The exit code for ``error``: that of its nearest class in :func:`exit_codes`."""
+    codes = exit_codes()
+    for cls in type(error).__mro__:
+        code = codes.get(cls)
+        if code is not None:
+            return code
+    return ExitCode.INTERNAL
+
+
+@functools.cache
+def exit_codes() -> Mapping[type[BaseException], ExitCode]:
+    """Each error class's exit code; a subclass takes its nearest listed ancestor's.
+
+    Built on first use: the error modules import the storage package, which ``trainq --help``
+    must not pay for.
+    """
+    from api_cli.waiting import StillRunningError
+    from storage import errors as storage_errors
+    from worker import errors as worker_errors
+
+    return {
+        storage_errors.TrainqError: ExitCode.RUN_FAILED,
+        storage_errors.ConfigurationError: ExitCode.CONFIG,
+        storage_errors.OutputWriteError: ExitCode.CANT_CREATE,
+        storage_errors.StorageError: ExitCode.UNAVAILABLE,
+        storage_errors.DatabaseCorruptError: ExitCode.DATA_ERROR,
+        storage_errors.NotFoundError: ExitCode.NOT_FOUND,
+        storage_errors.StaleAttemptError: ExitCode.TEMPFAIL,
+        storage_errors.InvalidStateError: ExitCode.INVALID_STATE,
+        storage_errors.WeightsCorruptError: ExitCode.DATA_ERROR,
+        storage_errors.InvalidValueError: ExitCode.DATA_ERROR,
+        worker_errors.InvalidConfigError: ExitCode.USAGE,
+        worker_errors.DeterministicJobError: ExitCode.RUN_FAILED,
+        worker_errors.BrokerUnavailableError: ExitCode.UNAVAILABLE,
+        StillRunningError: ExitCode.TEMPFAIL,
+    }

@@ -23,7 +23,7 @@ from api_cli.commands import (
     train,
     worker,
 )
-from api_cli.exit_codes import ExitCode
+from api_cli.exit_codes import ExitCode, exit_code_for
 from api_cli.output import stderr
 from api_cli.state import STATE
 
@@ -91,7 +91,7 @@ def run() -> None:
             raise
         # Messages may quote a URL from the environment: never print its password.
         stderr.print(f"[red]error:[/] {escape(redact(str(exc)))}", highlight=False)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted[/]")
         sys.exit(ExitCode.INTERRUPTED)

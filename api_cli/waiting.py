@@ -36,8 +36,6 @@ TimeoutOption = Annotated[
 class StillRunningError(TrainqError):
     """Raised when ``--timeout`` ended a wait before the run finished (the run goes on)."""
 
-    exit_code = ExitCode.TEMPFAIL  # EX_TEMPFAIL: try again later
-
 
 def check_timeout(settings: Settings, timeout_s: float | None) -> None:
     """Refuse ``--timeout`` in embedded mode, where the run lives and dies with this command.

@@ -11,26 +11,17 @@ from __future__ import annotations
 class TrainqError(Exception):
     """Raised for every failure trainq anticipates; the root of the tree."""
 
-    #: Exit code the CLI uses for this family of errors (see ``api_cli.exit_codes``).
-    exit_code: int = 1
-
 
 class ConfigurationError(TrainqError):
     """Raised when a ``TRAINQ_*`` environment variable holds an unusable value."""
-
-    exit_code = 78  # EX_CONFIG
 
 
 class OutputWriteError(TrainqError):
     """Raised when a file the user asked for cannot be written (disk full, read-only, denied)."""
 
-    exit_code = 73  # EX_CANTCREAT
-
 
 class StorageError(TrainqError):
     """Raised for a database problem: unreachable, misconfigured, or a driver failure."""
-
-    exit_code = 69  # EX_UNAVAILABLE
 
 
 class DatabaseUnavailableError(StorageError):
@@ -44,8 +35,6 @@ class SchemaOutdatedError(StorageError):
 class NotFoundError(TrainqError):
     """Raised when a requested object does not exist."""
 
-    exit_code = 4
-
 
 class RunNotFoundError(NotFoundError):
     """Raised when no run has the requested id."""
@@ -58,19 +47,13 @@ class CheckpointNotFoundError(NotFoundError):
 class StaleAttemptError(TrainqError):
     """Raised when a write carries an attempt number that no longer owns the run (fencing)."""
 
-    exit_code = 75  # EX_TEMPFAIL
-
 
 class InvalidStateError(TrainqError):
     """Raised when an operation does not fit the run's current status (cancel a finished run)."""
 
-    exit_code = 3
-
 
 class WeightsCorruptError(TrainqError):
     """Raised when a weight blob fails its checksum, is truncated, or is not what it claims."""
-
-    exit_code = 65  # EX_DATAERR
 
 
 class DatabaseBusyError(DatabaseUnavailableError):
@@ -83,8 +66,6 @@ class TransactionConflictError(StorageError):
 
 class InvalidValueError(TrainqError, ValueError):
     """Raised when a value cannot be stored as given (NaN in a JSON column, bad tag, bad chunk)."""
-
-    exit_code = 65  # EX_DATAERR
 
 
 class WeightsFormatError(WeightsCorruptError):
@@ -101,8 +82,6 @@ class WeightsShapeError(WeightsCorruptError):
 
 class DatabaseCorruptError(StorageError):
     """Raised when the database file is not a database, is empty, or its pages are damaged."""
-
-    exit_code = 65  # EX_DATAERR: waiting or retrying cannot fix it; restore or check the file
 
     def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)

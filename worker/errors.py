@@ -12,13 +12,9 @@ class WorkerError(TrainqError):
 class InvalidConfigError(WorkerError):
     """Raised when a job's config fails validation; the message names each field."""
 
-    exit_code = 2  # like a usage error: nothing was queued
-
 
 class DeterministicJobError(WorkerError):
     """Raised for a failure that would repeat on every attempt: the job ends FAILED, no retry."""
-
-    exit_code = 1
 
 
 class DatasetNotFoundError(DeterministicJobError):
@@ -43,5 +39,3 @@ class DeviceUnavailableError(DeterministicJobError):
 
 class BrokerUnavailableError(WorkerError):
     """Raised when the Redis broker cannot be reached to publish a job."""
-
-    exit_code = 69

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api_cli.exit_codes import ExitCode, exit_code_for
 from storage import ConfigurationError, Database
 
 PW = "Hunter2Secret"
@@ -21,7 +22,7 @@ PW = "Hunter2Secret"
 def test_a_malformed_database_url_is_a_configuration_error_naming_the_variable(url: str) -> None:
     with pytest.raises(ConfigurationError, match="TRAINQ_DATABASE_URL") as raised:
         Database(url)
-    assert raised.value.exit_code == 78
+    assert exit_code_for(raised.value) == ExitCode.CONFIG
     assert PW not in str(raised.value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api_cli.exit_codes import ExitCode, exit_code_for
 from storage import ConfigurationError, Settings
 from storage.settings import RANGES
 
@@ -32,7 +33,7 @@ def test_a_setting_outside_its_range_names_the_variable_the_value_and_the_range(
     message = str(raised.value)
     assert f"{variable}={value!r}" in message
     assert accepted in message
-    assert raised.value.exit_code == 78
+    assert exit_code_for(raised.value) == ExitCode.CONFIG
 
 
 @pytest.mark.parametrize("name", sorted(RANGES))
