@@ -149,17 +149,6 @@ class RunLifecycle(RepositoryBase):
 
         return self._db.run(renew, idempotent=True)
 
-    def set_device(self, run_id: int, attempt: int, device: str) -> None:
-        """Record the device ``attempt`` trains on (e.g. ``"GPU:0"``).
-
-        Raises:
-            StaleAttemptError: ``attempt`` no longer owns the run.
-        """
-        self._db.run(
-            lambda session: fenced_update(session, run_id, attempt, {"device": device}),
-            idempotent=True,
-        )
-
     def finish_run(
         self,
         run_id: int,
@@ -208,36 +197,6 @@ class RunLifecycle(RepositoryBase):
             return run_to_record(row)
 
         return self._db.run(finish, idempotent=True)
-
-    def fail_run(self, run_id: int, error: str) -> RunRecord:
-        """Fail a run nobody owns (bad config found before a claim, out of attempts).
-
-        Returns:
-            The failed run; a run that is already terminal is returned unchanged.
-
-        Raises:
-            RunNotFoundError: no run has this id.
-        """
-        now = self._now()
-        statement = (
-            update(Run)
-            .where(Run.id == run_id, Run.status.in_((_QUEUED, _RUNNING)))
-            .values(
-                status=RunStatus.FAILED.value,
-                error=error,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            .returning(Run)
-            .execution_options(populate_existing=True)
-        )
-
-        def fail(session: Session) -> RunRecord:
-            row = session.scalars(statement).one_or_none()
-            return run_to_record(row if row is not None else load_run(session, run_id))
-
-        return self._db.run(fail, idempotent=True)
 
     def request_cancel(self, run_id: int) -> RunRecord:
         """Cancel a run: QUEUED ends CANCELLED now; RUNNING is flagged, its worker stops.

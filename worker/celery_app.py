@@ -16,7 +16,7 @@ from kombu import Queue
 
 from storage import Settings
 from storage.redaction import RedactingFilter
-from worker.queues import ALL_QUEUES, EVAL_QUEUE, EVAL_TASK, TRAIN_QUEUE, TRAIN_TASK
+from worker.queues import ALL_QUEUES, TRAIN_QUEUE
 
 #: Longer than the longest run we accept: a shorter one would redeliver a running job in parallel.
 VISIBILITY_TIMEOUT_S: Final = 7200
@@ -76,7 +76,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_TIMEOUT_S,
         "task_queues": [Queue(name) for name in ALL_QUEUES],
         "task_default_queue": TRAIN_QUEUE,
-        "task_routes": {TRAIN_TASK: {"queue": TRAIN_QUEUE}, EVAL_TASK: {"queue": EVAL_QUEUE}},
         "task_create_missing_queues": False,
         "worker_send_task_events": True,  # flower and `trainq status` see task activity
         "task_send_sent_event": False,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,17 +34,6 @@ class EvaluationResult:
     per_class_accuracy: tuple[float | None, ...]  # recall of each class; None if it has no example
     confusion: npt.NDArray[np.int64]  # (10, 10): rows are true classes, columns predicted ones
     device: str  # e.g. "CPU:0"
-
-    def summary(self) -> dict[str, Any]:
-        """The result as JSON-safe values."""
-        return {
-            "n_examples": self.n_examples,
-            "loss": self.loss if np.isfinite(self.loss) else None,
-            "accuracy": self.accuracy,
-            "per_class_accuracy": list(self.per_class_accuracy),
-            "confusion": self.confusion.tolist(),
-            "device": self.device,
-        }
 
 
 def evaluate(

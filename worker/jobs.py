@@ -136,7 +136,7 @@ def _train(
     from worker.run_summary import summarize
     from worker.training import TrainingState, train
 
-    config = _effective_device(parse_train_config(run.config), context.settings)
+    config = _with_effective_device(parse_train_config(run.config), context.settings)
     repository = context.repository
     checkpoint = newest_intact_checkpoint(repository, run.id)
     resume = (
@@ -196,11 +196,7 @@ def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:
     data = load_fashion_mnist(context.settings.data_dir)
     trained = parse_train_config(repository.get_run(config.run_id).config)
     images, labels = split_arrays(data, config.split, trained)
-    device = (
-        config.device
-        if config.device is not Device.AUTO
-        else Device(context.settings.worker_device)
-    )
+    device = effective_device(config.device, context.settings)
     result = evaluate(checkpoint.arrays, images, labels, device=device)
     evaluation = repository.save_evaluation(
         run_id=config.run_id,
@@ -238,10 +234,18 @@ def _checkpoint_to_evaluate(repository: Repository, config: EvalConfig) -> Check
         raise DeterministicJobError(str(exc)) from exc
 
 
-def _effective_device(config: TrainConfig, settings: Settings) -> TrainConfig:
-    """A worker started with ``--device`` decides for jobs that left the device to ``auto``."""
-    if config.device is Device.AUTO and settings.worker_device != Device.AUTO.value:
-        return config.model_copy(update={"device": Device(settings.worker_device)})
+def effective_device(requested: Device, settings: Settings) -> Device:
+    """The one decision of where a job computes: what the job asked for, unless it left that to
+    ``auto`` and its worker was started with ``--device``."""
+    if requested is Device.AUTO:
+        return Device(settings.worker_device)
+    return requested
+
+
+def _with_effective_device(config: TrainConfig, settings: Settings) -> TrainConfig:
+    device = effective_device(config.device, settings)
+    if device is not config.device:
+        return config.model_copy(update={"device": device})
     return config
 
 

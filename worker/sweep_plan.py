@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from worker.config import Device, TrainConfig, parse_train_config
+from worker.config import TrainConfig, parse_train_config
 from worker.errors import InvalidConfigError
-from worker.queues import GPU_QUEUE, TRAIN_QUEUE
 from worker.sweep_spec import (
     PARAMETER_FIELDS,
     AshaSpec,
@@ -64,11 +63,6 @@ def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:
             f"parameters: the trial {described} is invalid: {reason}"
         ) from None
     return config.resolved()
-
-
-def trial_queue(config: TrainConfig) -> str:
-    """The queue a trial's run goes to (as for `trainq train`)."""
-    return GPU_QUEUE if config.device is Device.GPU else TRAIN_QUEUE
 
 
 def _checkpoints_on_rungs(config: TrainConfig, asha: AshaSpec) -> TrainConfig:

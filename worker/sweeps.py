@@ -17,7 +17,8 @@ from storage import Repository, Settings
 from storage.errors import TrainqError
 from storage.sweep_records import PlannedTrial, SweepRecord
 from storage.validation import MAX_SEED
-from worker.sweep_plan import plan_trials, trial_queue
+from worker.queues import queue_for
+from worker.sweep_plan import plan_trials
 from worker.sweep_spec import SweepSpec, parse_sweep_spec
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def submit_sweep(
             params=params,
             config=config.model_dump(mode="json"),
             seed=config.seed_value,
-            queue=trial_queue(config),
+            queue=queue_for(config),
         )
         for params, config in plan_trials(spec)
     ]

@@ -20,7 +20,7 @@ No Typer, Rich or TensorFlow is imported here (an embedded job imports TensorFlo
 
 from __future__ import annotations
 
-from api_cli.sdk._client import Client, queue_for
+from api_cli.sdk._client import Client
 from api_cli.sdk._records import Metrics
 from storage.errors import (
     CheckpointNotFoundError,
@@ -33,6 +33,7 @@ from storage.records import EvaluationRecord, JobKind, RunRecord, RunStatus
 from storage.settings import Settings
 from worker.config import Device, Init, Schedule, Split, TrainConfig
 from worker.errors import BrokerUnavailableError, InvalidConfigError
+from worker.queues import queue_for
 
 __all__ = [
     "BrokerUnavailableError",

@@ -21,10 +21,10 @@ from api_cli.sdk._records import Metrics
 from storage import Settings
 from storage.errors import RunNotFoundError
 from storage.records import EvaluationRecord, JobKind, RunRecord, RunStatus
-from worker.config import Device, EvalConfig, Split, TrainConfig, parse_train_config
+from worker.config import EvalConfig, Split, TrainConfig, parse_train_config
 from worker.dispatch import JobDispatcher, JobHandle, PublishedJob, dispatcher_for
 from worker.errors import InvalidConfigError
-from worker.queues import EVAL_QUEUE, GPU_QUEUE, TRAIN_QUEUE
+from worker.queues import EVAL_QUEUE, queue_for
 
 if TYPE_CHECKING:
     from storage import Repository
@@ -398,11 +398,6 @@ class Client:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def queue_for(config: TrainConfig) -> str:
-    """The queue a training run goes to: GPU runs to the gpu queue, the rest to train."""
-    return GPU_QUEUE if config.device is Device.GPU else TRAIN_QUEUE
 
 
 def _config_fields(

@@ -73,7 +73,6 @@ def test_the_old_attempt_is_fenced_off_once_a_new_attempt_claimed_the_run(
             run.id, 1, chunk(21, 10), lease_ttl_s=LEASE_TTL_S, checkpoint=WEIGHTS
         ),
         lambda: repo.renew_lease(run.id, 1, LEASE_TTL_S),
-        lambda: repo.set_device(run.id, 1, "GPU:9"),
         lambda: repo.finish_run(run.id, 1, RunStatus.SUCCEEDED, final_weights=WEIGHTS),
     ]
     for write in zombie_writes:

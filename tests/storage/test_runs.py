@@ -154,20 +154,6 @@ def test_cancelling_a_finished_run_says_it_already_finished(repo: Repository) ->
         repo.request_cancel(run.id)
 
 
-def test_fail_run_fails_a_queued_run_and_leaves_a_finished_one_alone(
-    repo: Repository, clock: FakeClock
-) -> None:
-    queued = new_run(repo)
-    failed = repo.fail_run(queued.id, "invalid config: steps must be positive")
-    assert failed.status is RunStatus.FAILED
-    assert failed.error == "invalid config: steps must be positive"
-    assert failed.finished_at == clock.now
-
-    clock.advance(10)
-    again = repo.fail_run(queued.id, "another error")
-    assert again == failed
-
-
 def test_finish_run_stores_summary_error_device_and_clears_the_lease(
     repo: Repository, clock: FakeClock
 ) -> None:
@@ -201,9 +187,3 @@ def test_finish_run_refuses_a_non_terminal_status(repo: Repository) -> None:
     run = claim(repo, new_run(repo).id)
     with pytest.raises(InvalidStateError, match="terminal"):
         repo.finish_run(run.id, run.attempt, RunStatus.QUEUED)
-
-
-def test_set_device_records_the_device_of_the_owning_attempt(repo: Repository) -> None:
-    run = claim(repo, new_run(repo).id)
-    repo.set_device(run.id, run.attempt, "GPU:0")
-    assert repo.get_run(run.id).device == "GPU:0"
