@@ -114,10 +114,14 @@ class TrainSummary:
     final_window_steps: int  # how many steps the final means cover (FINAL_WINDOW_STEPS or fewer)
     pruned: bool = False  # a sweep trial that ASHA stopped at a rung (its status stays SUCCEEDED)
     pruned_at_step: int | None = None  # the rung it stopped at
+    #: What trained it: versions of trainq, TensorFlow, NumPy and Python (reproducibility).
+    versions: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored as the run's ``summary`` (keys are the field names)."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["versions"] = dict(self.versions)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrainSummary:
@@ -141,6 +145,7 @@ class TrainSummary:
             final_window_steps=int(data.get("final_window_steps", 0)),
             pruned=bool(data.get("pruned", False)),
             pruned_at_step=_optional_int(data.get("pruned_at_step")),
+            versions={str(k): str(v) for k, v in dict(data.get("versions") or {}).items()},
         )
 
 

@@ -28,7 +28,29 @@ def summarize(
         final_loss=window_mean(loss),
         final_accuracy=window_mean(accuracy),
         final_window_steps=int(loss.shape[0]),
+        versions=software_versions(),
     )
+
+
+def software_versions() -> dict[str, str]:
+    """The versions that trained a run: trainq, TensorFlow, NumPy and Python."""
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numpy
+
+    tensorflow = sys.modules.get("tensorflow")
+    try:
+        trainq = version("trainq")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        trainq = "unknown"
+    return {
+        "trainq": trainq,
+        "tensorflow": str(getattr(tensorflow, "__version__", "not loaded")),
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def summarize_stopped(
@@ -49,6 +71,7 @@ def summarize_stopped(
         final_loss=window_mean(loss),
         final_accuracy=window_mean(accuracy),
         final_window_steps=int(loss.shape[0]),
+        versions=software_versions(),
     )
 
 
