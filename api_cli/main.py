@@ -24,7 +24,7 @@ from api_cli.commands import (
     worker,
 )
 from api_cli.exit_codes import ExitCode, exit_code_for
-from api_cli.output import stderr
+from api_cli.output import say, stderr
 from api_cli.state import STATE
 
 app = typer.Typer(
@@ -90,7 +90,8 @@ def run() -> None:
         if STATE.debug:
             raise
         # Messages may quote a URL from the environment: never print its password.
-        stderr.print(f"[red]error:[/] {escape(redact(str(exc)))}", highlight=False)
+        # Wrapped at words on a terminal, one line in a log (`say`).
+        say(f"[red]error:[/] {escape(redact(str(exc)))}")
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted[/]")

@@ -80,10 +80,8 @@ def current(
         verdict = "up to date" if state.up_to_date else "run `trainq db upgrade`"
         if state.newer_than_code:
             verdict = "newer than this trainq: upgrade trainq"
-        stdout.print(
-            f"{database.url}: revision {found}; head {', '.join(state.head)}; {verdict}",
-            highlight=False,
-        )
+        stdout.print(f"database: {database.url}", highlight=False, soft_wrap=True)
+        stdout.print(f"revision {found} (head {', '.join(state.head)}): {verdict}")
     if not state.up_to_date:
         raise typer.Exit(ExitCode.INVALID_STATE)
 
