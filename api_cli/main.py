@@ -10,6 +10,7 @@ import typer
 from api_cli.commands import (
     cancel,
     compare,
+    dashboard,
     db,
     evaluate,
     export,
@@ -75,6 +76,7 @@ app.command()(status.status)
 app.command(epilog=compare.EPILOG)(compare.compare)
 app.command(epilog=plot.EPILOG)(plot.plot)
 app.add_typer(sweep.app, name="sweep")
+app.command(epilog=dashboard.EPILOG)(dashboard.dashboard)
 
 
 def run() -> None:

@@ -45,19 +45,24 @@ RETRYABLE_ERRORS: tuple[type[StorageError], ...] = (
 class Database:
     """One database (SQLite file or PostgreSQL) as seen from this process."""
 
-    def __init__(self, url: str, *, retry_deadline_s: float = 15.0) -> None:
+    def __init__(
+        self, url: str, *, retry_deadline_s: float = 15.0, read_only: bool = False
+    ) -> None:
         """Remember the URL; no connection is made until the first use.
 
         Args:
             url: SQLAlchemy URL; ``postgresql://`` is rewritten to ``postgresql+psycopg://``.
             retry_deadline_s: how long idempotent work keeps retrying after the database went
                 away (long enough for a PostgreSQL restart, short enough to fail visibly).
+            read_only: every connection refuses writes: SQLite opened ``mode=ro``, PostgreSQL
+                sessions with ``default_transaction_read_only`` (the web dashboard).
 
         Raises:
             ConfigurationError: the URL is malformed or names an unsupported database.
         """
         self._url = normalize_url(url)
         self._retry_deadline_s = retry_deadline_s
+        self._read_only = read_only
         self._schema_checked = False
 
     @property
@@ -80,7 +85,7 @@ class Database:
     @property
     def engine(self) -> Engine:
         """The shared engine (created on first access). Storage-internal."""
-        return get_engine(self._url)
+        return get_engine(self._url, read_only=self._read_only)
 
     def dispose(self, *, close: bool = False) -> None:
         """Drop this engine's pooled connections.

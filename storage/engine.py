@@ -94,13 +94,19 @@ def display_url(url: URL) -> str:
     return redact(url.render_as_string(hide_password=True))
 
 
-def get_engine(url: URL) -> Engine:
-    """Return this process's engine for ``url``, creating it on first use."""
-    key = url.render_as_string(hide_password=False)
+def get_engine(url: URL, *, read_only: bool = False) -> Engine:
+    """Return this process's engine for ``url``, creating it on first use.
+
+    Args:
+        url: the database.
+        read_only: an engine whose every transaction refuses writes (a separate engine from the
+            read-write one of the same URL).
+    """
+    key = url.render_as_string(hide_password=False) + (" read-only" if read_only else "")
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _create_engine(url)
+            engine = _create_read_only_engine(url) if read_only else _create_engine(url)
             _ENGINES[key] = engine
         return engine
 
@@ -136,6 +142,24 @@ def _create_engine(url: URL) -> Engine:
         connect_args=POSTGRES_CONNECT_ARGS,
         json_serializer=_strict_json,
     )
+
+
+def _create_read_only_engine(url: URL) -> Engine:
+    """An engine for readers that must never write, even by mistake (the web dashboard)."""
+    if url.get_backend_name() != "sqlite":
+        connect_args = dict(POSTGRES_CONNECT_ARGS)
+        connect_args["options"] += " -c default_transaction_read_only=on"
+        return create_engine(
+            url, pool_pre_ping=True, connect_args=connect_args, json_serializer=_strict_json
+        )
+    path = Path(str(url.database)).expanduser()
+    if url.database in (None, "", ":memory:") or not path.is_file():
+        raise DatabaseUnavailableError(
+            f"there is no SQLite database at {display_url(url)} to read; run `trainq train` "
+            "first, or point TRAINQ_HOME / TRAINQ_DATABASE_URL at an existing one"
+        )
+    # Never immutable here: a reader that stays open must see the writers' later commits.
+    return _create_read_only_sqlite_engine(url, path, immutable=is_read_only(path))
 
 
 def _create_sqlite_engine(url: URL) -> Engine:
@@ -207,7 +231,7 @@ def is_read_only(path: Path) -> bool:
     )
 
 
-def _create_read_only_sqlite_engine(url: URL, path: Path) -> Engine:
+def _create_read_only_sqlite_engine(url: URL, path: Path, *, immutable: bool = True) -> Engine:
     """An engine that only reads: commands that read keep working on a read-only TRAINQ_HOME.
 
     Writes fail with SQLITE_READONLY (``DatabaseReadOnlyError``, naming TRAINQ_HOME). Without a
@@ -216,7 +240,7 @@ def _create_read_only_sqlite_engine(url: URL, path: Path) -> Engine:
     the WAL's commits too.
     """
     wal = path.with_name(path.name + "-wal")
-    query = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    query = "mode=ro" if wal.exists() or not immutable else "mode=ro&immutable=1"
     uri = f"file:{quote(str(path))}?{query}"
 
     def connect() -> sqlite3.Connection:

@@ -7,6 +7,7 @@ records of ``storage.records`` and never a row or a session.
 from __future__ import annotations
 
 from storage.checkpoint_store import CheckpointStore
+from storage.dashboard_reads import DashboardReads
 from storage.evaluation_store import EvaluationStore
 from storage.metric_store import MetricStore
 from storage.reconciliation import Reconciliation
@@ -24,6 +25,7 @@ __all__ = ["Repository", "utc_now"]
 class Repository(
     RunLifecycle,
     RunQueries,
+    DashboardReads,  # before MetricStore, which it builds on
     MetricStore,
     CheckpointStore,
     EvaluationStore,

@@ -1,0 +1,75 @@
+"""The queue page: workers online, queue depths and what is running, as ``trainq status`` sees them.
+
+The broker is asked through the same boundary as ``trainq status`` (``worker.dispatch`` and
+``worker.census``, imported only in cluster mode): an embedded installation has no broker, and
+the page says so instead of failing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from api_cli.dashboard.views import run_json
+from storage.errors import TrainqError
+from storage.records import RunStatus
+from storage.redaction import redact
+
+if TYPE_CHECKING:
+    from storage import Repository, Settings
+
+#: At most this many running and queued runs are listed (the counts cover them all).
+LISTED_RUNS = 200
+
+
+def queue_page(repository: Repository, settings: Settings, now: datetime) -> dict[str, Any]:
+    """Broker state (or why there is none), runs by status, the running and queued runs."""
+    running = repository.page_training_runs(statuses=[RunStatus.RUNNING], limit=LISTED_RUNS)
+    queued = repository.page_training_runs(statuses=[RunStatus.QUEUED], limit=LISTED_RUNS)
+    return {
+        "broker": _broker(settings),
+        "runs_by_status": {
+            status.value: count
+            for status, count in repository.count_runs_by_status(kind=None).items()
+        },
+        "running": [
+            run_json(run, now) | {"worker_host": run.worker_host or "", "attempt": run.attempt}
+            for run in running.runs
+        ],
+        "queued": [run_json(run, now) | {"queue": run.queue} for run in queued.runs],
+        "running_total": running.total,
+        "queued_total": queued.total,
+    }
+
+
+def _broker(settings: Settings) -> dict[str, Any]:
+    if settings.embedded:
+        return {
+            "configured": False,
+            "ok": False,
+            "message": "no broker configured (embedded): jobs run inside the `trainq` "
+            "command that started them; set TRAINQ_BROKER_URL to see a cluster's workers",
+        }
+    from worker.census import QueueCensus
+    from worker.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(settings)
+    try:
+        dispatcher.ping()
+        census = QueueCensus(settings)  # asked while the workers are pinged, as `trainq status`
+        depths = dispatcher.queue_depths()
+        workers = sorted(dispatcher.workers_online())
+        consumers = census.wait() or {}
+    except TrainqError as exc:
+        return {"configured": True, "ok": False, "message": redact(str(exc))}
+    finally:
+        dispatcher.close()
+    return {
+        "configured": True,
+        "ok": True,
+        "workers": workers,
+        "queues": [
+            {"queue": queue, "waiting": waiting, "consumers": sorted(consumers.get(queue, ()))}
+            for queue, waiting in sorted(depths.items())
+        ],
+    }

@@ -1,0 +1,234 @@
+"""What each dashboard page shows, as plain JSON-safe data: the templates and the JSON endpoints
+render the same dictionaries, so a polled update shows exactly what a reload would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from api_cli.comparison import HYPERPARAMETERS, compare_runs
+from api_cli.sdk import Client
+from storage.records import EvaluationRecord, RunRecord, RunStatus
+from worker.data import CLASS_NAMES
+
+if TYPE_CHECKING:
+    from storage import Repository
+
+#: Runs per page of the runs list.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The runs page's filters, as typed in its form (empty means "any")."""
+
+    status: str = ""
+    tag: str = ""  # KEY=VALUE
+    sweep: str = ""
+    page: int = 1
+
+    def tags(self) -> dict[str, str]:
+        """The tag filter as a mapping (``{}`` when empty)."""
+        if not self.tag:
+            return {}
+        key, _, value = self.tag.partition("=")
+        return {key.strip(): value.strip()}
+
+    def query(self, page: int) -> str:
+        """The query string of this filter on another page."""
+        from urllib.parse import urlencode
+
+        fields = {"status": self.status, "tag": self.tag, "sweep": self.sweep, "page": str(page)}
+        return urlencode({key: value for key, value in fields.items() if value})
+
+
+def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dict[str, Any]:
+    """The runs list: one row per training run of the page, and the paging.
+
+    Raises:
+        InvalidValueError: a filter is malformed (the page shows it as a 400).
+    """
+    statuses = [RunStatus(filters.status)] if filters.status else []
+    sweep_id = int(filters.sweep) if filters.sweep else None
+    page = repository.page_training_runs(
+        statuses=statuses,
+        tags=filters.tags(),
+        sweep_id=sweep_id,
+        offset=(filters.page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    ids = [run.id for run in page.runs]
+    latest = repository.latest_metrics(ids)
+    validation = repository.latest_validation_accuracy(ids)
+    rows = []
+    for run in page.runs:
+        newest = latest.get(run.id)
+        summary = run.train_summary
+        rows.append(
+            {
+                "id": run.id,
+                "name": run.name or "",
+                "status": run.status.value,
+                "steps_done": run.steps_done,
+                "steps": int(run.config.get("steps", 0)),
+                "loss": summary.final_loss if summary else (newest.loss if newest else None),
+                "accuracy": summary.final_accuracy
+                if summary
+                else (newest.accuracy if newest else None),
+                "val_accuracy": validation.get(run.id),
+                "test_accuracy": _test_accuracy(repository.list_evaluations(run.id)),
+                "device": run.device or "",
+                "age": age_text(now, run.created_at),
+                "sweep_id": run.sweep_id,
+                "tags": run.tags,
+            }
+        )
+    pages = max(1, math.ceil(page.total / PAGE_SIZE))
+    return {"rows": rows, "total": page.total, "page": filters.page, "pages": pages}
+
+
+def _test_accuracy(evaluations: Sequence[EvaluationRecord]) -> float | None:
+    tests = [e for e in evaluations if e.split == "test"]
+    return tests[-1].accuracy if tests else None
+
+
+def age_text(now: datetime, then: datetime) -> str:
+    """How long ago, in the largest unit that fits: ``42s``, ``5m``, ``3h``, ``2d``."""
+    seconds = max(0.0, (now - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, Any]:
+    """One run: hyperparameters, checkpoints, evaluations, attempts.
+
+    Raises:
+        RunNotFoundError: no run has this id.
+    """
+    run = repository.get_run(run_id)
+    summary = run.train_summary
+    return {
+        "run": run_json(run, now),
+        "hyperparameters": sorted(run.config.items()),
+        "summary": summary.to_json() if summary else None,
+        "checkpoints": [
+            {
+                "step": c.step,
+                "size_bytes": c.size_bytes,
+                "sha256": c.sha256[:12],
+                "at": c.created_at,
+            }
+            for c in repository.list_checkpoints(run_id)
+        ],
+        "evaluations": [evaluation_json(e) for e in repository.list_evaluations(run_id)],
+        "attempt": {
+            "attempt": run.attempt,
+            "max_attempts": run.max_attempts,
+            "worker_host": run.worker_host or "",
+            "lease_owner": run.lease_owner or "",
+            "lease_expires_at": run.lease_expires_at,
+            "error": run.error or "",
+        },
+    }
+
+
+def run_json(run: RunRecord, now: datetime) -> dict[str, Any]:
+    """A run's identity and progress, for headers and polling."""
+    return {
+        "id": run.id,
+        "name": run.name or "",
+        "status": run.status.value,
+        "steps_done": run.steps_done,
+        "steps": int(run.config.get("steps", 0)),
+        "device": run.device or "",
+        "age": age_text(now, run.created_at),
+        "tags": run.tags,
+        "sweep_id": run.sweep_id,
+        "trial": run.trial,
+    }
+
+
+def evaluation_json(evaluation: EvaluationRecord) -> dict[str, Any]:
+    """An evaluation with its per-class accuracy and confusion matrix labelled by class name."""
+    return {
+        "id": evaluation.id,
+        "split": evaluation.split,
+        "checkpoint_step": evaluation.checkpoint_step,
+        "loss": evaluation.loss,
+        "accuracy": evaluation.accuracy,
+        "per_class": list(zip(CLASS_NAMES, evaluation.per_class_accuracy, strict=False)),
+        "classes": CLASS_NAMES,
+        "confusion": evaluation.confusion,
+    }
+
+
+def curve_json(repository: Repository, run_id: int, max_points: int) -> dict[str, Any]:
+    """A run's downsampled loss and accuracy curves and its validation points (for polling).
+
+    Raises:
+        RunNotFoundError: no run has this id.
+    """
+    run = repository.get_run(run_id)
+    curve = repository.read_metric_curve(run_id, max_points=max_points)
+    validation = repository.list_validation(run_id)
+    return {
+        "run_id": run_id,
+        "status": run.status.value,
+        "steps_done": run.steps_done,
+        "bucket_steps": curve.bucket_steps,
+        "steps": list(curve.steps),
+        "loss": list(curve.loss),
+        "accuracy": list(curve.accuracy),
+        "validation": {
+            "steps": [v.step for v in validation],
+            "accuracy": [finite(v.accuracy) for v in validation],
+        },
+    }
+
+
+def finite(value: float | None) -> float | None:
+    """The value, or None for NaN and infinities (JSON has neither)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def compare_page(repository: Repository, run_ids: Sequence[int]) -> dict[str, Any]:
+    """Selected runs side by side: differing hyperparameters first, then the rest.
+
+    Raises:
+        RunNotFoundError: an id matches no run.
+        InvalidConfigError: an id is an evaluation job.
+    """
+    client = Client(repository=repository)
+    runs = client.training_runs(run_ids)
+    comparison = compare_runs(runs, [client.latest_evaluations(run.id) for run in runs])
+    return {
+        "run_ids": [run.id for run in runs],
+        "differing": list(comparison.differing),
+        "rows": [
+            {
+                "field": name,
+                "section": comparison.sections[name],
+                "differs": name in comparison.differing,
+                "values": [_cell(run[name]) for run in comparison.runs],
+            }
+            for name in comparison.fields
+            if name != "run_id"
+        ],
+        "hyperparameters": HYPERPARAMETERS,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
