@@ -94,3 +94,19 @@ def drop_postgres_database(name: str) -> None:
     """Drop ``name``, disconnecting whoever is still connected."""
     with postgres_admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: The system's Chromium and its driver (Debian packages ``chromium`` and ``chromium-driver``).
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def require_chromium() -> None:
+    """Skip the calling test (fail it in CI) unless headless Chromium and chromedriver exist."""
+    import shutil
+
+    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+    if missing:
+        _unavailable(
+            f"{' and '.join(missing)} not installed: apt-get install chromium chromium-driver"
+        )

@@ -187,9 +187,13 @@ class _Pages:
 def _filters(request: Request) -> views.RunFilters:
     params = request.query_params
     page = params.get("page", "1")
+    per_page = params.get("per_page", str(views.PAGE_SIZE))
     return views.RunFilters(
         status=params.get("status", "").strip(),
         tag=params.get("tag", "").strip(),
         sweep=params.get("sweep", "").strip(),
         page=max(1, int(page)) if page.isdigit() else 1,
+        per_page=min(max(1, int(per_page)), views.MAX_PAGE_SIZE)
+        if per_page.isdigit()
+        else views.PAGE_SIZE,
     )

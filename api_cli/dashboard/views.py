@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from api_cli.comparison import HYPERPARAMETERS, compare_runs
 from api_cli.sdk import Client
+from storage.errors import InvalidValueError
 from storage.records import EvaluationRecord, RunRecord, RunStatus
 from worker.data import CLASS_NAMES
 
 if TYPE_CHECKING:
     from storage import Repository
 
-#: Runs per page of the runs list.
+#: Runs per page of the runs list, by default and at most (``?per_page=``).
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class RunFilters:
     tag: str = ""  # KEY=VALUE
     sweep: str = ""
     page: int = 1
+    per_page: int = PAGE_SIZE
 
     def tags(self) -> dict[str, str]:
         """The tag filter as a mapping (``{}`` when empty)."""
@@ -43,7 +46,25 @@ class RunFilters:
         from urllib.parse import urlencode
 
         fields = {"status": self.status, "tag": self.tag, "sweep": self.sweep, "page": str(page)}
+        if self.per_page != PAGE_SIZE:
+            fields["per_page"] = str(self.per_page)
         return urlencode({key: value for key, value in fields.items() if value})
+
+    def check(self) -> None:
+        """Refuse a filter the page cannot apply, naming the field and what it accepts.
+
+        Raises:
+            InvalidValueError: the status, sweep or tag filter is malformed.
+        """
+        if self.status and self.status not in {s.value for s in RunStatus}:
+            raise InvalidValueError(
+                f"status={self.status!r} is not a status; use one of "
+                + ", ".join(s.value for s in RunStatus)
+            )
+        if self.sweep and not self.sweep.isdigit():
+            raise InvalidValueError(f"sweep={self.sweep!r} is not a sweep id (a number)")
+        if self.tag and "=" not in self.tag:
+            raise InvalidValueError(f"tag={self.tag!r}: write the tag filter as KEY=VALUE")
 
 
 def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dict[str, Any]:
@@ -52,14 +73,15 @@ def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dic
     Raises:
         InvalidValueError: a filter is malformed (the page shows it as a 400).
     """
+    filters.check()
     statuses = [RunStatus(filters.status)] if filters.status else []
     sweep_id = int(filters.sweep) if filters.sweep else None
     page = repository.page_training_runs(
         statuses=statuses,
         tags=filters.tags(),
         sweep_id=sweep_id,
-        offset=(filters.page - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE,
+        offset=(filters.page - 1) * filters.per_page,
+        limit=filters.per_page,
     )
     ids = [run.id for run in page.runs]
     latest = repository.latest_metrics(ids)
@@ -87,7 +109,7 @@ def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dic
                 "tags": run.tags,
             }
         )
-    pages = max(1, math.ceil(page.total / PAGE_SIZE))
+    pages = max(1, math.ceil(page.total / filters.per_page))
     return {"rows": rows, "total": page.total, "page": filters.page, "pages": pages}
 
 

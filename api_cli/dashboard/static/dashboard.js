@@ -14,7 +14,7 @@
   }
 
   function chartSize(element) {
-    return { width: Math.max(320, element.clientWidth || 600), height: 260 };
+    return { width: Math.max(320, (element.clientWidth || 620) - 12), height: 260 };
   }
 
   function note(element, text) {
