@@ -32,6 +32,7 @@ TEST_SECRETS: Mapping[str, str] = {
     "REDIS_PASSWORD": "redis-pw-0d4c1f7e9a",
     "POSTGRES_PASSWORD": "postgres-pw-6b2e8c3d51",
     "POSTGRES_APP_PASSWORD": "app-pw-93a7f0c2be",
+    "POSTGRES_DASHBOARD_PASSWORD": "dashboard-pw-4c8e1b7a2d",
     "FLOWER_BASIC_AUTH": "flower-admin:flower-pw-5e1d7a9c40",
 }
 

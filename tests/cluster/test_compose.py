@@ -26,7 +26,7 @@ from tests.cluster.compose import (
 )
 
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
-SERVICES = {"redis", "postgres", "migrate", "worker", "worker-gpu", "flower", "cli"}
+SERVICES = {"redis", "postgres", "migrate", "worker", "worker-gpu", "flower", "dashboard", "cli"}
 WORKER_SERVICES = ("worker", "worker-gpu")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH", re.IGNORECASE)
 
@@ -116,17 +116,39 @@ def test_postgres_reports_healthy_only_when_it_accepts_tcp_connections(
     assert "pg_isready -h 127.0.0.1" in test
 
 
-def test_only_flower_publishes_a_port_and_only_on_loopback(config: ComposeConfig) -> None:
+def test_only_flower_and_the_dashboard_publish_a_port_and_only_on_loopback(
+    config: ComposeConfig,
+) -> None:
     published = {
         name: published_ports(service)
         for name, service in config["services"].items()
         if published_ports(service)
     }
 
-    assert list(published) == ["flower"]
+    assert sorted(published) == ["dashboard", "flower"]
     [flower_port] = published["flower"]
     assert flower_port.host_ip == "127.0.0.1"
     assert flower_port.target == "5555"
+    [dashboard_port] = published["dashboard"]
+    assert (dashboard_port.host_ip, dashboard_port.target) == ("127.0.0.1", "8050")
+
+
+def test_the_dashboard_serves_on_every_container_address_as_the_read_only_role(
+    config: ComposeConfig,
+) -> None:
+    dashboard = config["services"]["dashboard"]
+    assert command_of(dashboard) == ["trainq", "dashboard", "--host", "0.0.0.0", "--port", "8050"]
+    assert environment_of(dashboard)["TRAINQ_DATABASE_URL"] == (
+        f"postgresql+psycopg://trainq_dashboard:{TEST_SECRETS['POSTGRES_DASHBOARD_PASSWORD']}"
+        "@postgres:5432/trainq"
+    )
+    assert depends_on(dashboard) == {
+        "postgres": "service_healthy",
+        "migrate": "service_completed_successfully",
+    }
+    initdb = (REPO_ROOT / "deploy/postgres/initdb/20-trainq-dashboard-role.sql").read_text()
+    assert "default_transaction_read_only = on" in initdb
+    assert "GRANT SELECT ON TABLES TO trainq_dashboard" in initdb
 
 
 @pytest.mark.usefixtures("compose_installed")

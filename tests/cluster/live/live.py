@@ -108,6 +108,7 @@ class LiveCluster:
             **image_settings(),
             "TRAINQ_WORKER_CPUS": WORKER_CPUS,
             "FLOWER_HOST_PORT": str(free_port()),
+            "DASHBOARD_HOST_PORT": str(free_port()),
             "TRAINQ_HOST_REDIS_PORT": str(free_port()),
             "TRAINQ_HOST_POSTGRES_PORT": str(free_port()),
         }

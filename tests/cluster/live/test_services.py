@@ -3,7 +3,9 @@ what the cluster exposes: checked on real containers."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 
 import pytest
 
@@ -108,7 +110,9 @@ def test_redis_refuses_a_client_without_the_password_from_another_container(
     assert "NOAUTH" in output
 
 
-def test_no_port_is_published_but_flowers_on_loopback(live: LiveCluster) -> None:
+def test_no_port_is_published_but_flowers_and_the_dashboards_on_loopback(
+    live: LiveCluster,
+) -> None:
     ids = run(
         ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={live.project}"]
     ).stdout.split()
@@ -127,6 +131,8 @@ def test_no_port_is_published_but_flowers_on_loopback(live: LiveCluster) -> None
         published[service.stdout.strip()] = sorted(p for p in ports if p)
     flower_port = live.variables["FLOWER_HOST_PORT"]
     assert published.pop("flower") == [f"5555/tcp -> 127.0.0.1:{flower_port}"]
+    dashboard_port = live.variables["DASHBOARD_HOST_PORT"]
+    assert published.pop("dashboard") == [f"8050/tcp -> 127.0.0.1:{dashboard_port}"]
     assert all(ports == [] for ports in published.values()), published
 
 
@@ -147,3 +153,39 @@ def test_the_app_database_role_cannot_change_the_schema(live: LiveCluster, state
     )
     assert result.returncode != 0
     assert "permission denied" in result.stderr or "must be owner" in result.stderr
+
+
+def test_the_dashboard_answers_on_the_hosts_loopback_and_its_role_cannot_write(
+    live: LiveCluster,
+) -> None:
+    run_id = live.submit("--steps", "100")
+    wait_terminal(live, [run_id])
+    url = f"http://127.0.0.1:{live.variables['DASHBOARD_HOST_PORT']}"
+    poll(lambda: _get(url + "/") is not None, timeout_s=120, what="the dashboard answering")
+    assert f'data-run-id="{run_id}"' in (_get(url + "/") or "")
+    metrics = json.loads(_get(f"{url}/api/runs/{run_id}/metrics") or "{}")
+    assert metrics["steps"][-1] == 100
+    password = live.variables["POSTGRES_DASHBOARD_PASSWORD"]
+    for statement in ("UPDATE runs SET name = 'x'", "CREATE TABLE intruder (id int)"):
+        result = live.compose(
+            "exec",
+            "-T",
+            "postgres",
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            f"postgresql://trainq_dashboard:{password}@127.0.0.1:5432/trainq",
+            "-c",
+            statement,
+            check=False,
+        )
+        assert result.returncode != 0, statement
+        assert "read-only transaction" in result.stderr, result.stderr
+
+
+def _get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+    except OSError:
+        return None
