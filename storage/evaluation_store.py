@@ -104,6 +104,25 @@ class EvaluationStore(RepositoryBase):
 
         return self._db.run(lookup, readonly=True, idempotent=True)
 
+    def list_evaluations_of_runs(self, run_ids: Sequence[int]) -> dict[int, list[EvaluationRecord]]:
+        """Several training runs' evaluations in one query (a page of the dashboard's runs list),
+        each run's by checkpoint step then age; runs without one are absent."""
+        if not run_ids:
+            return {}
+
+        def listing(session: Session) -> dict[int, list[EvaluationRecord]]:
+            statement = (
+                select(EvaluationRow)
+                .where(EvaluationRow.run_id.in_(list(run_ids)))
+                .order_by(EvaluationRow.checkpoint_step, EvaluationRow.id)
+            )
+            found: dict[int, list[EvaluationRecord]] = {}
+            for row in session.scalars(statement):
+                found.setdefault(row.run_id, []).append(evaluation_to_record(row))
+            return found
+
+        return self._db.run(listing, readonly=True, idempotent=True)
+
 
 def _per_class_json(per_class_accuracy: Sequence[float | None]) -> list[float | None]:
     # None (a class without examples), NaN and infinities all become JSON null.

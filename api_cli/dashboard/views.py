@@ -86,6 +86,7 @@ def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dic
     ids = [run.id for run in page.runs]
     latest = repository.latest_metrics(ids)
     validation = repository.latest_validation_accuracy(ids)
+    evaluations = repository.list_evaluations_of_runs(ids)
     rows = []
     for run in page.runs:
         newest = latest.get(run.id)
@@ -102,7 +103,7 @@ def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dic
                 if summary
                 else (newest.accuracy if newest else None),
                 "val_accuracy": validation.get(run.id),
-                "test_accuracy": _test_accuracy(repository.list_evaluations(run.id)),
+                "test_accuracy": _test_accuracy(evaluations.get(run.id, [])),
                 "device": run.device or "",
                 "age": age_text(now, run.created_at),
                 "sweep_id": run.sweep_id,

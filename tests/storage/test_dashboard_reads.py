@@ -86,3 +86,27 @@ def test_a_read_only_database_reads_but_refuses_every_write(db: Database) -> Non
         assert reader.page_training_runs().total == 2 and reader.get_run(later.id)
     finally:
         reader._db.dispose(close=True)
+
+
+def test_several_runs_evaluations_come_back_per_run_in_one_read(repo: Repository) -> None:
+    first, second, never = (claim(repo, new_run(repo).id) for _ in range(3))
+    for run, split in ((first, "test"), (first, "train"), (second, "test")):
+        job = claim(
+            repo,
+            repo.create_run(kind=JobKind.EVAL, config={}, seed=1, queue="q", max_attempts=1).id,
+        )
+        repo.save_evaluation(
+            run_id=run.id,
+            checkpoint_step=100,
+            split=split,
+            loss=0.5,
+            accuracy=0.8,
+            per_class_accuracy=[0.8] * 10,
+            confusion=[[1] * 10] * 10,
+            job_id=job.id,
+            job_attempt=job.attempt,
+        )
+    found = repo.list_evaluations_of_runs([first.id, second.id, never.id])
+    assert sorted(found) == [first.id, second.id]
+    assert [e.split for e in found[first.id]] == ["test", "train"]
+    assert found[second.id] == repo.list_evaluations(second.id)
