@@ -16,10 +16,11 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidValueError
-from storage.metric_store import MetricStore
+from storage.metric_store import MetricStore, StepArray, _decode_chunks
 from storage.models import MetricChunkRow, Run, ValidationMetricRow
 from storage.record_mapping import run_to_record
-from storage.records import JobKind, RunRecord, RunStatus
+from storage.records import FloatArray, JobKind, RunRecord, RunStatus
+from storage.repository_base import load_run
 from storage.validation import check_tags
 
 #: The most points a downsampled curve has (the issue's "about 1,000 points for any length").
@@ -157,7 +158,10 @@ class DashboardReads(MetricStore):
         """
         if max_points < 1:
             raise InvalidValueError(f"max_points={max_points} must be at least 1")
-        steps, loss, accuracy = self.read_metric_arrays(run_id)
+        rows = self._db.run(
+            lambda session: _chunk_rows(session, run_id), readonly=True, idempotent=True
+        )
+        steps, loss, accuracy = _contiguous(rows) or _decode_chunks(run_id, rows)
         if steps.size == 0:
             return MetricCurve((), (), (), 1, 0)
         last_step = int(steps[-1])
@@ -173,6 +177,40 @@ class DashboardReads(MetricStore):
             bucket_steps=width,
             last_step=last_step,
         )
+
+
+_ChunkRows = list[tuple[int, int, bytes, bytes]]
+
+
+def _chunk_rows(session: Session, run_id: int) -> _ChunkRows:
+    statement = select(
+        MetricChunkRow.first_step,
+        MetricChunkRow.n_steps,
+        MetricChunkRow.loss,
+        MetricChunkRow.accuracy,
+    ).where(MetricChunkRow.run_id == run_id)
+    rows = [(r[0], r[1], r[2], r[3]) for r in session.execute(statement.order_by("first_step"))]
+    if not rows:
+        load_run(session, run_id)  # RunNotFoundError for an unknown run
+    return rows
+
+
+def _contiguous(rows: _ChunkRows) -> tuple[StepArray, FloatArray, FloatArray] | None:
+    """The usual case, decoded without a per-chunk array: chunks that follow each other with
+    no gap or overlap and intact blobs. ``None`` otherwise (the general decoder handles it)."""
+    if not rows:
+        return None
+    firsts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    lengths = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    if np.any(firsts[1:] != firsts[:-1] + lengths[:-1]):
+        return None
+    loss_blob = b"".join(r[2] for r in rows)
+    accuracy_blob = b"".join(r[3] for r in rows)
+    total = int(lengths.sum())
+    if len(loss_blob) != 4 * total or len(accuracy_blob) != 4 * total:
+        return None  # a corrupt chunk: the general decoder names it
+    steps = np.arange(firsts[0], firsts[0] + total, dtype=np.int64)
+    return steps, np.frombuffer(loss_blob, "<f4"), np.frombuffer(accuracy_blob, "<f4")
 
 
 def _bucket_means(

@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 EPILOG = """
 Examples:
 
-  trainq dashboard                       # http://127.0.0.1:8050/ on this machine only
+  trainq dashboard                  # http://127.0.0.1:8050/ (this machine)
 
   trainq dashboard --port 8060
 
-  trainq dashboard --host 0.0.0.0        # every interface: anyone who reaches it reads it all
+  trainq dashboard --host 0.0.0.0   # every interface: anyone may read
 """
 
 
@@ -36,9 +36,9 @@ def dashboard(
     """Serve a read-only web view of the database: runs (filter, page, live), a run's curves,
     checkpoints and evaluations, sweeps, a comparison of runs, and the queue.
 
-    It reads the same database as every other command (TRAINQ_HOME or TRAINQ_DATABASE_URL),
-    opened read-only; it never changes anything. Ctrl-C stops it. Exit code 69 when the address
-    is taken or cannot be listened on.
+    The same database as every other command, opened read-only.
+
+    Ctrl-C stops it. Exit code 69 when the address is taken or cannot be listened on.
     """
     import uvicorn
 

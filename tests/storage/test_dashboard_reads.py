@@ -110,3 +110,14 @@ def test_several_runs_evaluations_come_back_per_run_in_one_read(repo: Repository
     assert sorted(found) == [first.id, second.id]
     assert [e.split for e in found[first.id]] == ["test", "train"]
     assert found[second.id] == repo.list_evaluations(second.id)
+
+
+def test_overlapping_chunks_of_a_resume_curve_with_the_earliest_write_winning(
+    repo: Repository,
+) -> None:
+    run = claim(repo, new_run(repo).id)
+    ones, twos = np.ones(100, np.float32), np.full(100, 2.0, np.float32)
+    repo.record_chunk(run.id, run.attempt, MetricChunk(1, ones, ones), lease_ttl_s=LEASE_TTL_S)
+    repo.record_chunk(run.id, run.attempt, MetricChunk(51, twos, twos), lease_ttl_s=LEASE_TTL_S)
+    curve = repo.read_metric_curve(run.id, max_points=3)
+    assert curve.steps == (50, 100, 150) and curve.loss == (1.0, 1.0, 2.0)
