@@ -119,7 +119,7 @@
           width: t.best ? 3 : 1.5,
           dash: t.pruned ? [6, 4] : undefined,
           spanGaps: true,
-          points: { show: true, size: 5 },
+          points: { show: true, size: t.pruned ? 10 : 5 },
         }));
         draw(element, state, series, data);
       }
