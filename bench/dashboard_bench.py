@@ -25,15 +25,18 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from starlette.testclient import TestClient
 
 from api_cli.dashboard.app import create_app
 from storage import Database, JobKind, MetricChunk, Repository, Settings
 from tests.services import create_postgres_database, drop_postgres_database, postgres_url
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 BENCH_DATABASE = "trainq_bench_dashboard"
 LONG_RUN_STEPS = 1_000_000
@@ -127,6 +130,10 @@ def bench(url: str, backend: str) -> dict[str, Any]:
     long_run = write_long_run(writer)
     write_many_runs(writer, db)
     fill_s = time.perf_counter() - started
+    with warnings.catch_warnings():
+        # Starlette asks for httpx2 over httpx; its test client works with either.
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
     reader = Repository(Database(url, read_only=True))
     app = create_app(reader, Settings.from_env())
     with TestClient(app) as client:
