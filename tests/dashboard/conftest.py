@@ -187,6 +187,15 @@ def open_page(browser: WebDriver, url: str, *, charts: int = 0) -> None:
         )
 
 
+def follow(browser: WebDriver, selector: str, *, charts: int = 0) -> None:
+    """Click the link or button at ``selector`` and wait for the page it leads to (a click
+    returns before the navigation happens; reading the old page then would be a race)."""
+    before = browser.current_url
+    browser.find_element("css selector", selector).click()
+    WebDriverWait(browser, 30).until(lambda driver: driver.current_url != before)
+    open_page(browser, browser.current_url, charts=charts)
+
+
 def console_problems(browser: WebDriver) -> list[str]:
     """Errors and warnings the page logged since the last call (the log is drained)."""
     return [

@@ -9,7 +9,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
-from tests.dashboard.conftest import HOSTILE_NAME, Trained, console_problems, open_page
+from tests.dashboard.conftest import (
+    HOSTILE_NAME,
+    Trained,
+    console_problems,
+    follow,
+    open_page,
+)
 
 
 def listed_run_ids(browser: WebDriver) -> list[int]:
@@ -68,21 +74,18 @@ def test_filters_by_status_tag_and_sweep_narrow_the_list(
 ) -> None:
     open_page(browser, dashboard_url + "/")
     browser.find_element(By.ID, "filter-tag").send_keys("team=b")
-    browser.find_element(By.ID, "filter-apply").click()
-    open_page(browser, browser.current_url)
+    follow(browser, "#filter-apply")
     assert listed_run_ids(browser) == [trained.plain_run]
     assert "tag=team%3Db" in browser.current_url
 
     open_page(browser, dashboard_url + "/")
     browser.find_element(By.ID, "filter-sweep").send_keys(str(trained.sweep_id))
-    browser.find_element(By.ID, "filter-apply").click()
-    open_page(browser, browser.current_url)
+    follow(browser, "#filter-apply")
     assert sorted(listed_run_ids(browser)) == sorted(trained.trial_runs)
 
     open_page(browser, dashboard_url + "/")
     Select(browser.find_element(By.ID, "filter-status")).select_by_value("failed")
-    browser.find_element(By.ID, "filter-apply").click()
-    open_page(browser, browser.current_url)
+    follow(browser, "#filter-apply")
     assert listed_run_ids(browser) == []
     assert "no training run matches" in browser.find_element(By.ID, "runs").text
     assert console_problems(browser) == []
@@ -98,8 +101,7 @@ def test_the_runs_list_pages_through_every_run_once(
         following = browser.find_elements(By.ID, "page-next")
         if not following:
             break
-        following[0].click()
-        open_page(browser, browser.current_url)
+        follow(browser, "#page-next")
     assert sorted(seen) == sorted({trained.hostile_run, trained.plain_run, *trained.trial_runs})
     assert len(seen) == len(set(seen))
     assert console_problems(browser) == []
@@ -170,8 +172,7 @@ def test_selected_runs_compare_with_their_curves_overlaid_and_differences_first(
     open_page(browser, dashboard_url + "/")
     for run_id in (trained.hostile_run, trained.plain_run):
         browser.find_element(By.CSS_SELECTOR, f'input[name="run"][value="{run_id}"]').click()
-    browser.find_element(By.ID, "compare-button").click()
-    open_page(browser, browser.current_url, charts=2)
+    follow(browser, "#compare-button", charts=2)
     rows = browser.find_elements(By.CSS_SELECTOR, "#comparison tbody tr, #comparison tr")
     labels = [row.find_element(By.TAG_NAME, "th").text for row in rows[1:]]
     assert labels[0] == "name"
