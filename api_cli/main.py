@@ -11,6 +11,7 @@ from api_cli.commands import (
     cancel,
     compare,
     db,
+    evals,
     evaluate,
     export,
     metrics,
@@ -63,6 +64,7 @@ def main(
 
 app.command(epilog=train.EPILOG)(train.train)
 app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
+app.add_typer(evals.app, name="evals")
 app.add_typer(runs.app, name="runs")
 app.command()(metrics.metrics)
 app.command()(cancel.cancel)

@@ -99,3 +99,7 @@ class DiskFullError(DatabaseUnavailableError):
 
 class SweepNotFoundError(NotFoundError):
     """Raised when no sweep has the requested id."""
+
+
+class EvaluationNotFoundError(NotFoundError):
+    """No stored evaluation has the requested id."""

@@ -154,20 +154,67 @@ class Client:
         return runs
 
     def submit_evaluation(
-        self, run_id: int, checkpoint_step: int | None = None, split: Split | str = Split.TEST
+        self,
+        run_id: int,
+        checkpoint_step: int | None = None,
+        split: Split | str = Split.TEST,
+        *,
+        force: bool = False,
     ) -> RunRecord:
-        """Store an evaluation job of one checkpoint (default: the newest) and start it.
+        """Evaluate one checkpoint (default: the newest) over a whole split, unless it was.
+
+        The same weights on the same images give the same numbers: when this checkpoint and
+        split already have a stored result, nothing is queued and the (SUCCEEDED) job that
+        computed it is returned, unless ``force``.
 
         Returns:
             The evaluation job (its result: :meth:`evaluations` once it SUCCEEDED).
 
         Raises:
             RunNotFoundError: no run ``run_id``.
+            CheckpointNotFoundError: the run has no checkpoint (at ``checkpoint_step``).
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
-        job = self.create_evaluation_job(run_id, checkpoint_step, Split(split))
+        split = Split(split)
+        step = self.checkpoint_step(run_id, checkpoint_step)
+        stored = None if force else self.repository.find_evaluation(run_id, step, split.value)
+        if stored is not None and stored.job_id is not None:
+            return self.repository.get_run(stored.job_id)
+        self.dispatcher.check()  # fail fast, before anything is stored
+        job = self.create_evaluation_job(run_id, step, split)
         self.dispatch_many([job])
         return job
+
+    def checkpoint_step(self, run_id: int, step: int | None) -> int:
+        """The stored checkpoint step ``step`` of training run ``run_id`` (None: its newest).
+
+        Raises:
+            RunNotFoundError: no run ``run_id``.
+            CheckpointNotFoundError: the run has no checkpoint (at ``step``), naming those it has.
+        """
+        from storage.errors import CheckpointNotFoundError
+
+        run = self.repository.get_run(run_id)
+        steps = [info.step for info in self.repository.list_checkpoints(run_id)]
+        if not steps:
+            raise CheckpointNotFoundError(
+                f"run {run_id} has no checkpoint yet (status {run.status}); "
+                "wait for its first checkpoint"
+            )
+        if step is None:
+            return max(steps)
+        if step not in steps:
+            raise CheckpointNotFoundError(
+                f"run {run_id} has no checkpoint at step {step}; it has: "
+                + ", ".join(map(str, steps))
+            )
+        return step
+
+    def stored_evaluation(
+        self, run_id: int, checkpoint_step: int, split: Split | str = Split.TEST
+    ) -> EvaluationRecord | None:
+        """The newest stored evaluation of this checkpoint on this split, if there is one."""
+        return self.repository.find_evaluation(run_id, checkpoint_step, Split(split).value)
 
     def create_evaluation_job(self, run_id: int, step: int | None, split: Split) -> RunRecord:
         """Store (without starting) one QUEUED evaluation job; see :meth:`dispatch_many`."""
