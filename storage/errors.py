@@ -103,3 +103,7 @@ class SweepNotFoundError(NotFoundError):
 
 class EvaluationNotFoundError(NotFoundError):
     """No stored evaluation has the requested id."""
+
+
+class EvaluationJobNotFoundError(NotFoundError):
+    """No evaluation job has the requested id."""

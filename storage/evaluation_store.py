@@ -1,4 +1,8 @@
-"""Evaluation results: one row per (eval job), fenced on the job's attempt and idempotent."""
+"""Evaluation results: one row per evaluation job, fenced on the job's attempt and idempotent.
+
+The read functions (``list_evaluations``, ``get_evaluation_for_job``, ``find_evaluation``,
+``get_evaluation``, ``search_evaluations``) are what other readers (the CLI, the dashboard) use.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.errors import EvaluationNotFoundError, InvalidValueError
-from storage.models import EvaluationRow, Run
+from storage.models import EvaluationJob, EvaluationRow
 from storage.record_mapping import evaluation_to_record, json_safe, none_if_nan
 from storage.records import EvaluationRecord
 from storage.repository_base import RepositoryBase, fenced_update, load_run
@@ -41,7 +45,8 @@ class EvaluationStore(RepositoryBase):
 
         Raises:
             StaleAttemptError: ``job_attempt`` no longer owns the eval job; nothing was written.
-            RunNotFoundError: ``run_id`` or ``job_id`` does not exist.
+            RunNotFoundError: ``run_id`` does not exist.
+            EvaluationJobNotFoundError: ``job_id`` does not exist.
             InvalidValueError: ``job_id`` without ``job_attempt``, or a malformed confusion matrix.
         """
         if job_id is not None and job_attempt is None:
@@ -61,7 +66,9 @@ class EvaluationStore(RepositoryBase):
         def save(session: Session) -> EvaluationRecord:
             if job_id is not None and job_attempt is not None:
                 # Fence first: takes the job's row lock, so two copies of one job serialize here.
-                fenced_update(session, job_id, job_attempt, {"attempt": Run.attempt})
+                fenced_update(
+                    session, job_id, job_attempt, {"attempt": EvaluationJob.attempt}, EvaluationJob
+                )
                 existing = session.scalars(
                     select(EvaluationRow).where(EvaluationRow.job_id == job_id)
                 ).one_or_none()

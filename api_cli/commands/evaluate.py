@@ -10,7 +10,13 @@ from api_cli.exit_codes import ExitCode
 from api_cli.options import chosen_format, parse_status, parse_tags
 from api_cli.output import Format, print_csv, print_json, say, stderr, stdout
 from api_cli.state import STATE
-from api_cli.submission import JsonOption, WaitOption, follow_jobs, refuse_no_wait_in_process
+from api_cli.submission import (
+    JsonOption,
+    WaitOption,
+    follow_jobs,
+    refuse_no_wait_in_process,
+    started_verb,
+)
 from storage.errors import CheckpointNotFoundError
 from storage.validation import MAX_ID, MAX_STEPS
 from worker.config import Split
@@ -18,7 +24,7 @@ from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from storage import Repository
-    from storage.records import EvaluationRecord, RunRecord
+    from storage.records import EvaluationJobRecord, EvaluationRecord, JobRecord, RunRecord
 
 EPILOG = """
 Examples:
@@ -97,17 +103,14 @@ def evaluate(
         client.dispatcher.check()  # fail fast, before anything is stored
     jobs = [client.create_evaluation_job(run.id, step, split) for run, step in to_compute]
     handles = client.dispatch_many(jobs) if jobs else []
-    in_process = all(handle.in_this_process for handle in handles)
     if shown is Format.TABLE:
         for evaluation in stored:
             say(stored_notice(evaluation))
         if jobs:
             ids = ", ".join(f"eval {job.id}" for job in jobs)
-            verb = "evaluating" if in_process else "queued"
+            verb = started_verb(handles, "evaluating")
             say(f"{verb} {len(jobs)} checkpoint(s) as evaluation job(s) {ids}")
-    finished = (
-        follow_jobs(handles, wait=wait, json_output=shown is not Format.TABLE) if handles else []
-    )
+    finished = follow_jobs(handles, wait=wait) if handles else []
     if finished is None:  # queued for workers, not waited for
         _report_queued(jobs, stored, shown)
         return
@@ -159,7 +162,9 @@ def _stored_and_new(
     return stored, to_compute
 
 
-def _report_queued(jobs: list[RunRecord], stored: list[EvaluationRecord], shown: Format) -> None:
+def _report_queued(
+    jobs: list[EvaluationJobRecord], stored: list[EvaluationRecord], shown: Format
+) -> None:
     """Jobs queued for workers: their ids, and the stored results that needed no job."""
     from api_cli.evaluation_view import evaluation_detail_dict, evaluations_table
 
@@ -232,7 +237,7 @@ def _steps_to_evaluate(
     return [step]
 
 
-def _report(finished: list[RunRecord], stored: list[EvaluationRecord], shown: Format) -> None:
+def _report(finished: list[JobRecord], stored: list[EvaluationRecord], shown: Format) -> None:
     """Print the stored and the new results; exit 1 if an evaluation job did not succeed."""
     from api_cli.evaluation_view import evaluation_detail_dict, evaluations_table, print_evaluation
     from storage.records import RunStatus

@@ -128,6 +128,15 @@ def test_status_counts_training_runs_and_evaluation_jobs_apart(
 
 
 @pytest.mark.slow
+def test_training_run_ids_do_not_jump_because_evaluations_were_queued(
+    trainq: Trainq, two_runs: list[int]
+) -> None:
+    trainq("eval", str(two_runs[1]), "--checkpoint", "100", "--force")
+    trained = trainq("train", *SMALL, "--json")
+    assert json.loads(trained.stdout)["id"] == max(two_runs) + 1
+
+
+@pytest.mark.slow
 def test_embedded_eval_says_it_evaluated_rather_than_queued(
     trainq: Trainq, two_runs: list[int]
 ) -> None:
