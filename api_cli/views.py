@@ -188,17 +188,17 @@ def run_table_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any,
     return (full[0], full[2], full[3], steps, full[5], full[6], full[7], full[8], created)
 
 
-#: ``trainq runs list --evals``: table headers, JSON keys and CSV columns alike.
+#: ``trainq runs list --evals``: JSON keys and CSV columns; the table shows all but the last two.
 EVAL_JOB_HEADER = (
-    "evaluation_job_id",
+    "id",
     "status",
     "run_id",
     "checkpoint_step",
     "split",
-    "attempts",
     "evaluation_id",
-    "error",
     "created_at",
+    "attempts",
+    "error",
 )
 
 
@@ -207,16 +207,25 @@ def evaluation_job_dict(
 ) -> dict[str, Any]:
     """An evaluation job and the id of the result it stored (None until it has)."""
     return {
-        "evaluation_job_id": job.id,
+        "id": job.id,
         "status": job.status.value,
         "run_id": job.run_id,
         "checkpoint_step": job.checkpoint_step,
         "split": job.split,
-        "attempts": job.attempt,
         "evaluation_id": None if evaluation is None else evaluation.id,
-        "error": job.error,
         "created_at": _iso(job.created_at),
+        "attempts": job.attempt,
+        "error": job.error,
     }
+
+
+def evaluation_job_table_row(row: dict[str, Any]) -> list[Any]:
+    """A line of the ``trainq runs list --evals`` table: ``eval 3``, not a bare id that reads
+    like a run's."""
+    cells = [row[key] for key in EVAL_JOB_HEADER[:-2]]
+    cells[0] = f"eval {row['id']}"
+    cells[-1] = str(row["created_at"])[5:16].replace("T", " ")  # "12-02 01:50"
+    return cells
 
 
 def final_metrics_label(window_steps: int) -> str:

@@ -85,8 +85,7 @@ def list_evaluations(
     elif not rows:
         stdout.print("no stored evaluations match; `trainq eval RUN_ID` evaluates a run")
     else:
-        cells = [[_table_cell(name, row[name]) for name in LIST_HEADER] for row in rows]
-        print_table(None, LIST_HEADER, cells, wrap=("run_name", "differing_hyperparameters"))
+        _print_list_table(rows)
 
 
 @app.command("show")
@@ -129,6 +128,21 @@ def list_rows(evaluations: list[EvaluationRecord], runs: list[RunRecord]) -> lis
         }
         for e in evaluations
     ]
+
+
+def _print_list_table(rows: list[dict[str, Any]]) -> None:
+    """The table without the hyperparameters, then one line per run with those that differ
+    (in a column they would squeeze every other one at 80 columns)."""
+    header = [name for name in LIST_HEADER if name != "differing_hyperparameters"]
+    cells = [[_table_cell(name, row[name]) for name in header] for row in rows]
+    print_table(None, header, cells, wrap=("run_name",))
+    differing = {row["run_id"]: row["differing_hyperparameters"] for row in rows}
+    if not any(differing.values()):
+        return
+    stdout.print("differing_hyperparameters:", highlight=False)
+    for run_id, values in sorted(differing.items()):
+        pairs = " ".join(f"{name}={value}" for name, value in values.items())
+        stdout.print(f"  run {run_id}: {pairs}", highlight=False)
 
 
 def _sort_key(sort: SortKey) -> Any:

@@ -16,6 +16,7 @@ from api_cli.views import (
     RUN_TABLE_HEADER,
     RUN_TABLE_WRAP,
     evaluation_job_dict,
+    evaluation_job_table_row,
     run_csv_rows,
     run_detail_dict,
     run_dict,
@@ -113,10 +114,11 @@ def _list_evaluation_jobs(
         filters = _filters_typed(status=status, tag=None, name=None)
         stdout.print(_nothing_listed(JobKind.EVAL, filters), highlight=False)
     else:
-        cells = [[row[key] for key in EVAL_JOB_HEADER] for row in rows]
-        for cell in cells:
-            cell[-1] = str(cell[-1])[5:16].replace("T", " ")  # "12-02 01:50"
-        print_table(None, EVAL_JOB_HEADER, cells, wrap=("error",))
+        cells = [evaluation_job_table_row(row) for row in rows]
+        print_table(None, EVAL_JOB_HEADER[:-2], cells)
+        failed = [row for row in rows if row["error"]]
+        for row in failed:
+            stdout.print(f"eval {row['id']}: {row['error']}", highlight=False)
 
 
 def _filters_typed(
