@@ -216,3 +216,17 @@ def test_finish_run_refuses_a_non_terminal_status(repo: Repository) -> None:
     run = claim(repo, new_run(repo).id)
     with pytest.raises(InvalidStateError, match="terminal"):
         repo.finish_run(run.id, run.attempt, RunStatus.QUEUED)
+
+
+def test_cancelling_a_queued_evaluation_job_cancels_it_and_it_is_never_claimed(
+    repo: Repository,
+) -> None:
+    job = new_eval_job(repo, new_run(repo).id)
+    cancelled = repo.cancel_job(job.id, kind=JobKind.EVAL)
+    assert cancelled.status is RunStatus.CANCELLED and cancelled.label == f"eval {job.id}"
+    assert (
+        repo.claim_evaluation_job(job.id, owner="w", worker_host="h", lease_ttl_s=LEASE_TTL_S)
+        is None
+    )
+    with pytest.raises(InvalidStateError, match=f"eval {job.id} already finished"):
+        repo.cancel_job(job.id, kind=JobKind.EVAL)
