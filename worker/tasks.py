@@ -94,10 +94,8 @@ def outcome_line(run: JobRecord) -> str:
     took = ""
     if run.started_at is not None and run.finished_at is not None:
         took = f" in {(run.finished_at - run.started_at).total_seconds():.1f} s"
-    line = (
-        f"{run.label} ({run.kind.value}) {run.status.value}: {run.steps_done:,} steps, "
-        f"attempt {run.attempt}{took}"
-    )
+    steps = f"{run.steps_done:,} steps, " if run.kind is JobKind.TRAIN else ""
+    line = f"{run.label} ({run.kind.value}) {run.status.value}: {steps}attempt {run.attempt}{took}"
     if run.status is RunStatus.QUEUED:
         line += " (handed back to the queue)"
     if run.error:

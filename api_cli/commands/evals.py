@@ -51,7 +51,11 @@ class SortKey(StrEnum):
     CREATED = "created"  # newest first
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog="Examples:\n\n  trainq evals list --sort accuracy --split test\n\n"
+    "  trainq evals list --run 3 --run 4 --format csv > evals.csv",
+)
 def list_evaluations(
     run: Annotated[
         list[int] | None,
@@ -88,7 +92,11 @@ def list_evaluations(
         _print_list_table(rows)
 
 
-@app.command("show")
+@app.command(
+    "show",
+    epilog="Examples:\n\n  trainq evals show 12\n\n"
+    "  trainq evals show 12 --format csv  # one line per class",
+)
 def show_evaluation(
     evaluation_id: Annotated[
         int, typer.Argument(min=1, max=MAX_ID, help="An evaluation id (see `trainq evals list`).")

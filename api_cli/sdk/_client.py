@@ -316,7 +316,7 @@ class Client:
         ]
 
     def run(self, run_id: int) -> RunRecord:
-        """One run (or evaluation job) as stored.
+        """One training run as stored (an evaluation job: ``repository.get_evaluation_job``).
 
         Raises:
             RunNotFoundError: no run has this id.
