@@ -70,7 +70,10 @@ def _stop_at_next_chunk(state: AppState, job: InProcessJob) -> None:
         job.join()
     except KeyboardInterrupt:
         try:
+            from storage.records import RunRecord
+
             run = release_if_ours(state.repository, job.owner, job.run_id)
+            assert isinstance(run, RunRecord)  # a training run: eval jobs never get here
             _say_interrupted(state, run, hard=True)
         except (StaleAttemptError, StorageError) as error:
             stderr.print(f"[red]could not hand run {job.run_id} back:[/] {error}", highlight=False)

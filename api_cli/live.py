@@ -71,7 +71,8 @@ def place_in_queue(repository: Repository, run: RunRecord, workers: int | None) 
     """Estimate where queued ``run`` stands, given how many online workers consume its queue."""
     from storage.records import RunStatus
 
-    active = repository.list_runs(kind=None, statuses=[RunStatus.QUEUED, RunStatus.RUNNING])
+    # Training runs only: evaluation jobs have a queue of their own ('eval').
+    active = repository.list_runs(statuses=[RunStatus.QUEUED, RunStatus.RUNNING])
     same_queue = [job for job in active if job.queue == run.queue]
     ahead = sorted(
         (job for job in same_queue if job.status is RunStatus.QUEUED and job.id < run.id),
@@ -96,40 +97,25 @@ def place_in_queue(repository: Repository, run: RunRecord, workers: int | None) 
 class _JobSeconds:
     """Seconds a job takes on this queue, from the speed of its recent finished jobs."""
 
-    def __init__(self, steps_per_s: float | None, eval_job_s: float | None) -> None:
+    def __init__(self, steps_per_s: float) -> None:
         self._steps_per_s = steps_per_s
-        self._eval_job_s = eval_job_s
 
     def __call__(self, job: RunRecord, *, remaining: bool) -> float:
-        from storage.records import JobKind
-
-        if job.kind is not JobKind.TRAIN:
-            return self._eval_job_s or 0.0
         steps = int(config_items(job).get("steps", 0))
         left = steps - job.steps_done if remaining else steps
         return max(left, 0) / self._steps_per_s if self._steps_per_s else 0.0
 
 
 def _job_seconds(repository: Repository, queue: str) -> _JobSeconds | None:
-    from storage.records import JobKind, RunStatus
+    from storage.records import RunStatus
 
     recent = [
         job
-        for job in repository.list_runs(kind=None, statuses=[RunStatus.SUCCEEDED], limit=100)
+        for job in repository.list_runs(statuses=[RunStatus.SUCCEEDED], limit=100)
         if job.queue == queue
     ][:SPEED_SAMPLE_RUNS]
     speeds = [s.wall_steps_per_s for job in recent if (s := job.train_summary) and s.steps_run]
-    eval_s = [
-        (job.finished_at - job.started_at).total_seconds()
-        for job in recent
-        if job.kind is JobKind.EVAL and job.finished_at and job.started_at
-    ]
-    if not speeds and not eval_s:
-        return None
-    return _JobSeconds(
-        statistics.median(speeds) if speeds else None,
-        statistics.median(eval_s) if eval_s else None,
-    )
+    return _JobSeconds(statistics.median(speeds)) if speeds else None
 
 
 def _replay(busy_until_s: Sequence[float], ahead_s: Sequence[float], workers: int) -> float:

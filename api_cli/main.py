@@ -12,6 +12,7 @@ from api_cli.commands import (
     compare,
     dashboard,
     db,
+    evals,
     evaluate,
     export,
     metrics,
@@ -64,6 +65,7 @@ def main(
 
 app.command(epilog=train.EPILOG)(train.train)
 app.command("eval", epilog=evaluate.EPILOG)(evaluate.evaluate)
+app.add_typer(evals.app, name="evals")
 app.add_typer(runs.app, name="runs")
 app.command()(metrics.metrics)
 app.command()(cancel.cancel)

@@ -17,7 +17,8 @@ from api_cli.progress_line import Snapshot, plain_line, progress_line
 
 if TYPE_CHECKING:
     from storage import Repository
-    from storage.records import RunRecord
+    from storage.records import JobRecord, RunRecord
+    from worker.dispatch import JobHandle
 
 POLL_INTERVAL_S = 0.1
 #: Without a terminal, a progress line at least this often, and at every tenth of the steps.
@@ -58,14 +59,18 @@ def wait_for_run(
 
 
 def wait_for_jobs(
-    repository: Repository, job_ids: Sequence[int], *, show_progress: bool
-) -> list[RunRecord]:
-    """Poll several jobs (e.g. a batch evaluation) until all are terminal."""
+    repository: Repository, handles: Sequence[JobHandle], *, show_progress: bool
+) -> list[JobRecord]:
+    """Poll several jobs (e.g. a batch evaluation) until all are terminal (or, run in this
+    process, have stopped)."""
     started = time.monotonic()
     with _reporter(show_progress) as report:
         while True:
-            jobs = [repository.get_run(job_id) for job_id in job_ids]
-            done = sum(job.status.terminal for job in jobs)
+            jobs = [repository.get_job(handle.run_id, handle.kind) for handle in handles]
+            done = sum(
+                job.status.terminal or handle.finished()
+                for job, handle in zip(jobs, handles, strict=True)
+            )
             report(
                 Snapshot(
                     label="evaluations",

@@ -6,6 +6,7 @@ not know whether the job runs in this process or on a worker (the dispatcher's h
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +21,7 @@ from api_cli.waiting import TimeoutOption, check_timeout
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
-    from storage.records import RunRecord
+    from storage.records import JobRecord, RunRecord
     from worker.dispatch import JobHandle
 
 
@@ -52,6 +53,12 @@ def refuse_no_wait_in_process(wait: bool | None, timeout_s: float | None = None)
 def where(handle: JobHandle, run: RunRecord) -> str:
     """Where a dispatched job runs, for people: ``in this process (embedded)`` or its queue."""
     return "in this process (embedded)" if handle.in_this_process else f"on queue {run.queue!r}"
+
+
+def started_verb(handles: Sequence[JobHandle], here: str) -> str:
+    """What became of dispatched jobs, for people: ``here`` (e.g. ``evaluating``) when they run
+    in this process, ``queued`` when workers will take them."""
+    return here if all(handle.in_this_process for handle in handles) else "queued"
 
 
 def show_progress(json_output: bool) -> bool:
@@ -98,21 +105,35 @@ def watch_run(
     )
 
 
-def follow_jobs(
-    handles: Sequence[JobHandle], *, wait: bool | None, json_output: bool
-) -> list[RunRecord] | None:
-    """Wait for several jobs (e.g. evaluations), or return None when they were only queued."""
-    if all(handle.in_this_process for handle in handles):
-        return [watch_run(handle, show=False) for handle in handles]
-    if not wait:
-        if json_output:
-            print_json({"job_ids": [handle.run_id for handle in handles], "status": "queued"})
+def follow_jobs(handles: Sequence[JobHandle], *, wait: bool | None) -> list[JobRecord] | None:
+    """Wait for several jobs (e.g. evaluations) with a progress line on stderr; None when they
+    were only queued for workers (no ``--wait``)."""
+    in_process = all(handle.in_this_process for handle in handles)
+    if not (in_process or wait):
         return None
-    return wait_for_jobs(
-        STATE.repository,
-        [handle.run_id for handle in handles],
-        show_progress=show_progress(json_output),
-    )
+    try:
+        finished = wait_for_jobs(STATE.repository, handles, show_progress=stderr.is_terminal)
+    except KeyboardInterrupt:
+        if in_process:
+            _give_up_in_process(handles)
+        raise
+    for handle in handles:
+        handle.raise_failure()  # an in-process job that crashed outside the job code
+    return finished
+
+
+def _give_up_in_process(handles: Sequence[JobHandle]) -> None:
+    """Ctrl-C during embedded evaluations: cancel those that did not finish (nothing else would
+    ever run them; evaluating again is cheap)."""
+    from storage.errors import InvalidStateError, StaleAttemptError, StorageError
+    from worker.inprocess import InProcessJob, release_if_ours
+
+    for handle in handles:
+        if isinstance(handle, InProcessJob) and not handle.finished():
+            handle.hand_back.set()
+            with contextlib.suppress(InvalidStateError, StaleAttemptError, StorageError):
+                release_if_ours(STATE.repository, handle.owner, handle.run_id, handle.kind)
+                STATE.repository.cancel_job(handle.run_id, kind=handle.kind)
 
 
 def report_run(run: RunRecord, *, json_output: bool) -> None:

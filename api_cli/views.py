@@ -11,7 +11,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storage.records import CheckpointInfo, EvaluationRecord, RunRecord, TrainSummary
+    from storage.records import (
+        CheckpointInfo,
+        EvaluationJobRecord,
+        EvaluationRecord,
+        RunRecord,
+        TrainSummary,
+    )
 
 #: Latest loss and accuracy of running runs (mean of the newest steps), by run id.
 LiveMetrics = Mapping[int, tuple[float | None, float | None]]
@@ -182,23 +188,44 @@ def run_table_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any,
     return (full[0], full[2], full[3], steps, full[5], full[6], full[7], full[8], created)
 
 
-EVAL_TABLE_HEADER = ("id", "status", "run", "checkpoint", "split", "loss", "accuracy", "created")
+#: ``trainq runs list --evals``: JSON keys and CSV columns; the table shows all but the last two.
+EVAL_JOB_HEADER = (
+    "id",
+    "status",
+    "run_id",
+    "checkpoint_step",
+    "split",
+    "evaluation_id",
+    "created_at",
+    "attempts",
+    "error",
+)
 
 
-def eval_table_row(job: RunRecord) -> tuple[Any, ...]:
-    """One line of the ``trainq runs list --evals`` table."""
-    summary = job.summary or {}
-    config = config_items(job)
-    return (
-        job.id,
-        job.status.value,
-        config.get("run_id"),
-        config.get("checkpoint_step"),
-        config.get("split"),
-        summary.get("loss"),
-        summary.get("accuracy"),
-        job.created_at.strftime("%m-%d %H:%M"),
-    )
+def evaluation_job_dict(
+    job: EvaluationJobRecord, evaluation: EvaluationRecord | None
+) -> dict[str, Any]:
+    """An evaluation job and the id of the result it stored (None until it has)."""
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "run_id": job.run_id,
+        "checkpoint_step": job.checkpoint_step,
+        "split": job.split,
+        "evaluation_id": None if evaluation is None else evaluation.id,
+        "created_at": _iso(job.created_at),
+        "attempts": job.attempt,
+        "error": job.error,
+    }
+
+
+def evaluation_job_table_row(row: dict[str, Any]) -> list[Any]:
+    """A line of the ``trainq runs list --evals`` table: ``eval 3``, not a bare id that reads
+    like a run's."""
+    cells = [row[key] for key in EVAL_JOB_HEADER[:-2]]
+    cells[0] = f"eval {row['id']}"
+    cells[-1] = str(row["created_at"])[5:16].replace("T", " ")  # "12-02 01:50"
+    return cells
 
 
 def final_metrics_label(window_steps: int) -> str:

@@ -99,3 +99,11 @@ class DiskFullError(DatabaseUnavailableError):
 
 class SweepNotFoundError(NotFoundError):
     """Raised when no sweep has the requested id."""
+
+
+class EvaluationNotFoundError(NotFoundError):
+    """No stored evaluation has the requested id."""
+
+
+class EvaluationJobNotFoundError(NotFoundError):
+    """No evaluation job has the requested id."""

@@ -1,4 +1,8 @@
-"""Evaluation results: one row per (eval job), fenced on the job's attempt and idempotent."""
+"""Evaluation results: one row per evaluation job, fenced on the job's attempt and idempotent.
+
+The read functions (``list_evaluations``, ``get_evaluation_for_job``, ``find_evaluation``,
+``get_evaluation``, ``search_evaluations``) are what other readers (the CLI, the dashboard) use.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.errors import InvalidValueError
-from storage.models import EvaluationRow, Run
+from storage.errors import EvaluationNotFoundError, InvalidValueError
+from storage.models import EvaluationJob, EvaluationRow
 from storage.record_mapping import evaluation_to_record, json_safe, none_if_nan
 from storage.records import EvaluationRecord
 from storage.repository_base import RepositoryBase, fenced_update, load_run
+from storage.validation import MAX_ID
 
 
 class EvaluationStore(RepositoryBase):
@@ -40,7 +45,8 @@ class EvaluationStore(RepositoryBase):
 
         Raises:
             StaleAttemptError: ``job_attempt`` no longer owns the eval job; nothing was written.
-            RunNotFoundError: ``run_id`` or ``job_id`` does not exist.
+            RunNotFoundError: ``run_id`` does not exist.
+            EvaluationJobNotFoundError: ``job_id`` does not exist.
             InvalidValueError: ``job_id`` without ``job_attempt``, or a malformed confusion matrix.
         """
         if job_id is not None and job_attempt is None:
@@ -60,7 +66,9 @@ class EvaluationStore(RepositoryBase):
         def save(session: Session) -> EvaluationRecord:
             if job_id is not None and job_attempt is not None:
                 # Fence first: takes the job's row lock, so two copies of one job serialize here.
-                fenced_update(session, job_id, job_attempt, {"attempt": Run.attempt})
+                fenced_update(
+                    session, job_id, job_attempt, {"attempt": EvaluationJob.attempt}, EvaluationJob
+                )
                 existing = session.scalars(
                     select(EvaluationRow).where(EvaluationRow.job_id == job_id)
                 ).one_or_none()
@@ -120,6 +128,68 @@ class EvaluationStore(RepositoryBase):
             for row in session.scalars(statement):
                 found.setdefault(row.run_id, []).append(evaluation_to_record(row))
             return found
+
+        return self._db.run(listing, readonly=True, idempotent=True)
+
+    def find_evaluation(
+        self, run_id: int, checkpoint_step: int, split: str
+    ) -> EvaluationRecord | None:
+        """The newest stored evaluation of ``run_id``'s checkpoint ``checkpoint_step`` on ``split``.
+
+        ``trainq eval`` returns it instead of evaluating the same weights on the same images
+        again (the result would be the same numbers).
+        """
+        statement = (
+            select(EvaluationRow)
+            .where(
+                EvaluationRow.run_id == run_id,
+                EvaluationRow.checkpoint_step == checkpoint_step,
+                EvaluationRow.split == split,
+            )
+            .order_by(EvaluationRow.id.desc())
+            .limit(1)
+        )
+
+        def lookup(session: Session) -> EvaluationRecord | None:
+            row = session.scalars(statement).one_or_none()
+            return None if row is None else evaluation_to_record(row)
+
+        return self._db.run(lookup, readonly=True, idempotent=True)
+
+    def get_evaluation(self, evaluation_id: int) -> EvaluationRecord:
+        """One stored evaluation by its id.
+
+        Raises:
+            EvaluationNotFoundError: no evaluation has this id.
+        """
+
+        def lookup(session: Session) -> EvaluationRecord:
+            row = (
+                session.get(EvaluationRow, evaluation_id) if 1 <= evaluation_id <= MAX_ID else None
+            )
+            if row is None:
+                raise EvaluationNotFoundError(
+                    f"no evaluation with id {evaluation_id}; `trainq evals list` shows them"
+                )
+            return evaluation_to_record(row)
+
+        return self._db.run(lookup, readonly=True, idempotent=True)
+
+    def search_evaluations(
+        self, *, run_ids: Sequence[int] | None = None, split: str | None = None
+    ) -> list[EvaluationRecord]:
+        """Stored evaluations of any training runs (or of ``run_ids``), on ``split`` if given.
+
+        Ordered by id, oldest first; a run id without evaluations simply adds none.
+        """
+        statement = select(EvaluationRow).order_by(EvaluationRow.id)
+        if run_ids is not None:
+            statement = statement.where(EvaluationRow.run_id.in_(list(run_ids)))
+        if split is not None:
+            statement = statement.where(EvaluationRow.split == split)
+
+        def listing(session: Session) -> list[EvaluationRecord]:
+            return [evaluation_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(listing, readonly=True, idempotent=True)
 

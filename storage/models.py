@@ -47,8 +47,34 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Run(Base):
-    """A job: a training run, or an evaluation job (``kind='eval'``)."""
+class JobColumns:
+    """What every job has, training run or evaluation job: status, lease, attempts, times.
+
+    The claim, lease, fencing and reconciliation code works on either table through these
+    columns (``storage.job_tables``).
+    """
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str] = mapped_column(String(200))
+    # The fencing token: every write of a worker names the attempt it claimed.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Run(JobColumns, Base):
+    """A training run. (``kind`` is always ``'train'`` since migration 0003 moved evaluation
+    jobs to ``evaluation_jobs``; dropping the column would rebuild ``runs`` on SQLite.)"""
 
     __tablename__ = "runs"
     __table_args__ = (
@@ -62,33 +88,39 @@ class Run(Base):
         Index(None, "sweep_id", "trial", unique=True),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default=JobKind.TRAIN.value)
     name: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS))
-    status: Mapped[str] = mapped_column(String(16))
     config: Mapped[dict[str, Any]] = mapped_column(json_column_type())
     seed: Mapped[int] = mapped_column(BigInteger)
-    queue: Mapped[str] = mapped_column(String(200))
-    # The fencing token: every write of a worker names the attempt it claimed.
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
-    lease_owner: Mapped[str | None] = mapped_column(String(255))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     steps_done: Mapped[int] = mapped_column(BigInteger, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    worker_host: Mapped[str | None] = mapped_column(String(255))
-    device: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     summary: Mapped[dict[str, Any] | None] = mapped_column(json_column_type())
     tags: Mapped[dict[str, str]] = mapped_column(json_column_type())
     # The sweep a trial belongs to and its number there; NULL for runs started on their own.
     # No foreign key: SQLite can only add one by rebuilding ``runs`` (see migration 0002).
     sweep_id: Mapped[int | None] = mapped_column(Integer)
     trial: Mapped[int | None] = mapped_column(Integer)
+
+
+class EvaluationJob(JobColumns, Base):
+    """A job that evaluates one checkpoint of a training run over one split.
+
+    Its own table and id sequence: queueing evaluations never makes training-run ids jump. The
+    result it stores is the ``evaluations`` row whose ``job_id`` is this id.
+    """
+
+    __tablename__ = "evaluation_jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint("attempt >= 0", name="attempt"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts"),
+        Index(None, "status"),
+        Index(None, "run_id"),
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    # NULL: the newest checkpoint when the job runs (jobs queued before migration 0003 only).
+    checkpoint_step: Mapped[int | None] = mapped_column(BigInteger)
+    split: Mapped[str] = mapped_column(String(32))
 
 
 class MetricChunkRow(Base):
@@ -136,7 +168,7 @@ class EvaluationRow(Base):
     confusion: Mapped[list[list[int]]] = mapped_column(json_column_type())
     # The eval job that produced the row; unique, so a redelivered job cannot add a second one.
     job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("runs.id", ondelete="SET NULL"), unique=True
+        ForeignKey("evaluation_jobs.id", ondelete="SET NULL"), unique=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

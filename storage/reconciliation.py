@@ -8,14 +8,15 @@ left, and ends FAILED (or CANCELLED, if a cancel was pending) when it has none.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Run
-from storage.record_mapping import run_to_record
-from storage.records import RunRecord, RunStatus
-from storage.repository_base import RepositoryBase, load_run
+from storage.models import EvaluationJob, Run
+from storage.record_mapping import job_to_record
+from storage.records import JobKind, JobRecord, RunStatus
+from storage.repository_base import JobRow, JobTable, RepositoryBase, job_table, load_job
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -30,8 +31,8 @@ class Reconciliation(RepositoryBase):
         redispatch_after_s: float,
         now: datetime | None = None,
         limit: int | None = None,
-    ) -> list[RunRecord]:
-        """Runs that need their message published again, oldest first.
+    ) -> list[JobRecord]:
+        """Jobs (training runs, then evaluation jobs) whose message must be published again.
 
         - QUEUED runs last published (or, never published, created) more than
           ``redispatch_after_s`` ago: the message was lost, or publishing failed. A run created
@@ -43,29 +44,21 @@ class Reconciliation(RepositoryBase):
         """
         now = self._now(now)
         cutoff = now - timedelta(seconds=redispatch_after_s)
-        statement = (
-            select(Run)
-            .where(
-                or_(
-                    and_(
-                        Run.status == _QUEUED,
-                        func.coalesce(Run.published_at, Run.created_at) < cutoff,
-                    ),
-                    and_(Run.status == _RUNNING, Run.lease_expires_at < now),
-                )
-            )
-            .order_by(Run.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
 
-        def candidates(session: Session) -> list[RunRecord]:
-            return [run_to_record(row) for row in session.scalars(statement)]
+        def candidates(session: Session) -> list[JobRecord]:
+            found: list[JobRecord] = []
+            for table in (Run, EvaluationJob):
+                left = None if limit is None else limit - len(found)
+                statement = _lost_jobs(table, cutoff, now).limit(left)
+                found += [job_to_record(row) for row in session.scalars(statement)]
+            return found
 
         # readonly only affects SQLite (DEFERRED begin; it ignores FOR UPDATE anyway).
         return self._db.run(candidates, readonly=True, idempotent=True)
 
-    def requeue_expired(self, run_id: int, *, now: datetime | None = None) -> RunRecord:
+    def requeue_expired(
+        self, run_id: int, *, now: datetime | None = None, kind: JobKind = JobKind.TRAIN
+    ) -> JobRecord:
         """Move a RUNNING run whose lease expired on; any other run is returned unchanged.
 
         With attempts left it goes back to QUEUED (lease cleared, ``published_at`` cleared: the
@@ -76,32 +69,42 @@ class Reconciliation(RepositoryBase):
             RunNotFoundError: no run has this id.
         """
         now = self._now(now)
+        table = job_table(kind)
 
-        def requeue(session: Session) -> RunRecord:
+        def requeue(session: Session) -> JobRecord:
             statement = (
-                select(Run)
-                .where(Run.id == run_id, Run.status == _RUNNING, Run.lease_expires_at < now)
+                select(table)
+                .where(table.id == run_id, table.status == _RUNNING, table.lease_expires_at < now)
                 .with_for_update(skip_locked=True)
                 .execution_options(populate_existing=True)
             )
             row = session.scalars(statement).one_or_none()
-            if row is None:  # not expired, not running, or being written right now
-                return run_to_record(load_run(session, run_id))
+            if not isinstance(row, Run | EvaluationJob):  # not expired, or being written now
+                return job_to_record(load_job(session, run_id, table))
             values = next_state_of_lost_run(row, now)
             guarded = (
-                update(Run)
-                .where(Run.id == run_id, Run.attempt == row.attempt, Run.status == _RUNNING)
-                .where(Run.lease_expires_at < now)
+                update(table)
+                .where(table.id == run_id, table.attempt == row.attempt)
+                .where(table.status == _RUNNING, table.lease_expires_at < now)
                 .values(**values)
-                .returning(Run)
+                .returning(table)
                 .execution_options(populate_existing=True)
             )
             updated = session.scalars(guarded).one_or_none()
-            return run_to_record(updated if updated is not None else load_run(session, run_id))
+            if isinstance(updated, Run | EvaluationJob):
+                return job_to_record(updated)
+            return job_to_record(load_job(session, run_id, table))
 
         return self._db.run(requeue, idempotent=True)
 
-    def expire_lease(self, run_id: int, attempt: int, *, now: datetime | None = None) -> bool:
+    def expire_lease(
+        self,
+        run_id: int,
+        attempt: int,
+        *,
+        now: datetime | None = None,
+        kind: JobKind = JobKind.TRAIN,
+    ) -> bool:
         """End ``attempt``'s lease now, because its owner is known to be dead.
 
         ``trainq resume`` calls it when the owner was a process on this host that no longer
@@ -112,12 +115,13 @@ class Reconciliation(RepositoryBase):
             True when the lease was ended; False when ``attempt`` no longer holds the run.
         """
         now = self._now(now)
+        table = job_table(kind)
         statement = (
-            update(Run)
-            .where(Run.id == run_id, Run.attempt == attempt, Run.status == _RUNNING)
+            update(table)
+            .where(table.id == run_id, table.attempt == attempt, table.status == _RUNNING)
             # A microsecond in the past: requeue_expired compares with "<".
             .values(lease_expires_at=now - timedelta(microseconds=1))
-            .returning(Run.id)
+            .returning(table.id)
         )
 
         def expire(session: Session) -> bool:
@@ -126,7 +130,25 @@ class Reconciliation(RepositoryBase):
         return self._db.run(expire, idempotent=True)
 
 
-def next_state_of_lost_run(row: Run, now: datetime) -> dict[str, object]:
+def _lost_jobs(table: JobTable, cutoff: datetime, now: datetime) -> Select[Any]:
+    """Jobs of ``table`` whose message was lost (QUEUED too long) or whose lease expired."""
+    return (
+        select(table)
+        .where(
+            or_(
+                and_(
+                    table.status == _QUEUED,
+                    func.coalesce(table.published_at, table.created_at) < cutoff,
+                ),
+                and_(table.status == _RUNNING, table.lease_expires_at < now),
+            )
+        )
+        .order_by(table.id)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def next_state_of_lost_run(row: JobRow, now: datetime) -> dict[str, object]:
     """Where a RUNNING run goes when its attempt is lost: QUEUED, CANCELLED or FAILED."""
     cleared: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
     if row.cancel_requested:

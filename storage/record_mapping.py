@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage.errors import InvalidValueError
-from storage.models import CheckpointRow, EvaluationRow, Run
+from storage.models import CheckpointRow, EvaluationJob, EvaluationRow, Run
 from storage.records import (
     CheckpointInfo,
+    EvaluationJobRecord,
     EvaluationRecord,
     JobKind,
+    JobRecord,
     RunRecord,
     RunStatus,
 )
@@ -45,6 +47,37 @@ def run_to_record(row: Run) -> RunRecord:
         sweep_id=row.sweep_id,
         trial=row.trial,
     )
+
+
+def evaluation_job_to_record(row: EvaluationJob) -> EvaluationJobRecord:
+    """Convert an ``evaluation_jobs`` row into an :class:`EvaluationJobRecord`."""
+    return EvaluationJobRecord(
+        id=row.id,
+        run_id=row.run_id,
+        checkpoint_step=row.checkpoint_step,
+        split=row.split,
+        status=RunStatus(row.status),
+        queue=row.queue,
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        cancel_requested=bool(row.cancel_requested),
+        error=row.error,
+        worker_host=row.worker_host,
+        device=row.device,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        published_at=row.published_at,
+    )
+
+
+def job_to_record(row: Run | EvaluationJob) -> JobRecord:
+    """Either kind of job row as its record."""
+    if isinstance(row, EvaluationJob):
+        return evaluation_job_to_record(row)
+    return run_to_record(row)
 
 
 def checkpoint_info(row: CheckpointRow) -> CheckpointInfo:

@@ -31,7 +31,8 @@ class RunStatus(StrEnum):
 
 
 class JobKind(StrEnum):
-    """What a row of ``runs`` asks a worker to do."""
+    """What a job asks a worker to do: a row of ``runs`` trains, one of ``evaluation_jobs``
+    evaluates. The two tables have separate id sequences: a job is named by kind and id."""
 
     TRAIN = "train"
     EVAL = "eval"
@@ -39,7 +40,7 @@ class JobKind(StrEnum):
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One job (training or evaluation) as stored; ``attempt`` is the fencing token."""
+    """One training run as stored; ``attempt`` is the fencing token."""
 
     id: int
     kind: JobKind
@@ -67,11 +68,57 @@ class RunRecord:
     trial: int | None = None  # its trial number in that sweep (0-based)
 
     @property
+    def label(self) -> str:
+        """How people see this job's id: ``run 7``."""
+        return f"run {self.id}"
+
+    @property
     def train_summary(self) -> TrainSummary | None:
         """A training run's summary, parsed; None for eval jobs and unfinished runs."""
         if self.kind is not JobKind.TRAIN or self.summary is None:
             return None
         return TrainSummary.from_json(self.summary)
+
+
+@dataclass(frozen=True)
+class EvaluationJobRecord:
+    """One evaluation job as stored: evaluate run ``run_id``'s checkpoint on ``split``.
+
+    Its id is in its own sequence (``eval 3`` is not ``run 3``); its result is the evaluation
+    whose ``job_id`` is this id. The job fields are those of :class:`RunRecord`.
+    """
+
+    id: int
+    run_id: int
+    checkpoint_step: int | None  # None: the newest checkpoint (jobs queued before 0003 only)
+    split: str
+    status: RunStatus
+    queue: str
+    attempt: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+    error: str | None
+    worker_host: str | None
+    device: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    published_at: datetime | None
+
+    kind = JobKind.EVAL
+    steps_done = 0  # an evaluation has no training steps
+    sweep_id = None  # never a sweep trial
+
+    @property
+    def label(self) -> str:
+        """How people see this job's id: ``eval 3``."""
+        return f"eval {self.id}"
+
+
+#: A job of either kind; ``kind`` says which table its id belongs to.
+JobRecord = RunRecord | EvaluationJobRecord
 
 
 #: The final loss and accuracy of a run are means over its last steps: one step's batch of 128

@@ -5,16 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Update, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.database import Database
-from storage.errors import InvalidValueError, RunNotFoundError, StaleAttemptError
-from storage.models import Base, Run
-from storage.records import RunStatus
+from storage.errors import (
+    EvaluationJobNotFoundError,
+    InvalidValueError,
+    NotFoundError,
+    RunNotFoundError,
+    StaleAttemptError,
+)
+from storage.models import Base, EvaluationJob, Run
+from storage.records import JobKind, RunStatus
 from storage.validation import MAX_ID
 
 
@@ -56,73 +62,121 @@ def lease_expiry(now: datetime, lease_ttl_s: float) -> datetime:
     return now + timedelta(seconds=lease_ttl_s)
 
 
+#: A job table: training runs or evaluation jobs share the job columns (``JobColumns``).
+JobTable = type[Run] | type[EvaluationJob]
+JobRow = Run | EvaluationJob
+
+
+def job_table(kind: JobKind) -> JobTable:
+    """The table that holds jobs of ``kind``."""
+    return EvaluationJob if JobKind(kind) is JobKind.EVAL else Run
+
+
 def load_run(session: Session, run_id: int, *, for_update: bool = False) -> Run:
     """Load one ``runs`` row.
 
     Raises:
         RunNotFoundError: no run has this id.
     """
-    if not 1 <= run_id <= MAX_ID:
-        # No such row can exist, and a driver would fail on an id past 64 bits (OverflowError).
-        raise RunNotFoundError(f"no run with id {run_id}; `trainq runs list` shows the runs")
-    statement = select(Run).where(Run.id == run_id).execution_options(populate_existing=True)
-    if for_update:
-        statement = statement.with_for_update()
-    row = session.scalars(statement).one_or_none()
-    if row is None:
-        raise RunNotFoundError(f"no run with id {run_id}; `trainq runs list` shows the runs")
+    row = load_job(session, run_id, Run, for_update=for_update)
+    assert isinstance(row, Run)
     return row
 
 
-def _fenced(run_id: int, attempt: int) -> Update:
-    """An UPDATE of the run that matches only while ``attempt`` still owns it and it is RUNNING."""
-    return update(Run).where(
-        Run.id == run_id, Run.attempt == attempt, Run.status == RunStatus.RUNNING.value
+def load_job(session: Session, job_id: int, table: JobTable, *, for_update: bool = False) -> JobRow:
+    """Load one job row of ``table``.
+
+    Raises:
+        RunNotFoundError: ``table`` is ``runs`` and no run has this id.
+        EvaluationJobNotFoundError: ``table`` is ``evaluation_jobs`` and no job has this id.
+    """
+    row = None
+    # Out of range: no such row can exist, and a driver would fail on an id past 64 bits.
+    if 1 <= job_id <= MAX_ID:
+        statement = (
+            select(table).where(table.id == job_id).execution_options(populate_existing=True)
+        )
+        if for_update:
+            statement = statement.with_for_update()
+        row = session.scalars(statement).one_or_none()
+    if row is None:
+        raise job_not_found(job_id, table)
+    return cast(JobRow, row)
+
+
+def job_not_found(job_id: int, table: JobTable) -> NotFoundError:
+    """The error for a job id that ``table`` does not hold, saying where the ids are listed."""
+    if table is EvaluationJob:
+        return EvaluationJobNotFoundError(
+            f"no evaluation job with id {job_id}; `trainq runs list --evals` shows them"
+        )
+    return RunNotFoundError(f"no run with id {job_id}; `trainq runs list` shows the runs")
+
+
+def _fenced(run_id: int, attempt: int, table: JobTable) -> Update:
+    """An UPDATE of the job that matches only while ``attempt`` still owns it and it is RUNNING."""
+    return update(table).where(
+        table.id == run_id, table.attempt == attempt, table.status == RunStatus.RUNNING.value
     )
 
 
-def fenced_update(session: Session, run_id: int, attempt: int, values: Mapping[str, Any]) -> Run:
-    """Update the run only if ``attempt`` still owns it (same attempt, status RUNNING).
+def fenced_update(
+    session: Session,
+    run_id: int,
+    attempt: int,
+    values: Mapping[str, Any],
+    table: JobTable = Run,
+) -> JobRow:
+    """Update the job only if ``attempt`` still owns it (same attempt, status RUNNING).
 
     This UPDATE comes first in every fenced transaction: on PostgreSQL it takes the row lock, so
     a concurrent claim by a newer attempt waits for this transaction or makes it match nothing.
 
     Raises:
-        StaleAttemptError: the run moved on (another attempt, or no longer RUNNING).
-        RunNotFoundError: no run has this id.
+        StaleAttemptError: the job moved on (another attempt, or no longer RUNNING).
+        RunNotFoundError: no run has this id (EvaluationJobNotFoundError for an eval job).
     """
     statement = (
-        _fenced(run_id, attempt)
+        _fenced(run_id, attempt, table)
         .values(**values)
-        .returning(Run)
+        .returning(table)
         .execution_options(populate_existing=True)
     )
     row = session.scalars(statement).one_or_none()
     if row is None:
-        raise stale_attempt(session, run_id, attempt)
-    return row
+        raise stale_attempt(session, run_id, attempt, table)
+    return cast(JobRow, row)
 
 
-def fenced_touch(session: Session, run_id: int, attempt: int, values: Mapping[str, Any]) -> bool:
+def fenced_touch(
+    session: Session,
+    run_id: int,
+    attempt: int,
+    values: Mapping[str, Any],
+    table: JobTable = Run,
+) -> bool:
     """Like :func:`fenced_update`, but return only ``cancel_requested`` (the hot path's answer).
 
     Raises:
-        StaleAttemptError: the run moved on (another attempt, or no longer RUNNING).
-        RunNotFoundError: no run has this id.
+        StaleAttemptError: the job moved on (another attempt, or no longer RUNNING).
+        RunNotFoundError: no run has this id (EvaluationJobNotFoundError for an eval job).
     """
-    statement = _fenced(run_id, attempt).values(**values).returning(Run.cancel_requested)
+    statement = _fenced(run_id, attempt, table).values(**values).returning(table.cancel_requested)
     cancel_requested = session.execute(statement).scalar_one_or_none()
     if cancel_requested is None:
-        raise stale_attempt(session, run_id, attempt)
+        raise stale_attempt(session, run_id, attempt, table)
     return bool(cancel_requested)
 
 
-def stale_attempt(session: Session, run_id: int, attempt: int) -> StaleAttemptError:
-    """Describe why ``attempt`` no longer owns the run (raises if the run does not exist)."""
-    row = load_run(session, run_id)
+def stale_attempt(
+    session: Session, run_id: int, attempt: int, table: JobTable = Run
+) -> StaleAttemptError:
+    """Describe why ``attempt`` no longer owns the job (raises if the job does not exist)."""
+    row = load_job(session, run_id, table)
+    what, noun = ("evaluation job", "job") if table is EvaluationJob else ("run", "run")
     return StaleAttemptError(
-        f"run {run_id}: attempt {attempt} no longer owns the run (it is at attempt {row.attempt}, "
-        f"status {row.status}); this worker must stop writing to it"
+        f"{what} {run_id}: attempt {attempt} no longer owns the {noun} (it is at attempt "
+        f"{row.attempt}, status {row.status}); this worker must stop writing to it"
     )
 
 

@@ -18,15 +18,24 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from storage.checkpoint_store import store_checkpoint
 from storage.column_types import UTCDateTime
-from storage.errors import InvalidStateError, StaleAttemptError
-from storage.models import Run
-from storage.record_mapping import check_finite_json, json_safe, run_to_record
-from storage.records import ChunkAck, JobKind, RunRecord, RunStatus
+from storage.errors import InvalidStateError, InvalidValueError, StaleAttemptError
+from storage.models import EvaluationJob, Run
+from storage.record_mapping import (
+    check_finite_json,
+    evaluation_job_to_record,
+    job_to_record,
+    json_safe,
+    run_to_record,
+)
+from storage.records import ChunkAck, EvaluationJobRecord, JobKind, JobRecord, RunRecord, RunStatus
 from storage.repository_base import (
+    JobTable,
     RepositoryBase,
     fenced_touch,
     fenced_update,
+    job_table,
     lease_expiry,
+    load_job,
     load_run,
 )
 from storage.validation import check_max_attempts, check_name, check_seed, check_tags
@@ -36,7 +45,7 @@ _RUNNING = RunStatus.RUNNING.value
 
 
 class RunLifecycle(RepositoryBase):
-    """State transitions of runs (training and evaluation jobs alike)."""
+    """State transitions of jobs: training runs, and evaluation jobs (``kind=JobKind.EVAL``)."""
 
     def create_run(
         self,
@@ -49,12 +58,15 @@ class RunLifecycle(RepositoryBase):
         name: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> RunRecord:
-        """Insert a QUEUED job at attempt 0. Publish it to the broker only after this returns.
+        """Insert a QUEUED training run at attempt 0. Publish it only after this returns.
 
         Raises:
             InvalidValueError: NaN/inf in the config, or a seed, ``max_attempts``, name or tag
-                outside the limits of ``storage.validation``.
+                outside the limits of ``storage.validation``; or ``kind`` is not ``train``
+                (evaluation jobs: :meth:`create_evaluation_job`).
         """
+        if JobKind(kind) is not JobKind.TRAIN:
+            raise InvalidValueError("create_run makes training runs; use create_evaluation_job")
         check_finite_json(config, "config")
         check_seed(seed)
         check_max_attempts(max_attempts)
@@ -84,18 +96,50 @@ class RunLifecycle(RepositoryBase):
         # Not retried: after a lost commit a retry would insert the run twice.
         return self._db.run(insert)
 
-    def mark_published(self, run_id: int) -> None:
-        """Record that the job's message was just handed to the broker.
+    def create_evaluation_job(
+        self, *, run_id: int, checkpoint_step: int, split: str, queue: str, max_attempts: int
+    ) -> EvaluationJobRecord:
+        """Insert a QUEUED evaluation job of training run ``run_id``'s checkpoint on ``split``.
 
         Raises:
             RunNotFoundError: no run has this id.
+            InvalidValueError: ``max_attempts`` outside the limits of ``storage.validation``.
         """
+        check_max_attempts(max_attempts)
         now = self._now()
 
+        def insert(session: Session) -> EvaluationJobRecord:
+            load_run(session, run_id)
+            row = EvaluationJob(
+                run_id=run_id,
+                checkpoint_step=checkpoint_step,
+                split=split,
+                status=_QUEUED,
+                queue=queue,
+                attempt=0,
+                max_attempts=max_attempts,
+                cancel_requested=False,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return evaluation_job_to_record(row)
+
+        return self._db.run(insert)  # not retried: a retry after a lost commit inserts twice
+
+    def mark_published(self, run_id: int, *, kind: JobKind = JobKind.TRAIN) -> None:
+        """Record that the job's message was just handed to the broker.
+
+        Raises:
+            RunNotFoundError: no run has this id (EvaluationJobNotFoundError for ``eval``).
+        """
+        now = self._now()
+        table = job_table(kind)
+
         def publish(session: Session) -> None:
-            statement = update(Run).where(Run.id == run_id).values(published_at=now)
-            if session.execute(statement.returning(Run.id)).first() is None:
-                load_run(session, run_id)
+            statement = update(table).where(table.id == run_id).values(published_at=now)
+            if session.execute(statement.returning(table.id)).first() is None:
+                load_job(session, run_id, table)
 
         self._db.run(publish, idempotent=True)
 
@@ -108,7 +152,7 @@ class RunLifecycle(RepositoryBase):
         lease_ttl_s: float,
         now: datetime | None = None,
     ) -> RunRecord | None:
-        """Take the run for a new attempt, if it is free to take.
+        """Take the training run for a new attempt, if it is free to take.
 
         Claimable: QUEUED, or RUNNING with an expired lease; not cancel-requested; attempts left.
         The claim is one conditional UPDATE, so of two racing claims exactly one wins.
@@ -120,31 +164,66 @@ class RunLifecycle(RepositoryBase):
         Raises:
             RunNotFoundError: no run has this id.
         """
+        claimed = self._claim(Run, run_id, owner, worker_host, lease_ttl_s, now)
+        assert claimed is None or isinstance(claimed, RunRecord)
+        return claimed
+
+    def claim_evaluation_job(
+        self,
+        job_id: int,
+        *,
+        owner: str,
+        worker_host: str,
+        lease_ttl_s: float,
+        now: datetime | None = None,
+    ) -> EvaluationJobRecord | None:
+        """:meth:`claim_run` for an evaluation job (same rules, same fencing).
+
+        Raises:
+            EvaluationJobNotFoundError: no evaluation job has this id.
+        """
+        claimed = self._claim(EvaluationJob, job_id, owner, worker_host, lease_ttl_s, now)
+        assert claimed is None or isinstance(claimed, EvaluationJobRecord)
+        return claimed
+
+    def _claim(
+        self,
+        table: JobTable,
+        job_id: int,
+        owner: str,
+        worker_host: str,
+        lease_ttl_s: float,
+        now: datetime | None,
+    ) -> JobRecord | None:
         now = self._now(now)
         statement = _claim_statement(
-            run_id, owner, worker_host, now, lease_expiry(now, lease_ttl_s)
+            table, job_id, owner, worker_host, now, lease_expiry(now, lease_ttl_s)
         )
 
-        def claim(session: Session) -> RunRecord | None:
+        def claim(session: Session) -> JobRecord | None:
             row = session.scalars(statement).one_or_none()
             if row is None:
-                load_run(session, run_id)  # RunNotFoundError for a bad id
+                load_job(session, job_id, table)  # a NotFoundError for a bad id
                 return None
-            return run_to_record(row)
+            return job_to_record(row)
 
         # Not retried: a retry after a lost commit would see its own claim as taken.
         return self._db.run(claim)
 
-    def renew_lease(self, run_id: int, attempt: int, lease_ttl_s: float) -> ChunkAck:
+    def renew_lease(
+        self, run_id: int, attempt: int, lease_ttl_s: float, *, kind: JobKind = JobKind.TRAIN
+    ) -> ChunkAck:
         """Extend the lease of ``attempt`` by ``lease_ttl_s`` from now.
 
         Raises:
-            StaleAttemptError: ``attempt`` no longer owns the run.
+            StaleAttemptError: ``attempt`` no longer owns the job.
         """
         expires = lease_expiry(self._now(), lease_ttl_s)
+        table = job_table(kind)
 
         def renew(session: Session) -> ChunkAck:
-            cancel_requested = fenced_touch(session, run_id, attempt, {"lease_expires_at": expires})
+            values = {"lease_expires_at": expires}
+            cancel_requested = fenced_touch(session, run_id, attempt, values, table)
             return ChunkAck(cancel_requested=cancel_requested, lease_expires_at=expires)
 
         return self._db.run(renew, idempotent=True)
@@ -185,20 +264,56 @@ class RunLifecycle(RepositoryBase):
             values["device"] = device
 
         def finish(session: Session) -> RunRecord:
-            try:
-                row = fenced_update(session, run_id, attempt, values)
-            except StaleAttemptError:
-                current = load_run(session, run_id)
-                if current.attempt == attempt and current.status == RunStatus(status).value:
-                    return run_to_record(current)  # this call already committed once
-                raise
-            if final_weights is not None:
+            row, repeated = _fenced_finish(session, Run, run_id, attempt, values)
+            assert isinstance(row, Run)
+            if final_weights is not None and not repeated:
                 store_checkpoint(session, run_id, row.steps_done, final_weights, now)
             return run_to_record(row)
 
         return self._db.run(finish, idempotent=True)
 
+    def finish_evaluation_job(
+        self,
+        job_id: int,
+        attempt: int,
+        status: RunStatus,
+        *,
+        error: str | None = None,
+        device: str | None = None,
+    ) -> EvaluationJobRecord:
+        """:meth:`finish_run` for an evaluation job (its result is saved before, by
+        ``save_evaluation``, fenced on the same attempt).
+
+        Raises:
+            InvalidStateError: ``status`` is not terminal.
+            StaleAttemptError: ``attempt`` no longer owns the job; nothing was written.
+        """
+        if not RunStatus(status).terminal:
+            raise InvalidStateError(f"finish_evaluation_job needs a terminal status, got {status}")
+        values: dict[str, Any] = {
+            "status": RunStatus(status).value,
+            "finished_at": self._now(),
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "error": error,
+        }
+        if device is not None:
+            values["device"] = device
+
+        def finish(session: Session) -> EvaluationJobRecord:
+            row, _ = _fenced_finish(session, EvaluationJob, job_id, attempt, values)
+            assert isinstance(row, EvaluationJob)
+            return evaluation_job_to_record(row)
+
+        return self._db.run(finish, idempotent=True)
+
     def request_cancel(self, run_id: int) -> RunRecord:
+        """Cancel a training run (see :meth:`cancel_job`)."""
+        cancelled = self.cancel_job(run_id, kind=JobKind.TRAIN)
+        assert isinstance(cancelled, RunRecord)
+        return cancelled
+
+    def cancel_job(self, run_id: int, *, kind: JobKind) -> JobRecord:
         """Cancel a run: QUEUED ends CANCELLED now; RUNNING is flagged, its worker stops.
 
         The worker sees ``cancel_requested`` in the ack of its next chunk and finishes the run
@@ -209,56 +324,71 @@ class RunLifecycle(RepositoryBase):
             RunNotFoundError: no run has this id.
         """
         now = self._now()
+        table = job_table(kind)
 
-        def cancel(session: Session) -> RunRecord:
+        def cancel(session: Session) -> JobRecord:
             queued = (
-                update(Run)
-                .where(Run.id == run_id, Run.status == _QUEUED)
+                update(table)
+                .where(table.id == run_id, table.status == _QUEUED)
                 .values(status=RunStatus.CANCELLED.value, finished_at=now)
             )
             running = (
-                update(Run)
-                .where(Run.id == run_id, Run.status == _RUNNING)
+                update(table)
+                .where(table.id == run_id, table.status == _RUNNING)
                 .values(cancel_requested=True)
             )
             for statement in (queued, running):
-                returning = statement.returning(Run).execution_options(populate_existing=True)
+                returning = statement.returning(table).execution_options(populate_existing=True)
                 row = session.scalars(returning).one_or_none()
-                if row is not None:
-                    return run_to_record(row)
-            current = load_run(session, run_id)
+                if isinstance(row, Run | EvaluationJob):
+                    return job_to_record(row)
+            current = job_to_record(load_job(session, run_id, table))
             raise InvalidStateError(
-                f"run {run_id} already finished with status {current.status}; nothing to cancel"
+                f"{current.label} already finished with status {current.status}; nothing to cancel"
             )
 
         # Not retried: after a lost commit, the retry would report the run as already finished.
         return self._db.run(cancel)
 
 
+def _fenced_finish(
+    session: Session, table: JobTable, job_id: int, attempt: int, values: dict[str, Any]
+) -> tuple[Run | EvaluationJob, bool]:
+    """The finishing UPDATE, and whether it is a repeat of a call that already committed (the
+    job is then returned as it is)."""
+    try:
+        return fenced_update(session, job_id, attempt, values, table), False
+    except StaleAttemptError:
+        current = load_job(session, job_id, table)
+        if current.attempt == attempt and current.status == values["status"]:
+            return current, True
+        raise
+
+
 def _claim_statement(
-    run_id: int, owner: str, worker_host: str, now: datetime, expires: datetime
-) -> ReturningUpdate[Run]:
+    table: JobTable, job_id: int, owner: str, worker_host: str, now: datetime, expires: datetime
+) -> ReturningUpdate[Any]:
     """The claim as one conditional UPDATE ... RETURNING (see ``RunLifecycle.claim_run``)."""
     return (
-        update(Run)
+        update(table)
         .where(
-            Run.id == run_id,
+            table.id == job_id,
             or_(
-                Run.status == _QUEUED,
-                and_(Run.status == _RUNNING, Run.lease_expires_at < now),
+                table.status == _QUEUED,
+                and_(table.status == _RUNNING, table.lease_expires_at < now),
             ),
-            Run.cancel_requested.is_(False),
-            Run.attempt < Run.max_attempts,
+            table.cancel_requested.is_(False),
+            table.attempt < table.max_attempts,
         )
         .values(
             status=_RUNNING,
-            attempt=Run.attempt + 1,
+            attempt=table.attempt + 1,
             lease_owner=owner,
             lease_expires_at=expires,
             worker_host=worker_host,
-            # The first attempt's start is the run's start.
-            started_at=func.coalesce(Run.started_at, literal(now, UTCDateTime())),
+            # The first attempt's start is the job's start.
+            started_at=func.coalesce(table.started_at, literal(now, UTCDateTime())),
         )
-        .returning(Run)
+        .returning(table)
         .execution_options(populate_existing=True)
     )

@@ -1,4 +1,4 @@
-"""Reading runs: one by id, filtered lists, counts per status."""
+"""Reading jobs: training runs and evaluation jobs by id, filtered lists, counts per status."""
 
 from __future__ import annotations
 
@@ -7,18 +7,57 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Run
-from storage.record_mapping import run_to_record
-from storage.records import JobKind, RunRecord, RunStatus
-from storage.repository_base import RepositoryBase, load_run
+from storage.models import EvaluationJob, Run
+from storage.record_mapping import evaluation_job_to_record, job_to_record, run_to_record
+from storage.records import EvaluationJobRecord, JobKind, JobRecord, RunRecord, RunStatus
+from storage.repository_base import RepositoryBase, job_table, load_job, load_run
 from storage.validation import check_tags
 
 
 class RunQueries(RepositoryBase):
-    """Read-only queries over ``runs``."""
+    """Read-only queries over ``runs`` and ``evaluation_jobs``."""
+
+    def get_job(self, job_id: int, kind: JobKind) -> JobRecord:
+        """A training run (``kind`` train) or an evaluation job (``kind`` eval) by id.
+
+        Raises:
+            NotFoundError: RunNotFoundError or EvaluationJobNotFoundError.
+        """
+        table = job_table(kind)
+        return self._db.run(
+            lambda session: job_to_record(load_job(session, job_id, table)),
+            readonly=True,
+            idempotent=True,
+        )
+
+    def get_evaluation_job(self, job_id: int) -> EvaluationJobRecord:
+        """One evaluation job by id.
+
+        Raises:
+            EvaluationJobNotFoundError: no evaluation job has this id.
+        """
+        job = self.get_job(job_id, JobKind.EVAL)
+        assert isinstance(job, EvaluationJobRecord)
+        return job
+
+    def list_evaluation_jobs(
+        self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None
+    ) -> list[EvaluationJobRecord]:
+        """Evaluation jobs, newest first (by id), in one of ``statuses`` if given."""
+        statement = select(EvaluationJob).order_by(EvaluationJob.id.desc())
+        if statuses is not None:
+            values = [RunStatus(s).value for s in statuses]
+            statement = statement.where(EvaluationJob.status.in_(values))
+        if limit is not None:
+            statement = statement.limit(max(limit, 0))
+
+        def listing(session: Session) -> list[EvaluationJobRecord]:
+            return [evaluation_job_to_record(row) for row in session.scalars(statement)]
+
+        return self._db.run(listing, readonly=True, idempotent=True)
 
     def get_run(self, run_id: int) -> RunRecord:
-        """One run (training or evaluation job) by id.
+        """One training run by id.
 
         Raises:
             RunNotFoundError: no run has this id (the message suggests ``trainq runs list``).
@@ -42,7 +81,8 @@ class RunQueries(RepositoryBase):
         """Runs matching every given filter, newest first (by id).
 
         Args:
-            kind: only this kind of job; ``None`` for all (training runs by default).
+            kind: ``train`` or ``None`` (every row of ``runs`` is a training run); ``eval``
+                lists nothing (evaluation jobs: :meth:`list_evaluation_jobs`).
             statuses: only runs in one of these statuses.
             tags: only runs carrying every one of these ``key: value`` tags (filtered in SQL).
             name: only runs with exactly this name.
@@ -54,7 +94,7 @@ class RunQueries(RepositoryBase):
         """
         statement = select(Run).order_by(Run.id.desc())
         if kind is not None:
-            statement = statement.where(Run.kind == JobKind(kind).value)
+            statement = statement.where(Run.kind == JobKind(kind).value)  # eval: none since 0003
         if statuses is not None:
             statement = statement.where(Run.status.in_([RunStatus(s).value for s in statuses]))
         for key, value in check_tags(tags or {}).items():
@@ -72,14 +112,13 @@ class RunQueries(RepositoryBase):
         return self._db.run(listing, readonly=True, idempotent=True)
 
     def count_runs_by_status(self, kind: JobKind | None = None) -> dict[RunStatus, int]:
-        """How many runs are in each status (every status present, zero included).
+        """How many jobs are in each status (every status present, zero included).
 
         Args:
-            kind: count only this kind of job; ``None`` for all.
+            kind: ``train`` or ``None``: training runs; ``eval``: evaluation jobs.
         """
-        statement = select(Run.status, func.count()).group_by(Run.status)
-        if kind is not None:
-            statement = statement.where(Run.kind == JobKind(kind).value)
+        table = job_table(kind or JobKind.TRAIN)
+        statement = select(table.status, func.count()).group_by(table.status)
 
         def counting(session: Session) -> dict[RunStatus, int]:
             counts = dict.fromkeys(RunStatus, 0)

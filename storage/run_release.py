@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 
 from storage.checkpoint_store import store_checkpoint
 from storage.errors import InvalidValueError, StaleAttemptError
-from storage.models import Run
+from storage.models import EvaluationJob, Run
 from storage.reconciliation import next_state_of_lost_run
-from storage.record_mapping import run_to_record
-from storage.records import RunRecord, RunStatus
-from storage.repository_base import RepositoryBase, load_run
+from storage.record_mapping import job_to_record
+from storage.records import JobKind, JobRecord, RunStatus
+from storage.repository_base import JobTable, RepositoryBase, job_table, load_job
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -50,7 +50,8 @@ class RunRelease(RepositoryBase):
         owner: str,
         checkpoint: Mapping[str, np.ndarray] | None = None,
         checkpoint_step: int = 0,
-    ) -> RunRecord:
+        kind: JobKind = JobKind.TRAIN,
+    ) -> JobRecord:
         """Give a running run back to the queue, keeping its work and its attempt budget.
 
         In one transaction: ``checkpoint`` (if given) is stored at ``checkpoint_step`` (kept if
@@ -70,23 +71,24 @@ class RunRelease(RepositoryBase):
             RunNotFoundError: no run has this id.
         """
         now = self._now()
+        table = job_table(kind)
         owned = (
-            Run.id == run_id,
-            Run.attempt == attempt,
-            Run.status == _RUNNING,
-            Run.lease_owner == owner,
+            table.id == run_id,
+            table.attempt == attempt,
+            table.status == _RUNNING,
+            table.lease_owner == owner,
         )
 
-        def hand_back(session: Session) -> RunRecord:
+        def hand_back(session: Session) -> JobRecord:
             row = session.scalars(
-                select(Run)
+                select(table)
                 .where(*owned)
                 .with_for_update()
                 .execution_options(populate_existing=True)
             ).one_or_none()
-            if row is None:
-                return _already_handed_back(session, run_id, attempt)
-            if checkpoint is not None:
+            if not isinstance(row, Run | EvaluationJob):
+                return _already_handed_back(session, table, run_id, attempt)
+            if checkpoint is not None and isinstance(row, Run):
                 if not 0 < checkpoint_step <= row.steps_done:
                     raise InvalidValueError(
                         f"run {run_id}: checkpoint step {checkpoint_step} must be in "
@@ -99,17 +101,21 @@ class RunRelease(RepositoryBase):
             else:
                 values |= {"status": _QUEUED, "published_at": None, "attempt": attempt - 1}
             statement = (
-                update(Run)
+                update(table)
                 .where(*owned)
                 .values(**values)
-                .returning(Run)
+                .returning(table)
                 .execution_options(populate_existing=True)
             )
-            return run_to_record(session.scalars(statement).one())
+            updated = session.scalars(statement).one()
+            assert isinstance(updated, Run | EvaluationJob)
+            return job_to_record(updated)
 
         return self._db.run(hand_back, idempotent=True)
 
-    def release_lost_run(self, run_id: int, *, owner: str) -> RunRecord | None:
+    def release_lost_run(
+        self, run_id: int, *, owner: str, kind: JobKind = JobKind.TRAIN
+    ) -> JobRecord | None:
         """Move on a RUNNING run whose job process (the lease ``owner``) is known to be dead.
 
         The run is treated as if its lease had just expired: QUEUED with attempts left (lease
@@ -124,41 +130,42 @@ class RunRelease(RepositoryBase):
             RunNotFoundError: no run has this id.
         """
         now = self._now()
+        table = job_table(kind)
 
-        def release(session: Session) -> RunRecord | None:
+        def release(session: Session) -> JobRecord | None:
             row = session.scalars(
-                select(Run)
-                .where(Run.id == run_id, Run.status == _RUNNING, Run.lease_owner == owner)
+                select(table)
+                .where(table.id == run_id, table.status == _RUNNING, table.lease_owner == owner)
                 .with_for_update()
                 .execution_options(populate_existing=True)
             ).one_or_none()
-            if row is None:
-                load_run(session, run_id)  # RunNotFoundError for a bad id
+            if not isinstance(row, Run | EvaluationJob):
+                load_job(session, run_id, table)  # a NotFoundError for a bad id
                 return None
             values = next_state_of_lost_run(row, now)
             if values["status"] == _QUEUED:
                 values["published_at"] = now  # the caller's message goes back to the queue
             statement = (
-                update(Run)
-                .where(Run.id == run_id, Run.attempt == row.attempt, Run.lease_owner == owner)
-                .where(Run.status == _RUNNING)
+                update(table)
+                .where(table.id == run_id, table.attempt == row.attempt)
+                .where(table.lease_owner == owner, table.status == _RUNNING)
                 .values(**values)
-                .returning(Run)
+                .returning(table)
                 .execution_options(populate_existing=True)
             )
             updated = session.scalars(statement).one_or_none()
-            return None if updated is None else run_to_record(updated)
+            return job_to_record(updated) if isinstance(updated, Run | EvaluationJob) else None
 
         return self._db.run(release, idempotent=True)
 
 
-def _already_handed_back(session: Session, run_id: int, attempt: int) -> RunRecord:
-    """The run as a committed hand-back left it, or StaleAttemptError if it moved on otherwise."""
-    current = load_run(session, run_id)
+def _already_handed_back(session: Session, table: JobTable, run_id: int, attempt: int) -> JobRecord:
+    """The job as a committed hand-back left it, or StaleAttemptError if it moved on otherwise."""
+    current = load_job(session, run_id, table)
     handed_back = current.status == _QUEUED and current.attempt == attempt - 1
     cancelled = current.status == RunStatus.CANCELLED.value and current.attempt == attempt
     if (handed_back or cancelled) and current.lease_owner is None:
-        return run_to_record(current)  # a retry after a commit whose reply was lost
+        return job_to_record(current)  # a retry after a commit whose reply was lost
     raise StaleAttemptError(
         f"run {run_id}: attempt {attempt} no longer owns the run (it is at attempt "
         f"{current.attempt}, status {current.status}); it cannot be handed back"

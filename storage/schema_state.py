@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, inspect, text
 
 #: The newest revisions of ``storage/migrations`` (update with every new migration).
-HEAD_REVISIONS: tuple[str, ...] = ("0002_sweeps",)
+HEAD_REVISIONS: tuple[str, ...] = ("0003_evaluation_jobs",)
 #: Every revision of ``storage/migrations``.
-KNOWN_REVISIONS: frozenset[str] = frozenset({"0001", "0002_sweeps"})
+KNOWN_REVISIONS: frozenset[str] = frozenset({"0001", "0002_sweeps", "0003_evaluation_jobs"})
 
 
 @dataclass(frozen=True)

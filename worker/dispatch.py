@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from storage import Repository, Settings
-from storage.records import JobKind, RunRecord
+from storage.records import JobKind, JobRecord
 from storage.redaction import redact
 from worker.errors import BrokerUnavailableError
 from worker.queues import ALL_QUEUES, EVAL_TASK, TRAIN_TASK
@@ -38,7 +38,12 @@ class JobHandle(Protocol):
 
     @property
     def run_id(self) -> int:
-        """The job's id (a row of ``runs``)."""
+        """The job's id (a row of ``runs``, or of ``evaluation_jobs``: see ``kind``)."""
+        ...
+
+    @property
+    def kind(self) -> JobKind:
+        """Which table ``run_id`` is an id of."""
         ...
 
     @property
@@ -71,11 +76,11 @@ class JobDispatcher(Protocol):
         """Fail fast, before anything is stored, when jobs cannot be dispatched now."""
         ...
 
-    def dispatch(self, repository: Repository, run: RunRecord) -> JobHandle:
+    def dispatch(self, repository: Repository, run: JobRecord) -> JobHandle:
         """Start the stored QUEUED job ``run``."""
         ...
 
-    def dispatch_many(self, repository: Repository, runs: Sequence[RunRecord]) -> list[JobHandle]:
+    def dispatch_many(self, repository: Repository, runs: Sequence[JobRecord]) -> list[JobHandle]:
         """Start several stored jobs (one broker connection for all of them)."""
         ...
 
@@ -98,6 +103,7 @@ class PublishedJob:
     """A job handed to the broker: from here on only the database knows how it goes."""
 
     run_id: int
+    kind: JobKind = JobKind.TRAIN
     in_this_process: bool = False
 
     def finished(self) -> bool:
@@ -167,7 +173,7 @@ class Dispatcher:
             raise BrokerUnavailableError(f"cannot read queue depths: {redact(str(exc))}") from None
 
     def publish(
-        self, repository: Repository, run: RunRecord, *, producer: Producer | None = None
+        self, repository: Repository, run: JobRecord, *, producer: Producer | None = None
     ) -> None:
         """Publish ``run``'s id on its queue and record when.
 
@@ -195,27 +201,28 @@ class Dispatcher:
             )
         except OperationalError as exc:
             raise BrokerUnavailableError(
-                f"run {run.id} is saved as QUEUED but could not be published ({redact(str(exc))}); "
-                "a worker's reconciler will publish it once the broker is back"
+                f"{run.label} is saved as QUEUED but could not be published "
+                f"({redact(str(exc))}); a worker's reconciler will publish it once the broker "
+                "is back"
             ) from None
-        repository.mark_published(run.id)
+        repository.mark_published(run.id, kind=run.kind)
 
     def check(self) -> None:
         """The broker must answer before a job is stored (see :meth:`ping`)."""
         self.ping()
 
-    def dispatch(self, repository: Repository, run: RunRecord) -> JobHandle:
+    def dispatch(self, repository: Repository, run: JobRecord) -> JobHandle:
         """Publish ``run`` (see :meth:`publish`) and return its handle."""
         self.publish(repository, run)
-        return PublishedJob(run.id)
+        return PublishedJob(run.id, run.kind)
 
-    def dispatch_many(self, repository: Repository, runs: Sequence[RunRecord]) -> list[JobHandle]:
+    def dispatch_many(self, repository: Repository, runs: Sequence[JobRecord]) -> list[JobHandle]:
         """Publish several runs through one producer, so one broker connection serves them all."""
         handles: list[JobHandle] = []
         with self._app.producer_or_acquire() as producer:
             for run in runs:
                 self.publish(repository, run, producer=producer)
-                handles.append(PublishedJob(run.id))
+                handles.append(PublishedJob(run.id, run.kind))
         return handles
 
     def workers_online(self, timeout_s: float = 1.0) -> dict[str, object]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from storage import Repository, Settings
 from storage.errors import StaleAttemptError, StorageError
-from storage.records import RunRecord, RunStatus
+from storage.records import JobKind, JobRecord, RunStatus
 from worker.dispatch import JobHandle
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class InProcessJob:
     """A job executing (or waiting to execute) in this process."""
 
     run_id: int
+    kind: JobKind = JobKind.TRAIN
     in_this_process: bool = True
     done: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
@@ -66,12 +67,12 @@ class InProcessDispatcher:
     def check(self) -> None:
         """Nothing to reach: the job runs here."""
 
-    def dispatch(self, repository: Repository, run: RunRecord) -> JobHandle:
+    def dispatch(self, repository: Repository, run: JobRecord) -> JobHandle:
         """Queue ``run`` for this process's job thread and return its handle at once."""
         from worker.jobs import JobContext
 
         owner = JobContext.for_this_process(repository, self._settings, "embedded").owner
-        job = InProcessJob(run.id, owner=owner)
+        job = InProcessJob(run.id, run.kind, owner=owner)
         with self._lock:
             self._jobs = [*(j for j in self._jobs if not j.finished()), job]
             self._pending.put((repository, job))
@@ -82,7 +83,7 @@ class InProcessDispatcher:
                 self._thread.start()
         return job
 
-    def dispatch_many(self, repository: Repository, runs: Sequence[RunRecord]) -> list[JobHandle]:
+    def dispatch_many(self, repository: Repository, runs: Sequence[JobRecord]) -> list[JobHandle]:
         """Queue several jobs; they run in this order."""
         return [self.dispatch(repository, run) for run in runs]
 
@@ -101,35 +102,44 @@ class InProcessDispatcher:
 
 def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> None:
     """Execute ``job`` here; an exception that escapes the job code is kept and recorded."""
+    from worker.evaluation_job import execute_evaluation_job
     from worker.jobs import JobContext, execute_job
 
     context = JobContext.for_this_process(
         repository, settings, "embedded", hand_back_requested=job.hand_back.is_set
     )
     try:
-        if not job.hand_back.is_set():
+        if job.hand_back.is_set():
+            pass
+        elif job.kind is JobKind.EVAL:
+            execute_evaluation_job(context, job.run_id)
+        else:
             execute_job(context, job.run_id)
     except BaseException as exc:  # reported by the caller's thread, recorded on the run
         job.failure = exc
-        _record_crash(repository, context.owner, job.run_id, exc)
+        _record_crash(repository, context.owner, job, exc)
     finally:
         job.done.set()
 
 
-def release_if_ours(repository: Repository, owner: str, run_id: int) -> RunRecord:
-    """Hand the run back if ``owner`` still holds it; its job thread's writes then fail.
+def release_if_ours(
+    repository: Repository, owner: str, run_id: int, kind: JobKind = JobKind.TRAIN
+) -> JobRecord:
+    """Hand the job back if ``owner`` still holds it; its job thread's writes then fail.
 
     Raises:
-        StaleAttemptError: another attempt took the run meanwhile.
+        StaleAttemptError: another attempt took the job meanwhile.
         StorageError: the database cannot be written.
     """
-    run = repository.get_run(run_id)
+    run = repository.get_job(run_id, kind)
     if run.status is not RunStatus.RUNNING or run.lease_owner != owner:
         return run  # finished, or already handed back by the job itself
-    return repository.hand_back_run(run_id, run.attempt, owner=owner)
+    return repository.hand_back_run(run_id, run.attempt, owner=owner, kind=kind)
 
 
-def _record_crash(repository: Repository, owner: str, run_id: int, exc: BaseException) -> None:
+def _record_crash(
+    repository: Repository, owner: str, job: InProcessJob, exc: BaseException
+) -> None:
     """Nothing else will requeue an embedded run: record why it stopped.
 
     A storage failure (disk full, database locked or unreachable) says nothing about the run:
@@ -139,16 +149,16 @@ def _record_crash(repository: Repository, owner: str, run_id: int, exc: BaseExce
     """
     if isinstance(exc, StorageError):
         with contextlib.suppress(StaleAttemptError, StorageError):
-            release_if_ours(repository, owner, run_id)
+            release_if_ours(repository, owner, job.run_id, job.kind)
         return
+    error = f"internal error: {type(exc).__name__}: {exc}"
     try:
-        run = repository.get_run(run_id)
-        if run.status is RunStatus.RUNNING:
-            repository.finish_run(
-                run_id,
-                run.attempt,
-                RunStatus.FAILED,
-                error=f"internal error: {type(exc).__name__}: {exc}",
-            )
+        run = repository.get_job(job.run_id, job.kind)
+        if run.status is not RunStatus.RUNNING:
+            return
+        if job.kind is JobKind.EVAL:
+            repository.finish_evaluation_job(run.id, run.attempt, RunStatus.FAILED, error=error)
+        else:
+            repository.finish_run(run.id, run.attempt, RunStatus.FAILED, error=error)
     except Exception:  # the database itself may be what failed; the caller still hears of exc
-        logger.exception("run %s: could not record the crash", run_id)
+        logger.exception("%s %s: could not record the crash", job.kind.value, job.run_id)

@@ -23,9 +23,10 @@ from celery.exceptions import Terminated
 from celery.worker.request import Request
 
 from storage.errors import TrainqError
-from storage.records import RunStatus
+from storage.records import JobKind, RunStatus
 from worker.dispatch import Dispatcher
 from worker.jobs import lease_owner_name
+from worker.queues import EVAL_TASK
 from worker.services import services
 
 logger = logging.getLogger(__name__)
@@ -66,14 +67,15 @@ class JobRequest(Request):
             )
             return
         owner = lease_owner_name(socket.gethostname(), int(self.worker_pid), str(self.id))
+        kind = JobKind.EVAL if self.task_name == EVAL_TASK else JobKind.TRAIN
         found = services()
         try:
-            run = found.repository.release_lost_run(run_id, owner=owner)
+            run = found.repository.release_lost_run(run_id, owner=owner, kind=kind)
             if run is None:
                 return  # it finished, or another attempt already has it
             logger.warning(
-                "run %s: job process %s was lost; attempt %s released (%s)",
-                run_id,
+                "%s: job process %s was lost; attempt %s released (%s)",
+                run.label,
                 self.worker_pid,
                 run.attempt,
                 run.status.value,
@@ -81,7 +83,9 @@ class JobRequest(Request):
             if publish and run.status is RunStatus.QUEUED:
                 _dispatcher().publish(found.repository, run)
         except TrainqError as exc:  # the lease expires and the reconciler takes over instead
-            logger.warning("run %s: could not release the lost job's lease: %s", run_id, exc)
+            logger.warning(
+                "%s %s: could not release the lost job's lease: %s", kind.value, run_id, exc
+            )
 
 
 def _run_id_of(args: object) -> int | None:

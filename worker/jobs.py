@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import Repository, Settings
-from storage.errors import CheckpointNotFoundError, StaleAttemptError, WeightsCorruptError
-from storage.records import Checkpoint, JobKind, MetricChunk, RunRecord, RunStatus
-from worker.config import Device, EvalConfig, TrainConfig, parse_eval_config, parse_train_config
+from storage.errors import StaleAttemptError, WeightsCorruptError
+from storage.records import MetricChunk, RunRecord, RunStatus
+from worker.config import Device, TrainConfig, parse_train_config
 from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
 from worker.resume_point import newest_intact_checkpoint
 from worker.sweeps import trial_ended
 from worker.trial_hooks import CheckpointHooks
-from worker.validation import split_arrays
 
 if TYPE_CHECKING:
     from worker.training import ChunkReport, TrainingState
@@ -74,7 +73,7 @@ class JobContext:
 
 
 def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
-    """Claim and run job ``run_id``, whatever its kind.
+    """Claim and train run ``run_id`` (evaluation jobs: ``worker.evaluation_job``).
 
     Returns:
         The finished record; a QUEUED record when the job was handed back (see
@@ -97,8 +96,6 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
     )
     try:
         with heartbeat:
-            if run.kind is JobKind.EVAL:
-                return _evaluate(context, run)
             outcome = _train(context, run, heartbeat)
         if isinstance(outcome, RunRecord):
             return outcome
@@ -114,6 +111,7 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         logger.info(
             "run %s: handed back at step %s (%s)", run.id, outcome.step, handed_back.status.value
         )
+        assert isinstance(handed_back, RunRecord)
         return handed_back
     except StaleAttemptError:
         # A newer attempt took the run over (our lease expired): its writes win, ours stop here.
@@ -185,53 +183,6 @@ def _train(
         final_weights=result.state.arrays,
         device=result.device,
     )
-
-
-def _evaluate(context: JobContext, run: RunRecord) -> RunRecord:
-    from worker.evaluation import evaluate
-
-    config = parse_eval_config(run.config)
-    repository = context.repository
-    checkpoint = _checkpoint_to_evaluate(repository, config)
-    data = load_fashion_mnist(context.settings.data_dir)
-    trained = parse_train_config(repository.get_run(config.run_id).config)
-    images, labels = split_arrays(data, config.split, trained)
-    device = effective_device(config.device, context.settings)
-    result = evaluate(checkpoint.arrays, images, labels, device=device)
-    evaluation = repository.save_evaluation(
-        run_id=config.run_id,
-        checkpoint_step=checkpoint.info.step,
-        split=config.split.value,
-        loss=result.loss,
-        accuracy=result.accuracy,
-        per_class_accuracy=list(result.per_class_accuracy),
-        confusion=[list(row) for row in result.confusion],
-        job_id=run.id,
-        job_attempt=run.attempt,
-    )
-    summary = {
-        "evaluation_id": evaluation.id,
-        "run_id": config.run_id,
-        "checkpoint_step": checkpoint.info.step,
-        "split": config.split.value,
-        "loss": result.loss,
-        "accuracy": result.accuracy,
-    }
-    return repository.finish_run(
-        run.id, run.attempt, RunStatus.SUCCEEDED, summary=summary, device=result.device
-    )
-
-
-def _checkpoint_to_evaluate(repository: Repository, config: EvalConfig) -> Checkpoint:
-    try:
-        if config.checkpoint_step is None:
-            checkpoint = repository.latest_checkpoint(config.run_id)
-            if checkpoint is None:
-                raise CheckpointNotFoundError(f"run {config.run_id} has no checkpoint yet")
-            return checkpoint
-        return repository.get_checkpoint(config.run_id, config.checkpoint_step)
-    except CheckpointNotFoundError as exc:
-        raise DeterministicJobError(str(exc)) from exc
 
 
 def effective_device(requested: Device, settings: Settings) -> Device:

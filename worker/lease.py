@@ -14,6 +14,7 @@ from types import TracebackType
 
 from storage import Repository
 from storage.errors import StaleAttemptError, TrainqError
+from storage.records import JobKind
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,15 @@ class LeaseHeartbeat:
     """Renews a run's lease every third of its TTL from a daemon thread, while in a ``with``."""
 
     def __init__(
-        self, repository: Repository, run_id: int, attempt: int, lease_ttl_s: float
+        self,
+        repository: Repository,
+        run_id: int,
+        attempt: int,
+        lease_ttl_s: float,
+        *,
+        kind: JobKind = JobKind.TRAIN,
     ) -> None:
+        self._kind = kind
         self._repository = repository
         self._run_id = run_id
         self._attempt = attempt
@@ -49,7 +57,9 @@ class LeaseHeartbeat:
     def _beat(self) -> None:
         while not self._stopped.wait(self._lease_ttl_s / 3):
             try:
-                ack = self._repository.renew_lease(self._run_id, self._attempt, self._lease_ttl_s)
+                ack = self._repository.renew_lease(
+                    self._run_id, self._attempt, self._lease_ttl_s, kind=self._kind
+                )
             except StaleAttemptError:
                 logger.warning(
                     "run %s: lease no longer held (run finished or taken over)", self._run_id

@@ -33,7 +33,8 @@ class ReconcileReport:
 def reconcile_once(
     repository: Repository, dispatcher: Dispatcher, settings: Settings
 ) -> ReconcileReport:
-    """One pass: requeue runs whose worker was lost, publish runs whose message was lost.
+    """One pass: requeue jobs (training runs and evaluation jobs) whose worker was lost, publish
+    jobs whose message was lost.
 
     A QUEUED run that was published before is only published again when its queue is empty:
     otherwise its message is most likely still waiting, and copies would pile up behind a backlog.
@@ -44,10 +45,10 @@ def reconcile_once(
     for candidate in repository.runs_to_redispatch(redispatch_after_s=settings.redispatch_after_s):
         run = candidate
         if run.status is RunStatus.RUNNING:
-            run = repository.requeue_expired(run.id)
+            run = repository.requeue_expired(run.id, kind=run.kind)
             if run.status is RunStatus.FAILED:
                 failed += 1
-                logger.error("run %s: %s", run.id, run.error)
+                logger.error("%s: %s", run.label, run.error)
                 continue
             if run.status is not RunStatus.QUEUED:
                 continue
@@ -56,7 +57,7 @@ def reconcile_once(
             continue
         dispatcher.publish(repository, run)
         republished += 1
-        logger.warning("run %s: published again (attempt so far %s)", run.id, run.attempt)
+        logger.warning("%s: published again (attempt so far %s)", run.label, run.attempt)
     for sweep_id in repository.running_sweep_ids():  # slots freed by trials that died ending
         republished += len(advance_sweep(repository, sweep_id, dispatcher))
     return ReconcileReport(republished, requeued, failed)

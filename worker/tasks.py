@@ -17,10 +17,11 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from storage.errors import NotFoundError, TrainqError
-from storage.records import RunRecord, RunStatus
+from storage.records import JobKind, JobRecord, RunStatus
 from worker import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
 from worker.celery_app import TASK_SOFT_TIME_LIMIT_S, app
 from worker.dispatch import Dispatcher
+from worker.evaluation_job import execute_evaluation_job, fail_timed_out_evaluation
 from worker.job_request import JobRequest
 from worker.jobs import JobContext, execute_job, fail_timed_out
 from worker.queues import EVAL_TASK, TRAIN_TASK
@@ -33,19 +34,26 @@ logger = logging.getLogger(__name__)
 @app.task(name=TRAIN_TASK, bind=True, Request=JobRequest)
 def train_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
     """Train run ``run_id`` (resuming from its newest checkpoint if it has one)."""
-    _execute(self, run_id)
+    _execute(self, run_id, JobKind.TRAIN)
 
 
 @app.task(name=EVAL_TASK, bind=True, Request=JobRequest)
-def eval_run(self: Task, run_id: object) -> None:  # type: ignore[type-arg]
-    """Run evaluation job ``run_id`` (its config names the trained run, checkpoint and split)."""
-    _execute(self, run_id)
+def eval_run(self: Task, job_id: object) -> None:  # type: ignore[type-arg]
+    """Run evaluation job ``job_id`` (a row of ``evaluation_jobs``: run, checkpoint, split).
+
+    A message published before migration 0003 names the same id (the jobs kept their ids); one
+    whose id is no evaluation job is logged and acknowledged.
+    """
+    _execute(self, job_id, JobKind.EVAL)
 
 
-def _execute(task: Task, run_id: object) -> None:  # type: ignore[type-arg]
+def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore[type-arg]
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
         logger.error(
-            "rejected message %s: run id %r is not a positive integer", task.request.id, run_id
+            "rejected message %s: %s id %r is not a positive integer",
+            task.request.id,
+            kind.value,
+            run_id,
         )
         return
     found = services()
@@ -57,9 +65,13 @@ def _execute(task: Task, run_id: object) -> None:  # type: ignore[type-arg]
     )
     try:
         if WORKER_STOPPING.is_set():  # delivered while stopping: leave it to another worker
-            _publish_again(context, found.repository.get_run(run_id))
+            _publish_again(context, found.repository.get_job(run_id, kind))
             return
-        outcome = execute_job(context, run_id)
+        outcome: JobRecord | None = (
+            execute_evaluation_job(context, run_id)
+            if kind is JobKind.EVAL
+            else execute_job(context, run_id)
+        )
         if outcome is not None:
             logger.info("%s", outcome_line(outcome))
         if outcome is not None and outcome.status is RunStatus.QUEUED:
@@ -67,10 +79,13 @@ def _execute(task: Task, run_id: object) -> None:  # type: ignore[type-arg]
     except NotFoundError as exc:
         logger.error("rejected message %s: %s", task.request.id, exc)
     except SoftTimeLimitExceeded:
-        fail_timed_out(context, run_id, TASK_SOFT_TIME_LIMIT_S)
+        if kind is JobKind.EVAL:
+            fail_timed_out_evaluation(context, run_id, TASK_SOFT_TIME_LIMIT_S)
+        else:
+            fail_timed_out(context, run_id, TASK_SOFT_TIME_LIMIT_S)
 
 
-def outcome_line(run: RunRecord) -> str:
+def outcome_line(run: JobRecord) -> str:
     """One log line that says how a job ended: id, kind, status, steps, attempt, time, error.
 
     Celery's own line says only ``succeeded in 4.6s: None``: the task returned, not what became
@@ -79,10 +94,8 @@ def outcome_line(run: RunRecord) -> str:
     took = ""
     if run.started_at is not None and run.finished_at is not None:
         took = f" in {(run.finished_at - run.started_at).total_seconds():.1f} s"
-    line = (
-        f"run {run.id} ({run.kind.value}) {run.status.value}: {run.steps_done:,} steps, "
-        f"attempt {run.attempt}{took}"
-    )
+    steps = f"{run.steps_done:,} steps, " if run.kind is JobKind.TRAIN else ""
+    line = f"{run.label} ({run.kind.value}) {run.status.value}: {steps}attempt {run.attempt}{took}"
     if run.status is RunStatus.QUEUED:
         line += " (handed back to the queue)"
     if run.error:
@@ -90,7 +103,7 @@ def outcome_line(run: RunRecord) -> str:
     return line
 
 
-def _publish_again(context: JobContext, run: RunRecord) -> None:
+def _publish_again(context: JobContext, run: JobRecord) -> None:
     """Publish a handed-back run so that a worker that is not stopping claims it now."""
     if run.status is not RunStatus.QUEUED:
         return
@@ -98,6 +111,6 @@ def _publish_again(context: JobContext, run: RunRecord) -> None:
     try:
         dispatcher.publish(context.repository, run)
     except TrainqError as exc:  # the run stays QUEUED: a reconciler publishes it later
-        logger.warning("run %s: handed back but not published: %s", run.id, exc)
+        logger.warning("%s: handed back but not published: %s", run.label, exc)
     finally:
         dispatcher.close()

@@ -1,4 +1,4 @@
-"""``trainq eval``: queue evaluation jobs for one run's checkpoints, or for many runs at once."""
+"""``trainq eval``: evaluate one run's checkpoints or many runs'; stored results are reused."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.options import parse_status, parse_tags
-from api_cli.output import print_json, print_table, stderr, stdout
+from api_cli.options import chosen_format, parse_status, parse_tags
+from api_cli.output import Format, print_csv, print_json, say, stderr, stdout
 from api_cli.state import STATE
-from api_cli.submission import JsonOption, WaitOption, follow_jobs, refuse_no_wait_in_process
-from api_cli.views import evaluation_dict
+from api_cli.submission import (
+    JsonOption,
+    WaitOption,
+    follow_jobs,
+    refuse_no_wait_in_process,
+    started_verb,
+)
 from storage.errors import CheckpointNotFoundError
 from storage.validation import MAX_ID, MAX_STEPS
 from worker.config import Split
@@ -19,17 +24,31 @@ from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from storage import Repository
-    from storage.records import RunRecord
+    from storage.records import EvaluationJobRecord, EvaluationRecord, JobRecord, RunRecord
 
 EPILOG = """
 Examples:
 
   trainq eval 7                          # newest checkpoint of run 7 on the whole test split
 
+  trainq eval 7 --force                  # evaluate again although a result is stored
+
   trainq eval 7 --checkpoint all --wait  # every checkpoint of run 7, one job each
 
-  trainq eval --all --status succeeded --tag sweep=3 --wait --json
+  trainq eval --all --status succeeded --tag sweep=3 --wait --format csv
 """
+
+#: CSV columns of ``trainq eval``: the scalar keys of its JSON evaluations.
+CSV_HEADER = (
+    "id",
+    "run_id",
+    "checkpoint_step",
+    "split",
+    "loss",
+    "accuracy",
+    "stored",
+    "created_at",
+)
 
 
 def evaluate(
@@ -51,16 +70,24 @@ def evaluate(
     tag: Annotated[
         list[str] | None, typer.Option(help="With --all: KEY=VALUE filter; repeatable.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Evaluate again even where a result is stored.")
+    ] = False,
     wait: WaitOption = None,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table, json or csv.")
+    ] = Format.TABLE,
     json_output: JsonOption = False,
 ) -> None:
     """Evaluate checkpoints over a whole split: loss, accuracy, per-class accuracy, confusions.
 
-    Each (run, checkpoint) becomes one queued job; results are stored with the run (see
-    `trainq runs show RUN_ID`).
+    A checkpoint already evaluated on the split gives its stored result at once (--force
+    evaluates again); each other (run, checkpoint) becomes one evaluation job. Results are kept
+    with the run: `trainq evals list`, `trainq evals show ID`.
     """
-    from storage.records import RunStatus
+    from api_cli.evaluation_view import stored_notice
 
+    shown = chosen_format(output_format, json_output)
     _check_checkpoint_option(checkpoint)
     if (run_id is None) == (not all_runs):
         raise InvalidConfigError(
@@ -68,18 +95,46 @@ def evaluate(
         )
     if not all_runs and (status or tag):
         raise InvalidConfigError("--status and --tag filter runs for --all; drop them or add --all")
-    statuses = [parse_status(text) for text in status or []] or (
-        [RunStatus.SUCCEEDED] if all_runs else []
-    )
     refuse_no_wait_in_process(wait)
+    targets = _targets(run_id, checkpoint, split, all_runs, (status, tag))
+    stored, to_compute = _stored_and_new(targets, split, force=force)
     client = STATE.client
-    client.dispatcher.check()
+    if to_compute:
+        client.dispatcher.check()  # fail fast, before anything is stored
+    jobs = [client.create_evaluation_job(run.id, step, split) for run, step in to_compute]
+    handles = client.dispatch_many(jobs) if jobs else []
+    if shown is Format.TABLE:
+        for evaluation in stored:
+            say(stored_notice(evaluation))
+        if jobs:
+            ids = ", ".join(f"eval {job.id}" for job in jobs)
+            verb = started_verb(handles, "evaluating")
+            say(f"{verb} {len(jobs)} checkpoint(s) as evaluation job(s) {ids}")
+    finished = follow_jobs(handles, wait=wait) if handles else []
+    if finished is None:  # queued for workers, not waited for
+        _report_queued(jobs, stored, shown)
+        return
+    _report(finished, stored, shown)
+
+
+def _targets(
+    run_id: int | None,
+    checkpoint: str,
+    split: Split,
+    all_runs: bool,
+    filters: tuple[list[str] | None, list[str] | None],
+) -> list[tuple[RunRecord, int]]:
+    """The (training run, checkpoint step) pairs to evaluate: `latest` is a concrete step here."""
+    from storage.records import RunStatus
+
     repository = STATE.repository
+    status, tag = filters
     if all_runs:
+        statuses = [parse_status(text) for text in status or []] or [RunStatus.SUCCEEDED]
         runs = repository.list_runs(statuses=statuses, tags=parse_tags(tag or []))
     else:
         assert run_id is not None
-        runs = [repository.get_run(run_id)]
+        runs = STATE.client.training_runs([run_id])
     if split is Split.VAL:
         runs = _with_validation_split(runs, lenient=all_runs)
     targets = [
@@ -89,13 +144,48 @@ def evaluate(
     ]
     if not targets:
         raise CheckpointNotFoundError("nothing to evaluate: no matching run has a checkpoint")
-    jobs = [client.create_evaluation_job(run.id, step, split) for run, step in targets]
-    if not json_output:
-        job_ids = ", ".join(str(job.id) for job in jobs)
-        stdout.print(f"queued {len(jobs)} evaluation job(s): {job_ids}")
-    finished = follow_jobs(client.dispatch_many(jobs), wait=wait, json_output=json_output)
-    if finished is not None:
-        _report(finished, json_output=json_output)
+    return targets
+
+
+def _stored_and_new(
+    targets: list[tuple[RunRecord, int]], split: Split, *, force: bool
+) -> tuple[list[EvaluationRecord], list[tuple[RunRecord, int]]]:
+    """Split the targets into those with a stored result (unless ``force``) and the others."""
+    stored: list[EvaluationRecord] = []
+    to_compute: list[tuple[RunRecord, int]] = []
+    for run, step in targets:
+        found = None if force else STATE.client.stored_evaluation(run.id, step, split)
+        if found is None:
+            to_compute.append((run, step))
+        else:
+            stored.append(found)
+    return stored, to_compute
+
+
+def _report_queued(
+    jobs: list[EvaluationJobRecord], stored: list[EvaluationRecord], shown: Format
+) -> None:
+    """Jobs queued for workers: their ids, and the stored results that needed no job."""
+    from api_cli.evaluation_view import evaluation_detail_dict, evaluations_table
+
+    job_ids = [job.id for job in jobs]
+    if shown is Format.JSON:
+        print_json(
+            {
+                "evaluation_job_ids": job_ids,
+                "status": "queued",
+                "evaluations": [evaluation_detail_dict(e, stored=True) for e in stored],
+            }
+        )
+    elif shown is Format.CSV:
+        _print_csv(stored, {e.id for e in stored})
+    else:
+        if stored:
+            evaluations_table(stored, {e.id for e in stored}, "stored results")
+        stdout.print(
+            "follow them with `trainq runs list --evals`; results: `trainq evals list`",
+            highlight=False,
+        )
 
 
 def _check_checkpoint_option(checkpoint: str) -> None:
@@ -147,31 +237,44 @@ def _steps_to_evaluate(
     return [step]
 
 
-def _report(jobs: list[RunRecord], *, json_output: bool) -> None:
+def _report(finished: list[JobRecord], stored: list[EvaluationRecord], shown: Format) -> None:
+    """Print the stored and the new results; exit 1 if an evaluation job did not succeed."""
+    from api_cli.evaluation_view import evaluation_detail_dict, evaluations_table, print_evaluation
     from storage.records import RunStatus
 
     repository = STATE.repository
-    evaluations = [
-        e for job in jobs if (e := repository.get_evaluation_for_job(job.id)) is not None
-    ]
-    failed = [job for job in jobs if job.status is not RunStatus.SUCCEEDED]
-    if json_output:
+    new = [e for job in finished if (e := repository.get_evaluation_for_job(job.id)) is not None]
+    failed = [job for job in finished if job.status is not RunStatus.SUCCEEDED]
+    stored_ids = {e.id for e in stored}
+    evaluations = sorted([*stored, *new], key=lambda e: (e.run_id, e.checkpoint_step, e.id))
+    if shown is Format.JSON:
         print_json(
             {
-                "evaluations": [evaluation_dict(e) for e in evaluations],
+                "evaluation_job_ids": [job.id for job in finished],
+                "evaluations": [
+                    evaluation_detail_dict(e, stored=e.id in stored_ids) for e in evaluations
+                ],
                 "failed": [
-                    {"job_id": job.id, "status": job.status.value, "error": job.error}
+                    {"evaluation_job_id": job.id, "status": job.status.value, "error": job.error}
                     for job in failed
                 ],
             }
         )
-    else:
-        print_table(
-            "evaluations",
-            ("run", "checkpoint", "split", "loss", "accuracy"),
-            [(e.run_id, e.checkpoint_step, e.split, e.loss, e.accuracy) for e in evaluations],
-        )
-        for job in failed:
-            stderr.print(f"[red]evaluation job {job.id} {job.status}[/]: {job.error}")
+    elif shown is Format.CSV:
+        _print_csv(evaluations, stored_ids)
+    elif len(evaluations) == 1:
+        print_evaluation(evaluations[0], Format.TABLE, stored=evaluations[0].id in stored_ids)
+    elif evaluations:
+        evaluations_table(evaluations, stored_ids, "evaluations")
+        stdout.print("per-class accuracy and confusions of one: `trainq evals show ID`")
+    for job in failed:
+        stderr.print(f"[red]evaluation job eval {job.id} {job.status}[/]: {job.error}")
     if failed:
         raise typer.Exit(ExitCode.RUN_FAILED)
+
+
+def _print_csv(evaluations: list[EvaluationRecord], stored_ids: set[int]) -> None:
+    from api_cli.evaluation_view import evaluation_detail_dict
+
+    rows = [{**evaluation_detail_dict(e, stored=e.id in stored_ids)} for e in evaluations]
+    print_csv(CSV_HEADER, [[row[name] for name in CSV_HEADER] for row in rows])

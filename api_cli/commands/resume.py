@@ -47,7 +47,7 @@ def resume(
         raise InvalidStateError(f"run {run_id} already finished ({run.status}); nothing to resume")
     if run.status is RunStatus.RUNNING:
         _take_over_from_a_dead_process(run)
-        run = repository.requeue_expired(run_id)
+        run = repository.get_run(repository.requeue_expired(run_id).id)
         if run.status is RunStatus.RUNNING:
             expires = (
                 run.lease_expires_at.isoformat(timespec="seconds") if run.lease_expires_at else "?"

@@ -11,11 +11,12 @@ from api_cli.options import checked_option, parse_status, parse_tags
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from api_cli.state import STATE
 from api_cli.views import (
-    EVAL_TABLE_HEADER,
+    EVAL_JOB_HEADER,
     RUN_LIST_HEADER,
     RUN_TABLE_HEADER,
     RUN_TABLE_WRAP,
-    eval_table_row,
+    evaluation_job_dict,
+    evaluation_job_table_row,
     run_csv_rows,
     run_detail_dict,
     run_dict,
@@ -25,6 +26,7 @@ from api_cli.views import (
 )
 from api_cli.waiting import TimeoutOption
 from storage.validation import MAX_ID, check_name
+from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from storage.records import JobKind, RunRecord
@@ -59,8 +61,10 @@ def list_runs(
 
     kind = JobKind.EVAL if evals else JobKind.TRAIN
     repository = STATE.repository
+    if evals:
+        _list_evaluation_jobs(status, tag, name, sweep, limit, output_format)
+        return
     runs = repository.list_runs(
-        kind=kind,
         statuses=[parse_status(text) for text in status or []] or None,
         tags=parse_tags(tag or []) or None,
         name=checked_option("--name", check_name, name),
@@ -77,11 +81,44 @@ def list_runs(
         stdout.print(
             _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
         )
-    elif evals:
-        print_table(None, EVAL_TABLE_HEADER, [eval_table_row(job) for job in runs])
     else:
         rows = [run_table_row(run, live) for run in runs]
         print_table(None, RUN_TABLE_HEADER, rows, wrap=RUN_TABLE_WRAP)
+
+
+def _list_evaluation_jobs(
+    status: list[str] | None,
+    tag: list[str] | None,
+    name: str | None,
+    sweep: int | None,
+    limit: int,
+    output_format: Format,
+) -> None:
+    """``trainq runs list --evals``: evaluation jobs (ids of their own: ``eval N``)."""
+    from storage.records import JobKind
+
+    if tag or name is not None or sweep is not None:
+        raise InvalidConfigError(
+            "--tag, --name and --sweep select training runs; with --evals use --status only"
+        )
+    repository = STATE.repository
+    jobs = repository.list_evaluation_jobs(
+        statuses=[parse_status(text) for text in status or []] or None, limit=limit
+    )
+    rows = [evaluation_job_dict(job, repository.get_evaluation_for_job(job.id)) for job in jobs]
+    if output_format is Format.JSON:
+        print_json(rows)
+    elif output_format is Format.CSV:
+        print_csv(EVAL_JOB_HEADER, [[row[key] for key in EVAL_JOB_HEADER] for row in rows])
+    elif not rows:
+        filters = _filters_typed(status=status, tag=None, name=None)
+        stdout.print(_nothing_listed(JobKind.EVAL, filters), highlight=False)
+    else:
+        cells = [evaluation_job_table_row(row) for row in rows]
+        print_table(None, EVAL_JOB_HEADER[:-2], cells)
+        failed = [row for row in rows if row["error"]]
+        for row in failed:
+            stdout.print(f"eval {row['id']}: {row['error']}", highlight=False)
 
 
 def _filters_typed(

@@ -22,14 +22,19 @@ def status(
     Exit code 69 when the database or the (configured) broker does not answer, 78 when its
     TRAINQ_* setting is unusable.
     """
+    from storage.records import JobKind
+
     report: dict[str, Any] = {"mode": "embedded" if STATE.settings.embedded else "cluster"}
     healthy = True
     exit_code = ExitCode.UNAVAILABLE
     try:
-        counts = STATE.repository.count_runs_by_status(kind=None)
+        repository = STATE.repository
+        runs = repository.count_runs_by_status(kind=JobKind.TRAIN)
+        jobs = repository.count_runs_by_status(kind=JobKind.EVAL)
         report["database"] = {
             "ok": True,
-            "runs_by_status": {key.value: value for key, value in counts.items()},
+            "runs_by_status": {key.value: value for key, value in runs.items()},
+            "evaluation_jobs_by_status": {key.value: value for key, value in jobs.items()},
         }
     except TrainqError as exc:
         healthy = False
@@ -82,8 +87,11 @@ def _print_report(report: dict[str, Any]) -> None:
                 wrap=("consumed by",),
             )
     if database["ok"]:
+        runs, jobs = database["runs_by_status"], database["evaluation_jobs_by_status"]
         print_table(
-            "runs by status", ("status", "runs"), sorted(database["runs_by_status"].items())
+            "jobs by status",
+            ("status", "training runs", "evaluation jobs"),
+            [(status, count, jobs[status]) for status, count in runs.items()],
         )
 
 

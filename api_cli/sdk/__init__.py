@@ -24,12 +24,13 @@ from api_cli.sdk._client import Client
 from api_cli.sdk._records import Metrics
 from storage.errors import (
     CheckpointNotFoundError,
+    EvaluationJobNotFoundError,
     InvalidStateError,
     NotFoundError,
     RunNotFoundError,
     TrainqError,
 )
-from storage.records import EvaluationRecord, JobKind, RunRecord, RunStatus
+from storage.records import EvaluationJobRecord, EvaluationRecord, JobKind, RunRecord, RunStatus
 from storage.settings import Settings
 from worker.config import Device, Init, Schedule, Split, TrainConfig
 from worker.errors import BrokerUnavailableError, InvalidConfigError
@@ -40,6 +41,8 @@ __all__ = [
     "CheckpointNotFoundError",
     "Client",
     "Device",
+    "EvaluationJobNotFoundError",
+    "EvaluationJobRecord",
     "EvaluationRecord",
     "Init",
     "InvalidConfigError",

@@ -15,13 +15,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from api_cli.sdk._records import Metrics
 from storage import Settings
 from storage.errors import RunNotFoundError
-from storage.records import EvaluationRecord, JobKind, RunRecord, RunStatus
-from worker.config import EvalConfig, Split, TrainConfig, parse_train_config
+from storage.records import (
+    EvaluationJobRecord,
+    EvaluationRecord,
+    JobKind,
+    JobRecord,
+    RunRecord,
+    RunStatus,
+)
+from worker.config import Split, TrainConfig, parse_train_config
 from worker.dispatch import JobDispatcher, JobHandle, PublishedJob, dispatcher_for
 from worker.errors import InvalidConfigError
 from worker.queues import EVAL_QUEUE, queue_for
@@ -64,7 +71,7 @@ class Client:
         if repository is not None:
             self.__dict__["repository"] = repository
         self._dispatcher = dispatcher
-        self._handles: dict[int, JobHandle] = {}
+        self._handles: dict[tuple[JobKind, int], JobHandle] = {}
 
     @cached_property
     def repository(self) -> Repository:
@@ -154,75 +161,145 @@ class Client:
         return runs
 
     def submit_evaluation(
-        self, run_id: int, checkpoint_step: int | None = None, split: Split | str = Split.TEST
-    ) -> RunRecord:
-        """Store an evaluation job of one checkpoint (default: the newest) and start it.
+        self,
+        run_id: int,
+        checkpoint_step: int | None = None,
+        split: Split | str = Split.TEST,
+        *,
+        force: bool = False,
+    ) -> EvaluationJobRecord:
+        """Evaluate one checkpoint (default: the newest) over a whole split, unless it was.
+
+        The same weights on the same images give the same numbers: when this checkpoint and
+        split already have a stored result, nothing is queued and the (SUCCEEDED) job that
+        computed it is returned, unless ``force``.
 
         Returns:
-            The evaluation job (its result: :meth:`evaluations` once it SUCCEEDED).
+            The evaluation job (``eval N``: its own id sequence; ``client.wait(job)`` waits for
+            it, and its result is in :meth:`evaluations` once it SUCCEEDED).
 
         Raises:
             RunNotFoundError: no run ``run_id``.
+            CheckpointNotFoundError: the run has no checkpoint (at ``checkpoint_step``).
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
-        job = self.create_evaluation_job(run_id, checkpoint_step, Split(split))
+        split = Split(split)
+        step = self.checkpoint_step(run_id, checkpoint_step)
+        stored = None if force else self.repository.find_evaluation(run_id, step, split.value)
+        if stored is not None and stored.job_id is not None:
+            return self.repository.get_evaluation_job(stored.job_id)
+        self.dispatcher.check()  # fail fast, before anything is stored
+        job = self.create_evaluation_job(run_id, step, split)
         self.dispatch_many([job])
         return job
 
-    def create_evaluation_job(self, run_id: int, step: int | None, split: Split) -> RunRecord:
-        """Store (without starting) one QUEUED evaluation job; see :meth:`dispatch_many`."""
-        self.repository.get_run(run_id)  # a clear "no run" error before anything is stored
-        config = EvalConfig(run_id=run_id, checkpoint_step=step, split=split)
-        where = "newest" if step is None else f"step {step}"
-        return self.repository.create_run(
-            kind=JobKind.EVAL,
-            config=config.model_dump(mode="json"),
-            seed=0,
+    def checkpoint_step(self, run_id: int, step: int | None) -> int:
+        """The stored checkpoint step ``step`` of training run ``run_id`` (None: its newest).
+
+        Raises:
+            RunNotFoundError: no run ``run_id``.
+            CheckpointNotFoundError: the run has no checkpoint (at ``step``), naming those it has.
+        """
+        from storage.errors import CheckpointNotFoundError
+
+        run = self.repository.get_run(run_id)
+        steps = [info.step for info in self.repository.list_checkpoints(run_id)]
+        if not steps:
+            raise CheckpointNotFoundError(
+                f"run {run_id} has no checkpoint yet (status {run.status}); "
+                "wait for its first checkpoint"
+            )
+        if step is None:
+            return max(steps)
+        if step not in steps:
+            raise CheckpointNotFoundError(
+                f"run {run_id} has no checkpoint at step {step}; it has: "
+                + ", ".join(map(str, steps))
+            )
+        return step
+
+    def stored_evaluation(
+        self, run_id: int, checkpoint_step: int, split: Split | str = Split.TEST
+    ) -> EvaluationRecord | None:
+        """The newest stored evaluation of this checkpoint on this split, if there is one."""
+        return self.repository.find_evaluation(run_id, checkpoint_step, Split(split).value)
+
+    def create_evaluation_job(
+        self, run_id: int, step: int | None, split: Split
+    ) -> EvaluationJobRecord:
+        """Store (without starting) one QUEUED evaluation job; see :meth:`dispatch_many`.
+
+        ``step`` None is the newest checkpoint, resolved now (the job evaluates that step).
+        """
+        return self.repository.create_evaluation_job(
+            run_id=run_id,
+            checkpoint_step=self.checkpoint_step(run_id, step),
+            split=Split(split).value,
             queue=EVAL_QUEUE,
             max_attempts=self.settings.max_attempts,
-            name=f"eval run {run_id} {where} {split.value}",
-            tags={"run_id": str(run_id)},
         )
 
-    def dispatch_many(self, runs: Sequence[RunRecord]) -> list[JobHandle]:
+    def dispatch_many(self, runs: Sequence[JobRecord]) -> list[JobHandle]:
         """Start stored QUEUED jobs (e.g. one that ``trainq resume`` requeued) and track them."""
         handles = self.dispatcher.dispatch_many(self.repository, runs)
         for handle in handles:
-            self._handles[handle.run_id] = handle
+            self._handles[handle.kind, handle.run_id] = handle
         return handles
 
-    def handle(self, run_id: int) -> JobHandle:
+    def handle(self, run_id: int, kind: JobKind = JobKind.TRAIN) -> JobHandle:
         """The handle of a job this client started, else one that follows it in the database."""
-        return self._handles.get(run_id) or PublishedJob(run_id)
+        return self._handles.get((kind, run_id)) or PublishedJob(run_id, kind)
 
     # -- waiting and reading ---------------------------------------------------------------
 
+    @overload
     def wait(
         self,
-        run_id: int,
+        job: int | RunRecord,
         *,
         timeout_s: float | None = None,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
-    ) -> RunRecord:
-        """Block until job ``run_id`` is SUCCEEDED, FAILED or CANCELLED; return its record.
+    ) -> RunRecord: ...
 
-        A job this client runs in-process also ends the wait when its thread stops without
-        finishing the run (it could not claim it: another process owns it); the record then
-        says where the run is.
+    @overload
+    def wait(
+        self,
+        job: EvaluationJobRecord,
+        *,
+        timeout_s: float | None = None,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> EvaluationJobRecord: ...
+
+    def wait(
+        self,
+        job: int | JobRecord,
+        *,
+        timeout_s: float | None = None,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> JobRecord:
+        """Block until a job is SUCCEEDED, FAILED or CANCELLED; return its record.
+
+        ``job`` is a training run's id, or a job's record (a training run, or an evaluation job
+        from :meth:`submit_evaluation`: evaluation jobs have ids of their own, so wait for the
+        record, not its id). A job this client runs in-process also ends the wait when its
+        thread stops without finishing it (another process owns it); the record then says where
+        it is.
 
         Raises:
             TimeoutError: ``timeout_s`` passed first (the job goes on).
-            RunNotFoundError: no such job.
+            RunNotFoundError: no such run (EvaluationJobNotFoundError: no such evaluation job).
         """
-        handle = self.handle(run_id)
+        kind = JobKind.TRAIN if isinstance(job, int) else job.kind
+        job_id = job if isinstance(job, int) else job.id
+        handle = self.handle(job_id, kind)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            run = self.repository.get_run(run_id)
-            if run.status.terminal or handle.finished():
+            record = self.repository.get_job(job_id, kind)
+            if record.status.terminal or handle.finished():
                 handle.raise_failure()  # an in-process job that crashed outside the job code
-                return run if run.status.terminal else self.repository.get_run(run_id)
+                return record if record.status.terminal else self.repository.get_job(job_id, kind)
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout_s} s")
+                raise TimeoutError(f"{record.label} is still {record.status} after {timeout_s} s")
             time.sleep(poll_interval_s)
 
     def wait_all(
@@ -239,7 +316,7 @@ class Client:
         ]
 
     def run(self, run_id: int) -> RunRecord:
-        """One run (or evaluation job) as stored.
+        """One training run as stored (an evaluation job: ``repository.get_evaluation_job``).
 
         Raises:
             RunNotFoundError: no run has this id.

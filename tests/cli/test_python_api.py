@@ -68,11 +68,25 @@ def test_an_evaluation_submitted_through_the_api_is_stored_with_its_run(
 ) -> None:
     run = client.wait(client.submit(seed=6, **SMALL).id, timeout_s=300)
     job = client.submit_evaluation(run.id)
-    assert job.kind is sdk.JobKind.EVAL
-    assert client.wait(job.id, timeout_s=300).status is sdk.RunStatus.SUCCEEDED
+    assert job.kind is sdk.JobKind.EVAL and job.checkpoint_step == 300
+    assert client.wait(job, timeout_s=300).status is sdk.RunStatus.SUCCEEDED
     newest = client.latest_evaluations(run.id)["test"]
     assert newest.checkpoint_step == 300 and 0.0 < newest.accuracy <= 1.0
     assert sum(map(sum, newest.confusion)) == 10_000
+    assert newest.job_id == job.id
+
+
+@pytest.mark.slow
+def test_submitting_the_same_evaluation_again_returns_the_stored_result_unless_forced(
+    client: sdk.Client,
+) -> None:
+    run = client.wait(client.submit(seed=7, **SMALL).id, timeout_s=300)
+    first = client.wait(client.submit_evaluation(run.id, 200), timeout_s=300)
+    again = client.submit_evaluation(run.id, 200)
+    assert again == first  # the job that computed the stored result, nothing queued
+    forced = client.wait(client.submit_evaluation(run.id, 200, force=True), timeout_s=300)
+    assert forced.id != first.id and forced.status is sdk.RunStatus.SUCCEEDED
+    assert [e.job_id for e in client.evaluations(run.id)] == [first.id, forced.id]
 
 
 @pytest.mark.slow

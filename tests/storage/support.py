@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from storage import Database, JobKind, MetricChunk, Repository, RunRecord
+from storage.records import EvaluationJobRecord
 
 #: Lease used by the tests' workers.
 LEASE_TTL_S = 30.0
@@ -70,6 +71,28 @@ def new_run(repo: Repository, **overrides: Any) -> RunRecord:
     }
     arguments.update(overrides)
     return repo.create_run(**arguments)
+
+
+def new_eval_job(repo: Repository, run_id: int, **overrides: Any) -> EvaluationJobRecord:
+    """Create a QUEUED evaluation job of ``run_id``'s checkpoint 100 on the test split."""
+    arguments: dict[str, Any] = {
+        "run_id": run_id,
+        "checkpoint_step": 100,
+        "split": "test",
+        "queue": "eval",
+        "max_attempts": 3,
+    }
+    arguments.update(overrides)
+    return repo.create_evaluation_job(**arguments)
+
+
+def claim_eval(repo: Repository, job_id: int, owner: str = "worker-1") -> EvaluationJobRecord:
+    """Claim an evaluation job that must be claimable."""
+    claimed = repo.claim_evaluation_job(
+        job_id, owner=owner, worker_host="host-a", lease_ttl_s=LEASE_TTL_S
+    )
+    assert claimed is not None
+    return claimed
 
 
 def claim(repo: Repository, run_id: int, owner: str = "worker-1") -> RunRecord:

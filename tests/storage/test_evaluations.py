@@ -10,12 +10,18 @@ import pytest
 from storage import (
     Database,
     InvalidValueError,
-    JobKind,
     Repository,
     RunNotFoundError,
     StaleAttemptError,
 )
-from tests.storage.support import LEASE_TTL_S, FakeClock, claim, count_rows, new_run
+from tests.storage.support import (
+    LEASE_TTL_S,
+    FakeClock,
+    claim_eval,
+    count_rows,
+    new_eval_job,
+    new_run,
+)
 
 CONFUSION = [[100 if row == column else 0 for column in range(10)] for row in range(10)]
 
@@ -34,13 +40,7 @@ def results(**overrides: Any) -> dict[str, Any]:
 
 
 def eval_job(repo: Repository, run_id: int) -> int:
-    job = new_run(
-        repo,
-        kind=JobKind.EVAL,
-        seed=0,
-        config={"run_id": run_id, "checkpoint_step": 100, "split": "test"},
-    )
-    return claim(repo, job.id).id
+    return claim_eval(repo, new_eval_job(repo, run_id).id).id
 
 
 def test_an_evaluation_is_stored_and_listed_with_its_run(
@@ -85,7 +85,7 @@ def test_a_redelivered_eval_job_at_a_new_attempt_gets_the_existing_evaluation(
     job_id = eval_job(repo, run.id)
     first = repo.save_evaluation(run_id=run.id, job_id=job_id, job_attempt=1, **results())
     clock.advance(LEASE_TTL_S + 1)
-    claim(repo, job_id, owner="w2")
+    claim_eval(repo, job_id, owner="w2")
 
     again = repo.save_evaluation(run_id=run.id, job_id=job_id, job_attempt=2, **results())
 
@@ -99,7 +99,7 @@ def test_a_stale_eval_job_attempt_cannot_save(
     run = new_run(repo)
     job_id = eval_job(repo, run.id)
     clock.advance(LEASE_TTL_S + 1)
-    claim(repo, job_id, owner="w2")
+    claim_eval(repo, job_id, owner="w2")
 
     with pytest.raises(StaleAttemptError):
         repo.save_evaluation(run_id=run.id, job_id=job_id, job_attempt=1, **results())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from storage import JobKind, Repository, RunStatus
-from tests.storage.support import LEASE_TTL_S, FakeClock, claim, new_run
+from tests.storage.support import LEASE_TTL_S, FakeClock, claim, claim_eval, new_eval_job, new_run
 
 REDISPATCH_AFTER_S = 120.0
 
@@ -52,9 +52,28 @@ def test_finished_runs_are_never_redispatched(repo: Repository, clock: FakeClock
 
 
 def test_eval_jobs_are_redispatched_like_training_runs(repo: Repository, clock: FakeClock) -> None:
-    job = new_run(repo, kind=JobKind.EVAL, config={"run_id": 1})
+    run = new_run(repo)
+    repo.mark_published(run.id)
+    job = new_eval_job(repo, run.id)
     clock.advance(REDISPATCH_AFTER_S + 1)
-    assert redispatch_ids(repo) == [job.id]
+    found = repo.runs_to_redispatch(redispatch_after_s=REDISPATCH_AFTER_S)
+    assert [(found_job.kind, found_job.id) for found_job in found] == [
+        (JobKind.TRAIN, run.id),
+        (JobKind.EVAL, job.id),
+    ]
+
+
+def test_an_eval_job_whose_worker_died_goes_back_to_the_queue_then_fails_out_of_attempts(
+    repo: Repository, clock: FakeClock
+) -> None:
+    job = new_eval_job(repo, new_run(repo).id, max_attempts=2)
+    for attempt in (1, 2):
+        assert claim_eval(repo, job.id, owner=f"w{attempt}").attempt == attempt
+        clock.advance(LEASE_TTL_S + 1)
+        moved = repo.requeue_expired(job.id, kind=JobKind.EVAL)
+    assert moved.status is RunStatus.FAILED
+    assert moved.error is not None and "worker lost 2 times" in moved.error
+    assert repo.get_evaluation_job(job.id).status is RunStatus.FAILED
 
 
 def test_an_expired_run_with_attempts_left_goes_back_to_the_queue(

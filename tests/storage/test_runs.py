@@ -15,8 +15,9 @@ from storage import (
     RunNotFoundError,
     RunStatus,
 )
+from storage.errors import EvaluationJobNotFoundError
 from storage.validation import MAX_SEED
-from tests.storage.support import LEASE_TTL_S, FakeClock, claim, new_run
+from tests.storage.support import LEASE_TTL_S, FakeClock, claim, new_eval_job, new_run
 
 
 def test_a_new_run_is_queued_at_attempt_zero_with_everything_it_was_given(
@@ -81,15 +82,40 @@ def test_mark_published_records_when_the_message_was_sent(
     assert repo.get_run(run.id).published_at == clock.now
 
 
-def test_list_runs_returns_newest_first_and_only_training_runs_by_default(
+def test_list_runs_returns_newest_first_and_never_an_evaluation_job(
     repo: Repository,
 ) -> None:
     first, second = new_run(repo), new_run(repo)
-    job = new_run(repo, kind=JobKind.EVAL, config={"run_id": first.id, "split": "test"})
+    job = new_eval_job(repo, first.id)
 
     assert [run.id for run in repo.list_runs()] == [second.id, first.id]
-    assert [run.id for run in repo.list_runs(kind=JobKind.EVAL)] == [job.id]
-    assert [run.id for run in repo.list_runs(kind=None)] == [job.id, second.id, first.id]
+    assert [run.id for run in repo.list_runs(kind=None)] == [second.id, first.id]
+    assert repo.list_runs(kind=JobKind.EVAL) == []
+    assert [job.id for job in repo.list_evaluation_jobs()] == [job.id]
+
+
+def test_evaluation_jobs_take_ids_of_their_own_so_training_run_ids_do_not_jump(
+    repo: Repository,
+) -> None:
+    first = new_run(repo)
+    jobs = [new_eval_job(repo, first.id) for _ in range(3)]
+    second = new_run(repo)
+
+    assert second.id == first.id + 1
+    assert [job.id for job in jobs] == [1, 2, 3]
+    assert repo.get_evaluation_job(jobs[0].id).label == "eval 1"
+    assert repo.get_run(1).label == "run 1"
+
+
+def test_an_evaluation_job_of_a_missing_run_is_refused(repo: Repository) -> None:
+    with pytest.raises(RunNotFoundError):
+        new_eval_job(repo, 99)
+    assert repo.list_evaluation_jobs() == []
+
+
+def test_a_missing_evaluation_job_says_where_the_jobs_are_listed(repo: Repository) -> None:
+    with pytest.raises(EvaluationJobNotFoundError, match="trainq runs list --evals"):
+        repo.get_evaluation_job(5)
 
 
 def test_list_runs_filters_by_status_tags_name_and_limit(repo: Repository) -> None:
@@ -113,19 +139,22 @@ def test_list_runs_filters_by_status_tags_name_and_limit(repo: Repository) -> No
     assert [r.id for r in repo.list_runs(tags={"size": "small"}, limit=1)] == [other_team.id]
 
 
-def test_count_runs_by_status_includes_every_status(repo: Repository) -> None:
+def test_count_runs_by_status_includes_every_status_and_counts_kinds_apart(
+    repo: Repository,
+) -> None:
     new_run(repo)
     claim(repo, new_run(repo).id)
-    new_run(repo, kind=JobKind.EVAL, config={"run_id": 1})
+    new_eval_job(repo, 1)
 
     assert repo.count_runs_by_status() == {
-        RunStatus.QUEUED: 2,
+        RunStatus.QUEUED: 1,
         RunStatus.RUNNING: 1,
         RunStatus.SUCCEEDED: 0,
         RunStatus.FAILED: 0,
         RunStatus.CANCELLED: 0,
     }
     assert repo.count_runs_by_status(JobKind.TRAIN)[RunStatus.QUEUED] == 1
+    assert repo.count_runs_by_status(JobKind.EVAL)[RunStatus.QUEUED] == 1
 
 
 def test_cancelling_a_queued_run_cancels_it_at_once(repo: Repository, clock: FakeClock) -> None:
@@ -187,3 +216,17 @@ def test_finish_run_refuses_a_non_terminal_status(repo: Repository) -> None:
     run = claim(repo, new_run(repo).id)
     with pytest.raises(InvalidStateError, match="terminal"):
         repo.finish_run(run.id, run.attempt, RunStatus.QUEUED)
+
+
+def test_cancelling_a_queued_evaluation_job_cancels_it_and_it_is_never_claimed(
+    repo: Repository,
+) -> None:
+    job = new_eval_job(repo, new_run(repo).id)
+    cancelled = repo.cancel_job(job.id, kind=JobKind.EVAL)
+    assert cancelled.status is RunStatus.CANCELLED and cancelled.label == f"eval {job.id}"
+    assert (
+        repo.claim_evaluation_job(job.id, owner="w", worker_host="h", lease_ttl_s=LEASE_TTL_S)
+        is None
+    )
+    with pytest.raises(InvalidStateError, match=f"eval {job.id} already finished"):
+        repo.cancel_job(job.id, kind=JobKind.EVAL)

@@ -1,0 +1,128 @@
+"""One stored evaluation for people and for scripts: per-class accuracy by class name, confusions.
+
+``trainq eval`` (when one checkpoint was evaluated) and ``trainq evals show`` print it. The class
+names are Fashion-MNIST's (``worker.data.CLASS_NAMES``, the one list); table headers, JSON keys
+and CSV columns use the same names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from api_cli.output import Format, print_csv, print_json, print_table, stdout
+from api_cli.plotting.confusion_table import print_confusion
+from api_cli.views import evaluation_dict
+from worker.data import CLASS_NAMES
+
+if TYPE_CHECKING:
+    from storage.records import EvaluationRecord
+
+#: Columns of the per-class table, and the keys of each ``per_class`` entry in JSON.
+PER_CLASS_HEADER = ("class", "name", "accuracy", "examples", "most_confused_with", "confusions")
+
+
+def per_class_rows(evaluation: EvaluationRecord) -> list[dict[str, Any]]:
+    """Each class's accuracy (recall), examples, and the class it is most often mistaken for."""
+    rows: list[dict[str, Any]] = []
+    for index, counts in enumerate(evaluation.confusion):
+        wrong = [(count, other) for other, count in enumerate(counts) if other != index]
+        worst_count, worst = max(wrong, default=(0, index))
+        accuracy = evaluation.per_class_accuracy[index]
+        rows.append(
+            {
+                "class": index,
+                "name": _class_name(index),
+                "accuracy": None if math.isnan(accuracy) else accuracy,
+                "examples": sum(counts),
+                "most_confused_with": _class_name(worst) if worst_count else None,
+                "confusions": worst_count,
+            }
+        )
+    return rows
+
+
+def evaluation_detail_dict(evaluation: EvaluationRecord, *, stored: bool) -> dict[str, Any]:
+    """The JSON form of one evaluation with its classes named (``evaluation_dict`` plus more)."""
+    return {
+        **evaluation_dict(evaluation),
+        "stored": stored,
+        "class_names": list(CLASS_NAMES[: len(evaluation.confusion)]),
+        "per_class": per_class_rows(evaluation),
+    }
+
+
+def print_evaluation(
+    evaluation: EvaluationRecord, output_format: Format, *, stored: bool = True
+) -> None:
+    """Print one evaluation: a summary, per-class accuracy and the labelled confusion matrix."""
+    if output_format is Format.JSON:
+        print_json(evaluation_detail_dict(evaluation, stored=stored))
+        return
+    rows = per_class_rows(evaluation)
+    if output_format is Format.CSV:  # one line per class: a spreadsheet's natural shape
+        print_csv(PER_CLASS_HEADER, [[row[name] for name in PER_CLASS_HEADER] for row in rows])
+        return
+    stdout.print(evaluation_heading(evaluation, stored=stored), highlight=False)
+    print_table(
+        "per-class accuracy",
+        PER_CLASS_HEADER,
+        [[row[name] for name in PER_CLASS_HEADER] for row in rows],
+    )
+    print_confusion(
+        evaluation.confusion,
+        CLASS_NAMES[: len(evaluation.confusion)],
+        "confusion matrix: rows are the true class, columns the predicted one",
+    )
+
+
+def evaluation_heading(evaluation: EvaluationRecord, *, stored: bool) -> str:
+    """Three short lines: which checkpoint on which images, when, and the two metrics."""
+    images = sum(map(sum, evaluation.confusion))
+    when = evaluation.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"evaluation {evaluation.id}: run {evaluation.run_id}, checkpoint "
+        f"{evaluation.checkpoint_step:,}, {evaluation.split} split, {images:,} images\n"
+        f"{'stored result, ' if stored else ''}computed {when}\n"
+        f"loss {_metric(evaluation.loss)}   accuracy {_metric(evaluation.accuracy)}"
+    )
+
+
+def stored_notice(evaluation: EvaluationRecord) -> str:
+    """What ``trainq eval`` says when it returns a stored result instead of evaluating again."""
+    when = evaluation.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"run {evaluation.run_id} checkpoint {evaluation.checkpoint_step:,} on {evaluation.split}: "
+        f"stored result (evaluation {evaluation.id}, computed {when}); --force evaluates again"
+    )
+
+
+def evaluations_table(
+    evaluations: Sequence[EvaluationRecord], stored_ids: set[int], title: str | None
+) -> None:
+    """Several evaluations, one line each (``trainq evals show ID`` details one)."""
+    print_table(
+        title,
+        ("id", "run_id", "checkpoint_step", "split", "loss", "accuracy", "source"),
+        [
+            (
+                e.id,
+                e.run_id,
+                e.checkpoint_step,
+                e.split,
+                e.loss,
+                e.accuracy,
+                "stored" if e.id in stored_ids else "new",
+            )
+            for e in evaluations
+        ],
+    )
+
+
+def _class_name(index: int) -> str:
+    return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
+
+
+def _metric(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else str(value)

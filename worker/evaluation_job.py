@@ -1,0 +1,111 @@
+"""The body of an evaluation job: claim it, evaluate one checkpoint over a split, store the result.
+
+Evaluation jobs live in their own table (``evaluation_jobs``) but share the training runs' job
+guarantees: a claim is one conditional UPDATE, a heartbeat keeps the lease, every write is
+fenced by the attempt, and a lost worker's job is requeued by the reconciler until
+``max_attempts``. The Celery task ``trainq.eval_run`` and the embedded mode both call
+:func:`execute_evaluation_job`. TensorFlow is imported inside the function, in the job process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from storage import Repository
+from storage.errors import CheckpointNotFoundError, StaleAttemptError, WeightsCorruptError
+from storage.records import Checkpoint, EvaluationJobRecord, JobKind, RunStatus
+from worker.config import Device, Split, parse_train_config
+from worker.data import load_fashion_mnist
+from worker.errors import DeterministicJobError, InvalidConfigError
+from worker.jobs import JobContext, effective_device
+from worker.lease import LeaseHeartbeat
+from worker.validation import split_arrays
+
+logger = logging.getLogger(__name__)
+
+
+def execute_evaluation_job(context: JobContext, job_id: int) -> EvaluationJobRecord | None:
+    """Claim and run evaluation job ``job_id``.
+
+    Returns:
+        The finished job, or None when it could not be claimed (another attempt owns it, it
+        already finished, or it was cancelled): a duplicate delivery is a no-op.
+
+    Raises:
+        EvaluationJobNotFoundError: no evaluation job has this id (e.g. an old message that
+            names a training run); the caller logs and acknowledges it.
+    """
+    repository = context.repository
+    job = repository.claim_evaluation_job(
+        job_id,
+        owner=context.owner,
+        worker_host=context.host,
+        lease_ttl_s=context.settings.lease_ttl_s,
+    )
+    if job is None:
+        logger.info("eval %s: not claimable (finished, cancelled or owned elsewhere)", job_id)
+        return None
+    logger.info("eval %s: claimed as attempt %s by %s", job_id, job.attempt, context.owner)
+    heartbeat = LeaseHeartbeat(
+        repository, job.id, job.attempt, context.settings.lease_ttl_s, kind=JobKind.EVAL
+    )
+    try:
+        with heartbeat:
+            return _evaluate(context, job)
+    except StaleAttemptError:
+        logger.warning("eval %s: attempt %s was superseded; stopping", job_id, job.attempt)
+        return None
+    except (DeterministicJobError, InvalidConfigError, WeightsCorruptError) as exc:
+        # Would fail the same way on every attempt: record why and do not retry.
+        logger.error("eval %s failed: %s", job_id, exc)
+        return repository.finish_evaluation_job(
+            job.id, job.attempt, RunStatus.FAILED, error=str(exc)
+        )
+
+
+def _evaluate(context: JobContext, job: EvaluationJobRecord) -> EvaluationJobRecord:
+    from worker.evaluation import evaluate
+
+    repository = context.repository
+    checkpoint = _checkpoint_to_evaluate(repository, job)
+    data = load_fashion_mnist(context.settings.data_dir)
+    trained = parse_train_config(repository.get_run(job.run_id).config)
+    images, labels = split_arrays(data, Split(job.split), trained)
+    result = evaluate(
+        checkpoint.arrays, images, labels, device=effective_device(Device.AUTO, context.settings)
+    )
+    repository.save_evaluation(
+        run_id=job.run_id,
+        checkpoint_step=checkpoint.info.step,
+        split=job.split,
+        loss=result.loss,
+        accuracy=result.accuracy,
+        per_class_accuracy=list(result.per_class_accuracy),
+        confusion=[list(row) for row in result.confusion],
+        job_id=job.id,
+        job_attempt=job.attempt,
+    )
+    return repository.finish_evaluation_job(
+        job.id, job.attempt, RunStatus.SUCCEEDED, device=result.device
+    )
+
+
+def _checkpoint_to_evaluate(repository: Repository, job: EvaluationJobRecord) -> Checkpoint:
+    try:
+        if job.checkpoint_step is None:  # queued before migration 0003: the newest one
+            checkpoint = repository.latest_checkpoint(job.run_id)
+            if checkpoint is None:
+                raise CheckpointNotFoundError(f"run {job.run_id} has no checkpoint yet")
+            return checkpoint
+        return repository.get_checkpoint(job.run_id, job.checkpoint_step)
+    except CheckpointNotFoundError as exc:
+        raise DeterministicJobError(str(exc)) from exc
+
+
+def fail_timed_out_evaluation(context: JobContext, job_id: int, limit_s: float) -> None:
+    """Mark an evaluation job FAILED for exceeding the task time limit (if this process owns it)."""
+    job = context.repository.get_evaluation_job(job_id)
+    if job.status is RunStatus.RUNNING and job.lease_owner == context.owner:
+        context.repository.finish_evaluation_job(
+            job.id, job.attempt, RunStatus.FAILED, error=f"exceeded the {limit_s:.0f} s limit"
+        )
