@@ -19,7 +19,12 @@ from sqlalchemy.orm import Session
 
 from storage.errors import InvalidValueError, SweepNotFoundError
 from storage.models import Run, SweepRow, SweepTrialRow
-from storage.record_mapping import check_finite_json, run_to_record
+from storage.record_mapping import (
+    check_finite_json,
+    run_to_record,
+    sweep_to_record,
+    sweep_trial_to_record,
+)
 from storage.records import JobKind, RunRecord, RunStatus
 from storage.repository_base import RepositoryBase
 from storage.sweep_records import PlannedTrial, SweepRecord, SweepStatus, SweepTrial
@@ -118,10 +123,7 @@ class SweepStore(RepositoryBase):
 
         def read(session: Session) -> list[SweepTrial]:
             load_sweep(session, sweep_id)
-            return [
-                SweepTrial(row.sweep_id, row.trial, dict(row.params), dict(row.config), row.run_id)
-                for row in session.scalars(statement)
-            ]
+            return [sweep_trial_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
 
@@ -211,20 +213,6 @@ def load_sweep(session: Session, sweep_id: int, *, for_update: bool = False) -> 
     if row is None:
         raise SweepNotFoundError(f"no sweep with id {sweep_id}; `trainq sweep list` shows them")
     return row
-
-
-def sweep_to_record(row: SweepRow) -> SweepRecord:
-    """Convert a ``sweeps`` row into a :class:`SweepRecord`."""
-    return SweepRecord(
-        id=row.id,
-        name=row.name,
-        status=SweepStatus(row.status),
-        spec=dict(row.spec),
-        max_concurrent=row.max_concurrent,
-        max_attempts=row.max_attempts,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-    )
 
 
 def _count_active(session: Session, sweep_id: int) -> int:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import ValidationMetricRow
-from storage.record_mapping import none_if_nan
+from storage.record_mapping import none_if_nan, validation_to_record
 from storage.repository_base import RepositoryBase, insert_ignoring_duplicates, load_run
 from storage.sweep_records import ValidationMetric
 
@@ -48,13 +46,6 @@ class ValidationStore(RepositoryBase):
         )
 
         def read(session: Session) -> list[ValidationMetric]:
-            return [
-                ValidationMetric(row.run_id, row.step, _nan(row.loss), _nan(row.accuracy))
-                for row in session.scalars(statement)
-            ]
+            return [validation_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
-
-
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else float(value)
