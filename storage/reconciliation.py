@@ -16,6 +16,7 @@ from storage.models import Run
 from storage.record_mapping import run_to_record
 from storage.records import RunRecord, RunStatus
 from storage.repository_base import RepositoryBase, load_run
+from storage.trial_slots import lock_sweep_of, refill
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -78,6 +79,7 @@ class Reconciliation(RepositoryBase):
         now = self._now(now)
 
         def requeue(session: Session) -> RunRecord:
+            sweep = lock_sweep_of(session, run_id)  # FAILED or CANCELLED ends a trial: refill
             statement = (
                 select(Run)
                 .where(Run.id == run_id, Run.status == _RUNNING, Run.lease_expires_at < now)
@@ -97,7 +99,10 @@ class Reconciliation(RepositoryBase):
                 .execution_options(populate_existing=True)
             )
             updated = session.scalars(guarded).one_or_none()
-            return run_to_record(updated if updated is not None else load_run(session, run_id))
+            if updated is None:
+                return run_to_record(load_run(session, run_id))
+            refill(session, sweep, updated, now)
+            return run_to_record(updated)
 
         return self._db.run(requeue, idempotent=True)
 

@@ -29,6 +29,7 @@ from storage.repository_base import (
     lease_expiry,
     load_run,
 )
+from storage.trial_slots import lock_sweep_of, refill
 from storage.validation import check_max_attempts, check_name, check_seed, check_tags
 
 _QUEUED = RunStatus.QUEUED.value
@@ -163,6 +164,8 @@ class RunLifecycle(RepositoryBase):
         """End ``attempt``'s run in a terminal status, in one fenced transaction.
 
         ``final_weights`` become the checkpoint at ``steps_done`` (kept if one is already there).
+        A sweep trial's slot goes to the next trial in the same transaction
+        (``storage.trial_slots``).
         Non-finite floats in ``summary`` are stored as ``null`` (JSON has no NaN). Repeating the
         call after it committed returns the finished run (so a retry is harmless).
 
@@ -185,6 +188,7 @@ class RunLifecycle(RepositoryBase):
             values["device"] = device
 
         def finish(session: Session) -> RunRecord:
+            sweep = lock_sweep_of(session, run_id)  # a trial's slot is refilled below
             try:
                 row = fenced_update(session, run_id, attempt, values)
             except StaleAttemptError:
@@ -194,6 +198,7 @@ class RunLifecycle(RepositoryBase):
                 raise
             if final_weights is not None:
                 store_checkpoint(session, run_id, row.steps_done, final_weights, now)
+            refill(session, sweep, row, now)
             return run_to_record(row)
 
         return self._db.run(finish, idempotent=True)
@@ -211,6 +216,7 @@ class RunLifecycle(RepositoryBase):
         now = self._now()
 
         def cancel(session: Session) -> RunRecord:
+            sweep = lock_sweep_of(session, run_id)
             queued = (
                 update(Run)
                 .where(Run.id == run_id, Run.status == _QUEUED)
@@ -225,6 +231,7 @@ class RunLifecycle(RepositoryBase):
                 returning = statement.returning(Run).execution_options(populate_existing=True)
                 row = session.scalars(returning).one_or_none()
                 if row is not None:
+                    refill(session, sweep, row, now)
                     return run_to_record(row)
             current = load_run(session, run_id)
             raise InvalidStateError(

@@ -34,6 +34,7 @@ from storage.reconciliation import next_state_of_lost_run
 from storage.record_mapping import run_to_record
 from storage.records import RunRecord, RunStatus
 from storage.repository_base import RepositoryBase, load_run
+from storage.trial_slots import lock_sweep_of, refill
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -78,6 +79,7 @@ class RunRelease(RepositoryBase):
         )
 
         def hand_back(session: Session) -> RunRecord:
+            sweep = lock_sweep_of(session, run_id)  # a pending cancel ends a trial: refill
             row = session.scalars(
                 select(Run)
                 .where(*owned)
@@ -105,7 +107,9 @@ class RunRelease(RepositoryBase):
                 .returning(Run)
                 .execution_options(populate_existing=True)
             )
-            return run_to_record(session.scalars(statement).one())
+            handed_back = session.scalars(statement).one()
+            refill(session, sweep, handed_back, now)
+            return run_to_record(handed_back)
 
         return self._db.run(hand_back, idempotent=True)
 
@@ -126,6 +130,7 @@ class RunRelease(RepositoryBase):
         now = self._now()
 
         def release(session: Session) -> RunRecord | None:
+            sweep = lock_sweep_of(session, run_id)  # out of attempts ends a trial: refill
             row = session.scalars(
                 select(Run)
                 .where(Run.id == run_id, Run.status == _RUNNING, Run.lease_owner == owner)
@@ -147,7 +152,10 @@ class RunRelease(RepositoryBase):
                 .execution_options(populate_existing=True)
             )
             updated = session.scalars(statement).one_or_none()
-            return None if updated is None else run_to_record(updated)
+            if updated is None:
+                return None
+            refill(session, sweep, updated, now)
+            return run_to_record(updated)
 
         return self._db.run(release, idempotent=True)
 

@@ -19,7 +19,7 @@ from storage.models import RungResultRow
 from storage.record_mapping import rung_result_to_record
 from storage.repository_base import RepositoryBase, fenced_touch, lease_expiry
 from storage.sweep_records import RungDecision, RungResult
-from storage.sweep_store import load_sweep
+from storage.trial_slots import load_sweep
 
 
 class RungStore(RepositoryBase):

@@ -27,6 +27,7 @@ from storage.records import RunStatus
 from worker.dispatch import Dispatcher
 from worker.jobs import lease_owner_name
 from worker.services import services
+from worker.sweeps import trial_ended
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class JobRequest(Request):
             )
             if publish and run.status is RunStatus.QUEUED:
                 _dispatcher().publish(found.repository, run)
+            if run.sweep_id is not None and run.status.terminal:  # its slot went to a new trial
+                trial_ended(found.repository, found.settings, run.sweep_id)
         except TrainqError as exc:  # the lease expires and the reconciler takes over instead
             logger.warning("run %s: could not release the lost job's lease: %s", run_id, exc)
 
