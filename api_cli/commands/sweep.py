@@ -91,8 +91,13 @@ def _say_where_it_resumes(sweep_id: int) -> None:
     trials = repository.list_sweep_trials(sweep_id)
     runs = repository.list_runs(sweep_id=sweep_id)
     ended = sum(run.status.terminal for run in runs)
-    where = "on the workers" if not STATE.settings.embedded else "here"
-    stdout.print(f"sweep {sweep_id} resumes {where}: {ended} of {len(trials)} trials ended")
+    if STATE.settings.embedded:
+        stdout.print(f"sweep {sweep_id} resumes here: {ended} of {len(trials)} trials ended")
+    else:
+        stdout.print(
+            f"sweep {sweep_id}: the workers carry it on ({ended} of {len(trials)} trials ended); "
+            "its next trials are published"
+        )
     for run in sorted(runs, key=lambda r: r.trial or 0):
         if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and run.steps_done > 0:
             checkpoints = repository.list_checkpoints(run.id)
