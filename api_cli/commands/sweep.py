@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api_cli.commands.plot import MAX_CHART_ROWS
 from api_cli.exit_codes import ExitCode
 from api_cli.output import Format, format_cell, print_json, print_table, stdout
 from api_cli.state import STATE
@@ -24,7 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep resume 3\n\n"
     "  trainq sweep show 3\n\n"
-    "  trainq sweep best 3 --export best.npz\n\n  trainq sweep plot 3 --out sweep3.png",
+    "  trainq sweep best 3 --export best.npz\n\n  trainq sweep plot 3\n\n"
+    "  trainq sweep plot 3 --out sweep3.png",
 )
 
 
@@ -278,16 +280,36 @@ def best(
 @app.command("plot")
 def plot(
     sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")],
-    out: Annotated[Path, typer.Option(help="Destination image (.png, .svg or .pdf).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write an image (.png, .svg or .pdf); without it, draw in the terminal."),
+    ] = None,
 ) -> None:
-    """Plot every trial's validation metric against step (pruned trials end with an x) and
-    each parameter against the trial's final metric."""
-    from api_cli.sweep_plot import plot_sweep
+    """Plot a sweep's validation curves and each parameter against the final metric.
+
+    Every trial's validation metric against step (a pruned trial's line ends with an x where
+    ASHA stopped it; the best trial's is thicker, or ends with a dot in the terminal), then one
+    panel per varying parameter. Without --out it is drawn in the terminal.
+
+    Example: trainq sweep plot 3 --out sweep3.png
+    """
     from worker.sweep_report import sweep_report
 
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise InvalidConfigError(f"--out {out}: use a .png, .svg or .pdf file name")
-    if not out.parent.is_dir():
-        raise InvalidConfigError(f"--out {out}: directory {out.parent} does not exist")
-    plot_sweep(sweep_report(STATE.repository, sweep_id), out)
-    stdout.print(f"wrote {out}")
+    if out is not None:
+        if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise InvalidConfigError(f"--out {out}: use a .png, .svg or .pdf file name")
+        if not out.parent.is_dir():
+            raise InvalidConfigError(f"--out {out}: directory {out.parent} does not exist")
+    report = sweep_report(STATE.repository, sweep_id)
+    if out is not None:
+        from api_cli.sweep_plot import plot_sweep
+
+        plot_sweep(report, out)
+        stdout.print(f"wrote {out}")
+        return
+    from api_cli.plotting.sweep_terminal import render_sweep
+
+    colour = stdout.is_terminal and stdout.color_system is not None
+    height = max(6, min(MAX_CHART_ROWS, stdout.height - 8))
+    for line in render_sweep(report, width=stdout.width, height=height, colour=colour):
+        stdout.print(line)
