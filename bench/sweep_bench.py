@@ -80,16 +80,23 @@ def summarize(repository: Repository, sweep_id: int, wall_s: float) -> dict[str,
     }
 
 
-def warm_up() -> None:
+def trial_chunk_steps(data: dict[str, Any]) -> int:
+    """The chunk size the sweep's trials train with (what the warm-up must compile)."""
+    from worker.sweep_plan import plan_trials
+    from worker.sweeps import parse_spec
+
+    return plan_trials(parse_spec(data))[0][1].chunk_steps
+
+
+def warm_up(chunk_steps: int) -> None:
     """Import TensorFlow and compile the chunk functions once, so no sweep pays for it alone."""
     from worker.config import TrainConfig
     from worker.data import load_fashion_mnist
     from worker.training import train
 
     for momentum in (0.0, 0.9):
-        train(
-            TrainConfig(steps=500, chunk_steps=500, momentum=momentum, seed=1), load_fashion_mnist()
-        )
+        config = TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=1)
+        train(config, load_fashion_mnist())
 
 
 def run_embedded(home: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +111,7 @@ def run_embedded(home: Path, data: dict[str, Any]) -> dict[str, Any]:
     return summarize(repository, sweep.id, time.perf_counter() - started)
 
 
-def warm_up_workers(repository: Repository, dispatcher: Any) -> None:
+def warm_up_workers(repository: Repository, dispatcher: Any, chunk_steps: int) -> None:
     """Four short runs, so both workers have TensorFlow loaded and both step shapes compiled."""
     from storage.records import JobKind
     from tests.integration.harness import wait_for
@@ -112,7 +119,9 @@ def warm_up_workers(repository: Repository, dispatcher: Any) -> None:
 
     run_ids = []
     for seed, momentum in enumerate((0.0, 0.0, 0.9, 0.9)):
-        config = TrainConfig(steps=500, chunk_steps=500, momentum=momentum, seed=seed)
+        config = TrainConfig(
+            steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=seed
+        )
         run = repository.create_run(
             kind=JobKind.TRAIN,
             config=config.model_dump(mode="json"),
@@ -139,7 +148,7 @@ def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str,
         cluster.start_worker(worker_command())
         repository = cluster.repository()
         dispatcher = Dispatcher(cluster.settings())
-        warm_up_workers(repository, dispatcher)
+        warm_up_workers(repository, dispatcher, trial_chunk_steps(next(iter(datas.values()))))
         for label, data in datas.items():
             started = time.perf_counter()
             sweep = submit_sweep(repository, data, max_attempts=3, dispatcher=dispatcher)
@@ -162,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     asha, full = sweep_data(quick=args.quick, asha=True), sweep_data(quick=args.quick, asha=False)
     results: dict[str, Any] = {}
-    warm_up()
+    warm_up(trial_chunk_steps(asha))
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for label, data in (("asha", asha), ("full", full)):

@@ -40,6 +40,14 @@ def test_asha_rungs_lie_below_the_steps_and_fall_on_checkpoints() -> None:
         assert config.checkpoint_every_steps % config.chunk_steps == 0
 
 
+def test_a_trial_trains_one_chunk_per_checkpoint_unless_the_file_sets_the_chunk() -> None:
+    for _, config in plan_trials(spec_from(ISSUE_EXAMPLE)):
+        assert config.chunk_steps == config.checkpoint_every_steps == 1000
+    chosen = ISSUE_EXAMPLE.replace("batch_size: {value: 128}", "chunk_steps: {value: 250}")
+    for _, config in plan_trials(spec_from(chosen)):
+        assert (config.chunk_steps, config.checkpoint_every_steps) == (250, 1000)
+
+
 def test_a_grid_enumerates_every_combination_in_file_order() -> None:
     spec = spec_from(
         "method: grid\nseed: 1\nparameters:\n  lr: {values: [0.1, 0.2]}\n"
