@@ -24,16 +24,10 @@ class ValidationStore(RepositoryBase):
         Raises:
             RunNotFoundError: no run has this id.
         """
-        values = {
-            "run_id": run_id,
-            "step": step,
-            "loss": none_if_nan(loss),
-            "accuracy": none_if_nan(accuracy),
-        }
 
         def write(session: Session) -> None:
             load_run(session, run_id)
-            insert_ignoring_duplicates(session, ValidationMetricRow, values)
+            store_validation(session, run_id, step, loss, accuracy)
 
         return self._db.run(write, idempotent=True)
 
@@ -49,3 +43,16 @@ class ValidationStore(RepositoryBase):
             return [validation_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
+
+
+def store_validation(
+    session: Session, run_id: int, step: int, loss: float, accuracy: float
+) -> None:
+    """Insert a checkpoint's validation metrics in ``session``, keeping a row already there."""
+    values = {
+        "run_id": run_id,
+        "step": step,
+        "loss": none_if_nan(loss),
+        "accuracy": none_if_nan(accuracy),
+    }
+    insert_ignoring_duplicates(session, ValidationMetricRow, values)

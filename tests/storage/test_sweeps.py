@@ -9,7 +9,7 @@ import pytest
 from storage import Repository, RunStatus, StaleAttemptError
 from storage.errors import SweepNotFoundError
 from storage.sweep_records import PlannedTrial, SweepStatus
-from tests.storage.support import LEASE_TTL_S, FakeClock, claim
+from tests.storage.support import LEASE_TTL_S, FakeClock, chunk, claim
 
 
 def planned(n: int) -> list[PlannedTrial]:
@@ -190,3 +190,21 @@ def test_validation_metrics_are_kept_once_per_checkpoint(repo: Repository) -> No
     rows = repo.list_validation(run.id)
     assert [(r.step, r.accuracy) for r in rows] == [(100, 0.8), (200, 0.85)]
     assert rows[1].loss != rows[1].loss  # NaN came back as NaN
+
+
+def test_a_checkpoints_validation_metrics_are_stored_in_the_chunks_own_transaction(
+    repo: Repository,
+) -> None:
+    sweep_id = new_sweep(repo, trials=1, max_concurrent=1)
+    [run] = repo.fill_slots(sweep_id)
+    run = claim(repo, run.id)
+    repo.record_chunk(
+        run.id, run.attempt, chunk(1, 100), lease_ttl_s=LEASE_TTL_S, validation=(0.6, 0.8)
+    )
+    with pytest.raises(StaleAttemptError):  # a superseded attempt stores nothing at all
+        repo.record_chunk(
+            run.id, run.attempt + 1, chunk(101, 100), lease_ttl_s=LEASE_TTL_S, validation=(1, 0)
+        )
+    assert [(r.step, r.loss, r.accuracy) for r in repo.list_validation(run.id)] == [
+        (100, pytest.approx(0.6), pytest.approx(0.8))
+    ]
