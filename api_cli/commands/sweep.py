@@ -41,9 +41,10 @@ def start(
 ) -> None:
     """Validate a sweep file, store the sweep and its trials, and start them.
 
-    Embedded, the trials run here one after another (Ctrl-C stops at the next chunk and keeps
-    the sweep resumable: `trainq sweep resume ID`); in a cluster they are queued for workers,
-    at most max_concurrent at once. Prints the sweep id.
+    Embedded, the trials run here one after another (Ctrl-C stops at the next
+    chunk and keeps the sweep resumable: `trainq sweep resume ID`); in a
+    cluster they are queued for workers, at most max_concurrent at once.
+    Prints the sweep id.
     """
     _refuse_no_wait_embedded(wait)
     sweep = STATE.client.submit_sweep(file, run_here=False)  # exit 2 naming the key
@@ -62,12 +63,13 @@ def resume(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """Continue a sweep whose `trainq sweep start` process died or was interrupted.
+    """Continue a sweep whose `sweep start` process died or was interrupted.
 
-    Embedded, the trial that was interrupted resumes here from its newest checkpoint (at once
-    when its process on this machine is gone), then the remaining trials run; ASHA decisions
-    already taken are kept. In a cluster the workers carry a sweep on by themselves: this
-    publishes its next trials and returns (--wait follows it).
+    Embedded, the trial that was interrupted resumes here from its newest
+    checkpoint (at once when its process on this machine is gone), then the
+    remaining trials run; ASHA decisions already taken are kept. In a cluster
+    the workers carry a sweep on by themselves: this publishes its next trials
+    and returns (--wait follows it).
 
     Example: trainq sweep resume 3
     """
@@ -285,11 +287,12 @@ def plot(
         typer.Option(help="Write an image (.png, .svg or .pdf); without it, draw in the terminal."),
     ] = None,
 ) -> None:
-    """Plot a sweep's validation curves and each parameter against the final metric.
+    """Plot a sweep: validation curves, and each parameter against the metric.
 
-    Every trial's validation metric against step (a pruned trial's line ends with an x where
-    ASHA stopped it; the best trial's is thicker, or ends with a dot in the terminal), then one
-    panel per varying parameter. Without --out it is drawn in the terminal.
+    Every trial's validation metric against step (a pruned trial's line ends
+    with an x where ASHA stopped it; the best trial's is thicker, or ends with
+    a dot in the terminal), then one panel per varying parameter. Without
+    --out it is drawn in the terminal.
 
     Example: trainq sweep plot 3 --out sweep3.png
     """
