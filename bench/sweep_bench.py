@@ -10,6 +10,7 @@ the budget, wall time.
     python -m bench.sweep_bench                       # the issue's sweep (several minutes)
     python -m bench.sweep_bench --quick               # 16 trials of 3,000 steps (about a minute)
     python -m bench.sweep_bench --full-on-cluster     # also the full sweep with 2 workers
+    python -m bench.sweep_bench --skip-embedded       # only the ASHA sweep on 2 workers
 """
 
 from __future__ import annotations
@@ -167,16 +168,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 trials of 3,000 steps")
     parser.add_argument("--full-on-cluster", action="store_true")
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument(
+        "--skip-embedded", action="store_true", help="only the 2-worker sweep (no ratios)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     asha, full = sweep_data(quick=args.quick, asha=True), sweep_data(quick=args.quick, asha=False)
     results: dict[str, Any] = {}
-    warm_up(trial_chunk_steps(asha))
+    if not args.skip_embedded:
+        warm_up(trial_chunk_steps(asha))
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for label, data in (("asha", asha), ("full", full)):
-            (root / label).mkdir()
-            results[f"embedded_{label}"] = run_embedded(root / label, data)
+            if not args.skip_embedded:
+                (root / label).mkdir()
+                results[f"embedded_{label}"] = run_embedded(root / label, data)
         if not args.skip_cluster:
             datas = {"asha": asha} | ({"full": full} if args.full_on_cluster else {})
             for label, figures in run_on_cluster(root / "cluster", datas).items():
@@ -197,6 +203,8 @@ def print_table(results: dict[str, Any]) -> None:
             f"{label:<18} {r['best_val_accuracy']:>9.4f} {r['best_test_accuracy']:>9.4f} "
             f"{r['steps_trained']:>10,} {r['pruned']:>7} {r['wall_s']:>8.1f}"
         )
+    if "embedded_asha" not in results:
+        return
     asha, full = results["embedded_asha"], results["embedded_full"]
     gap = asha["best_val_accuracy"] - full["best_val_accuracy"]
     print(
