@@ -10,6 +10,7 @@ the budget, wall time.
     python -m bench.sweep_bench                       # the issue's sweep (several minutes)
     python -m bench.sweep_bench --quick               # 16 trials of 3,000 steps (about a minute)
     python -m bench.sweep_bench --full-on-cluster     # also the full sweep with 2 workers
+    python -m bench.sweep_bench --skip-embedded       # only the ASHA sweep on 2 workers
 """
 
 from __future__ import annotations
@@ -33,29 +34,13 @@ from worker.sweep_report import sweep_report
 from worker.sweep_runner import run_sweep_here
 from worker.sweeps import submit_sweep
 
-ISSUE_SWEEP = """
-name: lr-momentum
-metric: {name: val_accuracy, goal: maximize}
-method: random
-seed: 7
-run_cap: 64
-max_concurrent: 4
-val_size: 10000
-parameters:
-  lr:         {distribution: log_uniform, min: 0.003, max: 1.0}
-  momentum:   {values: [0.0, 0.5, 0.9]}
-  l2:         {values: [0.0, 0.0001]}
-  init:       {values: [normal, zeros]}
-  schedule:   {values: [constant, cosine]}
-  steps:      {value: 15000}
-  batch_size: {value: 128}
-early_terminate: {type: asha, min_steps: 1000, reduction_factor: 3}
-"""
+#: The issue's 64-trial sweep, kept once for this bench and the tests.
+ISSUE_SWEEP_FILE = Path(__file__).parent / "sweeps" / "issue10.yaml"
 
 
 def sweep_data(*, quick: bool, asha: bool) -> dict[str, Any]:
     """The issue's sweep (or a small variant), with or without ASHA."""
-    data = parse_sweep_text(ISSUE_SWEEP)
+    data = parse_sweep_text(ISSUE_SWEEP_FILE.read_text())
     if quick:
         data["run_cap"] = 16
         data["parameters"]["steps"] = {"value": 3000}
@@ -96,16 +81,23 @@ def summarize(repository: Repository, sweep_id: int, wall_s: float) -> dict[str,
     }
 
 
-def warm_up() -> None:
+def trial_chunk_steps(data: dict[str, Any]) -> int:
+    """The chunk size the sweep's trials train with (what the warm-up must compile)."""
+    from worker.sweep_plan import plan_trials
+    from worker.sweeps import parse_spec
+
+    return plan_trials(parse_spec(data))[0][1].chunk_steps
+
+
+def warm_up(chunk_steps: int) -> None:
     """Import TensorFlow and compile the chunk functions once, so no sweep pays for it alone."""
     from worker.config import TrainConfig
     from worker.data import load_fashion_mnist
     from worker.training import train
 
     for momentum in (0.0, 0.9):
-        train(
-            TrainConfig(steps=500, chunk_steps=500, momentum=momentum, seed=1), load_fashion_mnist()
-        )
+        config = TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=1)
+        train(config, load_fashion_mnist())
 
 
 def run_embedded(home: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +112,7 @@ def run_embedded(home: Path, data: dict[str, Any]) -> dict[str, Any]:
     return summarize(repository, sweep.id, time.perf_counter() - started)
 
 
-def warm_up_workers(repository: Repository, dispatcher: Any) -> None:
+def warm_up_workers(repository: Repository, dispatcher: Any, chunk_steps: int) -> None:
     """Four short runs, so both workers have TensorFlow loaded and both step shapes compiled."""
     from storage.records import JobKind
     from tests.integration.harness import wait_for
@@ -128,7 +120,9 @@ def warm_up_workers(repository: Repository, dispatcher: Any) -> None:
 
     run_ids = []
     for seed, momentum in enumerate((0.0, 0.0, 0.9, 0.9)):
-        config = TrainConfig(steps=500, chunk_steps=500, momentum=momentum, seed=seed)
+        config = TrainConfig(
+            steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=seed
+        )
         run = repository.create_run(
             kind=JobKind.TRAIN,
             config=config.model_dump(mode="json"),
@@ -155,7 +149,7 @@ def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str,
         cluster.start_worker(worker_command())
         repository = cluster.repository()
         dispatcher = Dispatcher(cluster.settings())
-        warm_up_workers(repository, dispatcher)
+        warm_up_workers(repository, dispatcher, trial_chunk_steps(next(iter(datas.values()))))
         for label, data in datas.items():
             started = time.perf_counter()
             sweep = submit_sweep(repository, data, max_attempts=3, dispatcher=dispatcher)
@@ -174,16 +168,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 trials of 3,000 steps")
     parser.add_argument("--full-on-cluster", action="store_true")
     parser.add_argument("--skip-cluster", action="store_true")
+    parser.add_argument(
+        "--skip-embedded", action="store_true", help="only the 2-worker sweep (no ratios)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     asha, full = sweep_data(quick=args.quick, asha=True), sweep_data(quick=args.quick, asha=False)
     results: dict[str, Any] = {}
-    warm_up()
+    if not args.skip_embedded:
+        warm_up(trial_chunk_steps(asha))
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for label, data in (("asha", asha), ("full", full)):
-            (root / label).mkdir()
-            results[f"embedded_{label}"] = run_embedded(root / label, data)
+            if not args.skip_embedded:
+                (root / label).mkdir()
+                results[f"embedded_{label}"] = run_embedded(root / label, data)
         if not args.skip_cluster:
             datas = {"asha": asha} | ({"full": full} if args.full_on_cluster else {})
             for label, figures in run_on_cluster(root / "cluster", datas).items():
@@ -204,6 +203,8 @@ def print_table(results: dict[str, Any]) -> None:
             f"{label:<18} {r['best_val_accuracy']:>9.4f} {r['best_test_accuracy']:>9.4f} "
             f"{r['steps_trained']:>10,} {r['pruned']:>7} {r['wall_s']:>8.1f}"
         )
+    if "embedded_asha" not in results:
+        return
     asha, full = results["embedded_asha"], results["embedded_full"]
     gap = asha["best_val_accuracy"] - full["best_val_accuracy"]
     print(

@@ -24,6 +24,7 @@ from storage.repository_base import (
     lease_expiry,
     load_run,
 )
+from storage.validation_store import store_validation
 
 _F32_LE = np.dtype("<f4")
 
@@ -41,12 +42,14 @@ class MetricStore(RepositoryBase):
         *,
         lease_ttl_s: float,
         checkpoint: Mapping[str, np.ndarray] | None = None,
+        validation: tuple[float, float] | None = None,
     ) -> ChunkAck:
-        """Store one chunk of metrics (and optionally the checkpoint at its last step).
+        """Store one chunk of metrics (and optionally the checkpoint at its last step, and that
+        checkpoint's validation ``(loss, accuracy)``).
 
         One transaction: the fenced UPDATE of the run (lease renewal, ``steps_done``) comes first
-        and takes the row lock; then the chunk and the checkpoint are inserted, each ignored if
-        already there. A stale attempt writes nothing.
+        and takes the row lock; then the chunk, the checkpoint and its validation metrics are
+        inserted, each ignored if already there. A stale attempt writes nothing.
 
         Returns:
             Whether a cancel was requested, and the new lease expiry.
@@ -76,6 +79,8 @@ class MetricStore(RepositoryBase):
             insert_ignoring_duplicates(session, MetricChunkRow, chunk_values)
             if checkpoint is not None:
                 store_checkpoint(session, run_id, last_step, checkpoint, now)
+            if validation is not None:
+                store_validation(session, run_id, last_step, *validation)
             return ChunkAck(cancel_requested=cancel_requested, lease_expires_at=expires)
 
         return self._db.run(record, idempotent=True)

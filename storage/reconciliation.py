@@ -17,6 +17,7 @@ from storage.models import EvaluationJob, Run
 from storage.record_mapping import job_to_record
 from storage.records import JobKind, JobRecord, RunStatus
 from storage.repository_base import JobRow, JobTable, RepositoryBase, job_table, load_job
+from storage.trial_slots import lock_sweep_of, refill
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -72,6 +73,7 @@ class Reconciliation(RepositoryBase):
         table = job_table(kind)
 
         def requeue(session: Session) -> JobRecord:
+            sweep = lock_sweep_of(session, run_id, kind)  # FAILED or CANCELLED ends a trial
             statement = (
                 select(table)
                 .where(table.id == run_id, table.status == _RUNNING, table.lease_expires_at < now)
@@ -91,9 +93,10 @@ class Reconciliation(RepositoryBase):
                 .execution_options(populate_existing=True)
             )
             updated = session.scalars(guarded).one_or_none()
-            if isinstance(updated, Run | EvaluationJob):
-                return job_to_record(updated)
-            return job_to_record(load_job(session, run_id, table))
+            if not isinstance(updated, Run | EvaluationJob):
+                return job_to_record(load_job(session, run_id, table))
+            refill(session, sweep, updated, now)
+            return job_to_record(updated)
 
         return self._db.run(requeue, idempotent=True)
 

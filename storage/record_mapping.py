@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage.errors import InvalidValueError
-from storage.models import CheckpointRow, EvaluationJob, EvaluationRow, Run
+from storage.models import (
+    CheckpointRow,
+    EvaluationJob,
+    EvaluationRow,
+    Run,
+    RungResultRow,
+    SweepRow,
+    SweepTrialRow,
+    ValidationMetricRow,
+)
 from storage.records import (
     CheckpointInfo,
     EvaluationJobRecord,
@@ -16,6 +25,13 @@ from storage.records import (
     JobRecord,
     RunRecord,
     RunStatus,
+)
+from storage.sweep_records import (
+    RungResult,
+    SweepRecord,
+    SweepStatus,
+    SweepTrial,
+    ValidationMetric,
 )
 
 
@@ -104,6 +120,45 @@ def evaluation_to_record(row: EvaluationRow) -> EvaluationRecord:
         confusion=[[int(count) for count in line] for line in row.confusion],
         job_id=row.job_id,
         created_at=row.created_at,
+    )
+
+
+def sweep_to_record(row: SweepRow) -> SweepRecord:
+    """Convert a ``sweeps`` row into a :class:`SweepRecord`."""
+    return SweepRecord(
+        id=row.id,
+        name=row.name,
+        status=SweepStatus(row.status),
+        spec=dict(row.spec),
+        max_concurrent=row.max_concurrent,
+        max_attempts=row.max_attempts,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def sweep_trial_to_record(row: SweepTrialRow) -> SweepTrial:
+    """Convert a ``sweep_trials`` row into a :class:`SweepTrial`."""
+    return SweepTrial(row.sweep_id, row.trial, dict(row.params), dict(row.config), row.run_id)
+
+
+def rung_result_to_record(row: RungResultRow) -> RungResult:
+    """Convert a ``rung_results`` row into a :class:`RungResult`."""
+    return RungResult(
+        sweep_id=row.sweep_id,
+        rung_step=row.rung_step,
+        run_id=row.run_id,
+        trial=row.trial,
+        objective=row.objective,
+        continued=row.continued,
+        created_at=row.created_at,
+    )
+
+
+def validation_to_record(row: ValidationMetricRow) -> ValidationMetric:
+    """Convert a ``validation_metrics`` row; NULLs written for NaN come back as NaN."""
+    return ValidationMetric(
+        row.run_id, row.step, _nan_if_none(row.loss), _nan_if_none(row.accuracy)
     )
 
 

@@ -38,6 +38,7 @@ from storage.repository_base import (
     load_job,
     load_run,
 )
+from storage.trial_slots import lock_sweep_of, refill
 from storage.validation import check_max_attempts, check_name, check_seed, check_tags
 
 _QUEUED = RunStatus.QUEUED.value
@@ -242,6 +243,8 @@ class RunLifecycle(RepositoryBase):
         """End ``attempt``'s run in a terminal status, in one fenced transaction.
 
         ``final_weights`` become the checkpoint at ``steps_done`` (kept if one is already there).
+        A sweep trial's slot goes to the next trial in the same transaction
+        (``storage.trial_slots``).
         Non-finite floats in ``summary`` are stored as ``null`` (JSON has no NaN). Repeating the
         call after it committed returns the finished run (so a retry is harmless).
 
@@ -264,10 +267,12 @@ class RunLifecycle(RepositoryBase):
             values["device"] = device
 
         def finish(session: Session) -> RunRecord:
+            sweep = lock_sweep_of(session, run_id)  # a trial's slot is refilled below
             row, repeated = _fenced_finish(session, Run, run_id, attempt, values)
             assert isinstance(row, Run)
             if final_weights is not None and not repeated:
                 store_checkpoint(session, run_id, row.steps_done, final_weights, now)
+            refill(session, sweep, row, now)
             return run_to_record(row)
 
         return self._db.run(finish, idempotent=True)
@@ -327,6 +332,7 @@ class RunLifecycle(RepositoryBase):
         table = job_table(kind)
 
         def cancel(session: Session) -> JobRecord:
+            sweep = lock_sweep_of(session, run_id, kind)
             queued = (
                 update(table)
                 .where(table.id == run_id, table.status == _QUEUED)
@@ -341,6 +347,7 @@ class RunLifecycle(RepositoryBase):
                 returning = statement.returning(table).execution_options(populate_existing=True)
                 row = session.scalars(returning).one_or_none()
                 if isinstance(row, Run | EvaluationJob):
+                    refill(session, sweep, row, now)
                     return job_to_record(row)
             current = job_to_record(load_job(session, run_id, table))
             raise InvalidStateError(

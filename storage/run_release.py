@@ -34,6 +34,7 @@ from storage.reconciliation import next_state_of_lost_run
 from storage.record_mapping import job_to_record
 from storage.records import JobKind, JobRecord, RunStatus
 from storage.repository_base import JobTable, RepositoryBase, job_table, load_job
+from storage.trial_slots import lock_sweep_of, refill
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
@@ -80,6 +81,7 @@ class RunRelease(RepositoryBase):
         )
 
         def hand_back(session: Session) -> JobRecord:
+            sweep = lock_sweep_of(session, run_id, kind)  # a pending cancel ends a trial: refill
             row = session.scalars(
                 select(table)
                 .where(*owned)
@@ -109,6 +111,7 @@ class RunRelease(RepositoryBase):
             )
             updated = session.scalars(statement).one()
             assert isinstance(updated, Run | EvaluationJob)
+            refill(session, sweep, updated, now)
             return job_to_record(updated)
 
         return self._db.run(hand_back, idempotent=True)
@@ -133,6 +136,7 @@ class RunRelease(RepositoryBase):
         table = job_table(kind)
 
         def release(session: Session) -> JobRecord | None:
+            sweep = lock_sweep_of(session, run_id, kind)  # out of attempts ends a trial: refill
             row = session.scalars(
                 select(table)
                 .where(table.id == run_id, table.status == _RUNNING, table.lease_owner == owner)
@@ -154,7 +158,10 @@ class RunRelease(RepositoryBase):
                 .execution_options(populate_existing=True)
             )
             updated = session.scalars(statement).one_or_none()
-            return job_to_record(updated) if isinstance(updated, Run | EvaluationJob) else None
+            if not isinstance(updated, Run | EvaluationJob):
+                return None
+            refill(session, sweep, updated, now)
+            return job_to_record(updated)
 
         return self._db.run(release, idempotent=True)
 

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from storage.errors import InvalidValueError
 from storage.models import RungResultRow
+from storage.record_mapping import rung_result_to_record
 from storage.repository_base import RepositoryBase, fenced_touch, lease_expiry
 from storage.sweep_records import RungDecision, RungResult
-from storage.sweep_store import load_sweep
+from storage.trial_slots import load_sweep
 
 
 class RungStore(RepositoryBase):
@@ -103,17 +104,6 @@ class RungStore(RepositoryBase):
         )
 
         def read(session: Session) -> list[RungResult]:
-            return [
-                RungResult(
-                    sweep_id=row.sweep_id,
-                    rung_step=row.rung_step,
-                    run_id=row.run_id,
-                    trial=row.trial,
-                    objective=row.objective,
-                    continued=row.continued,
-                    created_at=row.created_at,
-                )
-                for row in session.scalars(statement)
-            ]
+            return [rung_result_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)

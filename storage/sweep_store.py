@@ -1,12 +1,13 @@
 """Sweeps and their trials: create a sweep with its planned trials, fill free slots, cancel.
 
-No central process runs a sweep. Whoever may have freed a slot (a trial's job as it ends, the
-reconciler in every worker, the CLI that starts the sweep) calls :meth:`SweepStore.fill_slots`:
-one transaction that locks the sweep row, counts the trials still QUEUED or RUNNING, and turns as
-many planned trials into QUEUED runs as ``max_concurrent`` allows. The caller publishes those
-runs after the commit; if it dies first, they are QUEUED runs never published, which the
-reconciler publishes. A unique index on ``runs (sweep_id, trial)`` backs the lock up: a trial is
-created once, whoever races for it.
+No central process runs a sweep. The transaction that ends a trial also starts the next one
+(``storage.trial_slots``); :meth:`SweepStore.fill_slots` does the same on its own, for the CLI
+that starts the sweep and the reconciler: one transaction that locks the sweep row, counts the
+trials still QUEUED or RUNNING, and turns as many planned trials into QUEUED runs as
+``max_concurrent`` allows. Whoever ended the trial then publishes the new runs
+(:meth:`SweepStore.take_unpublished_trials`); if it dies first, they are QUEUED runs never
+published, which the reconciler publishes. A unique index on ``runs (sweep_id, trial)`` backs the
+lock up: a trial is created once, whoever races for it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage.errors import InvalidValueError, SweepNotFoundError
+from storage.errors import InvalidValueError
 from storage.models import Run, SweepRow, SweepTrialRow
-from storage.record_mapping import check_finite_json, run_to_record
-from storage.records import JobKind, RunRecord, RunStatus
+from storage.record_mapping import (
+    check_finite_json,
+    run_to_record,
+    sweep_to_record,
+    sweep_trial_to_record,
+)
+from storage.records import RunRecord, RunStatus
 from storage.repository_base import RepositoryBase
 from storage.sweep_records import PlannedTrial, SweepRecord, SweepStatus, SweepTrial
+from storage.trial_slots import fill_free_slots, load_sweep
 
 _ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
@@ -118,10 +125,7 @@ class SweepStore(RepositoryBase):
 
         def read(session: Session) -> list[SweepTrial]:
             load_sweep(session, sweep_id)
-            return [
-                SweepTrial(row.sweep_id, row.trial, dict(row.params), dict(row.config), row.run_id)
-                for row in session.scalars(statement)
-            ]
+            return [sweep_trial_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
 
@@ -135,7 +139,9 @@ class SweepStore(RepositoryBase):
     def fill_slots(self, sweep_id: int) -> list[RunRecord]:
         """Create the next trials' runs (QUEUED) for every free slot, in one transaction.
 
-        Marks the sweep SUCCEEDED once no trial is left to start and none is active.
+        Marks the sweep SUCCEEDED once no trial is left to start and none is active. Every
+        transition that ends a trial fills its slot itself (``storage.trial_slots``); this is for
+        the sweep's start and the reconciler.
 
         Returns:
             The runs created now (publish them); empty when no slot was free or nothing is left.
@@ -146,26 +152,45 @@ class SweepStore(RepositoryBase):
         now = self._now()
 
         def fill(session: Session) -> list[RunRecord]:
-            sweep = load_sweep(session, sweep_id, for_update=True)
-            if sweep.status != SweepStatus.RUNNING.value:
-                return []
-            active = _count_active(session, sweep_id)
-            pending = list(
-                session.scalars(
-                    select(SweepTrialRow)
-                    .where(SweepTrialRow.sweep_id == sweep_id, SweepTrialRow.run_id.is_(None))
-                    .order_by(SweepTrialRow.trial)
-                    .limit(max(sweep.max_concurrent - active, 0))
-                )
-            )
-            created = [_create_trial_run(session, sweep, planned, now) for planned in pending]
-            if not created and active == 0 and not _has_pending(session, sweep_id):
-                sweep.status, sweep.finished_at = SweepStatus.SUCCEEDED.value, now
-            return created
+            return fill_free_slots(session, load_sweep(session, sweep_id, for_update=True), now)
 
-        # Not retried: a retry after a lost commit finds the slots taken and creates nothing,
-        # which would hide the runs to publish (the reconciler publishes them instead).
+        # Not retried: a retry after a lost commit finds the slots taken and creates nothing;
+        # the runs are published by whoever takes them (take_unpublished_trials) or the reconciler.
         return self._db.run(fill)
+
+    def take_unpublished_trials(self, sweep_id: int) -> list[RunRecord]:
+        """The sweep's trials created but never published, marked published now, for the caller
+        to publish.
+
+        A trial run is created (QUEUED, ``published_at`` NULL, never claimed) in the transaction
+        that frees its slot; publishing comes after that commit. One conditional UPDATE hands each
+        such run to exactly one caller, so two processes ending trials at once do not publish the
+        same one twice. If the caller dies before publishing, the run is QUEUED with an old
+        ``published_at``, which the reconciler publishes again. Handed-back and requeued runs
+        (claimed before) are left to those who requeued them.
+        """
+        now = self._now()
+        statement = (
+            update(Run)
+            .where(
+                Run.sweep_id == sweep_id,
+                Run.status == RunStatus.QUEUED.value,
+                Run.published_at.is_(None),
+                Run.started_at.is_(None),
+            )
+            .values(published_at=now)
+            .returning(Run)
+            .execution_options(populate_existing=True)
+        )
+
+        def take(session: Session) -> list[RunRecord]:
+            return sorted(
+                (run_to_record(row) for row in session.scalars(statement)),
+                key=lambda run: run.trial or 0,
+            )
+
+        # Not retried: after a lost commit the runs are taken; the reconciler publishes them.
+        return self._db.run(take)
 
     def cancel_sweep(self, sweep_id: int) -> SweepRecord:
         """Stop a sweep: no trial starts any more, QUEUED trials end CANCELLED, RUNNING ones are
@@ -194,72 +219,3 @@ class SweepStore(RepositoryBase):
             return sweep_to_record(sweep)
 
         return self._db.run(cancel, idempotent=True)
-
-
-def load_sweep(session: Session, sweep_id: int, *, for_update: bool = False) -> SweepRow:
-    """Load one ``sweeps`` row (locked with ``for_update`` on PostgreSQL).
-
-    Raises:
-        SweepNotFoundError: no sweep has this id.
-    """
-    statement = (
-        select(SweepRow).where(SweepRow.id == sweep_id).execution_options(populate_existing=True)
-    )
-    if for_update:
-        statement = statement.with_for_update()
-    row = session.scalars(statement).one_or_none()
-    if row is None:
-        raise SweepNotFoundError(f"no sweep with id {sweep_id}; `trainq sweep list` shows them")
-    return row
-
-
-def sweep_to_record(row: SweepRow) -> SweepRecord:
-    """Convert a ``sweeps`` row into a :class:`SweepRecord`."""
-    return SweepRecord(
-        id=row.id,
-        name=row.name,
-        status=SweepStatus(row.status),
-        spec=dict(row.spec),
-        max_concurrent=row.max_concurrent,
-        max_attempts=row.max_attempts,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-    )
-
-
-def _count_active(session: Session, sweep_id: int) -> int:
-    statement = select(func.count()).where(Run.sweep_id == sweep_id, Run.status.in_(_ACTIVE))
-    return int(session.execute(statement).scalar_one())
-
-
-def _has_pending(session: Session, sweep_id: int) -> bool:
-    statement = select(SweepTrialRow.trial).where(
-        SweepTrialRow.sweep_id == sweep_id, SweepTrialRow.run_id.is_(None)
-    )
-    return session.execute(statement.limit(1)).first() is not None
-
-
-def _create_trial_run(
-    session: Session, sweep: SweepRow, planned: SweepTrialRow, now: Any
-) -> RunRecord:
-    prefix = sweep.name or f"sweep {sweep.id}"
-    row = Run(
-        kind=JobKind.TRAIN.value,
-        name=f"{prefix} #{planned.trial}"[:200],
-        status=RunStatus.QUEUED.value,
-        config=dict(planned.config),
-        seed=planned.seed,
-        queue=planned.queue,
-        attempt=0,
-        max_attempts=sweep.max_attempts,
-        cancel_requested=False,
-        steps_done=0,
-        created_at=now,
-        tags={"sweep": str(sweep.id)},
-        sweep_id=sweep.id,
-        trial=planned.trial,
-    )
-    session.add(row)
-    session.flush()
-    planned.run_id = row.id
-    return run_to_record(row)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import ValidationMetricRow
-from storage.record_mapping import none_if_nan
+from storage.record_mapping import none_if_nan, validation_to_record
 from storage.repository_base import RepositoryBase, insert_ignoring_duplicates, load_run
 from storage.sweep_records import ValidationMetric
 
@@ -26,16 +24,10 @@ class ValidationStore(RepositoryBase):
         Raises:
             RunNotFoundError: no run has this id.
         """
-        values = {
-            "run_id": run_id,
-            "step": step,
-            "loss": none_if_nan(loss),
-            "accuracy": none_if_nan(accuracy),
-        }
 
         def write(session: Session) -> None:
             load_run(session, run_id)
-            insert_ignoring_duplicates(session, ValidationMetricRow, values)
+            store_validation(session, run_id, step, loss, accuracy)
 
         return self._db.run(write, idempotent=True)
 
@@ -48,13 +40,19 @@ class ValidationStore(RepositoryBase):
         )
 
         def read(session: Session) -> list[ValidationMetric]:
-            return [
-                ValidationMetric(row.run_id, row.step, _nan(row.loss), _nan(row.accuracy))
-                for row in session.scalars(statement)
-            ]
+            return [validation_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
 
 
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else float(value)
+def store_validation(
+    session: Session, run_id: int, step: int, loss: float, accuracy: float
+) -> None:
+    """Insert a checkpoint's validation metrics in ``session``, keeping a row already there."""
+    values = {
+        "run_id": run_id,
+        "step": step,
+        "loss": none_if_nan(loss),
+        "accuracy": none_if_nan(accuracy),
+    }
+    insert_ignoring_duplicates(session, ValidationMetricRow, values)

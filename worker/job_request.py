@@ -28,6 +28,7 @@ from worker.dispatch import Dispatcher
 from worker.jobs import lease_owner_name
 from worker.queues import EVAL_TASK
 from worker.services import services
+from worker.sweeps import trial_ended
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class JobRequest(Request):
             )
             if publish and run.status is RunStatus.QUEUED:
                 _dispatcher().publish(found.repository, run)
+            if run.sweep_id is not None and run.status.terminal:  # its slot went to a new trial
+                trial_ended(found.repository, found.settings, run.sweep_id)
         except TrainqError as exc:  # the lease expires and the reconciler takes over instead
             logger.warning(
                 "%s %s: could not release the lost job's lease: %s", kind.value, run_id, exc

@@ -151,13 +151,19 @@ def _train(
 
     def record(report: ChunkReport) -> None:
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
-        weights = report.state.arrays if report.state is not None else None
+        state = report.state  # set when the chunk ends at a checkpoint
+        validation = hooks.validate(state) if state is not None else None
         ack = repository.record_chunk(
-            run.id, run.attempt, chunk, lease_ttl_s=context.settings.lease_ttl_s, checkpoint=weights
+            run.id,
+            run.attempt,
+            chunk,
+            lease_ttl_s=context.settings.lease_ttl_s,
+            checkpoint=state.arrays if state is not None else None,
+            validation=(validation.loss, validation.accuracy) if validation else None,
         )
         if ack.cancel_requested:
             heartbeat.stop_requested.set()
-        if report.state is not None and hooks.at_checkpoint(report.state):
+        if state is not None and hooks.decide(state, validation):
             heartbeat.stop_requested.set()
 
     result = train(

@@ -27,6 +27,9 @@ from worker.sweep_spec import (
 )
 
 TRIAL_STREAM = 3  # first word after the seed: 0 data order, 1 initial weights, 2 validation split
+#: Longest chunk a trial is given on its own (so that a cancel or a hand-back still stops within a
+#: fraction of a second at 10,000 steps/s).
+MAX_TRIAL_CHUNK_STEPS = 2_000
 
 
 def plan_trials(spec: SweepSpec) -> list[tuple[dict[str, Any], TrainConfig]]:
@@ -44,6 +47,9 @@ def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:
 
     With ASHA, checkpoints must fall on every rung (a rung decision is taken at a checkpoint): the
     checkpoint interval becomes ``gcd(checkpoint_every, min_steps)`` and the chunk size divides it.
+    Unless the file sets ``chunk_steps``, a trial trains one chunk per checkpoint (up to
+    :data:`MAX_TRIAL_CHUNK_STEPS`): a chunk between checkpoints would only cost a transaction, since
+    a resumed trial starts from its checkpoint and recomputes that chunk anyway.
 
     Raises:
         InvalidConfigError: naming the parameters and the offending option.
@@ -54,6 +60,8 @@ def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:
         config = parse_train_config(fields)
         if spec.asha is not None:
             config = _checkpoints_on_rungs(config, spec.asha)
+        if "chunk_steps" not in params:
+            config = _one_chunk_per_checkpoint(config)
     except InvalidConfigError as exc:
         described = ", ".join(f"{name}={value!r}" for name, value in params.items())
         reason = str(exc).removeprefix("invalid config: ")
@@ -72,6 +80,13 @@ def _checkpoints_on_rungs(config: TrainConfig, asha: AshaSpec) -> TrainConfig:
     fields = config.model_dump(mode="json")
     fields |= {"checkpoint_every_steps": every, "chunk_steps": math.gcd(config.chunk_steps, every)}
     return parse_train_config(fields)
+
+
+def _one_chunk_per_checkpoint(config: TrainConfig) -> TrainConfig:
+    every = config.checkpoint_every_steps
+    if config.chunk_steps == every or every > MAX_TRIAL_CHUNK_STEPS:
+        return config
+    return parse_train_config(config.model_dump(mode="json") | {"chunk_steps": every})
 
 
 def _parameter_sets(spec: SweepSpec) -> Iterator[dict[str, Any]]:

@@ -1,9 +1,11 @@
 """Starting and advancing sweeps: plain functions the CLI, the jobs and the reconciler share.
 
-``submit_sweep`` is the entry point for code that is not the CLI (e.g. a Python API): it takes a
-parsed sweep file, validates and plans every trial, stores the sweep, and (in a cluster) starts
-the first ``max_concurrent`` trials. ``advance_sweep`` fills free slots and publishes what it
-created; whoever may have freed a slot calls it, so no central process drives a sweep.
+``submit_sweep`` (called by ``Client.submit_sweep``, which the CLI uses) takes a parsed sweep
+file, validates and plans every trial, stores the sweep, and (in a cluster) starts the first
+``max_concurrent`` trials. The transaction that ends a trial creates the next one
+(``storage.trial_slots``); ``trial_ended`` then publishes it, and ``advance_sweep`` (the sweep's
+start, ``sweep resume``, the reconciler) fills free slots and publishes what is unpublished. No
+central process drives a sweep.
 """
 
 from __future__ import annotations
@@ -80,31 +82,51 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
 def advance_sweep(
     repository: Repository, sweep_id: int, dispatcher: Dispatcher | None
 ) -> list[RunRecord]:
-    """Start trials in the sweep's free slots and publish them (when a dispatcher is given).
+    """Start trials in the sweep's free slots and publish every trial never published (when a
+    dispatcher is given).
 
-    A publish that fails leaves the trial QUEUED and unpublished; the reconciler publishes it.
+    Returns:
+        The trials created now, or with a dispatcher the trials published now.
     """
-    from worker.errors import BrokerUnavailableError
-
     created = repository.fill_slots(sweep_id)
     for run in created:
         logger.info("sweep %s: trial %s started as run %s", sweep_id, run.trial, run.id)
-        if dispatcher is not None:
-            try:
-                dispatcher.publish(repository, run)
-            except BrokerUnavailableError as exc:
-                logger.warning("sweep %s: %s", sweep_id, exc)
-    return created
+    if dispatcher is None:
+        return created
+    return publish_new_trials(repository, sweep_id, dispatcher)
+
+
+def publish_new_trials(
+    repository: Repository, sweep_id: int, dispatcher: Dispatcher
+) -> list[RunRecord]:
+    """Publish the sweep's trials that were created but never published (each by one caller).
+
+    A publish that fails leaves the trial QUEUED; the reconciler publishes it again.
+    """
+    from worker.errors import BrokerUnavailableError
+
+    taken = repository.take_unpublished_trials(sweep_id)
+    for run in taken:
+        try:
+            dispatcher.publish(repository, run)
+        except BrokerUnavailableError as exc:
+            logger.warning("sweep %s: %s", sweep_id, exc)
+    return taken
 
 
 def trial_ended(repository: Repository, settings: Settings, sweep_id: int) -> None:
-    """A trial's job is over (whatever the outcome): give its slot to the next trial.
+    """A trial's job is over (whatever the outcome): publish the trial that took its slot.
 
-    Never raises: the reconciler repeats this for every running sweep, so a failure here only
-    delays the next trial by one reconcile period.
+    The next trial was created in the transaction that ended this one; only publishing is left
+    (embedded, nothing: the sweep runner takes QUEUED trials itself). Never raises: the
+    reconciler publishes for every running sweep, so a failure here only delays the next trial
+    by one reconcile period.
     """
+    dispatcher = _dispatcher(settings)
+    if dispatcher is None:
+        return
     try:
-        advance_sweep(repository, sweep_id, _dispatcher(settings))
+        publish_new_trials(repository, sweep_id, dispatcher)
     except TrainqError as exc:
         logger.warning("sweep %s: could not start the next trial now: %s", sweep_id, exc)
 

@@ -1,7 +1,8 @@
 """What a training job does at each checkpoint beyond storing it: validation, then ASHA.
 
 At every checkpoint of a run with a validation split, its loss and accuracy over the held-out
-images are stored (idempotent per step). When the run is a sweep trial with ASHA and the step is
+images are stored (idempotent per step), in the transaction that stores the chunk and the
+checkpoint. When the run is a sweep trial with ASHA and the step is
 a rung, the metric goes to ``Repository.decide_rung``, which records it and decides, in one
 transaction, whether the trial continues. A pruned trial ends SUCCEEDED with ``pruned: true`` and
 ``pruned_at_step`` in its summary and its weights at the rung as final weights.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from storage.records import RunRecord, RunStatus
 from worker.config import TrainConfig
 from worker.sweep_spec import Objective, SweepSpec, parse_sweep_spec
-from worker.validation import Validator
+from worker.validation import ValidationResult, Validator
 
 if TYPE_CHECKING:
     from worker.data import FashionMnist
@@ -44,15 +45,31 @@ class CheckpointHooks:
                 self._rungs = set(self._spec.asha.rungs(config.steps))
         self.pruned_at_step: int | None = None
 
+    def validate(self, state: TrainingState) -> ValidationResult | None:
+        """The validation metrics of the checkpoint ``state`` (None without a validation split).
+
+        The caller stores them with the checkpoint, in the chunk's transaction, then calls
+        :meth:`decide`.
+        """
+        return self._validator.measure(state.arrays) if self._validator is not None else None
+
     def at_checkpoint(self, state: TrainingState) -> bool:
-        """Store the validation metrics of ``state``; True when the trial must stop (pruned)."""
-        if self._validator is None:
+        """Store the validation metrics of ``state`` on their own, then :meth:`decide` (for a
+        checkpoint stored before: the one a trial resumes from)."""
+        result = self.validate(state)
+        if result is None:
             return False
-        result = self._validator.measure(state.arrays)
         repository = self._context.repository
         repository.record_validation(self._run.id, state.step, result.loss, result.accuracy)
-        if self._spec is None or self._spec.asha is None or state.step not in self._rungs:
+        return self.decide(state, result)
+
+    def decide(self, state: TrainingState, result: ValidationResult | None) -> bool:
+        """At a rung, record the trial's metric and decide; True when the trial must stop."""
+        if result is None or self._spec is None or self._spec.asha is None:
             return False
+        if state.step not in self._rungs:
+            return False
+        repository = self._context.repository
         value = result.accuracy if self._spec.objective is Objective.VAL_ACCURACY else result.loss
         decision = repository.decide_rung(
             sweep_id=self._spec_sweep_id,

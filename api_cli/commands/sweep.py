@@ -4,30 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api_cli.commands.plot import MAX_CHART_ROWS
 from api_cli.exit_codes import ExitCode
-from api_cli.output import Format, format_cell, print_json, print_table, stderr, stdout
+from api_cli.output import Format, format_cell, print_json, print_table, stdout
 from api_cli.state import STATE
+from storage.validation import MAX_ID
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
-    from storage.records import RunRecord
     from storage.sweep_records import SweepRecord
     from worker.sweep_report import SweepReport
-
-POLL_INTERVAL_S = 0.5
 
 app = typer.Typer(
     help="Sweeps: many trials of `trainq train` chosen on validation, with ASHA early stopping.",
     no_args_is_help=True,
-    epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep show 3\n\n"
-    "  trainq sweep best 3 --export best.npz\n\n  trainq sweep plot 3 --out sweep3.png",
+    epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep resume 3\n\n"
+    "  trainq sweep show 3\n\n"
+    "  trainq sweep best 3 --export best.npz\n\n  trainq sweep plot 3\n\n"
+    "  trainq sweep plot 3 --out sweep3.png",
 )
 
 
@@ -42,83 +41,84 @@ def start(
 ) -> None:
     """Validate a sweep file, store the sweep and its trials, and start them.
 
-    Embedded, the trials run here one after another; in a cluster they are queued for workers,
-    at most max_concurrent at once. Prints the sweep id.
+    Embedded, the trials run here one after another (Ctrl-C stops at the next
+    chunk and keeps the sweep resumable: `trainq sweep resume ID`); in a
+    cluster they are queued for workers, at most max_concurrent at once.
+    Prints the sweep id.
     """
-    from worker.sweep_file import read_sweep_file
-    from worker.sweeps import parse_spec, submit_sweep
+    _refuse_no_wait_embedded(wait)
+    sweep = STATE.client.submit_sweep(file, run_here=False)  # exit 2 naming the key
+    if not json_output:
+        spec = sweep.spec
+        stdout.print(f"sweep {sweep.id} started: {spec['run_cap']} trials, seed {spec['seed']}")
+    _follow(sweep, wait=wait, json_output=json_output)
 
-    spec = parse_spec(read_sweep_file(file))  # exit 2 naming the key; nothing stored
-    settings = STATE.settings
-    if wait is False and settings.embedded:
+
+@app.command("resume")
+def resume(
+    sweep_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The sweep's id.")],
+    wait: Annotated[
+        bool | None,
+        typer.Option("--wait/--no-wait", help="Follow it to the end (default: when embedded)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Continue a sweep whose `sweep start` process died or was interrupted.
+
+    Embedded, the trial that was interrupted resumes here from its newest
+    checkpoint (at once when its process on this machine is gone), then the
+    remaining trials run; ASHA decisions already taken are kept. In a cluster
+    the workers carry a sweep on by themselves: this publishes its next trials
+    and returns (--wait follows it).
+
+    Example: trainq sweep resume 3
+    """
+    _refuse_no_wait_embedded(wait)
+    sweep = STATE.client.resume_sweep(sweep_id, run_here=False)
+    if not json_output:
+        _say_where_it_resumes(sweep_id)
+    _follow(sweep, wait=wait, json_output=json_output)
+
+
+def _refuse_no_wait_embedded(wait: bool | None) -> None:
+    if wait is False and STATE.settings.embedded:
         raise InvalidConfigError(
             "--no-wait needs a broker: in embedded mode the trials run in this process. "
             "Set TRAINQ_BROKER_URL to queue them for workers."
         )
-    dispatcher = None if settings.embedded else STATE.dispatcher
-    if dispatcher is not None:
-        dispatcher.ping()  # fail fast, before anything is stored
-    sweep = submit_sweep(
-        STATE.repository, spec, max_attempts=settings.max_attempts, dispatcher=dispatcher
-    )
-    if not json_output:
-        trials = spec.run_cap
-        stdout.print(f"sweep {sweep.id} started: {trials} trials, seed {spec.seed}")
-    if settings.embedded:
-        sweep = _run_here(sweep.id, quiet=json_output)
+
+
+def _say_where_it_resumes(sweep_id: int) -> None:
+    from storage.records import RunStatus
+
+    repository = STATE.repository
+    trials = repository.list_sweep_trials(sweep_id)
+    runs = repository.list_runs(sweep_id=sweep_id)
+    ended = sum(run.status.terminal for run in runs)
+    if STATE.settings.embedded:
+        stdout.print(f"sweep {sweep_id} resumes here: {ended} of {len(trials)} trials ended")
+    else:
+        stdout.print(
+            f"sweep {sweep_id}: the workers carry it on ({ended} of {len(trials)} trials ended); "
+            "its next trials are published"
+        )
+    for run in sorted(runs, key=lambda r: r.trial or 0):
+        if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and run.steps_done > 0:
+            checkpoints = repository.list_checkpoints(run.id)
+            step = checkpoints[-1].step if checkpoints else 0
+            stdout.print(
+                f"trial {run.trial} (run {run.id}) resumes from its checkpoint at step {step:,}"
+            )
+
+
+def _follow(sweep: SweepRecord, *, wait: bool | None, json_output: bool) -> None:
+    from api_cli.sweep_run import run_sweep_in_process, wait_for_sweep
+
+    if STATE.settings.embedded:
+        sweep = run_sweep_in_process(sweep.id, quiet=json_output)
     elif wait:
-        sweep = _wait(sweep.id, quiet=json_output)
+        sweep = wait_for_sweep(sweep.id, quiet=json_output)
     _report_end(sweep, json_output=json_output)
-
-
-def _run_here(sweep_id: int, *, quiet: bool) -> SweepRecord:
-    from worker.jobs import JobContext
-    from worker.sweep_runner import run_sweep_here
-
-    repository = STATE.repository
-    context = JobContext.for_this_process(repository, STATE.settings, "embedded")
-    failures: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            run_sweep_here(context, sweep_id, on_trial_end=None if quiet else _print_trial)
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
-
-    thread = threading.Thread(target=work, name=f"trainq-sweep-{sweep_id}", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(POLL_INTERVAL_S)
-    except KeyboardInterrupt:
-        stderr.print(f"[yellow]interrupted: cancelling sweep {sweep_id}…[/]")
-        repository.cancel_sweep(sweep_id)
-        thread.join()
-        raise
-    if failures:
-        raise failures[0]
-    return repository.get_sweep(sweep_id)
-
-
-def _print_trial(run: RunRecord) -> None:
-    summary = run.train_summary
-    outcome = "pruned" if summary is not None and summary.pruned else run.status.value
-    stderr.print(f"trial {run.trial} (run {run.id}): {outcome} after {run.steps_done} steps")
-
-
-def _wait(sweep_id: int, *, quiet: bool) -> SweepRecord:
-    repository = STATE.repository
-    seen: set[int] = set()
-    while True:
-        sweep = repository.get_sweep(sweep_id)
-        for run in repository.list_runs(sweep_id=sweep_id):
-            if run.status.terminal and run.id not in seen:
-                seen.add(run.id)
-                if not quiet:
-                    _print_trial(run)
-        if sweep.status.terminal:
-            return sweep
-        time.sleep(POLL_INTERVAL_S)
 
 
 def _report_end(sweep: SweepRecord, *, json_output: bool) -> None:
@@ -282,16 +282,37 @@ def best(
 @app.command("plot")
 def plot(
     sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")],
-    out: Annotated[Path, typer.Option(help="Destination image (.png, .svg or .pdf).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write an image (.png, .svg or .pdf); without it, draw in the terminal."),
+    ] = None,
 ) -> None:
-    """Plot every trial's validation metric against step (pruned trials end with an x) and
-    each parameter against the trial's final metric."""
-    from api_cli.sweep_plot import plot_sweep
+    """Plot a sweep: validation curves, and each parameter against the metric.
+
+    Every trial's validation metric against step (a pruned trial's line ends
+    with an x where ASHA stopped it; the best trial's is thicker, or ends with
+    a dot in the terminal), then one panel per varying parameter. Without
+    --out it is drawn in the terminal.
+
+    Example: trainq sweep plot 3 --out sweep3.png
+    """
     from worker.sweep_report import sweep_report
 
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise InvalidConfigError(f"--out {out}: use a .png, .svg or .pdf file name")
-    if not out.parent.is_dir():
-        raise InvalidConfigError(f"--out {out}: directory {out.parent} does not exist")
-    plot_sweep(sweep_report(STATE.repository, sweep_id), out)
-    stdout.print(f"wrote {out}")
+    if out is not None:
+        if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise InvalidConfigError(f"--out {out}: use a .png, .svg or .pdf file name")
+        if not out.parent.is_dir():
+            raise InvalidConfigError(f"--out {out}: directory {out.parent} does not exist")
+    report = sweep_report(STATE.repository, sweep_id)
+    if out is not None:
+        from api_cli.sweep_plot import plot_sweep
+
+        plot_sweep(report, out)
+        stdout.print(f"wrote {out}")
+        return
+    from api_cli.plotting.sweep_terminal import render_sweep
+
+    colour = stdout.is_terminal and stdout.color_system is not None
+    height = max(6, min(MAX_CHART_ROWS, stdout.height - 8))
+    for line in render_sweep(report, width=stdout.width, height=height, colour=colour):
+        stdout.print(line)

@@ -8,7 +8,7 @@ its own chart on shared axes, since overlaid dots of one colour could not be tol
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from rich.text import Text
 
@@ -69,11 +69,26 @@ class BrailleCanvas:
                 error += dx
                 y0 += step_y
 
-    def rows(self, styles: Sequence[str | None]) -> Iterator[Text]:
-        """The canvas as lines of text, each cell styled by the series that drew it last."""
-        for bits_row, owner_row in zip(self._bits, self._owner, strict=True):
+    def rows(
+        self,
+        styles: Sequence[str | None],
+        marks: Mapping[tuple[int, int], tuple[str, str | None]] | None = None,
+    ) -> Iterator[Text]:
+        """The canvas as lines of text, each cell styled by the series that drew it last.
+
+        ``marks`` replaces whole cells, keyed by the dot (x, y) inside them, with a character and
+        a style (e.g. an x where a pruned trial stopped).
+        """
+        cells = {(y // DOTS_Y, x // DOTS_X): mark for (x, y), mark in (marks or {}).items()}
+        for row_index, (bits_row, owner_row) in enumerate(
+            zip(self._bits, self._owner, strict=True)
+        ):
             text = Text()
-            for bits, owner in zip(bits_row, owner_row, strict=True):
+            for column, (bits, owner) in enumerate(zip(bits_row, owner_row, strict=True)):
+                mark = cells.get((row_index, column))
+                if mark is not None:
+                    text.append(mark[0], style=mark[1])
+                    continue
                 style = styles[owner % len(styles)] if owner >= 0 and styles else None
                 text.append(chr(_BRAILLE_BASE + bits), style=style)
             yield text
@@ -113,7 +128,7 @@ def _chart(
     colour: bool,
 ) -> list[Text]:
     low, high = low_high
-    labels = [_number(high), _number((low + high) / 2), _number(low)]
+    labels = [format_number(high), format_number((low + high) / 2), format_number(low)]
     label_width = max(len(label) for label in labels)
     # One column is left free: a line exactly as wide as the terminal wraps in some terminals.
     canvas = BrailleCanvas(max(MIN_WIDTH, width) - label_width - 3, max(2, height))
@@ -130,7 +145,7 @@ def _chart(
         tick = "┤" if label else "│"
         lines.append(Text(f"{label:>{label_width}} {tick}") + row)
     lines.append(Text(" " * label_width + " └" + "─" * canvas.width_cells))
-    lines.append(Text(" " * (label_width + 2) + _x_axis(x_low, x_high, canvas.width_cells)))
+    lines.append(Text(" " * (label_width + 2) + x_axis(x_low, x_high, canvas.width_cells)))
     return lines
 
 
@@ -147,8 +162,8 @@ def _draw(
             previous = None  # a gap, not a line across it
             continue
         point = (
-            _scale(step, x_range, canvas.width_dots),
-            canvas.height_dots - 1 - _scale(value, y_range, canvas.height_dots),
+            scale_to_dots(step, x_range, canvas.width_dots),
+            canvas.height_dots - 1 - scale_to_dots(value, y_range, canvas.height_dots),
         )
         if previous is None:
             canvas.dot(*point, series)
@@ -157,7 +172,7 @@ def _draw(
         previous = point
 
 
-def _scale(value: float, value_range: tuple[float, float], dots: int) -> int:
+def scale_to_dots(value: float, value_range: tuple[float, float], dots: int) -> int:
     low, high = value_range
     if high <= low:
         return 0
@@ -169,12 +184,18 @@ def _step_range(curves: Sequence[Curve]) -> tuple[float, float]:
     return 1.0, max([2.0, *ends])
 
 
-def _x_axis(x_low: float, x_high: float, width: int) -> str:
+def x_axis(x_low: float, x_high: float, width: int) -> str:
     """Step numbers at the left, middle and right end of the axis."""
     left, middle, right = f"{x_low:,.0f}", f"{(x_low + x_high) / 2:,.0f}", f"{x_high:,.0f} step"
+    return place_labels(
+        [(left, 0), (middle, (width - len(middle)) // 2), (right, width - len(right))], width
+    )
+
+
+def place_labels(labels: Sequence[tuple[str, int]], width: int) -> str:
+    """A line ``width`` wide with each text starting at its column (later ones overwrite)."""
     axis = [" "] * width
-    placed = ((left, 0), (middle, (width - len(middle)) // 2), (right, width - len(right)))
-    for text, start in placed:
+    for text, start in labels:
         for offset, char in enumerate(text):
             if 0 <= start + offset < width:
                 axis[start + offset] = char
@@ -201,9 +222,10 @@ def _summary(curve: Curve, higher_is_better: bool) -> str:
         return "no finite values yet"
     first, last = finite[0][0], finite[-1][0]
     best_value, best_step = max(finite) if higher_is_better else min(finite)
+    best = f"{'max' if higher_is_better else 'min'} {format_number(best_value)}"
     return (
-        f"{_number(first)} → {_number(last)} at step {finite[-1][1]:,.0f} "
-        f"({'max' if higher_is_better else 'min'} {_number(best_value)} at step {best_step:,.0f})"
+        f"{format_number(first)} → {format_number(last)} at step {finite[-1][1]:,.0f} "
+        f"({best} at step {best_step:,.0f})"
     )
 
 
@@ -211,7 +233,7 @@ def _marker(index: int) -> str:
     return "●" if index < len(COLOURS) else "○"
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):

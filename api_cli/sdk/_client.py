@@ -9,15 +9,14 @@ Celery (until the first publish) or TensorFlow (until an embedded job trains).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, overload
 
 from api_cli.sdk._records import Metrics
+from api_cli.sdk._sweeps import SweepMethods
 from storage import Settings
 from storage.errors import RunNotFoundError
 from storage.records import (
@@ -35,14 +34,12 @@ from worker.queues import EVAL_QUEUE, queue_for
 
 if TYPE_CHECKING:
     from storage import Repository
-    from storage.sweep_records import SweepRecord
-    from worker.sweep_report import SweepReport
 
 #: How often :meth:`Client.wait` reads a run's status from the database.
 DEFAULT_POLL_INTERVAL_S = 0.1
 
 
-class Client:
+class Client(SweepMethods):
     """Submit training and evaluation jobs, wait for them, and read their results.
 
     Example:
@@ -416,49 +413,6 @@ class Client:
         return self.repository.request_cancel(run_id)
 
     # -- lifetime --------------------------------------------------------------------------
-
-    # -- sweeps ----------------------------------------------------------------------------
-
-    def submit_sweep(self, sweep: str | os.PathLike[str] | Mapping[str, Any]) -> SweepRecord:
-        """Start a sweep from a sweep file (YAML or JSON) or its loaded mapping.
-
-        Every trial's values are checked by ``trainq train``'s validator before anything is
-        stored. On a cluster the first ``max_concurrent`` trials are published and this returns
-        at once (each trial that ends starts the next); embedded, the trials run here, one after
-        another, and this returns when the sweep has ended.
-
-        Raises:
-            InvalidConfigError: the file is bad (the message names the key); nothing was stored.
-        """
-        from worker.dispatch import Dispatcher
-        from worker.sweep_file import read_sweep_file
-        from worker.sweeps import parse_spec, submit_sweep
-
-        data = read_sweep_file(Path(sweep)) if isinstance(sweep, str | os.PathLike) else sweep
-        spec = parse_spec(dict(data))
-        dispatcher = self.dispatcher
-        publisher = dispatcher if isinstance(dispatcher, Dispatcher) else None
-        dispatcher.check()  # fail fast, before anything is stored
-        record = submit_sweep(
-            self.repository, spec, max_attempts=self.settings.max_attempts, dispatcher=publisher
-        )
-        if publisher is not None:
-            return record
-        from worker.jobs import JobContext
-        from worker.sweep_runner import run_sweep_here
-
-        context = JobContext.for_this_process(self.repository, self.settings, "embedded")
-        return run_sweep_here(context, record.id)
-
-    def sweep(self, sweep_id: int) -> SweepReport:
-        """A sweep's state: its trials (parameters, objective, pruned or not), rungs, best trial.
-
-        Raises:
-            SweepNotFoundError: no sweep has this id.
-        """
-        from worker.sweep_report import sweep_report
-
-        return sweep_report(self.repository, sweep_id)
 
     def close(self) -> None:
         """Let jobs running in this process finish, then release connections."""

@@ -81,6 +81,26 @@ def test_the_best_trial_exports_and_the_sweep_plots(
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_without_out_the_sweep_is_drawn_in_the_terminal_with_pruned_trials_marked(
+    trainq: Trainq, finished_sweep: dict[str, Any]
+) -> None:
+    result = trainq("sweep", "plot", str(finished_sweep["sweep_id"]))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    pruned = sum(t["pruned"] for t in finished_sweep["trials"])
+    assert lines[0].startswith(f"sweep {finished_sweep['sweep_id']} val_accuracy: 5 trials")
+    assert (
+        f"pruned ({pruned})" in lines[0] and f"best run {finished_sweep['best_run_id']}" in lines[0]
+    )
+    chart = lines[1 : lines.index("", 1)]
+    assert any("\u00d7" in line for line in chart)  # where a pruned trial stopped
+    assert sum(line.count("\u25cf") for line in chart) == 1  # the best trial's end
+    assert any(chr(0x2801) <= char <= chr(0x28FF) for line in chart for char in line)
+    assert any(line.startswith("lr (log scale) against final val_accuracy") for line in lines)
+    assert any(line.startswith("init against final val_accuracy") for line in lines)
+    assert max(len(line) for line in lines) <= 80
+
+
 @pytest.mark.parametrize(
     ("body", "key"),
     [

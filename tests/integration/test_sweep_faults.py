@@ -6,10 +6,12 @@ import json
 import time
 from pathlib import Path
 
+import redis
+
 from storage import Repository, RunRecord, RunStatus
 from storage.sweep_records import SweepStatus
 from tests.cluster.compose import worker_command
-from tests.integration.harness import Cluster
+from tests.integration.harness import REDIS_HOST_URL, REDIS_TEST_DB, Cluster
 
 # One configuration (zeros, momentum 0.9, lr 0.02, cosine) leads at every rung and at the end, so
 # ASHA keeps it whatever order the trials reach their rungs in; trials are deterministic.
@@ -98,3 +100,32 @@ def test_a_sweep_survives_a_killed_worker_and_picks_the_same_best_trial(
     assert repository.get_sweep(reference_id).status is SweepStatus.SUCCEEDED
     best = {key: killed[key] for key in ("best_objective", "best_params")}
     assert best == {key: reference[key] for key in ("best_objective", "best_params")}
+
+
+def queue_length(queue: str = "train") -> int:
+    client = redis.Redis.from_url(f"{REDIS_HOST_URL}/{REDIS_TEST_DB}")
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
+
+
+def test_sweep_resume_on_a_cluster_publishes_a_trial_whose_publisher_died(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP)
+    sweep_id = start_sweep(cluster, path)  # no worker: the first 2 trials wait in the queue
+    assert queue_length() == 2
+    repository = cluster.repository()
+    first = repository.list_runs(sweep_id=sweep_id, statuses=[RunStatus.QUEUED])[-1]
+    claimed = repository.claim_run(first.id, owner="gone", worker_host="h", lease_ttl_s=30)
+    assert claimed is not None
+    repository.finish_run(first.id, claimed.attempt, RunStatus.SUCCEEDED)  # then the job died
+    [new] = [run for run in repository.list_runs(sweep_id=sweep_id) if run.trial == 2]
+    assert new.published_at is None and queue_length() == 2
+
+    result = cluster.trainq("sweep", "resume", str(sweep_id))
+    assert result.returncode == 0, result.stderr
+    assert "the workers carry it on" in result.stdout
+    assert repository.get_run(new.id).published_at is not None and queue_length() == 3

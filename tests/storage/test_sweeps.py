@@ -9,7 +9,7 @@ import pytest
 from storage import Repository, RunStatus, StaleAttemptError
 from storage.errors import SweepNotFoundError
 from storage.sweep_records import PlannedTrial, SweepStatus
-from tests.storage.support import LEASE_TTL_S, claim
+from tests.storage.support import LEASE_TTL_S, FakeClock, chunk, claim
 
 
 def planned(n: int) -> list[PlannedTrial]:
@@ -46,8 +46,59 @@ def test_slots_are_filled_up_to_max_concurrent_in_trial_order(repo: Repository) 
     assert [(run.trial, run.status) for run in first] == [(0, RunStatus.QUEUED), (1, "queued")]
     assert first[0].sweep_id == sweep_id and first[0].config["steps"] == 900
     assert repo.fill_slots(sweep_id) == []  # no slot is free: nothing more
-    finish(repo, first[0].id)
-    assert [run.trial for run in repo.fill_slots(sweep_id)] == [2]
+
+
+def test_the_transaction_that_ends_a_trial_starts_the_next_one(repo: Repository) -> None:
+    sweep_id = new_sweep(repo)
+    first, _ = repo.fill_slots(sweep_id)
+    finish(repo, first.id)  # no fill_slots call: finish_run itself gives the slot away
+    active = repo.list_runs(sweep_id=sweep_id, statuses=[RunStatus.QUEUED])
+    assert sorted(run.trial for run in active) == [1, 2]
+    assert repo.fill_slots(sweep_id) == []
+
+
+def test_every_transition_that_ends_a_trial_gives_its_slot_to_the_next(
+    repo: Repository, clock: FakeClock
+) -> None:
+    sweep_id = new_sweep(repo, trials=6, max_concurrent=1)
+
+    def only_active() -> int | None:
+        active = repo.list_runs(sweep_id=sweep_id, statuses=[RunStatus.QUEUED, RunStatus.RUNNING])
+        assert len(active) == 1
+        return active[0].trial
+
+    [run] = repo.fill_slots(sweep_id)
+    repo.request_cancel(run.id)  # QUEUED -> CANCELLED
+    assert only_active() == 1
+    lost = claim(repo, repo.list_runs(sweep_id=sweep_id, statuses=[RunStatus.QUEUED])[0].id)
+    repo.request_cancel(lost.id)
+    assert repo.release_lost_run(lost.id, owner=str(lost.lease_owner)) is not None  # CANCELLED
+    assert only_active() == 2
+    expired = claim(repo, repo.list_runs(sweep_id=sweep_id, statuses=[RunStatus.QUEUED])[0].id)
+    repo.request_cancel(expired.id)
+    clock.advance(LEASE_TTL_S + 1)
+    assert repo.requeue_expired(expired.id).status is RunStatus.CANCELLED
+    assert only_active() == 3
+    handed = claim(repo, repo.list_runs(sweep_id=sweep_id, statuses=[RunStatus.QUEUED])[0].id)
+    repo.request_cancel(handed.id)
+    back = repo.hand_back_run(handed.id, handed.attempt, owner=str(handed.lease_owner))
+    assert back.status is RunStatus.CANCELLED
+    assert only_active() == 4
+
+
+def test_new_trials_are_taken_for_publishing_once_and_requeued_runs_are_left_alone(
+    repo: Repository,
+) -> None:
+    sweep_id = new_sweep(repo, trials=4, max_concurrent=2)
+    created = repo.fill_slots(sweep_id)
+    assert [run.id for run in repo.take_unpublished_trials(sweep_id)] == [r.id for r in created]
+    assert repo.take_unpublished_trials(sweep_id) == []  # a second caller gets none of them
+    handed = claim(repo, created[0].id)
+    repo.hand_back_run(handed.id, handed.attempt, owner=str(handed.lease_owner))
+    assert repo.take_unpublished_trials(sweep_id) == []  # its own worker publishes it again
+    finish(repo, created[1].id)
+    [new] = repo.take_unpublished_trials(sweep_id)
+    assert new.trial == 2 and new.published_at is not None
 
 
 def test_a_sweep_succeeds_once_every_trial_ended_whatever_the_outcome(repo: Repository) -> None:
@@ -57,9 +108,7 @@ def test_a_sweep_succeeds_once_every_trial_ended_whatever_the_outcome(repo: Repo
         runs, [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED], strict=True
     ):
         finish(repo, run.id, status)
-    assert repo.get_sweep(sweep_id).status is SweepStatus.RUNNING
-    assert repo.fill_slots(sweep_id) == []
-    sweep = repo.get_sweep(sweep_id)
+    sweep = repo.get_sweep(sweep_id)  # the last trial's own finish ended the sweep
     assert sweep.status is SweepStatus.SUCCEEDED and sweep.finished_at is not None
     assert [run.trial for run in repo.list_runs(sweep_id=sweep_id)] == [2, 1, 0]
 
@@ -141,3 +190,21 @@ def test_validation_metrics_are_kept_once_per_checkpoint(repo: Repository) -> No
     rows = repo.list_validation(run.id)
     assert [(r.step, r.accuracy) for r in rows] == [(100, 0.8), (200, 0.85)]
     assert rows[1].loss != rows[1].loss  # NaN came back as NaN
+
+
+def test_a_checkpoints_validation_metrics_are_stored_in_the_chunks_own_transaction(
+    repo: Repository,
+) -> None:
+    sweep_id = new_sweep(repo, trials=1, max_concurrent=1)
+    [run] = repo.fill_slots(sweep_id)
+    run = claim(repo, run.id)
+    repo.record_chunk(
+        run.id, run.attempt, chunk(1, 100), lease_ttl_s=LEASE_TTL_S, validation=(0.6, 0.8)
+    )
+    with pytest.raises(StaleAttemptError):  # a superseded attempt stores nothing at all
+        repo.record_chunk(
+            run.id, run.attempt + 1, chunk(101, 100), lease_ttl_s=LEASE_TTL_S, validation=(1, 0)
+        )
+    assert [(r.step, r.loss, r.accuracy) for r in repo.list_validation(run.id)] == [
+        (100, pytest.approx(0.6), pytest.approx(0.8))
+    ]

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from worker.config import TrainConfig
+from worker.data import FashionMnist
 from worker.errors import InvalidConfigError
 from worker.holdout import holdout
 from worker.training.batches import batch_indices, epoch_permutation
+from worker.validation import Validator
 
 
 def test_no_validation_split_keeps_the_seeds_batch_order_exactly() -> None:
@@ -63,3 +65,17 @@ def _parse(fields: dict[str, int]) -> TrainConfig:
     from worker.config import parse_train_config
 
     return parse_train_config(fields)
+
+
+def test_a_worker_converts_the_held_out_images_once_for_every_trial_of_a_sweep(
+    fashion_mnist: FashionMnist,
+) -> None:
+    weights = {"W": np.zeros((784, 10), np.float32), "b": np.zeros(10, np.float32)}
+    trials = [
+        TrainConfig(seed=7, val_size=2_000, learning_rate=lr).resolved() for lr in (0.1, 0.01)
+    ]
+    first, second = (Validator(fashion_mnist, config) for config in trials)
+    assert first.measure(weights) == second.measure(weights)
+    assert first._images is second._images  # the same converted arrays, not a second copy
+    other = Validator(fashion_mnist, TrainConfig(seed=8, val_size=2_000).resolved())
+    assert other._images is not first._images

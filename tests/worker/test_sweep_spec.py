@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,24 +12,7 @@ from worker.sweep_file import parse_sweep_text
 from worker.sweep_plan import plan_trials
 from worker.sweep_spec import AshaSpec, parse_sweep_spec
 
-ISSUE_EXAMPLE = """
-name: lr-momentum
-metric: {name: val_accuracy, goal: maximize}
-method: random            # grid | random
-seed: 7
-run_cap: 64
-max_concurrent: 4
-val_size: 10000
-parameters:
-  lr:         {distribution: log_uniform, min: 0.003, max: 1.0}
-  momentum:   {values: [0.0, 0.5, 0.9]}
-  l2:         {values: [0.0, 0.0001]}
-  init:       {values: [normal, zeros]}
-  schedule:   {values: [constant, cosine]}
-  steps:      {value: 15000}
-  batch_size: {value: 128}
-early_terminate: {type: asha, min_steps: 1000, reduction_factor: 3}
-"""
+ISSUE_EXAMPLE = (Path(__file__).parents[2] / "bench" / "sweeps" / "issue10.yaml").read_text()
 
 
 def spec_from(text: str) -> Any:
@@ -54,6 +38,14 @@ def test_asha_rungs_lie_below_the_steps_and_fall_on_checkpoints() -> None:
     for _, config in plan_trials(spec_from(text)):
         assert 750 % config.checkpoint_every_steps == 0
         assert config.checkpoint_every_steps % config.chunk_steps == 0
+
+
+def test_a_trial_trains_one_chunk_per_checkpoint_unless_the_file_sets_the_chunk() -> None:
+    for _, config in plan_trials(spec_from(ISSUE_EXAMPLE)):
+        assert config.chunk_steps == config.checkpoint_every_steps == 1000
+    chosen = ISSUE_EXAMPLE.replace("batch_size: {value: 128}", "chunk_steps: {value: 250}")
+    for _, config in plan_trials(spec_from(chosen)):
+        assert (config.chunk_steps, config.checkpoint_every_steps) == (250, 1000)
 
 
 def test_a_grid_enumerates_every_combination_in_file_order() -> None:

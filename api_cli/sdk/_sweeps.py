@@ -1,0 +1,150 @@
+"""The Python API's sweep methods (a mixin of :class:`trainq.Client`): start, run, resume, read.
+
+The CLI's ``trainq sweep start`` and ``trainq sweep resume`` call these too; they add only output,
+``--wait`` and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage import Repository, Settings
+    from storage.records import RunRecord
+    from storage.sweep_records import SweepRecord
+    from worker.dispatch import Dispatcher, JobDispatcher
+    from worker.sweep_report import SweepReport
+
+
+class SweepMethods:
+    """Sweeps through the client's repository and dispatcher."""
+
+    settings: Settings
+
+    if TYPE_CHECKING:  # provided by the client
+
+        @property
+        def repository(self) -> Repository: ...
+
+        @property
+        def dispatcher(self) -> JobDispatcher: ...
+
+    def submit_sweep(
+        self, sweep: str | os.PathLike[str] | Mapping[str, Any], *, run_here: bool = True
+    ) -> SweepRecord:
+        """Start a sweep from a sweep file (YAML or JSON) or its loaded mapping.
+
+        Every trial's values are checked by ``trainq train``'s validator before anything is
+        stored. On a cluster the first ``max_concurrent`` trials are published and this returns
+        at once (each trial that ends starts the next); embedded, the trials run here, one after
+        another, and this returns when the sweep has ended (with ``run_here=False`` it returns
+        the stored sweep at once: :meth:`run_sweep` runs it).
+
+        Raises:
+            InvalidConfigError: the file is bad (the message names the key); nothing was stored.
+            BrokerUnavailableError: the broker does not answer; nothing was stored.
+        """
+        from worker.sweep_file import read_sweep_file
+        from worker.sweeps import parse_spec, submit_sweep
+
+        data = read_sweep_file(Path(sweep)) if isinstance(sweep, str | os.PathLike) else sweep
+        spec = parse_spec(dict(data))
+        publisher = self._sweep_publisher()
+        self.dispatcher.check()  # fail fast, before anything is stored
+        record = submit_sweep(
+            self.repository, spec, max_attempts=self.settings.max_attempts, dispatcher=publisher
+        )
+        if publisher is not None or not run_here:
+            return record
+        return self.run_sweep(record.id)
+
+    def run_sweep(
+        self,
+        sweep_id: int,
+        *,
+        on_trial_end: Callable[[RunRecord], None] | None = None,
+        stop_requested: Callable[[], bool] | None = None,
+    ) -> SweepRecord:
+        """Embedded: run the sweep's remaining trials here, in trial order, until it ends.
+
+        Args:
+            sweep_id: the sweep.
+            on_trial_end: called with each trial's record once it ended.
+            stop_requested: asked at every chunk; once True, the trial in progress stops there
+                with a checkpoint, goes back to QUEUED, and no further trial starts (the sweep
+                stays resumable: :meth:`resume_sweep`).
+
+        Returns:
+            The sweep as it stands at the end (RUNNING if stopped or if a trial runs elsewhere).
+
+        Raises:
+            InvalidStateError: on a cluster, where workers run the trials.
+        """
+        from storage.errors import InvalidStateError
+        from worker.jobs import JobContext
+        from worker.sweep_runner import run_sweep_here
+
+        if not self.dispatcher.in_this_process:
+            raise InvalidStateError(
+                f"sweep {sweep_id}: on a cluster the workers run the trials; "
+                "resume_sweep publishes the next ones"
+            )
+        context = JobContext.for_this_process(
+            self.repository,
+            self.settings,
+            "embedded",
+            hand_back_requested=stop_requested or (lambda: False),
+        )
+        return run_sweep_here(context, sweep_id, on_trial_end=on_trial_end)
+
+    def resume_sweep(self, sweep_id: int, *, run_here: bool = True) -> SweepRecord:
+        """Continue a sweep whose process died or was interrupted.
+
+        Embedded: a trial whose process on this machine is gone is taken over (its lease ended,
+        the trial QUEUED again: it resumes from its newest checkpoint, ASHA decisions already
+        taken are kept), then the remaining trials run here (unless ``run_here=False``). On a
+        cluster the workers carry the sweep on; this fills free slots and publishes every trial
+        not yet published, and returns.
+
+        Raises:
+            SweepNotFoundError: no such sweep.
+            InvalidStateError: the sweep already ended, or one of its trials runs in a live
+                process (embedded).
+            BrokerUnavailableError: the broker does not answer.
+        """
+        from storage.errors import InvalidStateError
+        from worker.sweep_runner import take_over_trials
+        from worker.sweeps import advance_sweep
+
+        sweep = self.repository.get_sweep(sweep_id)
+        if sweep.status.terminal:
+            raise InvalidStateError(
+                f"sweep {sweep_id} already ended ({sweep.status.value}); nothing to resume"
+            )
+        publisher = self._sweep_publisher()
+        if publisher is None:
+            take_over_trials(self.repository, sweep_id)
+            return self.run_sweep(sweep_id) if run_here else sweep
+        self.dispatcher.check()
+        advance_sweep(self.repository, sweep_id, publisher)
+        return self.repository.get_sweep(sweep_id)
+
+    def _sweep_publisher(self) -> Dispatcher | None:
+        """The broker dispatcher that publishes trials, or None when they run in this process."""
+        from worker.dispatch import Dispatcher
+
+        dispatcher = self.dispatcher
+        return dispatcher if isinstance(dispatcher, Dispatcher) else None
+
+    def sweep(self, sweep_id: int) -> SweepReport:
+        """A sweep's state: its trials (parameters, objective, pruned or not), rungs, best trial.
+
+        Raises:
+            SweepNotFoundError: no sweep has this id.
+        """
+        from worker.sweep_report import sweep_report
+
+        return sweep_report(self.repository, sweep_id)
