@@ -24,10 +24,11 @@ from api_cli.commands import (
     worker,
 )
 from api_cli.exit_codes import ExitCode, exit_code_for
+from api_cli.help_format import TrainqTyper
 from api_cli.output import say, stderr
 from api_cli.state import STATE
 
-app = typer.Typer(
+app = TrainqTyper(
     name="trainq",
     help="trainq: a training queue for the Fashion-MNIST logistic regression.\n\n"
     "Embedded by default (jobs run in this process, SQLite under TRAINQ_HOME); set "

@@ -17,9 +17,9 @@ from api_cli.unclipped import unclipped_console
 EPILOG = """
 Examples:
 
-  trainq compare 3 4 5                   # every hyperparameter; those that differ first
+  trainq compare 3 4 5               # every hyperparameter, differing first
 
-  trainq compare 3 4 5 --diff-only       # only what differs between the runs
+  trainq compare 3 4 5 --diff-only   # only what differs between the runs
 
   trainq compare 3 4 --format csv > runs.csv
 """

@@ -8,20 +8,25 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
+from api_cli.help_format import TrainqTyper
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from storage.integrity import IntegrityReport
 
-app = typer.Typer(help="Database schema and integrity.", no_args_is_help=True)
+app = TrainqTyper(help="Database schema and integrity.", no_args_is_help=True)
 
 
 @app.command("upgrade")
 def upgrade() -> None:
     """Create or migrate the schema to this version of trainq (safe to run repeatedly).
 
-    Example: TRAINQ_DATABASE_URL=postgresql+psycopg://trainq@db/trainq trainq db upgrade
+    Examples:
+
+      trainq db upgrade
+
+      TRAINQ_DATABASE_URL=postgresql+psycopg://trainq@db/trainq trainq db upgrade
     """
     from api_cli.state import STATE
     from storage import Database

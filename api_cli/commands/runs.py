@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api_cli.help_format import TrainqTyper
 from api_cli.options import checked_option, parse_status, parse_tags
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from api_cli.state import STATE
@@ -29,7 +30,7 @@ from storage.validation import MAX_ID, check_name
 if TYPE_CHECKING:
     from storage.records import JobKind, RunRecord
 
-app = typer.Typer(
+app = TrainqTyper(
     help="List, inspect and watch runs.",
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq runs list --status running\n\n  trainq runs show 7 --format json"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
+from api_cli.help_format import TrainqTyper
 from api_cli.output import Format, format_cell, print_json, print_table, stderr, stdout
 from api_cli.state import STATE
 from worker.errors import InvalidConfigError
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 POLL_INTERVAL_S = 0.5
 
-app = typer.Typer(
+app = TrainqTyper(
     help="Sweeps: many trials of `trainq train` chosen on validation, with ASHA early stopping.",
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep show 3\n\n"

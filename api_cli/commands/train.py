@@ -43,9 +43,11 @@ OPTION_FOR_FIELD = {
 EPILOG = """
 Examples:
 
-  trainq train                                  # the seed's job: 10,000 steps, lr 0.01, batch 128
+  trainq train                         # the seed's job: 10,000 steps, lr 0.01
 
-  trainq train --init zeros --lr 0.5 --momentum 0.9 --schedule cosine --steps 3000 --name best
+  trainq train --init zeros --lr 0.5 --momentum 0.9 --schedule cosine
+
+  trainq train --steps 3000 --name best --wait
 
   trainq train --steps 500 --tag team=vision --tag sweep=3 --no-wait --json
 """

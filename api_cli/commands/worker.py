@@ -23,7 +23,7 @@ def worker(
         Device, typer.Option(help="Device for jobs that say auto (gpu: GPU workers).")
     ] = Device.AUTO,
     hostname: Annotated[
-        str | None, typer.Option(help="Worker node name (default trainq@HOST).")
+        str | None, typer.Option(help="Worker node name (default: Celery's, celery@HOST).")
     ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
