@@ -9,7 +9,16 @@ import typer
 
 from api_cli.help_format import TrainqTyper
 from api_cli.options import checked_option, parse_status, parse_tags
-from api_cli.output import Format, print_csv, print_json, print_table, stdout
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    print_csv,
+    print_json,
+    print_table,
+    stdout,
+)
 from api_cli.state import STATE
 from api_cli.views import (
     EVAL_TABLE_HEADER,
@@ -50,11 +59,11 @@ def list_runs(
     limit: Annotated[
         int, typer.Option(min=1, max=MAX_ID, help="At most this many, newest first.")
     ] = 20,
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """List training runs, newest first; running runs show their latest loss and accuracy."""
+    output_format = chosen_format(output_format, json_output)
     from api_cli.live import running_metrics
     from storage.records import JobKind
 
@@ -116,12 +125,12 @@ def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
 @app.command("show")
 def show_run(
     run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The run's id.")],
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv (field,value rows).")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
     checkpoints, evaluations; a queued run also shows its place in its queue."""
+    output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
     run = repository.get_run(run_id)
     detail = run_detail_dict(
