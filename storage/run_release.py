@@ -21,9 +21,8 @@ its lease heartbeat has stopped: no write of the old holder can follow the relea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,9 @@ from storage.reconciliation import next_state_of_lost_run
 from storage.record_mapping import run_to_record
 from storage.records import RunRecord, RunStatus
 from storage.repository_base import RepositoryBase, load_run
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value
