@@ -105,6 +105,15 @@ def unwrapped(text: str | None) -> str | None:
     )
 
 
+def first_sentence(text: str | None) -> str | None:
+    """The first sentence of a help text: what a command list shows of it."""
+    if text is None:
+        return None
+    paragraph = text.split("\n\n")[0]
+    head, separator, _ = paragraph.partition(". ")
+    return f"{head}." if separator else paragraph
+
+
 class TrainqCommand(TyperCommand):
     """A Typer command whose help names values plainly (see the module docstring)."""
 
@@ -112,6 +121,7 @@ class TrainqCommand(TyperCommand):
         super().__init__(*args, **kwargs)
         self.help = unwrapped(self.help)
         self.epilog = unwrapped(self.epilog)
+        self.short_help = self.short_help or first_sentence(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         """The parameters, displayed plainly."""

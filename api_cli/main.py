@@ -88,6 +88,7 @@ def run() -> None:
     try:
         app()
     except TrainqError as exc:
+        _wait_for_stderr()
         if STATE.debug:
             raise
         # Messages may quote a URL from the environment: never print its password.
@@ -95,9 +96,11 @@ def run() -> None:
         say(f"[red]error:[/] {escape(redact(str(exc)))}")
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
+        _wait_for_stderr()
         stderr.print("[yellow]interrupted[/]")
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:
+        _wait_for_stderr()
         if STATE.debug:
             raise
         stderr.print(
@@ -106,3 +109,11 @@ def run() -> None:
             highlight=False,
         )
         sys.exit(ExitCode.INTERNAL)
+
+
+def _wait_for_stderr() -> None:
+    """An embedded `trainq train` imports TensorFlow in a thread with stderr captured (see
+    ``worker.training.start_importing``): an error printed before that ends would be lost."""
+    training = sys.modules.get("worker.training")
+    if training is not None:
+        training.wait_for_import()

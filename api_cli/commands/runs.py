@@ -49,7 +49,12 @@ app = TrainqTyper(
 
 @app.command("list")
 def list_runs(
-    status: Annotated[list[str] | None, typer.Option(help="Filter by status; repeatable.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Filter by status: queued, running, succeeded, failed or cancelled; repeatable."
+        ),
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Filter by KEY=VALUE; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Filter by exact name.")] = None,
     sweep: Annotated[int | None, typer.Option(help="Only the trials of this sweep.")] = None,

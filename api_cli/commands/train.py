@@ -113,6 +113,11 @@ def train(
     otherwise it is queued for `trainq worker` processes. The run id is printed; with --wait a live
     progress bar follows and the exit code says whether the run succeeded.
     """
+    if STATE.settings.embedded and wait is not False:
+        from worker.training import start_importing
+
+        # TensorFlow imports while this thread opens the database and the job thread loads data.
+        start_importing()
     config = _validated_config(
         learning_rate=lr,
         batch_size=batch_size,

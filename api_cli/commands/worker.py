@@ -25,7 +25,9 @@ def worker(
     hostname: Annotated[
         str | None, typer.Option(help="Worker node name (default: Celery's, celery@HOST).")
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    loglevel: Annotated[
+        str, typer.Option(help="Celery log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    ] = "INFO",
 ) -> None:
     """Start a worker (Celery prefork). Stop it with SIGTERM or Ctrl-C: the running job stops at
     its next chunk, stores a checkpoint there and hands its run back to the queue (its attempt is
