@@ -113,11 +113,6 @@ def train(
     otherwise it is queued for `trainq worker` processes. The run id is printed; with --wait a live
     progress bar follows and the exit code says whether the run succeeded.
     """
-    if STATE.settings.embedded and wait is not False:
-        from worker.training import start_importing
-
-        # TensorFlow imports while this thread opens the database and the job thread loads data.
-        start_importing()
     config = _validated_config(
         learning_rate=lr,
         batch_size=batch_size,
@@ -135,6 +130,12 @@ def train(
     tags = parse_tags(tag or [])
     checked_option("--name", check_name, name)
     refuse_no_wait_in_process(wait, timeout)
+    if STATE.settings.embedded:
+        from worker.training import start_importing
+
+        # Once the options are known good (an error must not wait for it): TensorFlow imports
+        # while this thread opens the database and inserts the run and the job thread loads data.
+        start_importing()
     client = STATE.client
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
     handle = client.handle(run.id)

@@ -222,3 +222,20 @@ def test_runs_list_reads_the_database_without_importing_celery_tensorflow_or_num
     )
     assert listed.returncode == 0, listed.stderr
     assert listed.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_a_database_error_while_tensorflow_imports_still_reaches_stderr(tmp_path: Path) -> None:
+    # The embedded train imports TensorFlow in a thread, with stderr captured, while it opens the
+    # database: an error from that must still be printed, not swallowed by the capture.
+    not_a_directory = tmp_path / "home"
+    not_a_directory.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "api_cli", "train", "--steps", "10"],
+        env=embedded_env(not_a_directory),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 69
+    assert f"cannot create {not_a_directory}" in " ".join(result.stderr.split())
