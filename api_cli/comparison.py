@@ -12,9 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from worker.config import parse_train_config
-from worker.errors import InvalidConfigError
-
 if TYPE_CHECKING:
     from storage.records import EvaluationRecord, RunRecord
 
@@ -124,6 +121,9 @@ def _row(
 
 def _hyperparameters(run: RunRecord) -> dict[str, Any]:
     """Every hyperparameter of ``run`` in the config's field order (seed included)."""
+    from worker.config import parse_train_config  # pydantic: not for `trainq --help`
+    from worker.errors import InvalidConfigError
+
     try:
         return parse_train_config(run.config).model_dump(mode="json")
     except InvalidConfigError:

@@ -26,10 +26,11 @@ from api_cli.commands import (
     worker,
 )
 from api_cli.exit_codes import ExitCode, exit_code_for
+from api_cli.help_format import TrainqTyper
 from api_cli.output import say, stderr
 from api_cli.state import STATE
 
-app = typer.Typer(
+app = TrainqTyper(
     name="trainq",
     help="trainq: a training queue for the Fashion-MNIST logistic regression.\n\n"
     "Embedded by default (jobs run in this process, SQLite under TRAINQ_HOME); set "
@@ -91,6 +92,7 @@ def run() -> None:
     try:
         app()
     except TrainqError as exc:
+        _wait_for_stderr()
         if STATE.debug:
             raise
         # Messages may quote a URL from the environment: never print its password.
@@ -98,9 +100,11 @@ def run() -> None:
         say(f"[red]error:[/] {escape(redact(str(exc)))}")
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
+        _wait_for_stderr()
         stderr.print("[yellow]interrupted[/]")
         sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:
+        _wait_for_stderr()
         if STATE.debug:
             raise
         stderr.print(
@@ -109,3 +113,11 @@ def run() -> None:
             highlight=False,
         )
         sys.exit(ExitCode.INTERNAL)
+
+
+def _wait_for_stderr() -> None:
+    """An embedded `trainq train` imports TensorFlow in a thread with stderr captured (see
+    ``worker.training.start_importing``): an error printed before that ends would be lost."""
+    training = sys.modules.get("worker.training")
+    if training is not None:
+        training.wait_for_import()

@@ -9,7 +9,6 @@ from storage.errors import InvalidValueError
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
-    from api_cli.output import Format
     from storage.records import RunStatus
 
 
@@ -53,15 +52,3 @@ def parse_status(text: str) -> RunStatus:
     except ValueError:
         names = ", ".join(status.value for status in RunStatus)
         raise InvalidConfigError(f"--status {text!r}: use one of {names}") from None
-
-
-def chosen_format(output_format: Format, json_output: bool) -> Format:
-    """``--json`` is a shorthand for ``--format json``; asking for both json and another format
-    is a contradiction, refused before anything is done."""
-    from api_cli.output import Format
-
-    if json_output and output_format not in (Format.TABLE, Format.JSON):
-        raise InvalidConfigError(
-            f"--json and --format {output_format.value} contradict each other; give one of them"
-        )
-    return Format.JSON if json_output else output_format

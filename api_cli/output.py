@@ -8,8 +8,9 @@ import math
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -27,6 +28,45 @@ class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
+
+
+#: The ``--format`` option of every data command.
+FormatOption = Annotated[Format, typer.Option("--format", help="table, json or csv.")]
+#: ``--json``, kept beside ``--format`` on every data command.
+JsonShorthand = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
+
+
+def chosen_format(output_format: Format, json_output: bool) -> Format:
+    """The format asked for by ``--format`` and its ``--json`` shorthand.
+
+    Raises:
+        InvalidConfigError: (exit 2) ``--json`` with another ``--format``.
+    """
+    if not json_output:
+        return output_format
+    if output_format is Format.CSV:
+        from worker.errors import InvalidConfigError
+
+        raise InvalidConfigError("--json and --format csv ask for two formats: give one")
+    return Format.JSON
+
+
+def print_fields_csv(data: Mapping[str, Any]) -> None:
+    """Print a record as ``field,value`` CSV rows, nested mappings under dotted names
+    (``database.runs_by_status.queued``); lists are compact JSON cells."""
+    print_csv(("field", "value"), flat_fields(data))
+
+
+def flat_fields(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"a": {"b": 1}, "c": 2}`` → ``[("a.b", 1), ("c", 2)]``."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            rows.extend(flat_fields(value, f"{name}."))
+        else:
+            rows.append((name, value))
+    return rows
 
 
 def print_json(data: Any) -> None:

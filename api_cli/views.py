@@ -159,7 +159,9 @@ def run_list_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any, 
     running run (from ``live``), both over the last ``FINAL_WINDOW_STEPS`` steps.
     """
     loss, accuracy = _loss_and_accuracy(run, live or {})
-    steps = f"{run.steps_done}/{config_items(run).get('steps', '-')}" if _is_train(run) else "-"
+    # The stored config as is: parsing it (pydantic) for one number would double the listing's
+    # start-up; a train config is stored whole, so its steps are there.
+    steps = f"{run.steps_done}/{run.config.get('steps', '-')}" if _is_train(run) else "-"
     return (
         run.id,
         run.kind.value,

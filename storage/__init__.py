@@ -30,7 +30,6 @@ if TYPE_CHECKING:
         WeightsChecksumError,
         WeightsCorruptError,
         WeightsFormatError,
-        WeightsShapeError,
     )
     from storage.records import (
         Checkpoint,
@@ -84,7 +83,6 @@ _EXPORTS = {
     "WeightsChecksumError": "storage.errors",
     "WeightsCorruptError": "storage.errors",
     "WeightsFormatError": "storage.errors",
-    "WeightsShapeError": "storage.errors",
     "check_tags": "storage.validation",
     "redact": "storage.redaction",
     "decode_weights": "storage.weights_codec",
@@ -126,7 +124,6 @@ __all__ = [
     "WeightsChecksumError",
     "WeightsCorruptError",
     "WeightsFormatError",
-    "WeightsShapeError",
     "check_tags",
     "decode_weights",
     "dispose_engines",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,9 @@ from storage.repository_base import (
     insert_ignoring_duplicates,
     load_run,
 )
-from storage.weights_codec import decode_weights, encode_weights, sha256_hex
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def store_checkpoint(
@@ -37,6 +39,8 @@ def store_checkpoint(
     Returns:
         True when a row was written.
     """
+    from storage.weights_codec import encode_weights, sha256_hex  # NumPy: only with weights
+
     blob = encode_weights(arrays)
     checksum = sha256_hex(blob)
     values = {
@@ -59,6 +63,8 @@ def store_checkpoint(
 
 
 def _is_intact(row: CheckpointRow) -> bool:
+    from storage.weights_codec import decode_weights
+
     try:
         decode_weights(row.weights, row.sha256)
     except WeightsCorruptError:
@@ -147,6 +153,8 @@ class CheckpointStore(RepositoryBase):
 
 
 def _verified(row: CheckpointRow) -> Checkpoint:
+    from storage.weights_codec import decode_weights
+
     try:
         arrays = decode_weights(row.weights, row.sha256)
     except WeightsCorruptError as error:

@@ -76,10 +76,6 @@ class WeightsChecksumError(WeightsCorruptError):
     """Raised when a weight blob's SHA-256 differs from the one stored with it."""
 
 
-class WeightsShapeError(WeightsCorruptError):
-    """Raised when a weight blob's arrays are not the names and shapes the caller expects."""
-
-
 class DatabaseCorruptError(StorageError):
     """Raised when the database file is not a database, is empty, or its pages are damaged."""
 

@@ -7,16 +7,15 @@ chunk ends), so a redelivered or resumed worker rewrites the same keys and the i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
 from storage.checkpoint_store import store_checkpoint
 from storage.errors import InvalidValueError, StorageError
 from storage.models import MetricChunkRow, Run
-from storage.records import ChunkAck, FloatArray, MetricChunk, MetricRow
+from storage.records import ChunkAck, MetricChunk, MetricRow
 from storage.repository_base import (
     RepositoryBase,
     fenced_touch,
@@ -26,9 +25,17 @@ from storage.repository_base import (
 )
 from storage.validation_store import store_validation
 
-_F32_LE = np.dtype("<f4")
+if TYPE_CHECKING:
+    # NumPy is imported where metrics are read or written, not by commands that only list runs.
+    import numpy as np
+    import numpy.typing as npt
 
-StepArray = npt.NDArray[np.int64]
+    from storage.records import FloatArray
+
+    StepArray = npt.NDArray[np.int64]
+
+#: Chunk blobs are float32 little-endian whatever the machine.
+_F32_LE = "<f4"
 
 
 class MetricStore(RepositoryBase):
@@ -170,6 +177,8 @@ def _overlapping_chunks(
 def _wanted_steps(
     steps: StepArray, first_step: int | None, last_step: int | None, every: int
 ) -> npt.NDArray[np.bool_]:
+    import numpy as np
+
     keep = np.ones(steps.shape, dtype=bool)
     if first_step is not None:
         keep &= steps >= first_step
@@ -181,6 +190,8 @@ def _wanted_steps(
 
 
 def _chunk_blobs(chunk: MetricChunk) -> tuple[bytes, bytes]:
+    import numpy as np
+
     loss = np.asarray(chunk.loss)
     accuracy = np.asarray(chunk.accuracy)
     if loss.ndim != 1 or accuracy.shape != loss.shape or loss.shape[0] < 1:
@@ -196,6 +207,8 @@ def _chunk_blobs(chunk: MetricChunk) -> tuple[bytes, bytes]:
 def _decode_chunks(
     run_id: int, rows: list[tuple[int, int, bytes, bytes]]
 ) -> tuple[StepArray, FloatArray, FloatArray]:
+    import numpy as np
+
     if not rows:
         empty = np.empty(0, dtype=np.float32)
         return np.empty(0, dtype=np.int64), empty, empty.copy()

@@ -7,12 +7,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    # NumPy costs a tenth of a second to import: `trainq runs list` reads records, never arrays.
+    import numpy as np
+    import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
+    FloatArray = npt.NDArray[np.float32]
+
+
+def __getattr__(name: str) -> Any:
+    """``FloatArray`` at run time (for modules that name it outside annotations)."""
+    if name == "FloatArray":
+        import numpy as np
+        import numpy.typing as npt
+
+        return npt.NDArray[np.float32]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RunStatus(StrEnum):
@@ -133,6 +145,8 @@ def final_window(steps_done: int) -> tuple[int, int]:
 
 def window_mean(values: FloatArray) -> float | None:
     """The mean of a window of per-step metrics; None when empty or not finite (diverged)."""
+    import numpy as np
+
     if values.size == 0:
         return None
     mean = float(np.mean(values, dtype=np.float64))

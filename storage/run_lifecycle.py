@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import and_, func, literal, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
@@ -40,6 +39,9 @@ from storage.repository_base import (
 )
 from storage.trial_slots import lock_sweep_of, refill
 from storage.validation import check_max_attempts, check_name, check_seed, check_tags
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value

@@ -21,9 +21,8 @@ its lease heartbeat has stopped: no write of the old holder can follow the relea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -35,6 +34,9 @@ from storage.record_mapping import job_to_record
 from storage.records import JobKind, JobRecord, RunStatus
 from storage.repository_base import JobTable, RepositoryBase, job_table, load_job
 from storage.trial_slots import lock_sweep_of, refill
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _QUEUED = RunStatus.QUEUED.value
 _RUNNING = RunStatus.RUNNING.value

@@ -31,7 +31,6 @@ from storage.errors import (
     InvalidValueError,
     WeightsChecksumError,
     WeightsFormatError,
-    WeightsShapeError,
 )
 from storage.records import FloatArray
 
@@ -83,18 +82,12 @@ def encode_weights(arrays: Mapping[str, np.ndarray]) -> bytes:
     return b"".join(parts)
 
 
-def decode_weights(
-    blob: bytes,
-    expected_sha256: str | None = None,
-    *,
-    expected_shapes: Mapping[str, tuple[int, ...]] | None = None,
-) -> dict[str, FloatArray]:
+def decode_weights(blob: bytes, expected_sha256: str | None = None) -> dict[str, FloatArray]:
     """Parse and verify a blob made by :func:`encode_weights`.
 
     Args:
         blob: the stored bytes.
         expected_sha256: the checksum stored with the blob; checked first when given.
-        expected_shapes: when given, the blob must hold exactly these names with these shapes.
 
     Returns:
         Writable float32 arrays in native byte order, in stored order.
@@ -103,7 +96,6 @@ def decode_weights(
         WeightsChecksumError: the SHA-256 differs.
         WeightsFormatError: bad magic, unknown version or dtype, a header or payload running
             past the end, or bytes left over after the last array.
-        WeightsShapeError: the arrays are not the expected names and shapes.
     """
     if expected_sha256 is not None:
         actual = sha256_hex(blob)
@@ -111,7 +103,7 @@ def decode_weights(
             raise WeightsChecksumError(
                 f"weight blob checksum mismatch: stored sha256 {expected_sha256}, blob hashes to "
                 f"{actual} ({len(blob)} bytes); the blob is corrupt. Re-run or use another "
-                "checkpoint (`trainq runs checkpoints RUN_ID`)."
+                "checkpoint (`trainq runs show RUN_ID` lists them)."
             )
     reader = _Reader(blob)
     count = _read_header(reader)
@@ -126,8 +118,6 @@ def decode_weights(
             f"weight blob has {len(blob) - reader.offset} trailing bytes after its last array "
             f"(ends at {reader.offset}, blob is {len(blob)} bytes)"
         )
-    if expected_shapes is not None:
-        _check_shapes(arrays, expected_shapes)
     return arrays
 
 
@@ -198,18 +188,3 @@ def _read_array(reader: _Reader, index: int) -> tuple[str, FloatArray]:
     payload = reader.take(n_values * _F32.itemsize, f"array {name!r}'s payload")
     array = np.frombuffer(payload, dtype=_F32).reshape(shape).astype(np.float32)
     return name, array
-
-
-def _check_shapes(
-    arrays: Mapping[str, FloatArray], expected: Mapping[str, tuple[int, ...]]
-) -> None:
-    if set(arrays) != set(expected):
-        raise WeightsShapeError(
-            f"weight blob holds arrays {sorted(arrays)}, expected {sorted(expected)}"
-        )
-    for name, shape in expected.items():
-        if tuple(arrays[name].shape) != tuple(shape):
-            raise WeightsShapeError(
-                f"weight array {name!r} has shape {tuple(arrays[name].shape)}, "
-                f"expected {tuple(shape)}"
-            )

@@ -174,7 +174,7 @@ def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -
     parameters = _parameters(data.get("parameters"), method)
     seed = data.get("seed", default_seed)
     if seed is None:
-        raise InvalidConfigError("seed: give the sweep a seed (0..2147483647)")
+        raise InvalidConfigError(f"seed: give the sweep a seed (0..{MAX_SEED})")
     return SweepSpec(
         name=_name(data.get("name")),
         objective=objective,

@@ -10,16 +10,16 @@ from rich import box
 from rich.table import Table
 
 from api_cli.comparison import EVALUATIONS, FINAL, HYPERPARAMETERS, Comparison, compare_runs
-from api_cli.output import Format, print_csv, print_json
+from api_cli.output import Format, FormatOption, JsonShorthand, chosen_format, print_csv, print_json
 from api_cli.state import STATE
 from api_cli.unclipped import unclipped_console
 
 EPILOG = """
 Examples:
 
-  trainq compare 3 4 5                   # every hyperparameter; those that differ first
+  trainq compare 3 4 5               # every hyperparameter, differing first
 
-  trainq compare 3 4 5 --diff-only       # only what differs between the runs
+  trainq compare 3 4 5 --diff-only   # only what differs between the runs
 
   trainq compare 3 4 --format csv > runs.csv
 """
@@ -30,15 +30,15 @@ def compare(
     diff_only: Annotated[
         bool, typer.Option("--diff-only", help="Show only the fields whose values differ.")
     ] = False,
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Compare training runs: hyperparameters (those that differ first), final metrics (from
     each run's summary), the newest evaluation per split, and speed.
 
     JSON keys, CSV columns and table rows use the same names; CSV has one line per run.
     """
+    output_format = chosen_format(output_format, json_output)
     client = STATE.client
     runs = client.training_runs(run_ids)
     comparison = compare_runs(

@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import Format, print_csv, print_json, print_table, stdout
-from worker.errors import InvalidConfigError
+from api_cli.help_format import TrainqTyper
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    print_csv,
+    print_json,
+    print_table,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from storage.integrity import IntegrityReport
 
-app = typer.Typer(help="Database schema and integrity.", no_args_is_help=True)
+#: The columns of a problem in ``db check``'s table and CSV, named as in its JSON.
+PROBLEM_HEADER = ("what", "detail", "run_id", "step")
+
+app = TrainqTyper(help="Database schema and integrity.", no_args_is_help=True)
 
 
 @app.command("upgrade")
 def upgrade() -> None:
     """Create or migrate the schema to this version of trainq (safe to run repeatedly).
 
-    Example: TRAINQ_DATABASE_URL=postgresql+psycopg://trainq@db/trainq trainq db upgrade
+    Examples:
+
+      trainq db upgrade
+
+      TRAINQ_DATABASE_URL=postgresql+psycopg://trainq@db/trainq trainq db upgrade
     """
     from api_cli.state import STATE
     from storage import Database
@@ -48,9 +64,8 @@ def upgrade() -> None:
 
 @app.command("current")
 def current(
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table or json.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Show the database's schema revision and whether it is this trainq's newest (head).
 
@@ -59,22 +74,22 @@ def current(
 
     Example: trainq db current --format json
     """
+    output_format = chosen_format(output_format, json_output)
     from api_cli.state import STATE
     from storage import Database
 
-    if output_format is Format.CSV:
-        raise InvalidConfigError("--format csv is not available here; use table or json")
     database = Database(STATE.settings.database_url)
     state = database.schema()
+    record = {
+        "database": database.url,
+        "current": list(state.current),
+        "head": list(state.head),
+        "up_to_date": state.up_to_date,
+    }
     if output_format is Format.JSON:
-        print_json(
-            {
-                "database": database.url,
-                "current": list(state.current),
-                "head": list(state.head),
-                "up_to_date": state.up_to_date,
-            }
-        )
+        print_json(record)
+    elif output_format is Format.CSV:
+        print_csv(tuple(record), [tuple(record.values())])
     else:
         found = ", ".join(state.current) or "none (no trainq schema yet)"
         verdict = "up to date" if state.up_to_date else "run `trainq db upgrade`"
@@ -88,14 +103,14 @@ def current(
 
 @app.command("history")
 def history(
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """List the schema migrations this trainq ships, newest first.
 
     Example: trainq db history
     """
+    output_format = chosen_format(output_format, json_output)
     from storage.schema import packaged_history
 
     revisions = packaged_history()
@@ -112,25 +127,26 @@ def history(
 
 @app.command("check")
 def check(
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table or json.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Check the database file's pages, every weight blob's checksum and every metric chunk.
 
-    Exits 0 when nothing is damaged and 65 when something is (each problem is listed). It only
-    reads, so it also works on a read-only TRAINQ_HOME and while runs are training.
+    Exits 0 when nothing is damaged and 65 when something is (each problem is listed; CSV has
+    one line per problem). It only reads, so it also works on a read-only TRAINQ_HOME and while
+    runs are training.
 
     Example: trainq db check --format json
     """
+    output_format = chosen_format(output_format, json_output)
     from api_cli.state import STATE
     from storage import Database
     from storage.integrity import check_database
 
-    if output_format is Format.CSV:
-        raise InvalidConfigError("--format csv is not available here; use table or json")
     report = check_database(Database(STATE.settings.database_url))
-    if output_format is Format.JSON:
+    if output_format is Format.CSV:  # one line per problem: the header alone when healthy
+        print_csv(PROBLEM_HEADER, [tuple(asdict(problem).values()) for problem in report.problems])
+    elif output_format is Format.JSON:
         print_json(
             {
                 "database": report.database,
@@ -152,12 +168,13 @@ def _print_report(report: IntegrityReport) -> None:
         f"{report.database}: file {report.file_check}; {report.weights_checked} weight blobs "
         f"and {report.metric_chunks_checked} metric chunks checked",
         highlight=False,
+        soft_wrap=not stdout.is_terminal,  # at words on a terminal, one line in a log
     )
     if report.healthy:
         stdout.print("[green]no problems found[/]")
         return
     print_table(
         f"{len(report.problems)} problem{'s' if len(report.problems) > 1 else ''}",
-        ("what", "run", "problem"),
-        [(problem.what, problem.run_id, problem.detail) for problem in report.problems],
+        PROBLEM_HEADER,
+        [tuple(asdict(problem).values()) for problem in report.problems],
     )

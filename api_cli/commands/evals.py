@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from api_cli.options import chosen_format
-from api_cli.output import Format, print_csv, print_json, print_table, stdout
+from api_cli.help_format import TrainqTyper
+from api_cli.output import Format, chosen_format, print_csv, print_json, print_table, stdout
 from api_cli.state import STATE
 from api_cli.submission import JsonOption
 from storage.validation import MAX_ID
@@ -22,7 +22,7 @@ from worker.config import Split
 if TYPE_CHECKING:
     from storage.records import EvaluationRecord, RunRecord
 
-app = typer.Typer(
+app = TrainqTyper(
     help="Stored evaluation results: list them across runs, show one in full.",
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq evals list --sort accuracy\n\n"

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.options import chosen_format, parse_status, parse_tags
-from api_cli.output import Format, print_csv, print_json, say, stderr, stdout
+from api_cli.options import parse_status, parse_tags
+from api_cli.output import Format, chosen_format, print_csv, print_json, say, stderr, stdout
 from api_cli.state import STATE
 from api_cli.submission import (
     JsonOption,

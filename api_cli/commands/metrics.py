@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from api_cli.output import Format, print_csv, print_json, print_table
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    print_csv,
+    print_json,
+    print_table,
+)
 from api_cli.state import STATE
 from storage.validation import MAX_ID, MAX_STEPS
 
@@ -22,9 +30,8 @@ def metrics(
     last_step: Annotated[
         int | None, typer.Option(min=1, max=MAX_STEPS, help="Last step to print.")
     ] = None,
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Print per-step metrics (step numbers start at 1, like the seed's "Número del lote").
 
@@ -32,6 +39,7 @@ def metrics(
 
     Example: trainq metrics 7 --every 100 --format csv > run7.csv
     """
+    output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
     repository.get_run(run_id)  # a clear "no run" error rather than an empty table
     rows = repository.read_metrics(run_id, first_step=first_step, last_step=last_step, every=every)

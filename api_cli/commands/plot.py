@@ -19,11 +19,11 @@ if TYPE_CHECKING:
 EPILOG = """
 Examples:
 
-  trainq plot 3 4 5                           # loss curves drawn in the terminal
+  trainq plot 3 4 5                        # loss curves in the terminal
 
   trainq plot 3 4 5 --metric accuracy --out curves.png
 
-  trainq plot 7 --confusion --out cm.png      # from run 7's newest evaluation
+  trainq plot 7 --confusion --out cm.png   # run 7's newest evaluation
 """
 
 #: Terminal charts are at most this many rows high (plus axes and legend).

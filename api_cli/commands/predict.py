@@ -7,10 +7,28 @@ from typing import Annotated
 
 import typer
 
-from api_cli.output import print_json, print_table
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    print_csv,
+    print_json,
+    print_table,
+)
 from api_cli.state import STATE
 from storage.errors import CheckpointNotFoundError
 from storage.validation import MAX_ID, MAX_SEED, MAX_STEPS
+
+#: The fields of a prediction (``worker.prediction.Prediction``) as every format shows them.
+PREDICTION_HEADER = (
+    "index",
+    "true_class",
+    "true_name",
+    "predicted_class",
+    "predicted_name",
+    "probability",
+)
 
 
 def predict(
@@ -26,12 +44,17 @@ def predict(
         int | None,
         typer.Option(min=1, max=MAX_STEPS, help="Checkpoint step (default: the newest)."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Predict random test images with a run's weights (NumPy; no TensorFlow start-up).
 
+    Table, CSV and JSON show the same fields: index, true and predicted class and name, the
+    predicted class's probability.
+
     Example: trainq predict 7 --samples 3 --seed 1
     """
+    output_format = chosen_format(output_format, json_output)
     from worker.data import load_fashion_mnist
     from worker.prediction import sample_predictions
 
@@ -46,20 +69,14 @@ def predict(
         raise CheckpointNotFoundError(f"run {run_id} has no checkpoint yet")
     data = load_fashion_mnist(STATE.settings.data_dir)
     predictions = sample_predictions(found.arrays, data, n=samples, seed=seed)
-    if json_output:
-        print_json([asdict(prediction) for prediction in predictions])
-        return
-    print_table(
-        f"run {run_id}, checkpoint {found.info.step}",
-        ("test image", "true class", "predicted", "probability", "correct"),
-        [
-            (
-                p.index,
-                p.true_name,
-                p.predicted_name,
-                p.probability,
-                "yes" if p.true_class == p.predicted_class else "no",
-            )
-            for p in predictions
-        ],
-    )
+    rows = [asdict(prediction) for prediction in predictions]
+    if output_format is Format.JSON:
+        print_json(rows)
+    elif output_format is Format.CSV:
+        print_csv(PREDICTION_HEADER, [tuple(row.values()) for row in rows])
+    else:
+        print_table(
+            f"run {run_id}, checkpoint {found.info.step}",
+            PREDICTION_HEADER,
+            [tuple(row.values()) for row in rows],
+        )

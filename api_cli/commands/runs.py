@@ -7,8 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api_cli.help_format import TrainqTyper
 from api_cli.options import checked_option, parse_status, parse_tags
-from api_cli.output import Format, print_csv, print_json, print_table, stdout
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    print_csv,
+    print_json,
+    print_table,
+    stdout,
+)
 from api_cli.state import STATE
 from api_cli.views import (
     EVAL_JOB_HEADER,
@@ -31,7 +41,7 @@ from worker.errors import InvalidConfigError
 if TYPE_CHECKING:
     from storage.records import JobKind, RunRecord
 
-app = typer.Typer(
+app = TrainqTyper(
     help="List, inspect and watch runs.",
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq runs list --status running\n\n  trainq runs show 7 --format json"
@@ -41,7 +51,12 @@ app = typer.Typer(
 
 @app.command("list")
 def list_runs(
-    status: Annotated[list[str] | None, typer.Option(help="Filter by status; repeatable.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Filter by status: queued, running, succeeded, failed or cancelled; repeatable."
+        ),
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Filter by KEY=VALUE; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Filter by exact name.")] = None,
     sweep: Annotated[int | None, typer.Option(help="Only the trials of this sweep.")] = None,
@@ -51,11 +66,11 @@ def list_runs(
     limit: Annotated[
         int, typer.Option(min=1, max=MAX_ID, help="At most this many, newest first.")
     ] = 20,
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """List training runs, newest first; running runs show their latest loss and accuracy."""
+    output_format = chosen_format(output_format, json_output)
     from api_cli.live import running_metrics
     from storage.records import JobKind
 
@@ -152,12 +167,12 @@ def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
 @app.command("show")
 def show_run(
     run_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The run's id.")],
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table, json or csv (field,value rows).")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
     checkpoints, evaluations; a queued run also shows its place in its queue."""
+    output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
     run = repository.get_run(run_id)
     detail = run_detail_dict(

@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import print_json, print_table, stdout
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    print_fields_csv,
+    print_json,
+    print_table,
+    stdout,
+)
 from api_cli.state import STATE
 from storage.errors import ConfigurationError, TrainqError
 from storage.redaction import redact
 
 
 def status(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """Database and broker reachability, workers online, queue depths, runs by status.
 
     Exit code 69 when the database or the (configured) broker does not answer, 78 when its
-    TRAINQ_* setting is unusable.
+    TRAINQ_* setting is unusable. CSV has field,value rows named after the JSON's keys
+    (database.runs_by_status.succeeded).
+
+    Example: trainq status --format json
     """
     from storage.records import JobKind
 
+    output_format = chosen_format(output_format, json_output)
     report: dict[str, Any] = {"mode": "embedded" if STATE.settings.embedded else "cluster"}
     healthy = True
     exit_code = ExitCode.UNAVAILABLE
@@ -59,8 +73,10 @@ def status(
             healthy = False
             report["broker"] = {"ok": False, "error": redact(str(exc))}
             report["workers"] = []
-    if json_output:
+    if output_format is Format.JSON:
         print_json(report)
+    elif output_format is Format.CSV:
+        print_fields_csv(report)
     else:
         _print_report(report)
     if not healthy:

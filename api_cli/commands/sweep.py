@@ -11,7 +11,18 @@ import typer
 
 from api_cli.commands.plot import MAX_CHART_ROWS
 from api_cli.exit_codes import ExitCode
-from api_cli.output import Format, format_cell, print_json, print_table, stdout
+from api_cli.help_format import TrainqTyper
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    chosen_format,
+    format_cell,
+    print_csv,
+    print_json,
+    print_table,
+    stdout,
+)
 from api_cli.state import STATE
 from storage.validation import MAX_ID
 from worker.errors import InvalidConfigError
@@ -20,7 +31,10 @@ if TYPE_CHECKING:
     from storage.sweep_records import SweepRecord
     from worker.sweep_report import SweepReport
 
-app = typer.Typer(
+#: ``sweep list``'s columns: table headers, CSV header and JSON keys alike.
+SWEEP_LIST_HEADER = ("id", "name", "status", "trials", "best_run_id", "best", "steps")
+
+app = TrainqTyper(
     help="Sweeps: many trials of `trainq train` chosen on validation, with ASHA early stopping.",
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep resume 3\n\n"
@@ -143,11 +157,11 @@ def _report_end(sweep: SweepRecord, *, json_output: bool) -> None:
 @app.command("list")
 def list_sweeps(
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 20,
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table or json.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
     """List sweeps, newest first."""
+    output_format = chosen_format(output_format, json_output)
     from worker.sweep_report import sweep_report
 
     repository = STATE.repository
@@ -166,25 +180,34 @@ def list_sweeps(
     ]
     if output_format is Format.JSON:
         print_json(rows)
+    elif output_format is Format.CSV:
+        print_csv(SWEEP_LIST_HEADER, [tuple(row.values()) for row in rows])
     elif not rows:
         stdout.print("no sweeps yet: start one with `trainq sweep start FILE`")
     else:
-        print_table(None, tuple(rows[0]), [tuple(row.values()) for row in rows])
+        print_table(None, SWEEP_LIST_HEADER, [tuple(row.values()) for row in rows])
 
 
 @app.command("show")
 def show(
     sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")],
-    output_format: Annotated[
-        Format, typer.Option("--format", help="table or json.")
-    ] = Format.TABLE,
+    output_format: FormatOption = Format.TABLE,
+    json_output: JsonShorthand = False,
 ) -> None:
-    """Show a sweep: trials, rungs with their cut-offs, the best trial, steps against budget."""
+    """Show a sweep: trials, rungs with their cut-offs, the best trial, steps against budget.
+
+    CSV has one line per trial, with the keys of the JSON's trials as its header.
+    """
+    output_format = chosen_format(output_format, json_output)
     from worker.sweep_report import sweep_report
 
     report = sweep_report(STATE.repository, sweep_id)
     if output_format is Format.JSON:
         print_json(report.to_json())
+        return
+    if output_format is Format.CSV:  # one line per trial, as in the JSON's "trials"
+        trials = report.to_json()["trials"]
+        print_csv(tuple(trials[0]) if trials else ("trial",), [tuple(t.values()) for t in trials])
         return
     metric = report.spec.objective.value
     varying = [p.name for p in report.spec.parameters if p.values is None or len(p.values) > 1]

@@ -43,9 +43,11 @@ OPTION_FOR_FIELD = {
 EPILOG = """
 Examples:
 
-  trainq train                                  # the seed's job: 10,000 steps, lr 0.01, batch 128
+  trainq train                         # the seed's job: 10,000 steps, lr 0.01
 
-  trainq train --init zeros --lr 0.5 --momentum 0.9 --schedule cosine --steps 3000 --name best
+  trainq train --init zeros --lr 0.5 --momentum 0.9 --schedule cosine
+
+  trainq train --steps 3000 --name best --wait
 
   trainq train --steps 500 --tag team=vision --tag sweep=3 --no-wait --json
 """
@@ -128,6 +130,12 @@ def train(
     tags = parse_tags(tag or [])
     checked_option("--name", check_name, name)
     refuse_no_wait_in_process(wait, timeout)
+    if STATE.settings.embedded:
+        from worker.training import start_importing
+
+        # Once the options are known good (an error must not wait for it): TensorFlow imports
+        # while this thread opens the database and inserts the run and the job thread loads data.
+        start_importing()
     client = STATE.client
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
     handle = client.handle(run.id)

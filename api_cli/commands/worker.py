@@ -23,9 +23,11 @@ def worker(
         Device, typer.Option(help="Device for jobs that say auto (gpu: GPU workers).")
     ] = Device.AUTO,
     hostname: Annotated[
-        str | None, typer.Option(help="Worker node name (default trainq@HOST).")
+        str | None, typer.Option(help="Worker node name (default: Celery's, celery@HOST).")
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    loglevel: Annotated[
+        str, typer.Option(help="Celery log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    ] = "INFO",
 ) -> None:
     """Start a worker (Celery prefork). Stop it with SIGTERM or Ctrl-C: the running job stops at
     its next chunk, stores a checkpoint there and hands its run back to the queue (its attempt is

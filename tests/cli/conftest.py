@@ -19,6 +19,18 @@ def embedded_env(home: Path) -> dict[str, str]:
     return env
 
 
+def trainq_in(home: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `trainq ARGS...` embedded with ``home`` as TRAINQ_HOME; return the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "api_cli", *args],
+        env=embedded_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One TRAINQ_HOME per test module, so runs made by one test can be read by the next."""
@@ -30,13 +42,6 @@ def trainq(home: Path) -> Trainq:
     """Call `trainq ARGS...` as a subprocess and return its completed process."""
 
     def call(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "api_cli", *args],
-            env=embedded_env(home),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
+        return trainq_in(home, *args, timeout_s=timeout_s)
 
     return call

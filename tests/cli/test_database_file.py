@@ -19,22 +19,11 @@ import numpy as np
 import pytest
 
 from storage import Database, JobKind, MetricChunk, Repository, RunStatus
-from tests.cli.conftest import embedded_env
+from tests.cli.conftest import trainq_in
 
 DATA_ERROR = 65
 UNAVAILABLE = 69
 WEIGHTS = {"W": np.ones((784, 10), np.float32), "b": np.arange(10, dtype=np.float32)}
-
-
-def trainq(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api_cli", *args],
-        env=embedded_env(home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def one_line(text: str) -> str:
@@ -91,27 +80,27 @@ def store_finished_runs(home: Path, runs: int = 1) -> None:
 def test_a_full_disk_leaves_the_run_resumable_and_resume_finishes_it_once_space_is_freed(
     small_home: Path,
 ) -> None:
-    assert trainq(small_home, "runs", "list").returncode == 0  # creates the database
+    assert trainq_in(small_home, "runs", "list").returncode == 0  # creates the database
     free_bytes = os.statvfs(small_home).f_bavail * os.statvfs(small_home).f_frsize
     filler = small_home / "filler"
     filler.write_bytes(b"\0" * (free_bytes - 256 * 1024))
     options = ["--steps", "20000", "--chunk-steps", "500", "--checkpoint-every", "500"]
 
-    full = trainq(small_home, "train", *options, "--seed", "4")
+    full = trainq_in(small_home, "train", *options, "--seed", "4")
 
     assert full.returncode == UNAVAILABLE, full.stderr
     message = one_line(full.stderr)
     assert f"no space left on device at TRAINQ_HOME={small_home}" in message
     assert "continue with `trainq resume 1`" in message
-    listed = json.loads(trainq(small_home, "runs", "list", "--format", "json").stdout)
+    listed = json.loads(trainq_in(small_home, "runs", "list", "--format", "json").stdout)
     assert listed[0]["status"] in ("queued", "running")  # not failed
 
     filler.unlink()
-    resumed = trainq(small_home, "resume", "1", "--json")
+    resumed = trainq_in(small_home, "resume", "1", "--json")
 
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
-    metrics = trainq(small_home, "metrics", "1", "--format", "csv").stdout.splitlines()
+    metrics = trainq_in(small_home, "metrics", "1", "--format", "csv").stdout.splitlines()
     assert [int(line.split(",")[0]) for line in metrics[1:]] == list(range(1, 20_001))
 
 
@@ -129,11 +118,11 @@ def test_commands_that_only_read_work_on_a_read_only_home(
         subprocess.run([sys.executable, "-c", code, str(small_home / "trainq.db")], check=True)
     mount("-o", "remount,ro", str(small_home))
 
-    listed = trainq(small_home, "runs", "list", "--format", "json")
-    metrics = trainq(small_home, "metrics", "1", "--format", "csv")
-    exported = trainq(small_home, "export", "1", "--out", str(tmp_path / "w.npz"))
-    checked = trainq(small_home, "db", "check")
-    written = trainq(small_home, "train", "--steps", "10")
+    listed = trainq_in(small_home, "runs", "list", "--format", "json")
+    metrics = trainq_in(small_home, "metrics", "1", "--format", "csv")
+    exported = trainq_in(small_home, "export", "1", "--out", str(tmp_path / "w.npz"))
+    checked = trainq_in(small_home, "db", "check")
+    written = trainq_in(small_home, "train", "--steps", "10")
 
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)[0]["name"] == ("from-the-wal" if wal_left_behind else None)
@@ -150,8 +139,8 @@ def test_commands_that_only_read_work_on_a_read_only_home(
 def test_a_file_that_is_not_a_database_is_corrupt_data_not_an_outage(tmp_path: Path) -> None:
     (tmp_path / "trainq.db").write_bytes(random.Random(1).randbytes(8192))
 
-    listed = trainq(tmp_path, "runs", "list")
-    checked = trainq(tmp_path, "db", "check", "--format", "json")
+    listed = trainq_in(tmp_path, "runs", "list")
+    checked = trainq_in(tmp_path, "db", "check", "--format", "json")
 
     assert listed.returncode == DATA_ERROR, listed.stderr
     assert "file is not a database" in listed.stderr
@@ -169,7 +158,7 @@ def test_an_empty_file_is_refused_rather_than_silently_made_a_new_database(
     an_hour_ago = time.time() - 3600
     os.utime(empty, (an_hour_ago, an_hour_ago))
 
-    listed = trainq(tmp_path, "runs", "list")
+    listed = trainq_in(tmp_path, "runs", "list")
 
     assert listed.returncode == DATA_ERROR
     assert "is empty (0 bytes)" in one_line(listed.stderr)
@@ -178,7 +167,7 @@ def test_an_empty_file_is_refused_rather_than_silently_made_a_new_database(
 
 def test_db_check_finds_random_bytes_written_into_the_middle_of_the_file(tmp_path: Path) -> None:
     store_finished_runs(tmp_path, runs=4)
-    healthy = trainq(tmp_path, "db", "check", "--format", "json")
+    healthy = trainq_in(tmp_path, "db", "check", "--format", "json")
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     report = json.loads(healthy.stdout)
     assert report["healthy"] and report["file"] == "ok"
@@ -188,7 +177,7 @@ def test_db_check_finds_random_bytes_written_into_the_middle_of_the_file(tmp_pat
     with path.open("r+b") as file:
         file.seek(path.stat().st_size // 2)
         file.write(random.Random(2).randbytes(8192))
-    damaged = trainq(tmp_path, "db", "check")
+    damaged = trainq_in(tmp_path, "db", "check")
 
     assert damaged.returncode == DATA_ERROR, damaged.stdout + damaged.stderr
     assert "problems" in damaged.stdout
@@ -198,7 +187,7 @@ def test_db_check_finds_random_bytes_written_into_the_middle_of_the_file(tmp_pat
 def test_db_check_on_a_sound_database_says_so_and_exits_0(tmp_path: Path) -> None:
     store_finished_runs(tmp_path)
 
-    checked = trainq(tmp_path, "db", "check")
+    checked = trainq_in(tmp_path, "db", "check")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no problems found" in checked.stdout

@@ -9,20 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli.conftest import embedded_env
+from tests.cli.conftest import embedded_env, trainq_in
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def trainq_in(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api_cli", *args],
-        env=embedded_env(home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def alembic_in(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.cli.conftest import Trainq
+from tests.cli.conftest import Trainq, embedded_env
 from worker.data import CLASS_NAMES
 
 pytestmark = pytest.mark.slow
@@ -198,3 +198,44 @@ def test_help_is_fast_and_imports_neither_tensorflow_nor_celery(home: Path) -> N
             check=False,
         )
         assert shown.returncode == 0 and "Usage" in shown.stdout
+
+
+def test_runs_list_reads_the_database_without_importing_celery_tensorflow_or_numpy(
+    home: Path, trainq: Trainq
+) -> None:
+    # What a listing must not pay for at start-up: the broker client, the training stack, and
+    # NumPy (records are read, never arrays). Alembic only creates a new database's schema.
+    assert trainq("runs", "list").returncode == 0
+    probe = (
+        "import runpy, sys; sys.argv = ['trainq', 'runs', 'list']\n"
+        "try:\n    runpy.run_module('api_cli', run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "heavy = ('tensorflow', 'celery', 'kombu', 'redis', 'numpy', 'alembic')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=embedded_env(home),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_a_database_error_while_tensorflow_imports_still_reaches_stderr(tmp_path: Path) -> None:
+    # The embedded train imports TensorFlow in a thread, with stderr captured, while it opens the
+    # database: an error from that must still be printed, not swallowed by the capture.
+    not_a_directory = tmp_path / "home"
+    not_a_directory.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "api_cli", "train", "--steps", "10"],
+        env=embedded_env(not_a_directory),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 69
+    assert f"cannot create {not_a_directory}" in " ".join(result.stderr.split())

@@ -15,7 +15,7 @@ import pytest
 
 from storage import Database, Repository, StorageError
 from storage.records import RunStatus
-from tests.cli.conftest import embedded_env
+from tests.cli.conftest import embedded_env, trainq_in
 
 pytestmark = pytest.mark.slow
 
@@ -43,17 +43,6 @@ def wait_until_step(repository: Repository, process: subprocess.Popen[str], step
         except StorageError:  # the file or its schema does not exist yet
             pass
         time.sleep(0.02)
-
-
-def trainq(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def corrupt_checkpoint(path: Path, step: int) -> None:
@@ -97,7 +86,7 @@ def test_ctrl_c_checkpoints_the_run_where_it_stopped_and_resume_finishes_it_exac
 
     # Damage that newest checkpoint: the resume says so and falls back to the one before.
     corrupt_checkpoint(tmp_path / "interrupted" / "trainq.db", run.steps_done)
-    resumed = trainq(env, "resume", "1", "--json")
+    resumed = trainq_in(tmp_path / "interrupted", "resume", "1", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "succeeded"
     assert (
@@ -106,8 +95,7 @@ def test_ctrl_c_checkpoints_the_run_where_it_stopped_and_resume_finishes_it_exac
     )
     assert [row.step for row in repository.read_metrics(1)] == list(range(1, steps + 1))
 
-    straight_env = embedded_env(tmp_path / "straight")
-    straight = trainq(straight_env, "train", *options, "--seed", "5", "--json")
+    straight = trainq_in(tmp_path / "straight", "train", *options, "--seed", "5", "--json")
     assert straight.returncode == 0, straight.stderr
     uninterrupted = Repository(Database(f"sqlite:///{tmp_path / 'straight' / 'trainq.db'}"))
     final, expected = repository.latest_checkpoint(1), uninterrupted.latest_checkpoint(1)
@@ -152,7 +140,7 @@ def test_cancel_is_the_way_to_cancel_an_interrupted_run(tmp_path: Path) -> None:
         process.kill()
     assert process.returncode == INTERRUPTED
 
-    cancelled = trainq(env, "cancel", "1")
+    cancelled = trainq_in(tmp_path, "cancel", "1")
 
     assert cancelled.returncode == 0, cancelled.stderr
     assert repository.get_run(1).status is RunStatus.CANCELLED

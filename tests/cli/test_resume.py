@@ -15,18 +15,11 @@ import pytest
 
 from storage import Database, Repository, StorageError
 from storage.records import JobKind, RunStatus
-from tests.cli.conftest import embedded_env
+from tests.cli.conftest import embedded_env, trainq_in
 
 pytestmark = pytest.mark.slow
 
 STEPS = 150_000
-
-
-def trainq(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "api_cli", *args]
-    return subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def wait_until_step(repository: Repository, process: subprocess.Popen[bytes], step: int) -> None:
@@ -67,7 +60,7 @@ def test_a_killed_embedded_run_is_taken_over_at_once_and_resumes_from_its_newest
     assert interrupted.steps_done < STEPS
     newest = repository.list_checkpoints(1)[-1].step
 
-    resumed = trainq(env, "resume", "1", "--json")
+    resumed = trainq_in(tmp_path, "resume", "1", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert f"its process {process.pid} is gone; taking the run over" in resumed.stderr
     report = json.loads(resumed.stdout)
@@ -78,7 +71,7 @@ def test_a_killed_embedded_run_is_taken_over_at_once_and_resumes_from_its_newest
     assert steps == list(range(1, STEPS + 1))
     assert newest >= 40_000
 
-    finished = trainq(env, "resume", "1")
+    finished = trainq_in(tmp_path, "resume", "1")
     assert finished.returncode == 3
     assert "already finished" in finished.stderr
 
@@ -93,15 +86,14 @@ def test_a_killed_embedded_run_is_taken_over_at_once_and_resumes_from_its_newest
 def test_resume_waits_for_the_lease_of_an_owner_that_may_be_alive(
     tmp_path: Path, owner: str
 ) -> None:
-    env = embedded_env(tmp_path)
-    assert trainq(env, "runs", "list").returncode == 0  # creates the database
+    assert trainq_in(tmp_path, "runs", "list").returncode == 0  # creates the database
     repository = Repository(Database(f"sqlite:///{tmp_path / 'trainq.db'}"))
     run = repository.create_run(
         kind=JobKind.TRAIN, config={"steps": 100}, seed=1, queue="train", max_attempts=3
     )
     repository.claim_run(run.id, owner=owner, worker_host="h", lease_ttl_s=600)
 
-    result = trainq(env, "resume", str(run.id))
+    result = trainq_in(tmp_path, "resume", str(run.id))
 
     assert result.returncode == 3
     assert "try again once the lease has expired" in result.stderr

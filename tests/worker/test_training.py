@@ -217,7 +217,8 @@ def test_a_warm_process_reuses_the_compiled_chunk(fashion_mnist: FashionMnist) -
 
     run(fashion_mnist, config(seed=11))
     run(fashion_mnist, config(seed=12, steps=250, learning_rate=0.5))  # shorter last chunk too
-    shape = step.ChunkShape("/CPU:0", 128, 100, momentum=False, xla=step.USE_XLA)
+    xla = step.compiles_with_xla(config())
+    shape = step.ChunkShape("/CPU:0", 128, 100, momentum=False, xla=xla)
     function: Any = step.chunk_function(shape)
     assert function.experimental_get_tracing_count() == 1
 
@@ -242,3 +243,32 @@ def test_tensorflow_is_set_up_once_for_a_small_worker(fashion_mnist: FashionMnis
     configure_tensorflow(intra_op_threads=7)  # too late, and only the first call counts
     assert tf.config.threading.get_intra_op_parallelism_threads() == len(os.sched_getaffinity(0))
     assert tf.config.threading.get_inter_op_parallelism_threads() == 1
+
+
+def test_short_runs_skip_xla_and_long_ones_use_it_decided_by_the_stored_config_alone() -> None:
+    from worker.training import step
+
+    assert not step.compiles_with_xla(config(steps=step.XLA_MIN_STEPS - 1))
+    assert step.compiles_with_xla(config(steps=step.XLA_MIN_STEPS))
+    # BASE's runs, which the bit-identical resume tests above resume, take the graph path.
+    assert not step.compiles_with_xla(config())
+
+
+def test_the_xla_and_the_graph_paths_agree_within_float_tolerance(
+    fashion_mnist: FashionMnist,
+    uninterrupted: tuple[TrainConfig, TrainResult, list[ChunkReport]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker.training import step
+
+    cfg, graph, graph_reports = uninterrupted
+    monkeypatch.setattr(step, "XLA_MIN_STEPS", 1)  # this short run compiled with XLA
+    assert step.compiles_with_xla(cfg)
+    xla, xla_reports = run(fashion_mnist, cfg)
+    for name, array in graph.state.arrays.items():
+        np.testing.assert_allclose(xla.state.arrays[name], array, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        metrics_from(xla_reports, 1)[0], metrics_from(graph_reports, 1)[0], rtol=1e-4, atol=1e-5
+    )
+    resumed, _ = run(fashion_mnist, cfg, resume_from=state_at(xla_reports, 200))
+    assert_same_arrays(xla.state, resumed.state)  # and resuming it stays on XLA, bit-identical

@@ -7,7 +7,9 @@ touching ``train``, ``configure_tensorflow`` or ``resolve_device`` does.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,8 +24,42 @@ __all__ = [
     "TrainingState",
     "configure_tensorflow",
     "resolve_device",
+    "start_importing",
     "train",
+    "wait_for_import",
 ]
+
+
+@functools.cache
+def _import_thread() -> threading.Thread:
+    thread = threading.Thread(
+        target=importlib.import_module,
+        args=("worker.training.loop",),
+        name="trainq-import-tensorflow",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def start_importing() -> None:
+    """Import the training loop (TensorFlow: ~2 s) in a thread, while the caller does other work.
+
+    For the embedded `trainq train`, whose job thread needs it only after the database is opened,
+    the run inserted and the data loaded: that thread's own import then waits for this one
+    (Python's per-module import lock) instead of starting from nothing. While TensorFlow imports,
+    file descriptor 2 is captured (``worker.tensorflow_import``): whatever another thread writes
+    to stderr meanwhile is lost, so the caller calls :func:`wait_for_import` before printing an
+    error. Not for a worker's job process, whose log lines must never be lost.
+    """
+    _import_thread()
+
+
+def wait_for_import() -> None:
+    """Return once an import started by :func:`start_importing` is over (stderr is whole again)."""
+    if _import_thread.cache_info().currsize:
+        _import_thread().join()
+
 
 _HOMES = {
     "ChunkReport": "worker.training.state",

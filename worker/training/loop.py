@@ -174,7 +174,7 @@ class _ChunkRunner:
             batch_size=batch,
             steps_per_call=self._call_steps,
             momentum=config.momentum > 0,
-            xla=step_module.USE_XLA,
+            xla=step_module.compiles_with_xla(config),
         )
         self._function = chunk_function(shape)
         # None when nothing is held out: the seed's order over all 60,000 images, unchanged.

@@ -27,16 +27,34 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.data import NUM_CLASSES
 from worker.tensorflow_import import tf
 
-# Whether chunks are compiled with XLA (read when a run starts). Measured on CPU (TF 2.21, 2 cores,
-# batch 128, bench/training_bench.py): XLA ~1.3-1.5x the steps/s of the same loop as a plain
+if TYPE_CHECKING:
+    from worker.config import TrainConfig
+
+# Whether chunks may be compiled with XLA (read when a run starts). Measured on CPU (TF 2.21, 2
+# cores, batch 128, bench/training_bench.py): XLA ~1.3-1.5x the steps/s of the same loop as a plain
 # graph (15,200 against 11,500), as it fuses the gather, the uint8->float32 cast and the
 # elementwise work around the two matmuls, and drops the graph executor's per-op dispatch.
 USE_XLA = True
+# Runs shorter than this are compiled as a plain graph: XLA's compilation (~1.3 CPU-seconds more
+# than tracing a graph, 0.8 s of wall time) costs more than its faster steps (~70 CPU-µs less a
+# step) save: break-even near 19,000 steps (both paths timed cold and warm in one process, CPU
+# time, 2 shared cores). A warm worker would amortise the compilation, but the choice must not
+# depend on the process. bench/startup_bench.py times the whole `trainq train` process.
+XLA_MIN_STEPS = 20_000
+
+
+def compiles_with_xla(config: TrainConfig) -> bool:
+    """Whether ``config``'s chunks are compiled with XLA.
+
+    A function of the stored config alone (never of the machine or of what this process has
+    compiled already), so that a resumed run takes the same path and ends bit-identical.
+    """
+    return USE_XLA and config.steps >= XLA_MIN_STEPS
 
 
 @dataclass(frozen=True)
