@@ -10,18 +10,25 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidValueError
-from storage.metric_store import MetricStore, StepArray, _decode_chunks
+from storage.metric_store import MetricStore, _decode_chunks
 from storage.models import MetricChunkRow, Run, ValidationMetricRow
 from storage.record_mapping import run_to_record
-from storage.records import FloatArray, JobKind, RunRecord, RunStatus
+from storage.records import JobKind, RunRecord, RunStatus
 from storage.repository_base import load_run
 from storage.validation import check_tags
+
+if TYPE_CHECKING:
+    # NumPy is imported by the reads that need it: `trainq runs list` loads this module too.
+    import numpy as np
+
+    from storage.metric_store import StepArray
+    from storage.records import FloatArray
 
 #: The most points a downsampled curve has (the issue's "about 1,000 points for any length").
 DEFAULT_MAX_POINTS = 1000
@@ -156,6 +163,8 @@ class DashboardReads(MetricStore):
             RunNotFoundError: no run has this id.
             InvalidValueError: ``max_points < 1``.
         """
+        import numpy as np
+
         if max_points < 1:
             raise InvalidValueError(f"max_points={max_points} must be at least 1")
         rows = self._db.run(
@@ -198,6 +207,8 @@ def _chunk_rows(session: Session, run_id: int) -> _ChunkRows:
 def _contiguous(rows: _ChunkRows) -> tuple[StepArray, FloatArray, FloatArray] | None:
     """The usual case, decoded without a per-chunk array: chunks that follow each other with
     no gap or overlap and intact blobs. ``None`` otherwise (the general decoder handles it)."""
+    import numpy as np
+
     if not rows:
         return None
     firsts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -216,6 +227,8 @@ def _contiguous(rows: _ChunkRows) -> tuple[StepArray, FloatArray, FloatArray] | 
 def _bucket_means(
     bucket: np.ndarray, values: np.ndarray, counts: np.ndarray, used: np.ndarray
 ) -> tuple[float | None, ...]:
+    import numpy as np
+
     sums = np.bincount(bucket, weights=values.astype(np.float64), minlength=counts.size)
     means = sums[used] / counts[used]
     # A diverged bucket (NaN or infinity) is a gap in the curve, and JSON has no NaN.
@@ -223,6 +236,8 @@ def _bucket_means(
 
 
 def _blob_mean(blob: bytes) -> float | None:
+    import numpy as np
+
     values = np.frombuffer(blob, dtype="<f4")
     if values.size == 0:
         return None

@@ -23,7 +23,7 @@ def cancel(
 ) -> None:
     """Cancel runs. A queued run is CANCELLED at once; a running one stops at its next chunk.
 
-    Example: trainq cancel 7 8 9   ·   trainq cancel --evals 3   (evaluation job eval 3)
+    Example: trainq cancel 7 8 9   ·   trainq cancel --evals 3 (evaluation job 3)
     """
     from storage.records import JobKind
 
