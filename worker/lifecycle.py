@@ -1,5 +1,5 @@
 """Hooks into the worker's life: the reconciler in the main process, the stop flag its job processes
-read (``worker.shutdown``), and a health probe.
+read (``worker.shutdown``), the job processes' warm-up (``worker.warm_up``), and a health probe.
 
 Imported by ``worker.tasks`` so that any process that loads the tasks (``trainq worker``, or
 ``celery --app worker.celery_app worker``) gets them.
@@ -10,12 +10,18 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 from celery.worker.control import inspect_command
 
 from worker.reconciler import ReconcilerThread
 from worker.services import services
 from worker.shutdown import WORKER_STOPPING
+from worker.warm_up import warm_up_job_process
 
 _reconciler: list[ReconcilerThread] = []
 
@@ -26,6 +32,11 @@ def _start_reconciler(**_: Any) -> None:
     thread = ReconcilerThread(found.repository, found.settings)
     thread.start()
     _reconciler.append(thread)
+
+
+@worker_process_init.connect
+def _warm_up_job_process(**_: Any) -> None:
+    warm_up_job_process()  # in the job process, after the fork, before it reports up
 
 
 @worker_shutting_down.connect

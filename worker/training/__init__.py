@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from worker.training.loop import train
+    from worker.training.loop import prepare, train
     from worker.training.runtime import ResolvedDevice, configure_tensorflow, resolve_device
     from worker.training.state import ChunkReport, TrainingState, TrainResult
 
@@ -21,6 +21,7 @@ __all__ = [
     "TrainResult",
     "TrainingState",
     "configure_tensorflow",
+    "prepare",
     "resolve_device",
     "train",
 ]
@@ -32,6 +33,7 @@ _HOMES = {
     "ResolvedDevice": "worker.training.runtime",
     "configure_tensorflow": "worker.training.runtime",
     "resolve_device": "worker.training.runtime",
+    "prepare": "worker.training.loop",
     "train": "worker.training.loop",
 }
 
