@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from celery.signals import (
+    worker_init,
     worker_process_init,
     worker_ready,
     worker_shutdown,
@@ -21,7 +22,11 @@ from celery.worker.control import inspect_command
 from worker.reconciler import ReconcilerThread
 from worker.services import services
 from worker.shutdown import WORKER_STOPPING
-from worker.warm_up import warm_up_job_process
+from worker.warm_up import (
+    TENSORFLOW_DEPENDENCIES,
+    preload_tensorflow_dependencies,
+    warm_up_job_process,
+)
 
 _reconciler: list[ReconcilerThread] = []
 
@@ -32,6 +37,11 @@ def _start_reconciler(**_: Any) -> None:
     thread = ReconcilerThread(found.repository, found.settings)
     thread.start()
     _reconciler.append(thread)
+
+
+@worker_init.connect
+def _preload_for_job_processes(**_: Any) -> None:
+    preload_tensorflow_dependencies()  # in the main process, before the pool forks
 
 
 @worker_process_init.connect
@@ -53,5 +63,10 @@ def _stop_reconciler(**_: Any) -> None:
 
 @inspect_command(name="trainq_main_process")
 def main_process_report(state: Any, **_: Any) -> dict[str, Any]:
-    """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.)"""
-    return {"tensorflow_loaded": "tensorflow" in sys.modules, "reconciler": bool(_reconciler)}
+    """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.) And
+    which of TensorFlow's dependencies it preloaded for its job processes."""
+    return {
+        "tensorflow_loaded": "tensorflow" in sys.modules,
+        "reconciler": bool(_reconciler),
+        "preloaded": [name for name in TENSORFLOW_DEPENDENCIES if name in sys.modules],
+    }
