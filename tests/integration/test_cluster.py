@@ -83,6 +83,8 @@ def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> N
 
 def test_two_workers_and_six_runs_train_each_run_exactly_once(cluster: Cluster) -> None:
     workers = [cluster.start_worker(worker_command()) for _ in range(2)]
+    for worker in workers:
+        worker.wait_warm()  # else the first worker warm could take all six short runs
     run_ids = [
         submit(cluster, "--steps", "4000", "--chunk-steps", "500", "--seed", str(seed))
         for seed in range(6)

@@ -11,7 +11,7 @@ import pytest
 from storage.records import RunStatus
 from tests.cluster.compose import worker_command
 from tests.integration.chaos import ChaosPlan, submit_runs
-from tests.integration.harness import Cluster, WorkerProcess, wait_for
+from tests.integration.harness import Cluster, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -19,19 +19,11 @@ _CLAIM = re.compile(r"run (\d+): claimed as attempt (\d+) by [^:]+:(\d+):")
 _FIRST_CHUNK = re.compile(r"run (\d+): first chunk done at step \d+, .* (\d+) new compilations?\)")
 
 
-def wait_for_log(worker: WorkerProcess, text: str, timeout_s: float = 180) -> None:
-    """Block until ``text`` is in the worker's log."""
-    deadline = time.monotonic() + timeout_s
-    while text not in worker.log():
-        assert time.monotonic() < deadline, f"{text!r} not logged:\n{worker.log()}"
-        time.sleep(0.1)
-
-
 def test_a_job_process_and_its_replacement_after_a_kill_are_warm_before_their_first_job(
     cluster: Cluster,
 ) -> None:
     worker = cluster.start_worker(worker_command())
-    wait_for_log(worker, " warm in ")
+    worker.wait_warm()
     repository = cluster.repository()
     plan = ChaosPlan(runs=1, steps=20_000, chunk_steps=500, checkpoint_every_steps=5_000, faults=1)
     (run_id,) = submit_runs(cluster, plan)
