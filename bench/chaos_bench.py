@@ -23,6 +23,7 @@ from typing import Any
 
 from storage.records import RunStatus
 from tests.integration.chaos import FAULT_KINDS, ChaosPlan, ChaosReport, run_chaos
+from tests.integration.chaos_costs import FaultCost, fault_costs
 from tests.integration.harness import cluster_environment
 
 
@@ -36,6 +37,7 @@ def measure(plan: ChaosPlan, *, inject: bool, settings: dict[str, str]) -> Chaos
             repository = cluster.repository()
             statuses = [repository.get_run(run_id).status for run_id in report.run_ids]
             assert statuses == [RunStatus.SUCCEEDED] * plan.runs, statuses
+            report.costs = fault_costs(report)  # the logs go with the directory
             return report
 
 
@@ -46,7 +48,25 @@ def summary(report: ChaosReport) -> dict[str, Any]:
         "elapsed_s": round(report.elapsed_s, 1),
         "runs_per_min": round(report.runs_per_min, 1),
         "faults": dict(Counter(fault.kind for fault in report.faults)),
+        "fault_costs": [cost.__dict__ for cost in report.costs],
     }
+
+
+def cost_lines(costs: list[FaultCost]) -> list[str]:
+    """One line per fault: how long its worker did not train, and what that time went to."""
+
+    def seconds(value: float | None) -> str:
+        return f"{value:5.1f} s" if value is not None else "    -  "
+
+    lines = []
+    for cost in costs:
+        lines.append(
+            f"  {cost.kind:11} training again after {seconds(cost.training_again_s)}: "
+            f"claim {seconds(cost.claim_after_s)}, start-up {seconds(cost.start_up_s)} "
+            f"(import {seconds(cost.import_s)}, {cost.compilations} compilations), "
+            f"warm-up {seconds(cost.warm_up_s)}, {cost.steps_recomputed:,} steps again"
+        )
+    return lines
 
 
 def main() -> None:
@@ -99,6 +119,7 @@ def main() -> None:
         f"{chaotic['faults']})"
     )
     print(f"loss:   {loss:.0%}")
+    print("\n".join(cost_lines([FaultCost(**cost) for cost in chaotic["fault_costs"]])))
 
 
 if __name__ == "__main__":

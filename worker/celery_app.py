@@ -29,6 +29,11 @@ TASK_TIME_LIMIT_S: Final = 3600
 #: blocked, before cancelling the job; a cold shutdown (SIGQUIT, a second Ctrl-C) now cancels at
 #: once and the main process releases the lease (``worker.job_request``).
 SOFT_SHUTDOWN_TIMEOUT_S: Final = 0.0
+#: How long the pool waits for a new job process to report up before killing it (Celery's 4 s by
+#: default). A job process reports up after its warm-up (``worker.warm_up``): importing
+#: TensorFlow and compiling take 3-8 s on two busy cores, more on a loaded machine, and a process
+#: killed for being slow would be replaced by one that warms up again, for ever.
+PROC_ALIVE_TIMEOUT_S: Final = 300.0
 
 #: Publishing from the CLI fails fast; a run left QUEUED is published later by the reconciler.
 PUBLISH_RETRY_POLICY: Final = {
@@ -74,6 +79,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": TASK_TIME_LIMIT_S,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_TIMEOUT_S,
+        "worker_proc_alive_timeout": PROC_ALIVE_TIMEOUT_S,
         "task_queues": [Queue(name) for name in ALL_QUEUES],
         "task_default_queue": TRAIN_QUEUE,
         "task_create_missing_queues": False,

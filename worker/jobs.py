@@ -24,6 +24,7 @@ from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
 from worker.resume_point import newest_intact_checkpoint
+from worker.start_up import StartUp
 from worker.sweeps import trial_ended
 from worker.trial_hooks import CheckpointHooks
 
@@ -133,6 +134,9 @@ def _train(
     started = time.perf_counter()  # the attempt's wall time includes importing TensorFlow
     from worker.run_summary import summarize
     from worker.training import TrainingState, train
+    from worker.training.step import traces_so_far
+
+    start_up = StartUp(run.id, started, time.perf_counter(), traces_so_far())
 
     config = _with_effective_device(parse_train_config(run.config), context.settings)
     repository = context.repository
@@ -143,6 +147,7 @@ def _train(
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
+    start_up.loaded_at = time.perf_counter()
     hooks = CheckpointHooks(context, run, config, data)  # validation metrics, ASHA rungs
     if resume is not None and hooks.at_checkpoint(resume):  # killed right after its rung
         return hooks.finish_pruned(resume, None, wall_s=time.perf_counter() - started)
@@ -150,6 +155,7 @@ def _train(
         return resume or TrainingState(step=0, arrays={})
 
     def record(report: ChunkReport) -> None:
+        start_up.first_chunk_done(report.first_step + len(report.loss) - 1, traces_so_far())
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
         state = report.state  # set when the chunk ends at a checkpoint
         validation = hooks.validate(state) if state is not None else None

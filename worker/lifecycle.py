@@ -1,5 +1,5 @@
 """Hooks into the worker's life: the reconciler in the main process, the stop flag its job processes
-read (``worker.shutdown``), and a health probe.
+read (``worker.shutdown``), the job processes' warm-up (``worker.warm_up``), and a health probe.
 
 Imported by ``worker.tasks`` so that any process that loads the tasks (``trainq worker``, or
 ``celery --app worker.celery_app worker``) gets them.
@@ -10,12 +10,23 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 from celery.worker.control import inspect_command
 
 from worker.reconciler import ReconcilerThread
 from worker.services import services
 from worker.shutdown import WORKER_STOPPING
+from worker.warm_up import (
+    TENSORFLOW_DEPENDENCIES,
+    preload_tensorflow_dependencies,
+    warm_up_job_process,
+)
 
 _reconciler: list[ReconcilerThread] = []
 
@@ -26,6 +37,16 @@ def _start_reconciler(**_: Any) -> None:
     thread = ReconcilerThread(found.repository, found.settings)
     thread.start()
     _reconciler.append(thread)
+
+
+@worker_init.connect
+def _preload_for_job_processes(**_: Any) -> None:
+    preload_tensorflow_dependencies()  # in the main process, before the pool forks
+
+
+@worker_process_init.connect
+def _warm_up_job_process(**_: Any) -> None:
+    warm_up_job_process()  # in the job process, after the fork, before it reports up
 
 
 @worker_shutting_down.connect
@@ -42,5 +63,10 @@ def _stop_reconciler(**_: Any) -> None:
 
 @inspect_command(name="trainq_main_process")
 def main_process_report(state: Any, **_: Any) -> dict[str, Any]:
-    """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.)"""
-    return {"tensorflow_loaded": "tensorflow" in sys.modules, "reconciler": bool(_reconciler)}
+    """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.) And
+    which of TensorFlow's dependencies it preloaded for its job processes."""
+    return {
+        "tensorflow_loaded": "tensorflow" in sys.modules,
+        "reconciler": bool(_reconciler),
+        "preloaded": [name for name in TENSORFLOW_DEPENDENCIES if name in sys.modules],
+    }

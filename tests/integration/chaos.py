@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from storage.records import JobKind, RunRecord
 from tests.cluster.compose import worker_command
@@ -27,6 +28,9 @@ from tests.integration.harness import Cluster, WorkerProcess
 from worker.config import TrainConfig
 from worker.dispatch import Dispatcher
 from worker.queues import TRAIN_QUEUE
+
+if TYPE_CHECKING:
+    from tests.integration.chaos_costs import FaultCost
 
 #: Fault kinds: SIGKILL of a job process (the worker lives on), SIGKILL of a whole worker, and a
 #: graceful stop (SIGTERM or Ctrl-C, by a coin flip); a worker that a fault ended is restarted.
@@ -58,6 +62,7 @@ class Fault:
     worker: str
     pids: tuple[int, ...]
     runs: tuple[int, ...] = ()  # the runs its job process held (a kill's victims)
+    steps_done: tuple[int, ...] = ()  # those runs' recorded steps when the fault struck
 
 
 @dataclass
@@ -69,6 +74,7 @@ class ChaosReport:
     elapsed_s: float
     faults: list[Fault] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
+    costs: list[FaultCost] = field(default_factory=list)  # filled by bench.chaos_bench
 
     @property
     def runs_per_min(self) -> float:
@@ -100,8 +106,14 @@ def run_chaos(cluster: Cluster, plan: ChaosPlan, *, inject: bool) -> ChaosReport
             if busy:
                 target = rng.choice(busy)
                 fault = _inject(cluster, active, report, target, kind)
-                held = tuple(r.id for r in runs if _pid_of(r) in fault.pids)
-                report.faults.append(dataclasses.replace(fault, runs=held))
+                held = [r for r in runs if _pid_of(r) in fault.pids]
+                report.faults.append(
+                    dataclasses.replace(
+                        fault,
+                        runs=tuple(r.id for r in held),
+                        steps_done=tuple(r.steps_done for r in held),
+                    )
+                )
             next_fault = time.monotonic() + rng.uniform(*plan.fault_gap_s)
         time.sleep(0.05)
     report.elapsed_s = time.monotonic() - started

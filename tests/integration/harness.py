@@ -124,6 +124,15 @@ class WorkerProcess:
             time.sleep(0.2)
         raise AssertionError(f"worker {self.name} not ready after {timeout_s} s:\n{self.log()}")
 
+    def wait_warm(self, timeout_s: float = 180) -> None:
+        """Block until the worker's job process logged its warm-up (``worker.warm_up``): until
+        then the worker takes no job, and one published meanwhile goes to another worker."""
+        deadline = time.monotonic() + timeout_s
+        while " warm in " not in self.log():
+            assert time.monotonic() < deadline, f"{self.name} not warm:\n{self.log()}"
+            assert self.alive(), f"worker {self.name} exited:\n{self.log()}"
+            time.sleep(0.1)
+
     def alive(self) -> bool:
         """True while the main process runs."""
         return self.process.poll() is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from kombu import Connection, Exchange, Producer
 from storage.records import RunStatus
 from tests.cluster.compose import worker_command
 from tests.integration.harness import Cluster, WorkerProcess, wait_for
+from worker.warm_up import TENSORFLOW_DEPENDENCIES
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -68,11 +70,21 @@ def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> N
     replies = app.control.broadcast("trainq_main_process", reply=True, timeout=5)
     assert replies, "the worker did not answer the inspect command"
     for reply in replies:
-        assert list(reply.values()) == [{"tensorflow_loaded": False, "reconciler": True}]
+        # TensorFlow's heavy dependencies that are installed are preloaded for the job
+        # processes (worker.warm_up); TensorFlow itself is not.
+        installed = [
+            name for name in TENSORFLOW_DEPENDENCIES if find_spec(name.split(".")[0]) is not None
+        ]
+        assert "ml_dtypes" in installed
+        assert list(reply.values()) == [
+            {"tensorflow_loaded": False, "reconciler": True, "preloaded": installed}
+        ]
 
 
 def test_two_workers_and_six_runs_train_each_run_exactly_once(cluster: Cluster) -> None:
     workers = [cluster.start_worker(worker_command()) for _ in range(2)]
+    for worker in workers:
+        worker.wait_warm()  # else the first worker warm could take all six short runs
     run_ids = [
         submit(cluster, "--steps", "4000", "--chunk-steps", "500", "--seed", str(seed))
         for seed in range(6)

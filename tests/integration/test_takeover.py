@@ -38,6 +38,8 @@ def two_warm_workers(cluster: Cluster) -> list[WorkerProcess]:
     """Two workers whose job processes have trained once (TensorFlow imported, data loaded, the
     chunk function of LONG_RUN's shape compiled), so that a takeover measures the queue."""
     workers = [cluster.start_worker(worker_command()) for _ in range(2)]
+    for worker in workers:
+        worker.wait_warm()  # observed: while its job process warms up, a worker takes no job
     repository = cluster.repository()
     # Two runs published at once: a worker holds one job at a time, so the other takes the second.
     warmups = ChaosPlan(runs=2, steps=4 * CHUNK_STEPS, chunk_steps=CHUNK_STEPS, faults=0)

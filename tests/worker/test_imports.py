@@ -28,3 +28,13 @@ def test_config_data_prediction_and_training_state_do_not_import_tensorflow() ->
 def test_train_imports_tensorflow_when_touched() -> None:
     modules = imported_modules_after("from worker.training import train")
     assert "tensorflow" in modules
+
+
+def test_preloading_tensorflows_dependencies_for_job_processes_does_not_import_tensorflow() -> None:
+    modules = imported_modules_after(
+        "from worker.warm_up import preload_tensorflow_dependencies\n"
+        "preload_tensorflow_dependencies()"
+    )
+    assert "ml_dtypes" in modules
+    assert "tensorflow" not in modules
+    assert "keras" not in modules

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from worker.training.loop import train
+    from worker.training.loop import prepare, train
     from worker.training.runtime import ResolvedDevice, configure_tensorflow, resolve_device
     from worker.training.state import ChunkReport, TrainingState, TrainResult
 
@@ -23,6 +23,7 @@ __all__ = [
     "TrainResult",
     "TrainingState",
     "configure_tensorflow",
+    "prepare",
     "resolve_device",
     "start_importing",
     "train",
@@ -68,6 +69,7 @@ _HOMES = {
     "ResolvedDevice": "worker.training.runtime",
     "configure_tensorflow": "worker.training.runtime",
     "resolve_device": "worker.training.runtime",
+    "prepare": "worker.training.loop",
     "train": "worker.training.loop",
 }
 

@@ -108,6 +108,21 @@ def train(
     return _result(final_state, config, steps_run, device, started, last, clock)
 
 
+def prepare(config: TrainConfig, data: FashionMnist) -> None:
+    """Do now what the first ``train`` of ``config``'s shape would do before its first step.
+
+    Sets TensorFlow up, copies the training split to the device and traces and compiles the
+    chunk for ``config``'s shape (device, batch size, steps per call, momentum), running it for
+    zero steps: nothing is trained and nothing is returned. A later ``train`` of any config of the
+    same shape in this process starts at its first step (``worker.warm_up``).
+    """
+    configure_tensorflow()
+    device = resolve_device(config.device)
+    runner = _ChunkRunner(config, config.seed_value, device, resident_training_set(data, device))
+    runner.load(initial_state(config))
+    runner.compile()
+
+
 def _result(
     state: TrainingState,
     config: TrainConfig,
@@ -216,6 +231,21 @@ class _ChunkRunner:
             losses.append(loss)
             accuracies.append(accuracy)
         return frozen_array(np.concatenate(losses)), frozen_array(np.concatenate(accuracies))
+
+    def compile(self) -> None:
+        """Trace and compile the chunk for this runner's shape by calling it for zero steps."""
+        config, padded = self._config, self._call_steps
+        with tf.device(self._device.name):
+            self._function(
+                self._dataset.images,
+                self._dataset.labels,
+                self._params,
+                np.zeros((padded, config.batch_size), np.int32),
+                np.zeros(padded, np.float32),
+                tf.constant(0, tf.int32),
+                self._l2,
+                self._momentum,
+            )
 
     def _call(self, first: int, count: int) -> tuple[FloatArray, FloatArray]:
         config, padded = self._config, self._call_steps

@@ -70,6 +70,16 @@ class ChunkShape:
 
 ChunkFn = Callable[..., Any]
 
+#: Traces of the chunk body in this process. Python in a ``tf.function`` body runs only while
+#: TensorFlow traces it, and a trace is what precedes every new compilation, so this counts the
+#: set-up a job paid for rather than found done (``worker.warm_up``, the job's start-up line).
+_traces = [0]
+
+
+def traces_so_far() -> int:
+    """How many times this process traced (and so compiled) a training chunk."""
+    return _traces[0]
+
 
 @functools.lru_cache(maxsize=16)
 def chunk_function(shape: ChunkShape) -> ChunkFn:
@@ -100,6 +110,8 @@ def _run_chunk(
     *,
     shape: ChunkShape,
 ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor, tf.Tensor, tf.Tensor]:
+    _traces[0] += 1  # tracing only (see traces_so_far)
+
     def step(i: tf.Tensor, *carried: Any) -> tuple[Any, ...]:
         weights_t, bias, vel_w, vel_b, losses, accuracies = carried
         rows = indices[i]

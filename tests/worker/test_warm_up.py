@@ -1,0 +1,40 @@
+"""A job process's warm-up compiles, ahead of time, exactly what its first job would compile."""
+
+from __future__ import annotations
+
+from worker.config import TrainConfig
+from worker.data import FashionMnist
+from worker.services import services
+from worker.training import prepare, train
+from worker.training.step import traces_so_far
+from worker.warm_up import warm_up_job_process
+
+
+def test_prepare_compiles_the_chunk_so_that_a_run_of_that_shape_compiles_nothing(
+    fashion_mnist: FashionMnist,
+) -> None:
+    # A batch size no other test uses: its chunk is not compiled in this process yet.
+    config = TrainConfig(steps=600, chunk_steps=300, batch_size=77, seed=5).resolved()
+    before = traces_so_far()
+
+    prepare(config, fashion_mnist)
+    prepared = traces_so_far()
+    result = train(config, fashion_mnist)
+
+    assert prepared == before + 1
+    assert traces_so_far() == prepared
+    assert result.completed and result.steps_run == 600
+
+
+def test_a_warmed_up_process_trains_a_default_run_without_compiling(
+    fashion_mnist: FashionMnist,
+) -> None:
+    try:
+        assert warm_up_job_process()
+    finally:
+        services.cache_clear()  # built from this test's environment; leave none behind
+    before = traces_so_far()
+
+    train(TrainConfig(steps=500, seed=1).resolved(), fashion_mnist)
+
+    assert traces_so_far() == before
