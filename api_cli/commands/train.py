@@ -146,7 +146,8 @@ def train(
 
 def _validated_config(**fields: Any) -> TrainConfig:
     try:
-        return parse_train_config(fields).resolved()
+        # Embedded, this process trains the run and then exits: a short run skips XLA.
+        return parse_train_config(fields).resolved(fresh_process=STATE.settings.embedded)
     except InvalidConfigError as exc:
         message = str(exc)
         for field, option in OPTION_FOR_FIELD.items():

@@ -14,7 +14,14 @@ from worker.evaluation import evaluate
 from worker.training import ChunkReport, TrainingState, TrainResult, train
 
 # 600 steps in chunks of 100, a checkpoint every 200: small, but crosses an epoch (468 batches).
-BASE: dict[str, Any] = {"steps": 600, "chunk_steps": 100, "checkpoint_every_steps": 200, "seed": 7}
+# The plain-graph path, as an embedded `trainq train` of a short run takes it (see below).
+BASE: dict[str, Any] = {
+    "steps": 600,
+    "chunk_steps": 100,
+    "checkpoint_every_steps": 200,
+    "seed": 7,
+    "xla": False,
+}
 VARIANTS = {
     "plain-sgd": {},
     "momentum-cosine-l2": {"momentum": 0.9, "schedule": Schedule.COSINE, "l2": 1e-3},
@@ -245,25 +252,32 @@ def test_tensorflow_is_set_up_once_for_a_small_worker(fashion_mnist: FashionMnis
     assert tf.config.threading.get_inter_op_parallelism_threads() == 1
 
 
-def test_short_runs_skip_xla_and_long_ones_use_it_decided_by_the_stored_config_alone() -> None:
+def test_only_a_short_run_in_a_fresh_process_skips_xla_and_the_choice_is_stored() -> None:
+    from worker.config import XLA_MIN_STEPS
     from worker.training import step
 
-    assert not step.compiles_with_xla(config(steps=step.XLA_MIN_STEPS - 1))
-    assert step.compiles_with_xla(config(steps=step.XLA_MIN_STEPS))
-    # BASE's runs, which the bit-identical resume tests above resume, take the graph path.
-    assert not step.compiles_with_xla(config())
+    def chosen(steps: int, *, fresh_process: bool) -> bool | None:
+        return TrainConfig(steps=steps).resolved(fresh_process=fresh_process).xla
+
+    assert chosen(XLA_MIN_STEPS - 1, fresh_process=True) is False  # an embedded `trainq train`
+    assert chosen(XLA_MIN_STEPS, fresh_process=True) is True
+    assert chosen(XLA_MIN_STEPS - 1, fresh_process=False) is True  # a worker compiles it once
+    # Decided by the stored config alone: a resumed run takes its first attempt's path, and a
+    # run stored before the field existed trained with XLA, so it resumes with XLA.
+    assert step.compiles_with_xla(config(xla=True)) and not step.compiles_with_xla(config())
+    assert step.compiles_with_xla(TrainConfig.model_validate({"steps": 600, "seed": 1}))
+    assert TrainConfig(steps=600, xla=False).resolved(fresh_process=False).xla is False
 
 
 def test_the_xla_and_the_graph_paths_agree_within_float_tolerance(
     fashion_mnist: FashionMnist,
     uninterrupted: tuple[TrainConfig, TrainResult, list[ChunkReport]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from worker.training import step
 
-    cfg, graph, graph_reports = uninterrupted
-    monkeypatch.setattr(step, "XLA_MIN_STEPS", 1)  # this short run compiled with XLA
-    assert step.compiles_with_xla(cfg)
+    graph_cfg, graph, graph_reports = uninterrupted
+    cfg = graph_cfg.model_copy(update={"xla": True})  # the same run compiled with XLA
+    assert step.compiles_with_xla(cfg) and not step.compiles_with_xla(graph_cfg)
     xla, xla_reports = run(fashion_mnist, cfg)
     for name, array in graph.state.arrays.items():
         np.testing.assert_allclose(xla.state.arrays[name], array, rtol=1e-4, atol=1e-5)

@@ -40,21 +40,17 @@ if TYPE_CHECKING:
 # graph (15,200 against 11,500), as it fuses the gather, the uint8->float32 cast and the
 # elementwise work around the two matmuls, and drops the graph executor's per-op dispatch.
 USE_XLA = True
-# Runs shorter than this are compiled as a plain graph: XLA's compilation (~1.3 CPU-seconds more
-# than tracing a graph, 0.8 s of wall time) costs more than its faster steps (~70 CPU-µs less a
-# step) save: break-even near 19,000 steps (both paths timed cold and warm in one process, CPU
-# time, 2 shared cores). A warm worker would amortise the compilation, but the choice must not
-# depend on the process. bench/startup_bench.py times the whole `trainq train` process.
-XLA_MIN_STEPS = 20_000
 
 
 def compiles_with_xla(config: TrainConfig) -> bool:
     """Whether ``config``'s chunks are compiled with XLA.
 
     A function of the stored config alone (never of the machine or of what this process has
-    compiled already), so that a resumed run takes the same path and ends bit-identical.
+    compiled already), so that a resumed run takes the same path and ends bit-identical: its
+    ``xla`` field, chosen at submission (``TrainConfig.resolved``); absent, XLA (runs stored
+    before the field existed trained with it).
     """
-    return USE_XLA and config.steps >= XLA_MIN_STEPS
+    return USE_XLA and config.xla is not False
 
 
 @dataclass(frozen=True)
