@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -164,18 +162,21 @@ def test_record_chunk_renews_the_lease_and_reports_a_cancel(
     assert repo.record_chunk(run_id, 1, chunk(11, 10), lease_ttl_s=120).cancel_requested
 
 
-def test_ten_thousand_steps_in_ten_chunks_read_back_in_under_20_ms(repo: Repository) -> None:
+def test_ten_thousand_steps_in_ten_chunks_read_back_as_one_ordered_row_per_step(
+    repo: Repository,
+) -> None:
+    # How fast this read is belongs to bench/storage_bench.py, not to a timed test.
     run_id = running_run_id(repo)
     rng = np.random.default_rng(1)
+    written = []
     for first in range(1, 10_001, 1000):
         values = rng.random(1000, dtype=np.float32)
+        written.append(values)
         repo.record_chunk(run_id, 1, MetricChunk(first, values, values), lease_ttl_s=LEASE_TTL_S)
 
-    timings_ms = []
-    for _ in range(7):
-        started = time.perf_counter()
-        rows = repo.read_metrics(run_id)
-        timings_ms.append((time.perf_counter() - started) * 1000)
+    rows = repo.read_metrics(run_id)
 
-    assert len(rows) == 10_000
-    assert sorted(timings_ms)[len(timings_ms) // 2] < 20, timings_ms
+    assert [row.step for row in rows] == list(range(1, 10_001))
+    assert np.array_equal(
+        np.array([row.loss for row in rows], dtype=np.float32), np.concatenate(written)
+    )
