@@ -35,6 +35,14 @@ def open_attempt(session: Session, row: Run | EvaluationJob, now: datetime) -> N
     """
     if not isinstance(row, Run):
         return
+    # A claim may take a RUNNING run whose lease expired before the reconciler requeued it: the
+    # attempt it takes over was lost.
+    session.execute(
+        update(RunAttemptRow)
+        .where(RunAttemptRow.run_id == row.id, RunAttemptRow.ended_at.is_(None))
+        .values(ended_at=now, outcome=AttemptOutcome.LOST.value, steps_at_end=row.steps_done)
+        .execution_options(synchronize_session=False)
+    )
     latest = select(func.max(RunAttemptRow.number)).where(RunAttemptRow.run_id == row.id)
     number = (session.scalar(latest) or 0) + 1
     session.add(

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.column_types import UTCDateTime, json_column_type
-from storage.records import JobKind, RunStatus
+from storage.records import AttemptOutcome, JobKind, RunStatus
 from storage.validation import MAX_NAME_CHARS
 
 #: Deterministic constraint names, so migrations can refer to them on every backend.
@@ -39,6 +39,7 @@ NAMING_CONVENTION = {
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in RunStatus)
 _KINDS = ", ".join(f"'{kind.value}'" for kind in JobKind)
+_OUTCOMES = ", ".join(f"'{outcome.value}'" for outcome in AttemptOutcome)
 
 
 class Base(DeclarativeBase):
@@ -247,6 +248,7 @@ class RunAttemptRow(Base):
     __table_args__ = (
         CheckConstraint("number >= 1", name="number"),
         CheckConstraint("attempt >= 1", name="attempt"),
+        CheckConstraint(f"outcome IN ({_OUTCOMES})", name="outcome"),  # NULL: still running
     )
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)

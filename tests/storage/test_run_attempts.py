@@ -118,3 +118,16 @@ def test_evaluation_jobs_record_no_attempts(repo: Repository) -> None:
     repo.claim_evaluation_job(job.id, owner="w", worker_host="h", lease_ttl_s=LEASE_TTL_S)
 
     assert repo.list_attempts(run.id) == []
+
+
+def test_a_claim_of_an_expired_run_before_any_requeue_closes_the_taken_over_attempt_lost(
+    repo: Repository, clock: FakeClock
+) -> None:
+    run = claim(repo, new_run(repo).id)
+    clock.advance(LEASE_TTL_S + 1)
+
+    repo.claim_run(run.id, owner="w2", worker_host="host-b", lease_ttl_s=LEASE_TTL_S)
+
+    first, second = repo.list_attempts(run.id)
+    assert (first.outcome, first.ended_at) == (AttemptOutcome.LOST, clock())
+    assert (second.attempt, second.outcome) == (2, None)

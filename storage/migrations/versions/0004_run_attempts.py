@@ -25,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 # Written out rather than imported from storage.models: a migration is a frozen snapshot.
 _TIME = sa.DateTime(timezone=True)
+_OUTCOMES = "'succeeded', 'failed', 'cancelled', 'handed back', 'lost'"
 _RUN_COLUMNS = ("id", "status", "attempt", "worker_host", "lease_owner", "device", "error")
 _runs = sa.table(
     "runs",
@@ -54,6 +55,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.CheckConstraint("number >= 1", name=op.f("ck_run_attempts_number")),
         sa.CheckConstraint("attempt >= 1", name=op.f("ck_run_attempts_attempt")),
+        sa.CheckConstraint(f"outcome IN ({_OUTCOMES})", name=op.f("ck_run_attempts_outcome")),
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name=op.f("fk_run_attempts_run_id_runs"), ondelete="CASCADE"
         ),
