@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storage import Database, InvalidValueError, JobKind, MetricChunk, Repository, RunStatus
+from storage import Database, InvalidValueError, MetricChunk, Repository, RunStatus
 from storage.errors import StorageError
-from tests.storage.support import LEASE_TTL_S, claim, new_run
+from tests.storage.support import LEASE_TTL_S, claim, claim_eval, new_eval_job, new_run
 
 
 def record_steps(repo: Repository, run_id: int, attempt: int, n_steps: int, chunk: int) -> None:
@@ -45,7 +45,7 @@ def test_the_runs_page_lists_training_runs_only_newest_first_with_a_total(
     repo: Repository,
 ) -> None:
     runs = [new_run(repo, tags={"team": "a" if i % 2 else "b"}) for i in range(5)]
-    repo.create_run(kind=JobKind.EVAL, config={}, seed=1, queue="trainq", max_attempts=1)
+    new_eval_job(repo, runs[0].id)  # its own table: never on the runs page
     page = repo.page_training_runs(offset=1, limit=2)
     assert page.total == 5
     assert [r.id for r in page.runs] == [runs[3].id, runs[2].id]
@@ -91,10 +91,7 @@ def test_a_read_only_database_reads_but_refuses_every_write(db: Database) -> Non
 def test_several_runs_evaluations_come_back_per_run_in_one_read(repo: Repository) -> None:
     first, second, never = (claim(repo, new_run(repo).id) for _ in range(3))
     for run, split in ((first, "test"), (first, "train"), (second, "test")):
-        job = claim(
-            repo,
-            repo.create_run(kind=JobKind.EVAL, config={}, seed=1, queue="q", max_attempts=1).id,
-        )
+        job = claim_eval(repo, new_eval_job(repo, run.id).id)
         repo.save_evaluation(
             run_id=run.id,
             checkpoint_step=100,
