@@ -158,7 +158,7 @@ def show_run(
 ) -> None:
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
     checkpoints, evaluations, and every attempt with its worker host, device, times and
-    outcome (JSON: ``attempt_history``); a queued run also shows its place in its queue."""
+    outcome (JSON: an attempt_history list); a queued run also shows its place in its queue."""
     repository = STATE.repository
     run = repository.get_run(run_id)
     detail = run_detail_dict(
