@@ -6,12 +6,13 @@ whatever order the database kept the JSON keys in) and its summary through ``Tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from storage.records import (
+        AttemptRecord,
         CheckpointInfo,
         EvaluationJobRecord,
         EvaluationRecord,
@@ -83,10 +84,16 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
 
 
 def run_detail_dict(
-    run: RunRecord, evaluations: list[EvaluationRecord], checkpoints: list[CheckpointInfo]
+    run: RunRecord,
+    evaluations: list[EvaluationRecord],
+    checkpoints: list[CheckpointInfo],
+    attempts: Sequence[AttemptRecord] = (),
 ) -> dict[str, Any]:
-    """``run_dict`` plus the run's evaluations and checkpoints."""
+    """``run_dict`` plus the run's evaluations, checkpoints and attempt history."""
+    from api_cli.attempt_view import attempt_dict
+
     detail = run_dict(run)
+    detail["attempt_history"] = [attempt_dict(attempt) for attempt in attempts]
     detail["evaluations"] = [evaluation_dict(evaluation) for evaluation in evaluations]
     detail["checkpoints"] = [
         {"step": info.step, "sha256": info.sha256, "size_bytes": info.size_bytes}
@@ -103,7 +110,7 @@ def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """
     rows: list[tuple[str, Any]] = []
     for key, value in detail.items():
-        if key in ("evaluations", "checkpoints", "run_id", "summary"):
+        if key in ("evaluations", "checkpoints", "run_id", "summary", "attempt_history"):
             continue
         if key == "config":
             # As given (0.01, 1e-05), not rounded like a metric: 1e-05 must not read 0.0000.
@@ -127,6 +134,10 @@ def run_csv_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
             rows.extend((f"{key}.{name}", item) for name, item in value.items())
         elif key == "checkpoints":
             rows.append((key, " ".join(str(c["step"]) for c in value)))
+        elif key == "attempt_history":
+            from api_cli.attempt_view import attempt_csv_rows
+
+            rows.extend(attempt_csv_rows(value))
         elif key == "evaluations":
             for evaluation in value:
                 prefix = f"evaluation.{evaluation['checkpoint_step']}.{evaluation['split']}"

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
         WeightsFormatError,
     )
     from storage.records import (
+        AttemptOutcome,
+        AttemptRecord,
         Checkpoint,
         CheckpointInfo,
         ChunkAck,
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 # Imported on first use (PEP 562): `from storage import Settings` must not pull in SQLAlchemy,
 # Alembic and NumPy, or `trainq --help` would take a third of a second longer.
 _EXPORTS = {
+    "AttemptOutcome": "storage.records",
+    "AttemptRecord": "storage.records",
     "Checkpoint": "storage.records",
     "CheckpointInfo": "storage.records",
     "CheckpointNotFoundError": "storage.errors",
@@ -93,6 +97,8 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AttemptOutcome",
+    "AttemptRecord",
     "Checkpoint",
     "CheckpointInfo",
     "CheckpointNotFoundError",

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.column_types import UTCDateTime, json_column_type
-from storage.records import JobKind, RunStatus
+from storage.records import AttemptOutcome, JobKind, RunStatus
 from storage.validation import MAX_NAME_CHARS
 
 #: Deterministic constraint names, so migrations can refer to them on every backend.
@@ -39,6 +39,7 @@ NAMING_CONVENTION = {
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in RunStatus)
 _KINDS = ", ".join(f"'{kind.value}'" for kind in JobKind)
+_OUTCOMES = ", ".join(f"'{outcome.value}'" for outcome in AttemptOutcome)
 
 
 class Base(DeclarativeBase):
@@ -234,3 +235,32 @@ class ValidationMetricRow(Base):
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     loss: Mapped[float | None] = mapped_column(Double)
     accuracy: Mapped[float | None] = mapped_column(Double)
+
+
+class RunAttemptRow(Base):
+    """One attempt of a training run: the worker that claimed it, and how it ended.
+
+    ``number`` counts claims (1, 2, ...); ``attempt`` is the fencing token the claim got. They
+    differ after a hand-back, which takes the token back: the next claim reuses it.
+    """
+
+    __tablename__ = "run_attempts"
+    __table_args__ = (
+        CheckConstraint("number >= 1", name="number"),
+        CheckConstraint("attempt >= 1", name="attempt"),
+        CheckConstraint(f"outcome IN ({_OUTCOMES})", name="outcome"),  # NULL: still running
+    )
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # NULL while the attempt runs; then an AttemptOutcome value.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    steps_at_start: Mapped[int] = mapped_column(BigInteger)
+    steps_at_end: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.attempt_log import close_attempt
 from storage.models import EvaluationJob, Run
 from storage.record_mapping import job_to_record
-from storage.records import JobKind, JobRecord, RunStatus
+from storage.records import AttemptOutcome, JobKind, JobRecord, RunStatus
 from storage.repository_base import JobRow, JobTable, RepositoryBase, job_table, load_job
 from storage.trial_slots import lock_sweep_of, refill
 
@@ -95,6 +96,7 @@ class Reconciliation(RepositoryBase):
             updated = session.scalars(guarded).one_or_none()
             if not isinstance(updated, Run | EvaluationJob):
                 return job_to_record(load_job(session, run_id, table))
+            close_attempt(session, updated, row.attempt, AttemptOutcome.LOST, now)
             refill(session, sweep, updated, now)
             return job_to_record(updated)
 

@@ -12,12 +12,15 @@ from storage.models import (
     EvaluationJob,
     EvaluationRow,
     Run,
+    RunAttemptRow,
     RungResultRow,
     SweepRow,
     SweepTrialRow,
     ValidationMetricRow,
 )
 from storage.records import (
+    AttemptOutcome,
+    AttemptRecord,
     CheckpointInfo,
     EvaluationJobRecord,
     EvaluationRecord,
@@ -86,6 +89,24 @@ def evaluation_job_to_record(row: EvaluationJob) -> EvaluationJobRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         published_at=row.published_at,
+    )
+
+
+def attempt_to_record(row: RunAttemptRow) -> AttemptRecord:
+    """Convert a ``run_attempts`` row into an :class:`AttemptRecord`."""
+    return AttemptRecord(
+        run_id=row.run_id,
+        number=row.number,
+        attempt=row.attempt,
+        worker_host=row.worker_host,
+        lease_owner=row.lease_owner,
+        device=row.device,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        outcome=None if row.outcome is None else AttemptOutcome(row.outcome),
+        steps_at_start=row.steps_at_start,
+        steps_at_end=row.steps_at_end,
+        error=row.error,
     )
 
 

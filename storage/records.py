@@ -129,6 +129,45 @@ class EvaluationJobRecord:
         return f"eval {self.id}"
 
 
+class AttemptOutcome(StrEnum):
+    """How one attempt of a run ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    HANDED_BACK = "handed back"  # a graceful stop: the run went back to the queue
+    LOST = "lost"  # its lease expired, or its job process died
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of a training run (``Repository.list_attempts``).
+
+    ``number`` counts the run's claims from 1; ``attempt`` is the fencing token the claim got
+    (a hand-back takes it back, so the next claim shows the same ``attempt``).
+    """
+
+    run_id: int
+    number: int
+    attempt: int
+    worker_host: str | None
+    lease_owner: str | None
+    device: str | None
+    started_at: datetime
+    ended_at: datetime | None  # None while it runs
+    outcome: AttemptOutcome | None  # None while it runs
+    steps_at_start: int
+    steps_at_end: int | None
+    error: str | None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from claim to end; None while the attempt runs."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
 #: A job of either kind; ``kind`` says which table its id belongs to.
 JobRecord = RunRecord | EvaluationJobRecord
 

@@ -6,6 +6,7 @@ records of ``storage.records`` and never a row or a session.
 
 from __future__ import annotations
 
+from storage.attempt_log import AttemptLog
 from storage.checkpoint_store import CheckpointStore
 from storage.dashboard_reads import DashboardReads
 from storage.evaluation_store import EvaluationStore
@@ -34,6 +35,7 @@ class Repository(
     RungStore,
     ValidationStore,
     RunRelease,
+    AttemptLog,
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, literal, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningUpdate
 
+from storage.attempt_log import OUTCOME_OF_STATUS, close_attempt, open_attempt
 from storage.checkpoint_store import store_checkpoint
 from storage.column_types import UTCDateTime
 from storage.errors import InvalidStateError, InvalidValueError, StaleAttemptError
@@ -208,6 +209,7 @@ class RunLifecycle(RepositoryBase):
             if row is None:
                 load_job(session, job_id, table)  # a NotFoundError for a bad id
                 return None
+            open_attempt(session, row, now)
             return job_to_record(row)
 
         # Not retried: a retry after a lost commit would see its own claim as taken.
@@ -272,6 +274,9 @@ class RunLifecycle(RepositoryBase):
             sweep = lock_sweep_of(session, run_id)  # a trial's slot is refilled below
             row, repeated = _fenced_finish(session, Run, run_id, attempt, values)
             assert isinstance(row, Run)
+            if not repeated:
+                outcome = OUTCOME_OF_STATUS[values["status"]]
+                close_attempt(session, row, attempt, outcome, now, device=device)
             if final_weights is not None and not repeated:
                 store_checkpoint(session, run_id, row.steps_done, final_weights, now)
             refill(session, sweep, row, now)

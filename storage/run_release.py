@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from storage.attempt_log import close_attempt
 from storage.checkpoint_store import store_checkpoint
 from storage.errors import InvalidValueError, StaleAttemptError
 from storage.models import EvaluationJob, Run
 from storage.reconciliation import next_state_of_lost_run
 from storage.record_mapping import job_to_record
-from storage.records import JobKind, JobRecord, RunStatus
+from storage.records import AttemptOutcome, JobKind, JobRecord, RunStatus
 from storage.repository_base import JobTable, RepositoryBase, job_table, load_job
 from storage.trial_slots import lock_sweep_of, refill
 
@@ -113,6 +114,9 @@ class RunRelease(RepositoryBase):
             )
             updated = session.scalars(statement).one()
             assert isinstance(updated, Run | EvaluationJob)
+            handed_back = updated.status == _QUEUED
+            outcome = AttemptOutcome.HANDED_BACK if handed_back else AttemptOutcome.CANCELLED
+            close_attempt(session, updated, attempt, outcome, now)
             refill(session, sweep, updated, now)
             return job_to_record(updated)
 
@@ -162,6 +166,7 @@ class RunRelease(RepositoryBase):
             updated = session.scalars(statement).one_or_none()
             if not isinstance(updated, Run | EvaluationJob):
                 return None
+            close_attempt(session, updated, row.attempt, AttemptOutcome.LOST, now)
             refill(session, sweep, updated, now)
             return job_to_record(updated)
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, inspect, text
 
 #: The newest revisions of ``storage/migrations`` (update with every new migration).
-HEAD_REVISIONS: tuple[str, ...] = ("0003_evaluation_jobs",)
+HEAD_REVISIONS: tuple[str, ...] = ("0004_run_attempts",)
 #: Every revision of ``storage/migrations``.
-KNOWN_REVISIONS: frozenset[str] = frozenset({"0001", "0002_sweeps", "0003_evaluation_jobs"})
+KNOWN_REVISIONS: frozenset[str] = frozenset(
+    {"0001", "0002_sweeps", "0003_evaluation_jobs", "0004_run_attempts"}
+)
 
 
 @dataclass(frozen=True)

@@ -171,12 +171,16 @@ def show_run(
     json_output: JsonShorthand = False,
 ) -> None:
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
-    checkpoints, evaluations; a queued run also shows its place in its queue."""
+    checkpoints, evaluations, and every attempt with its worker host, device, times and
+    outcome (JSON: an attempt_history list); a queued run also shows its place in its queue."""
     output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
     run = repository.get_run(run_id)
     detail = run_detail_dict(
-        run, repository.list_evaluations(run_id), repository.list_checkpoints(run_id)
+        run,
+        repository.list_evaluations(run_id),
+        repository.list_checkpoints(run_id),
+        repository.list_attempts(run_id),
     )
     if output_format is Format.JSON:
         print_json(detail)
@@ -188,6 +192,15 @@ def show_run(
     if not run.status.terminal:
         rows.insert(4, ("now", _now(run)))
     print_table(f"run {run_id}", ("field", "value"), rows, wrap=("value",))
+    if detail["attempt_history"]:
+        from api_cli.attempt_view import (
+            ATTEMPT_TABLE_HEADER,
+            ATTEMPT_TABLE_WRAP,
+            attempt_table_rows,
+        )
+
+        rows = attempt_table_rows(detail["attempt_history"])
+        print_table("attempts", ATTEMPT_TABLE_HEADER, rows, wrap=ATTEMPT_TABLE_WRAP)
     if detail["evaluations"]:
         print_table(
             "evaluations",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from api_cli.comparison import HYPERPARAMETERS, compare_runs
 from api_cli.sdk import Client
 from storage.errors import InvalidValueError
-from storage.records import EvaluationRecord, RunRecord, RunStatus
+from storage.records import AttemptRecord, EvaluationRecord, RunRecord, RunStatus
 from worker.data import CLASS_NAMES
 
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, An
             for c in repository.list_checkpoints(run_id)
         ],
         "evaluations": [evaluation_json(e) for e in repository.list_evaluations(run_id)],
+        "attempt_history": [_attempt_row(a) for a in repository.list_attempts(run_id)],
         "attempt": {
             "attempt": run.attempt,
             "max_attempts": run.max_attempts,
@@ -158,6 +159,23 @@ def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, An
             "lease_expires_at": run.lease_expires_at,
             "error": run.error or "",
         },
+    }
+
+
+def _attempt_row(attempt: AttemptRecord) -> dict[str, Any]:
+    """One row of the run page's attempt history (times UTC, to the second)."""
+    from api_cli.live import format_duration
+
+    duration = attempt.duration_s
+    return {
+        "attempt": attempt.attempt,
+        "worker_host": attempt.worker_host or "-",
+        "device": attempt.device or "-",
+        "started": f"{attempt.started_at:%Y-%m-%d %H:%M:%S}",
+        "ended": "-" if attempt.ended_at is None else f"{attempt.ended_at:%Y-%m-%d %H:%M:%S}",
+        "duration": "-" if duration is None else format_duration(duration),
+        "outcome": "running" if attempt.outcome is None else attempt.outcome.value,
+        "error": attempt.error or "",
     }
 
 

@@ -23,7 +23,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from storage import Database, JobKind, Repository
+from storage import Database, Repository
 from tests.cli.conftest import embedded_env
 from tests.services import CHROMEDRIVER, CHROMIUM, require_chromium
 
@@ -92,7 +92,7 @@ def trained(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     return Trained(
         hostile_run=hostile["id"],
         plain_run=plain["id"],
-        eval_job=home_repository(home).list_runs(kind=JobKind.EVAL)[0].id,
+        eval_job=home_repository(home).list_evaluation_jobs()[0].id,
         sweep_id=sweep["id"],
         trial_runs=tuple(t["run_id"] for t in sweep["trials"]),
     )

@@ -3,6 +3,7 @@ filters and links work, that nothing a user named executes, and that the console
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
@@ -34,8 +35,7 @@ def test_the_runs_page_lists_every_training_run_with_its_numbers_and_no_eval_job
     open_page(browser, dashboard_url + "/")
     ids = listed_run_ids(browser)
     expected = {trained.hostile_run, trained.plain_run, *trained.trial_runs}
-    assert set(ids) == expected
-    assert trained.eval_job not in ids
+    assert set(ids) == expected  # no evaluation job (ids in their own sequence since 0003)
     assert ids == sorted(ids, reverse=True)  # newest first
     assert cell(browser, trained.hostile_run, "status") == "succeeded"
     assert cell(browser, trained.hostile_run, "steps_done") == "200 / 200"
@@ -141,6 +141,11 @@ def test_the_run_page_shows_curves_hyperparameters_checkpoints_evaluation_and_at
     assert sum(counts) == 10_000  # the whole test split
     attempts = browser.find_element(By.ID, "attempts").text
     assert "1 of at most" in attempts
+    history = browser.find_element(By.ID, "attempt-history")
+    [row] = history.find_elements(By.CSS_SELECTOR, "tbody tr")
+    cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[0] == "1" and cells[1] == socket.gethostname() and cells[6] == "succeeded"
+    assert cells[2].startswith("CPU") and cells[5].endswith("s")
     browser.save_screenshot(str(screenshots / "run.png"))
     assert console_problems(browser) == []
 

@@ -133,6 +133,9 @@ def test_a_killed_worker_is_replaced_and_the_run_resumes_from_its_newest_checkpo
     resumed = wait_for(run_id, repository, timeout_s=240)
     assert resumed.status is RunStatus.SUCCEEDED, resumed.error
     assert resumed.attempt == 2
+    lost, succeeded = repository.list_attempts(run_id)  # the history names both
+    assert (lost.attempt, lost.outcome, succeeded.outcome) == (1, "lost", "succeeded")
+    assert lost.steps_at_end is not None and lost.steps_at_end >= 12_000
     assert f"resuming from checkpoint at step {newest_checkpoint}" in second.log()
     assert_steps_exactly(cluster, run_id, 60_000)
 
@@ -281,6 +284,10 @@ def test_a_run_that_keeps_losing_its_worker_fails_after_max_attempts(cluster: Cl
     failed = wait_for(run_id, repository, timeout_s=60)
     assert failed.status is RunStatus.FAILED
     assert failed.error is not None and "max_attempts=2" in failed.error
+    history = repository.list_attempts(run_id)  # each SIGKILLed worker's attempt, closed lost
+    assert [(a.attempt, a.outcome) for a in history] == [(1, "lost"), (2, "lost")]
+    assert all(a.worker_host and a.ended_at for a in history)
+    assert history[1].error == failed.error
 
 
 def test_batch_evaluation_queues_one_job_per_run_and_stores_each_result(cluster: Cluster) -> None:
