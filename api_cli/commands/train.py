@@ -130,13 +130,9 @@ def train(
     tags = parse_tags(tag or [])
     checked_option("--name", check_name, name)
     refuse_no_wait_in_process(wait, timeout)
-    if STATE.settings.embedded:
-        from worker.training import start_importing
-
-        # Once the options are known good (an error must not wait for it): TensorFlow imports
-        # while this thread opens the database and inserts the run and the job thread loads data.
-        start_importing()
     client = STATE.client
+    # Once the options are known good: an error must not wait for TensorFlow's import.
+    config = client.ready_for_one_run(config)
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
     handle = client.handle(run.id)
     if not json_output:
@@ -146,8 +142,7 @@ def train(
 
 def _validated_config(**fields: Any) -> TrainConfig:
     try:
-        # Embedded, this process trains the run and then exits: a short run skips XLA.
-        return parse_train_config(fields).resolved(fresh_process=STATE.settings.embedded)
+        return parse_train_config(fields)
     except InvalidConfigError as exc:
         message = str(exc)
         for field, option in OPTION_FOR_FIELD.items():

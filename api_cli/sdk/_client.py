@@ -122,6 +122,22 @@ class Client(SweepMethods):
             max_attempts=max_attempts,
         )[0]
 
+    def ready_for_one_run(self, config: TrainConfig) -> TrainConfig:
+        """``config`` as a caller that submits this one run and then exits should submit it.
+
+        For ``trainq train``. Where jobs run in this process, that process is fresh and trains
+        only this run, so a short run skips XLA's compilation (``TrainConfig.resolved``) and
+        TensorFlow starts importing now, while the run is stored and the data loaded (its
+        stderr is captured meanwhile: call ``worker.training.wait_for_import`` before printing
+        an error). With a broker, the workers' warm processes take the run: XLA, as usual.
+        """
+        if not self.dispatcher.in_this_process:
+            return config.resolved()
+        from worker.training import start_importing
+
+        start_importing()
+        return config.resolved(fresh_process=True)
+
     def submit_many(
         self,
         configs: Iterable[TrainConfig | Mapping[str, Any]],

@@ -58,6 +58,8 @@ def test_runs_show_has_every_hyperparameter_and_the_seed(
     shown = json.loads(result.stdout)
     assert shown["config"]["seed"] == 7 and shown["config"]["learning_rate"] == 0.01
     assert shown["config"]["batch_size"] == 128 and shown["attempts"] == 1
+    # This process trained only this short run: no XLA compilation, and the choice is stored.
+    assert shown["config"]["xla"] is False
     assert shown["device"] and shown["tags"] == {"team": "vision"}
     assert [c["step"] for c in shown["checkpoints"]] == [400, 800, 1200]
 

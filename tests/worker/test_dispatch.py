@@ -36,3 +36,15 @@ def test_the_commands_that_dispatch_never_ask_whether_they_are_embedded() -> Non
             or (isinstance(node, ast.Name) and node.id == "embedded")
         ]
         assert not asked, f"api_cli/commands/{name} asks about the mode on lines {asked}"
+
+
+def test_a_run_for_the_workers_compiles_with_xla_and_one_trained_here_short_does_not() -> None:
+    from trainq import Client
+
+    from worker.config import TrainConfig
+
+    broker = Settings.from_env(
+        {"TRAINQ_BROKER_URL": "redis://127.0.0.1:6379/15", "TRAINQ_HOME": "/nonexistent"}
+    )
+    with Client(broker) as client:  # nothing is published: the choice needs no broker
+        assert client.ready_for_one_run(TrainConfig(steps=500)).xla is True
