@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from storage import (
     StorageError,
 )
 from tests.services import postgres_admin_connection
-from tests.storage.support import claim, execute_sql, new_run, sqlite_url
+from tests.storage.support import execute_sql, new_run, sqlite_url
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -185,9 +188,29 @@ def test_pooled_connections_killed_by_a_server_restart_are_replaced_transparentl
     assert repo.get_run(run.id).id == run.id
 
 
-def _use_database_in_child(url: str, run_id: int) -> None:
-    repo = Repository(Database(url))
-    claim(repo, run_id, owner="child")
+# Run in a fresh interpreter, so that the fork copies only this script's state: forking the test
+# process itself would copy whatever threads earlier tests left in it (TensorFlow's pools, an
+# embedded client's job thread), whose locks a forked child can wait on forever.
+_FORKING_PARENT = """
+import multiprocessing, sys
+from storage import Database, Repository
+from tests.storage.support import claim
+
+url, first, second = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+repo = Repository(Database(url))
+repo.get_run(first)  # the pool now holds a connection the child must not share
+
+
+def use_database_in_child() -> None:
+    claim(Repository(Database(url)), second, owner="child")
+
+
+child = multiprocessing.get_context("fork").Process(target=use_database_in_child)
+child.start()
+child.join(timeout=60)
+assert child.exitcode == 0, f"the forked child ended with {child.exitcode}"
+assert repo.get_run(first).id == first  # the parent's pooled connection still works
+"""
 
 
 def test_a_forked_child_uses_its_own_connections_and_leaves_the_parents_intact(
@@ -195,15 +218,17 @@ def test_a_forked_child_uses_its_own_connections_and_leaves_the_parents_intact(
 ) -> None:
     repo = Repository(db)
     first, second = new_run(repo), new_run(repo)
-    repo.get_run(first.id)  # the pool now holds a connection the child must not share
     url = db.engine.url.render_as_string(hide_password=False)
 
-    child = multiprocessing.get_context("fork").Process(
-        target=_use_database_in_child, args=(url, second.id)
+    parent = subprocess.run(
+        [sys.executable, "-c", _FORKING_PARENT, url, str(first.id), str(second.id)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    child.start()
-    child.join(timeout=30)
 
-    assert child.exitcode == 0
+    assert parent.returncode == 0, parent.stderr
     assert repo.get_run(second.id).status is RunStatus.RUNNING
     assert repo.get_run(first.id).status is RunStatus.QUEUED
