@@ -205,8 +205,11 @@ def test_malformed_broadcasts_on_the_control_channel_are_dropped_and_the_worker_
 
     def push(_: Cluster, broker: redis.Redis[bytes]) -> None:
         channel = f"/{REDIS_TEST_DB}.celery.pidbox"  # kombu's fanout channel for control commands
-        for item in (b"{}", b"[" * 100_000 + b"]" * 100_000):
-            assert broker.publish(channel, item) == 1  # the worker is subscribed
+        deadline = time.monotonic() + 120
+        while broker.publish(channel, b"{}") == 0:  # nobody got it: not subscribed yet
+            assert time.monotonic() < deadline, "the worker never subscribed to its pidbox"
+            time.sleep(0.2)
+        assert broker.publish(channel, b"[" * 100_000 + b"]" * 100_000) == 1
 
     assert_dropped_and_worker_carries_on(
         cluster, push, ["no 'properties' object", "nested too deeply"]
