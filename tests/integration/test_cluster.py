@@ -11,6 +11,7 @@ import pytest
 import redis
 from kombu import Connection, Exchange, Producer
 
+from api_cli.sdk import Client
 from storage.records import RunStatus
 from tests.cluster.compose import worker_command
 from tests.integration.harness import Cluster, WorkerProcess, wait_for
@@ -85,10 +86,15 @@ def test_two_workers_and_six_runs_train_each_run_exactly_once(cluster: Cluster) 
     workers = [cluster.start_worker(worker_command()) for _ in range(2)]
     for worker in workers:
         worker.wait_warm()  # else the first worker warm could take all six short runs
-    run_ids = [
-        submit(cluster, "--steps", "4000", "--chunk-steps", "500", "--seed", str(seed))
-        for seed in range(6)
-    ]
+    # All six are queued at once (one `submit_many`), so while one worker trains a run the
+    # others wait on the queue and, with a prefetch of one, the idle worker must take one.
+    # Six CLI submissions a second apart let one worker finish each short run before the next
+    # arrived (CI saw [6, 0] once).
+    with Client(cluster.settings()) as client:
+        runs_queued = client.submit_many(
+            [{"steps": 4000, "chunk_steps": 500, "seed": seed} for seed in range(6)]
+        )
+    run_ids = [run.id for run in runs_queued]
     repository = cluster.repository()
     runs = [wait_for(run_id, repository, timeout_s=300) for run_id in run_ids]
     assert [run.status for run in runs] == [RunStatus.SUCCEEDED] * 6
