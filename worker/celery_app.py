@@ -75,6 +75,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": 1,  # TensorFlow uses every core; scale with more workers
+        "worker_pool": "worker.job_pool:JobTaskPool",  # prefork, noticing dead processes sooner
         "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_S,
         "task_time_limit": TASK_TIME_LIMIT_S,
         "worker_cancel_long_running_tasks_on_connection_loss": True,

@@ -22,6 +22,7 @@ from celery.worker.control import inspect_command
 from worker.reconciler import ReconcilerThread
 from worker.services import services
 from worker.shutdown import WORKER_STOPPING
+from worker.standby import create_warm_up_lock, remove_warm_up_lock
 from worker.warm_up import (
     TENSORFLOW_DEPENDENCIES,
     preload_tensorflow_dependencies,
@@ -42,6 +43,7 @@ def _start_reconciler(**_: Any) -> None:
 @worker_init.connect
 def _preload_for_job_processes(**_: Any) -> None:
     preload_tensorflow_dependencies()  # in the main process, before the pool forks
+    create_warm_up_lock()
 
 
 @worker_process_init.connect
@@ -59,6 +61,7 @@ def _ask_jobs_to_hand_back(**_: Any) -> None:
 def _stop_reconciler(**_: Any) -> None:
     for thread in _reconciler:
         thread.stop()
+    remove_warm_up_lock()
 
 
 @inspect_command(name="trainq_main_process")

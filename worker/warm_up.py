@@ -13,13 +13,14 @@ The pool's patience with a process that has not yet reported up is raised to mat
 
 Nothing here is required: a failure is logged and left for the first job to meet and report.
 
-Most of a warm-up is importing TensorFlow, and ~40 % of that import's CPU time (measured on TF 2.21
-with Keras 3: 4.0-4.8 s alone, 2.5 s after the preload) is spent in modules that are not
-TensorFlow: ml_dtypes, and what Keras 3 imports eagerly (matplotlib.pyplot, IPython, SciPy's
-sparse matrices, h5py). The worker's main process imports those once, before the pool forks
-(``worker_init``), so every job process it forks, the replacement of a killed one included, finds
-them loaded. None of them imports TensorFlow, which still never enters the main process
-(``tests/integration/test_cluster.py`` asks it over the control channel).
+Most of a warm-up is importing TensorFlow. That import never loads Keras
+(``worker.tensorflow_import``: a third of its CPU time, with Matplotlib and IPython behind it),
+and of what remains the costliest modules that are not TensorFlow are ml_dtypes (0.75 s: its
+extension's initialisation), SciPy's sparse matrices and h5py. The worker's main process imports
+those once, before the pool forks (``worker_init``), so every job process it forks, the
+replacement of a killed one included, finds them loaded. None of them imports TensorFlow, which
+still never enters the main process (``tests/integration/test_cluster.py`` asks it over the
+control channel).
 """
 
 from __future__ import annotations
@@ -29,24 +30,26 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Final
 
 from worker.config import TrainConfig
 from worker.data import load_fashion_mnist
 from worker.jobs import effective_device
 from worker.services import services
+from worker.shutdown import WORKER_STOPPING
+from worker.standby import warm_up_turn
 
 logger = logging.getLogger(__name__)
 
 #: What ``import tensorflow`` loads that is not TensorFlow and costs most (python -X importtime).
-TENSORFLOW_DEPENDENCIES: Final = (
-    "ml_dtypes",
-    "matplotlib.pyplot",
-    "IPython",
-    "scipy.sparse",
-    "h5py",
-)
+TENSORFLOW_DEPENDENCIES: Final = ("ml_dtypes", "scipy.sparse", "h5py")
+
+
+#: How often a warming job process checks whether its worker is stopping.
+_STOP_POLL_S: Final = 0.1
 
 
 def preload_tensorflow_dependencies() -> list[str]:
@@ -62,11 +65,49 @@ def preload_tensorflow_dependencies() -> list[str]:
 
 
 def warm_up_job_process() -> bool:
-    """Import TensorFlow, load the data and compile the default training chunk in this process.
+    """Import TensorFlow, load the data and compile the default training chunk in this process,
+    once no sibling job process is warming up (``worker.standby.warm_up_turn``).
 
     Returns:
         True when the process is warm; False when a step failed (logged as a warning).
     """
+    if WORKER_STOPPING.is_set():  # forked while the worker stops: it will take no job
+        logger.info("job process %s: the worker is stopping; no warm-up", os.getpid())
+        return False
+    waited = time.perf_counter()
+    with _exit_if_the_worker_stops(), warm_up_turn():
+        return _warm_up(waited)
+
+
+@contextlib.contextmanager
+def _exit_if_the_worker_stops() -> Iterator[None]:
+    """Exit this process at once if the worker starts stopping while it waits or warms up.
+
+    A warming process cannot take the pool's stop message until its warm-up returns (an import
+    cannot be interrupted), so a stopping worker would wait seconds for a process that will never
+    take a job. It holds no run, so leaving at once loses nothing.
+    """
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(_STOP_POLL_S):
+            if WORKER_STOPPING.is_set():
+                logger.info(
+                    "job process %s: the worker is stopping; warm-up abandoned", os.getpid()
+                )
+                logging.shutdown()
+                os._exit(0)
+
+    watcher = threading.Thread(target=watch, name="trainq-warm-up-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _warm_up(waited: float) -> bool:
     started = time.perf_counter()
     try:
         from worker.training import prepare  # imports TensorFlow
@@ -83,11 +124,13 @@ def warm_up_job_process() -> bool:
         return False
     done = time.perf_counter()
     logger.info(
-        "job process %s warm in %.1f s (TensorFlow import %.1f s, data %.1f s, compile %.1f s)",
+        "job process %s warm in %.1f s (TensorFlow import %.1f s, data %.1f s, compile %.1f s; "
+        "waited %.1f s for its turn)",
         os.getpid(),
         done - started,
         imported - started,
         loaded - imported,
         done - loaded,
+        started - waited,
     )
     return True

@@ -11,14 +11,29 @@ from storage.errors import ConfigurationError
 from worker.config import Device
 from worker.queues import ALL_QUEUES, EVAL_QUEUE, TRAIN_QUEUE
 
+#: Spare job processes of a CPU worker unless --standby says otherwise (worker.standby).
+DEFAULT_STANDBY = 1
+MAX_STANDBY = 4
+
 
 def worker(
     queues: Annotated[
         str, typer.Option(help=f"Comma-separated queues from {', '.join(ALL_QUEUES)}.")
     ] = (f"{TRAIN_QUEUE},{EVAL_QUEUE}"),
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Worker processes (1 suits TensorFlow; scale out).")
+        int, typer.Option(min=1, help="Jobs run at once (1 suits TensorFlow; scale out).")
     ] = 1,
+    standby: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=MAX_STANDBY,
+            help="Warm spare job processes: one takes the next job at once when a job process "
+            "dies. Each holds TensorFlow and the data set in memory. Default: 1 on a CPU "
+            "worker, 0 where jobs may use a GPU (a spare would hold GPU memory).",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[
         Device, typer.Option(help="Device for jobs that say auto (gpu: GPU workers).")
     ] = Device.AUTO,
@@ -40,6 +55,8 @@ def worker(
       TRAINQ_BROKER_URL=redis://127.0.0.1:6379/0 trainq worker
 
       trainq worker --queues gpu --device gpu
+
+      trainq worker --standby 0   (no spare process: less memory, slower recovery)
     """
     from api_cli.state import STATE
 
@@ -54,6 +71,7 @@ def worker(
         raise ConfigurationError(
             f"--queues {queues!r}: unknown queue(s) {unknown}; use {', '.join(ALL_QUEUES)}"
         )
+    spares = _standby_processes(standby, device)
     if device is Device.GPU:
         _require_gpu()
     STATE.repository  # noqa: B018  (fail now, with a clear message, if the database is not ready)
@@ -62,11 +80,16 @@ def worker(
         os.environ["TRAINQ_WORKER_DEVICE"] = device.value
     import worker.tasks  # noqa: F401  (registers the tasks on the app)
     from worker.celery_app import app
+    from worker.standby import STANDBY_CONF_KEY
 
+    if spares:
+        # The pool holds the spares too; the consumer reserves one message per job slot.
+        app.conf.worker_consumer = "worker.standby:StandbyConsumer"
+        app.conf[STANDBY_CONF_KEY] = spares
     argv = [
         "worker",
         f"--queues={','.join(names)}",
-        f"--concurrency={concurrency}",
+        f"--concurrency={concurrency + spares}",
         f"--loglevel={loglevel}",
         "--pool=prefork",
         "--without-gossip",
@@ -75,6 +98,23 @@ def worker(
     if hostname:
         argv.append(f"--hostname={hostname}")
     app.worker_main(argv)
+
+
+def _standby_processes(standby: int | None, device: Device) -> int:
+    """How many spare job processes to keep warm: ``--standby`` if given, else one unless the
+    jobs may run on a GPU. TensorFlow maps nearly all of a GPU's memory in the first process that
+    uses it, so a warm spare on a GPU would starve the job beside it."""
+    from worker.gpu_probe import nvidia_driver_loaded
+
+    may_use_gpu = device is Device.GPU or (device is Device.AUTO and nvidia_driver_loaded())
+    if standby is None:
+        return 0 if may_use_gpu else DEFAULT_STANDBY
+    if standby and device is Device.GPU:
+        raise ConfigurationError(
+            f"--standby {standby} with --device gpu: a spare job process would hold GPU memory "
+            "the running job needs. Use --standby 0 on GPU workers"
+        )
+    return standby
 
 
 def _require_gpu() -> None:

@@ -99,3 +99,11 @@ def test_a_gpu_worker_refuses_to_start_on_a_machine_without_a_gpu(cluster: Clust
     assert result.returncode == 2
     assert "--device gpu: no NVIDIA GPU driver is loaded" in result.stderr
     assert "--device cpu" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_gpu_worker_refuses_a_standby_process(cluster: Cluster) -> None:
+    # A warm spare would map the GPU's memory beside the running job (worker.standby).
+    result = cluster.trainq("worker", "--device", "gpu", "--standby", "1", timeout_s=60)
+    assert result.returncode == 78
+    assert "--standby 1 with --device gpu" in result.stderr
+    assert "--standby 0" in result.stderr and "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ REDIS_HOST_URL = "redis://127.0.0.1:6379"
 #: Redis database reserved for these tests (FLUSHDB is only ever sent to it). Test sessions that
 #: run side by side on one machine each set their own with TRAINQ_TEST_REDIS_DB.
 REDIS_TEST_DB = int(os.environ.get("TRAINQ_TEST_REDIS_DB", "11"))
+#: A job process's claim in a worker log: "run 3: claimed as attempt 1 by host:PID:task".
+_CLAIMED_BY = re.compile(r"claimed as attempt \d+ by [^:\s]+:(\d+):")
 
 
 @dataclass
@@ -163,12 +166,20 @@ class WorkerProcess:
             return []
         return [int(child) for child in children]
 
+    def busy_job_pid(self) -> int | None:
+        """The job process that claimed this worker's newest job, if it is still alive (a worker
+        also has idle standby processes, ``worker.standby``)."""
+        claims = _CLAIMED_BY.findall(self.log())
+        alive = self.job_pids()
+        return next((int(pid) for pid in reversed(claims) if int(pid) in alive), None)
+
     def kill_job_process(self) -> int:
-        """SIGKILL the job process (as the kernel's OOM killer would); returns its pid."""
-        pids = self.job_pids()
-        assert pids, f"worker {self.name} has no job process:\n{self.log()}"
-        os.kill(pids[0], signal.SIGKILL)
-        return pids[0]
+        """SIGKILL the job process running this worker's job (as the kernel's OOM killer would);
+        returns its pid."""
+        pid = self.busy_job_pid()
+        assert pid is not None, f"worker {self.name} has no busy job process:\n{self.log()}"
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     def terminate(self) -> None:
         """Warm shutdown, then SIGKILL if it does not stop in time."""

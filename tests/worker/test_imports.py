@@ -38,3 +38,19 @@ def test_preloading_tensorflows_dependencies_for_job_processes_does_not_import_t
     assert "ml_dtypes" in modules
     assert "tensorflow" not in modules
     assert "keras" not in modules
+
+
+def test_importing_tensorflow_leaves_keras_out_yet_importable_afterwards() -> None:
+    # TensorFlow's __init__ imports Keras eagerly (a third of the import's CPU time); trainq's
+    # import refuses it for that moment only (worker.tensorflow_import).
+    code = (
+        "import sys\n"
+        "from worker.tensorflow_import import tf\n"
+        "print('keras' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "print(float(tf.reduce_sum(tf.ones([3]))))\n"
+        "print(tf.keras.layers.Dense(2).units)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split("\n")[:3] == ["False False", "3.0", "2"], result.stderr

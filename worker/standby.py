@@ -1,0 +1,98 @@
+"""A warm standby job process: a job process that dies is replaced in a second, not in a warm-up.
+
+Every job process warms up before its first job (``worker.warm_up``: TensorFlow, the data, the
+compiled chunk; 3-5 s on two busy cores). When a job process dies (SIGKILL, out of memory), the
+main process releases its run at once (``worker.job_request``), but the worker itself could take
+its next job only after the pool had forked a replacement and that replacement had warmed up.
+
+With ``--standby N`` the pool holds N processes more than the worker runs jobs at once, and
+:class:`StandbyConsumer` reserves only as many messages as jobs run at once: the extra processes
+stay idle and warm. When a job process dies, the next message goes to a warm standby at once, and
+the replacement that billiard forks warms up in the background and becomes the new standby.
+Warm-ups take turns (:func:`warm_up_turn`), so a worker's first job waits for one warm-up, not
+for several competing for the same cores. The price is memory: each standby holds TensorFlow and
+the data set (``docs/cluster.md`` has the figure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from celery.worker.consumer import Consumer
+
+#: The conf key ``trainq worker`` sets: how many of the pool's processes are standbys.
+STANDBY_CONF_KEY: Final = "trainq_standby_processes"
+#: Where the warm-up turn's lock lives; one file per worker main process.
+_LOCK_NAME: Final = "trainq-warm-up-{pid}.lock"
+
+
+def jobs_at_once(pool_processes: int, standby: int) -> int:
+    """How many jobs a worker runs at once: its pool's processes less its standbys (at least one;
+    a prefetch count of 0 would mean *unlimited* to Celery)."""
+    return max(1, pool_processes - standby)
+
+
+class StandbyConsumer(Consumer):
+    """Celery's consumer, reserving one message per job slot rather than per pool process.
+
+    ``initial_prefetch_count`` sets the broker QoS at every (re)connection and
+    ``max_prefetch_count`` caps how far Celery restores it after a reconnection; both are
+    computed from the pool size upstream, so both are pinned to the job slots here. (Upstream
+    also recomputes them when an autoscaler grows the pool; ``trainq worker`` never autoscales.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial_prefetch_count = self.max_prefetch_count
+
+    @property
+    def max_prefetch_count(self) -> int:
+        """The most messages this worker may hold unacknowledged: one per job slot."""
+        conf = self.app.conf
+        standby = int(conf.get(STANDBY_CONF_KEY, 0))
+        slots = jobs_at_once(int(self.pool.limit), standby)  # the pool starts later
+        return slots * int(conf.worker_prefetch_multiplier)
+
+
+def warm_up_lock_path(main_pid: int) -> Path:
+    """The lock file whose holder is the one job process of worker ``main_pid`` warming up."""
+    return Path(tempfile.gettempdir()) / _LOCK_NAME.format(pid=main_pid)
+
+
+def create_warm_up_lock() -> None:
+    """Create this (main) process's warm-up lock file, before the pool forks."""
+    with contextlib.suppress(OSError):  # without it, warm-ups do not take turns
+        warm_up_lock_path(os.getpid()).touch()
+
+
+def remove_warm_up_lock() -> None:
+    """Remove this (main) process's warm-up lock file, when the worker shuts down."""
+    with contextlib.suppress(OSError):
+        warm_up_lock_path(os.getpid()).unlink()
+
+
+@contextlib.contextmanager
+def warm_up_turn() -> Iterator[None]:
+    """Wait until no sibling job process is warming up, and hold the turn until the block ends.
+
+    An ``flock`` on the file the main process (the parent) created: the kernel releases it when
+    its holder exits, even by SIGKILL, so a process killed mid-warm-up never blocks the next.
+    Without that file (not a worker's job process, or it could not be created) nothing waits.
+    """
+    try:
+        handle = warm_up_lock_path(os.getppid()).open("rb")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
