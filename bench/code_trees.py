@@ -65,8 +65,15 @@ class CodeTree:
     root: Path
 
     def env(self, home: Path) -> dict[str, str]:
-        """An embedded environment on ``home`` that imports this tree's code first."""
-        return {**embedded_env(home), "PYTHONPATH": str(self.root)}
+        """An embedded environment on ``home`` that imports this tree's code first.
+
+        Bytecode caching is left on even where the shell turns it off: an installed trainq
+        starts from cached bytecode, and compiling every module at each start would weigh on
+        whichever tree imports more of its own code.
+        """
+        env = {**embedded_env(home), "PYTHONPATH": str(self.root)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
 
     def trainq(self, *args: str) -> list[str]:
         """The argv of ``trainq ARGS...`` (run it with ``cwd=self.root``)."""

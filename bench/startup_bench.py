@@ -59,10 +59,12 @@ def process_seconds(
     """Wall and CPU (user + system) seconds of each of ``repeats`` fresh processes running
     ``argv`` (which must exit 0). CPU time is the steadier figure on a shared machine."""
     wall, cpu = [], []
+    # Progress lines and TensorFlow's log on stderr would bury the report (and cost a terminal).
+    stderr = subprocess.DEVNULL if cwd is not None else None
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=stderr)
         wall.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -174,6 +176,8 @@ def measure_against(commit: str, repeats: int, runs: int, train_repeats: int) ->
         homes = {tree.label: Path(directory) / f"home-{index}" for index, tree in enumerate(trees)}
         for tree in trees:
             tree.seed_home(homes[tree.label], runs)
+            # One untimed start each, so both run from cached bytecode (see CodeTree.env).
+            process_seconds(tree.trainq("runs", "list"), tree.env(homes[tree.label]), 1, tree.root)
 
         def runs_list(tree: CodeTree) -> tuple[list[str], dict[str, str]]:
             return tree.trainq("runs", "list"), tree.env(homes[tree.label])
