@@ -84,6 +84,18 @@ app.command(epilog=dashboard.EPILOG)(dashboard.dashboard)
 
 def run() -> None:
     """Console-script entry point: maps trainq's errors to exit codes, without tracebacks."""
+    try:
+        _run()
+    except SystemExit as exiting:
+        if exiting.code is None or isinstance(exiting.code, int):
+            from worker.process_exit import exit_without_teardown
+
+            # After an embedded `trainq train`: skips about a second of TensorFlow's teardown.
+            exit_without_teardown(exiting.code or 0)
+        raise
+
+
+def _run() -> None:
     from rich.markup import escape
 
     from storage.errors import TrainqError

@@ -28,6 +28,9 @@ class AppState:
     @cached_property
     def repository(self) -> Repository:
         """The repository, with the schema checked (and created, for the embedded SQLite)."""
+        if "client" in self.__dict__:  # one repository per invocation
+            client: Client = self.__dict__["client"]
+            return client.repository
         from storage import Database, Repository
 
         database = Database(self.settings.database_url)
@@ -42,7 +45,10 @@ class AppState:
         its dispatcher, chosen once from the settings (in this process, or the broker)."""
         from api_cli.sdk import Client
 
-        return Client(self.settings, repository=self.repository)
+        # The repository only if a command already opened it; otherwise the client opens it when
+        # first used, so `trainq train` starts TensorFlow's import (Client.ready_for_one_run)
+        # before SQLAlchemy's and the schema check rather than after them.
+        return Client(self.settings, repository=self.__dict__.get("repository"))
 
     @cached_property
     def dispatcher(self) -> Dispatcher:

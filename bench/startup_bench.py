@@ -13,6 +13,14 @@ load average read before and after (the machine may be shared):
    embedded, each in a new home) beside the seed notebook's loop as a whole process (import
    TensorFlow, load the data, ``bench.training_bench.seed_loop`` for 10,000 steps), and their
    ratio. Slow: the seed's loop is eager.
+
+With ``--baseline-commit REV`` (issue 9's figures were taken on ``155b66a``), 1 and 4's
+``trainq train`` are also measured on that commit, checked out into a temporary ``git worktree``
+(see ``bench.code_trees``), alternating baseline and current process by process so the machine's
+load weighs on both alike; the report gives both medians and current / baseline ratios beside the
+issue's targets (its filer's figures, as ratios):
+
+    python -m bench.startup_bench --baseline-commit 155b66a --repeats 15 --train-repeats 5
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.code_trees import CURRENT_ROOT, CodeTree, baseline_tree
 from storage import Database, Repository, Settings
 from tests.cli.conftest import embedded_env
 from tests.cli.seeding import succeeded_run
@@ -45,15 +54,17 @@ def seeded_home(home: Path, runs: int) -> None:
 
 
 def process_seconds(
-    argv: list[str], env: dict[str, str], repeats: int
+    argv: list[str], env: dict[str, str], repeats: int, cwd: Path | None = None
 ) -> tuple[list[float], list[float]]:
     """Wall and CPU (user + system) seconds of each of ``repeats`` fresh processes running
     ``argv`` (which must exit 0). CPU time is the steadier figure on a shared machine."""
     wall, cpu = [], []
+    # Progress lines and TensorFlow's log on stderr would bury the report (and cost a terminal).
+    stderr = subprocess.DEVNULL if cwd is not None else None
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=stderr)
         wall.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -118,13 +129,112 @@ def measure(repeats: int, runs: int) -> dict[str, Any]:
     }
 
 
+#: Issue 9's targets over its filer's figures (taken on 155b66a): ``runs list`` 0.35 s for
+#: 0.55 s, ``trainq train`` 3.5 s for 4.4 s. Met when current / baseline is at most this.
+TARGET_RATIOS = {"runs_list": 0.35 / 0.55, "trainq_train": 3.5 / 4.4}
+
+
+def paired_seconds(
+    trees: list[CodeTree], repeats: int, command: Any
+) -> dict[str, tuple[list[float], list[float]]]:
+    """``repeats`` rounds of one process per tree, in turn (baseline, current, baseline, ...),
+    so a burst of load on the shared machine falls on both. ``command(tree)`` gives the
+    ``(argv, env)`` of one process (a new home each time where it needs one)."""
+    seconds: dict[str, tuple[list[float], list[float]]] = {tree.label: ([], []) for tree in trees}
+    for _ in range(repeats):
+        for tree in trees:
+            argv, env = command(tree)
+            wall, cpu = process_seconds(argv, env, 1, cwd=tree.root)
+            seconds[tree.label][0].extend(wall)
+            seconds[tree.label][1].extend(cpu)
+    return seconds
+
+
+def compared(name: str, seconds: dict[str, tuple[list[float], list[float]]]) -> dict[str, Any]:
+    """Both trees' figures and current / baseline ratios (wall and CPU medians)."""
+    baseline_label, current_label = seconds
+    baseline, current = figure(seconds[baseline_label]), figure(seconds[current_label])
+    ratio = current["median_s"] / baseline["median_s"]
+    return {
+        "baseline": baseline,
+        "current": current,
+        "ratio_wall": round(ratio, 3),
+        "ratio_cpu": round(current["median_cpu_s"] / baseline["median_cpu_s"], 3),
+        "target_ratio": round(TARGET_RATIOS[name], 3),
+        "met": ratio <= TARGET_RATIOS[name],
+    }
+
+
+def measure_against(commit: str, repeats: int, runs: int, train_repeats: int) -> dict[str, Any]:
+    """``runs list`` and (with ``train_repeats``) ``trainq train`` on ``commit`` and on the
+    current code, interleaved; each tree's home is seeded by that tree's own code."""
+    current = CodeTree("current", CURRENT_ROOT)
+    current.check_imports_itself()
+    result: dict[str, Any] = {"baseline_commit": commit, "repeats": repeats, "stored_runs": runs}
+    with baseline_tree(commit) as baseline, tempfile.TemporaryDirectory() as directory:
+        trees = [baseline, current]
+        homes = {tree.label: Path(directory) / f"home-{index}" for index, tree in enumerate(trees)}
+        for tree in trees:
+            tree.seed_home(homes[tree.label], runs)
+            # One untimed start each, so both run from cached bytecode (see CodeTree.env).
+            process_seconds(tree.trainq("runs", "list"), tree.env(homes[tree.label]), 1, tree.root)
+
+        def runs_list(tree: CodeTree) -> tuple[list[str], dict[str, str]]:
+            return tree.trainq("runs", "list"), tree.env(homes[tree.label])
+
+        def train(tree: CodeTree) -> tuple[list[str], dict[str, str]]:
+            # A fresh home each time, as a new user's first `trainq train` has.
+            home = Path(tempfile.mkdtemp(dir=directory, prefix="train-"))
+            return tree.trainq("train"), tree.env(home)
+
+        load_before = os.getloadavg()[0]
+        result["runs_list"] = compared("runs_list", paired_seconds(trees, repeats, runs_list))
+        if train_repeats:
+            seconds = paired_seconds(trees, train_repeats, train)
+            result["trainq_train"] = compared("trainq_train", seconds)
+            result["train_repeats"] = train_repeats
+        result["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
+    return result
+
+
+def print_against(result: dict[str, Any]) -> None:
+    """The side-by-side report of :func:`measure_against`."""
+    print(f"baseline {result['baseline_commit']} vs current, interleaved")
+    for name in ("runs_list", "trainq_train"):
+        if name not in result:
+            continue
+        shown = result[name]
+        for side in ("baseline", "current"):
+            one = shown[side]
+            print(
+                f"{name:12} {side:8} median {one['median_s']:.3f} s "
+                f"(min {one['min_s']:.3f}, max {one['max_s']:.3f}), "
+                f"CPU median {one['median_cpu_s']:.3f} s"
+            )
+        print(
+            f"{name:12} current/baseline: wall {shown['ratio_wall']:.3f}, CPU "
+            f"{shown['ratio_cpu']:.3f} (target <= {shown['target_ratio']:.3f}: "
+            f"{'met' if shown['met'] else 'NOT met'})"
+        )
+    load = result["load_average_1min"]
+    print(f"load average (1 min): {load['before']:.2f} before, {load['after']:.2f} after")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--train-repeats", type=int, default=0)
+    parser.add_argument("--baseline-commit", help="Also measure this commit, interleaved.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.baseline_commit:
+        paired = measure_against(args.baseline_commit, args.repeats, args.runs, args.train_repeats)
+        if args.json:
+            print(json.dumps(paired, indent=2))
+        else:
+            print_against(paired)
+        return
     result = measure(args.repeats, args.runs)
     if args.train_repeats:
         load_before = os.getloadavg()[0]

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -39,6 +38,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class PortableJSON(TypeDecorator[Any]):
+    """JSON on SQLite, JSONB on PostgreSQL (indexable, compact, key order not kept).
+
+    Not ``JSON().with_variant(JSONB(), "postgresql")``: that needs JSONB when the models are
+    defined, and importing ``sqlalchemy.dialects.postgresql`` loads every PostgreSQL driver's
+    dialect (asyncpg's too), some 50 ms of every embedded command's start on SQLite. Here the
+    PostgreSQL type is imported only once a PostgreSQL dialect asks for it.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """JSONB for PostgreSQL, the dialect's JSON elsewhere."""
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
 def json_column_type() -> TypeEngine[Any]:
-    """JSON on SQLite, JSONB on PostgreSQL (indexable, compact, key order not kept)."""
-    return JSON().with_variant(JSONB(), "postgresql")
+    """The type of every JSON column: see :class:`PortableJSON`."""
+    return PortableJSON()

@@ -240,8 +240,22 @@ class Database:
                     f"the database {self.url} has {found}; this trainq needs revision "
                     f"{', '.join(state.head)}: run `trainq db upgrade`."
                 )
-            self.upgrade()
+            if not (state.current == () and self._created_fresh_schema()):
+                self.upgrade()
         self._schema_checked = True
+
+    def _created_fresh_schema(self) -> bool:
+        """On a new, empty SQLite database: the schema straight from the models (see
+        ``storage.fresh_schema``). PostgreSQL is shared and upgraded on purpose, by Alembic."""
+        if self.dialect_name != "sqlite":
+            return False
+        from storage.fresh_schema import create_fresh_schema
+
+        try:
+            with self.engine.begin() as connection:
+                return create_fresh_schema(connection)
+        except sa_exc.SQLAlchemyError as error:
+            raise translate(error, self.url) from error
 
 
 def _rollback_quietly(session: Session) -> None:

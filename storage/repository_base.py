@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Update, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Executable, Update, select, update
 from sqlalchemy.orm import Session
 
 from storage.database import Database
@@ -188,9 +187,18 @@ def insert_ignoring_duplicates(
     Returns:
         True when a row was inserted, False when one with the same key already existed.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # RETURNING, not rowcount: psycopg reports -1 for this statement as SQLAlchemy compiles it.
+    # Imported here: the PostgreSQL package loads every PostgreSQL driver's dialect, which an
+    # embedded (SQLite) process never needs.
     key = list(model.__table__.primary_key)
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(*key)
+    # RETURNING, not rowcount: psycopg reports -1 for this statement as SQLAlchemy compiles it.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        statement: Executable = (
+            postgresql.insert(model).values(**values).on_conflict_do_nothing().returning(*key)
+        )
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(model).values(**values).on_conflict_do_nothing().returning(*key)
     return session.execute(statement).first() is not None

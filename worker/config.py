@@ -7,13 +7,38 @@ the names. Finite-only floats: Python's ``json`` and Click both accept ``nan``/`
 from __future__ import annotations
 
 import secrets
-from enum import StrEnum
 from typing import Annotated, Any, Final, TypeGuard, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from storage.validation import MAX_ID, MAX_SEED, MAX_STEPS
+from worker.choices import (
+    DEFAULT_CHECKPOINT_EVERY_STEPS,
+    DEFAULT_CHUNK_STEPS,
+    TRAIN_DEFAULTS,
+    Dataset,
+    Device,
+    Init,
+    Schedule,
+    Split,
+)
 from worker.errors import InvalidConfigError
+
+# The enums live in worker.choices (no pydantic, for the CLI's start); they are re-exported here
+# because a config's fields are where callers look for them.
+__all__ = [
+    "TRAIN_EXAMPLES",
+    "XLA_MIN_STEPS",
+    "Dataset",
+    "Device",
+    "EvalConfig",
+    "Init",
+    "Schedule",
+    "Split",
+    "TrainConfig",
+    "parse_eval_config",
+    "parse_train_config",
+]
 
 TRAIN_EXAMPLES = 60_000
 # Runs shorter than this, trained in a fresh process, are compiled as a plain graph: XLA's
@@ -23,50 +48,11 @@ TRAIN_EXAMPLES = 60_000
 XLA_MIN_STEPS = 20_000
 
 
-class Init(StrEnum):
-    """How the initial weights are drawn."""
-
-    NORMAL = "normal"  # standard normal, as the seed notebook does
-    ZEROS = "zeros"
-
-
-class Schedule(StrEnum):
-    """Learning-rate schedule over the run's steps."""
-
-    CONSTANT = "constant"
-    COSINE = "cosine"  # cosine decay from learning_rate to 0 at the last step
-
-
-class Device(StrEnum):
-    """Where training runs."""
-
-    AUTO = "auto"  # a GPU when TensorFlow sees one, else the CPU
-    CPU = "cpu"
-    GPU = "gpu"
-
-
-class Dataset(StrEnum):
-    """Registered datasets. Names come from here and are never treated as paths."""
-
-    FASHION_MNIST = "fashion-mnist"
-
-
-class Split(StrEnum):
-    """Which part of the dataset an evaluation reads."""
-
-    TEST = "test"
-    TRAIN = "train"
-    VAL = "val"  # the training images a run held out (--val-size); needs a run with val_size > 0
-
-
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, use_enum_values=False)
 
 
-#: Steps between checkpoints, and per compiled call, when neither is given.
-DEFAULT_CHECKPOINT_EVERY_STEPS: Final = 1_000
-DEFAULT_CHUNK_STEPS: Final = 500
 #: The two fields fitted to each other when only one is given (None means "not given").
 _FITTED: Final = frozenset({"checkpoint_every_steps", "chunk_steps"})
 
@@ -86,21 +72,21 @@ class TrainConfig(BaseModel):
     model_config = _FROZEN
 
     # Plain SGD step size; the seed uses 0.01.
-    learning_rate: Annotated[float, Field(gt=0, le=1000)] = 0.01
+    learning_rate: Annotated[float, Field(gt=0, le=1000)] = TRAIN_DEFAULTS.learning_rate
     # Examples per step; the seed uses 128.
-    batch_size: Annotated[int, Field(ge=1, le=TRAIN_EXAMPLES)] = 128
+    batch_size: Annotated[int, Field(ge=1, le=TRAIN_EXAMPLES)] = TRAIN_DEFAULTS.batch_size
     # Number of SGD steps ("Número del lote" 1..steps); the seed runs 10,000.
-    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 10_000
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = TRAIN_DEFAULTS.steps
     # Seeds the initial weights and the data order; None means "draw one" (see resolved()).
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     # Initial weights and bias: standard normal (the seed) or zeros.
-    init: Init = Init.NORMAL
+    init: Init = TRAIN_DEFAULTS.init
     # Heavy-ball momentum coefficient; 0 is plain SGD.
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    momentum: Annotated[float, Field(ge=0, lt=1)] = TRAIN_DEFAULTS.momentum
     # L2 weight decay coefficient added to the loss as l2/2 * ||W||^2 (bias not decayed).
-    l2: Annotated[float, Field(ge=0, le=10)] = 0.0
+    l2: Annotated[float, Field(ge=0, le=10)] = TRAIN_DEFAULTS.l2
     # Learning-rate schedule over the steps.
-    schedule: Schedule = Schedule.CONSTANT
+    schedule: Schedule = TRAIN_DEFAULTS.schedule
     # Steps between checkpoints; a multiple of chunk_steps so checkpoints fall on chunk ends
     # (given alone, the chunk is fitted to it; see _fit_the_one_left_unset).
     checkpoint_every_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = (
@@ -109,11 +95,11 @@ class TrainConfig(BaseModel):
     # Steps per compiled call, and per stored metric row.
     chunk_steps: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_CHUNK_STEPS
     # Where to train.
-    device: Device = Device.AUTO
+    device: Device = TRAIN_DEFAULTS.device
     # Which dataset to train on.
-    dataset: Dataset = Dataset.FASHION_MNIST
+    dataset: Dataset = TRAIN_DEFAULTS.dataset
     # Training images held out for validation (never trained on); 0 keeps all 60,000 (the seed).
-    val_size: Annotated[int, Field(ge=0, le=TRAIN_EXAMPLES - 1)] = 0
+    val_size: Annotated[int, Field(ge=0, le=TRAIN_EXAMPLES - 1)] = TRAIN_DEFAULTS.val_size
     # Seeds which images are held out; None means "the run's seed" (see resolved()).
     val_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     # Compile each chunk with XLA (faster steps, ~0.8 s to compile once per process) rather than

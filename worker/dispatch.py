@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
-from storage import Repository, Settings
+from storage import Settings
 from storage.records import JobKind, JobRecord
 from storage.redaction import redact
 from worker.errors import BrokerUnavailableError
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     import redis
     from celery import Celery
     from kombu import Producer
+
+    # Types only: importing the repository means SQLAlchemy (~0.3 s), and `trainq train` picks
+    # its dispatcher before it opens the database, to start TensorFlow's import first.
+    from storage import Repository
 
 _TASK_FOR_KIND = {JobKind.TRAIN: TRAIN_TASK, JobKind.EVAL: EVAL_TASK}
 _PING_TIMEOUT_S = 2.0

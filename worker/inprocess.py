@@ -14,11 +14,15 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from storage import Repository, Settings
+from storage import Settings
 from storage.errors import StaleAttemptError, StorageError
 from storage.records import JobKind, JobRecord, RunStatus
 from worker.dispatch import JobHandle
+
+if TYPE_CHECKING:
+    from storage import Repository  # types only: see worker.dispatch
 
 logger = logging.getLogger(__name__)
 

@@ -133,10 +133,7 @@ def _train(
     """Train the claimed run; returns its finished record, or the state to hand back at."""
     started = time.perf_counter()  # the attempt's wall time includes importing TensorFlow
     from worker.run_summary import summarize
-    from worker.training import TrainingState, train
-    from worker.training.step import traces_so_far
-
-    start_up = StartUp(run.id, started, time.perf_counter(), traces_so_far())
+    from worker.training import TrainingState  # NumPy only
 
     config = _with_effective_device(parse_train_config(run.config), context.settings)
     repository = context.repository
@@ -147,7 +144,14 @@ def _train(
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_fashion_mnist(context.settings.data_dir)
-    start_up.loaded_at = time.perf_counter()
+    loaded_at = time.perf_counter()
+    # TensorFlow only now: where it is importing in a thread (an embedded `trainq train`, see
+    # worker.training.start_importing), touching `train` waits for that import, and the
+    # checkpoint and the data above load meanwhile instead of after it.
+    from worker.training import train
+    from worker.training.step import traces_so_far
+
+    start_up = StartUp(run.id, started, loaded_at, time.perf_counter(), traces_so_far())
     hooks = CheckpointHooks(context, run, config, data)  # validation metrics, ASHA rungs
     if resume is not None and hooks.at_checkpoint(resume):  # killed right after its rung
         return hooks.finish_pruned(resume, None, wall_s=time.perf_counter() - started)

@@ -21,10 +21,10 @@ class StartUp:
     """Clock readings (``time.perf_counter``) of one attempt's start-up."""
 
     run_id: int
-    started: float  # before TensorFlow is imported
-    imported_at: float
+    started: float  # at the claim, before the checkpoint, the data and TensorFlow
+    loaded_at: float  # the checkpoint and the data loaded (they need no TensorFlow)
+    imported_at: float  # TensorFlow imported (or found imported), after the data
     traces_before: int  # worker.training.step.traces_so_far() after the import
-    loaded_at: float | None = None
     reported: bool = False
 
     def first_chunk_done(self, step: int, traces_now: int) -> None:
@@ -33,7 +33,6 @@ class StartUp:
             return
         self.reported = True
         now = time.perf_counter()
-        loaded_at = self.loaded_at if self.loaded_at is not None else self.imported_at
         compilations = traces_now - self.traces_before
         logger.info(
             "run %s: first chunk done at step %s, %.2f s after the claim "
@@ -41,8 +40,8 @@ class StartUp:
             self.run_id,
             step,
             now - self.started,
-            self.imported_at - self.started,
-            loaded_at - self.imported_at,
+            self.imported_at - self.loaded_at,  # what was left of it once the data was in
+            self.loaded_at - self.started,
             compilations,
             "" if compilations == 1 else "s",
         )

@@ -17,7 +17,7 @@ from api_cli.output import Format, chosen_format, print_csv, print_json, print_t
 from api_cli.state import STATE
 from api_cli.submission import JsonOption
 from storage.validation import MAX_ID
-from worker.config import Split
+from worker.choices import Split
 
 if TYPE_CHECKING:
     from storage.records import EvaluationRecord, RunRecord

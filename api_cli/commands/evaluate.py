@@ -19,7 +19,7 @@ from api_cli.submission import (
 )
 from storage.errors import CheckpointNotFoundError
 from storage.validation import MAX_ID, MAX_STEPS
-from worker.config import Split
+from worker.choices import Split
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,10 +19,12 @@ from api_cli.submission import (
     where,
 )
 from storage.validation import MAX_ATTEMPTS_LIMIT, MAX_NAME_CHARS, MAX_STEPS, check_name
-from worker.config import Device, Init, Schedule, TrainConfig, parse_train_config
+from worker.choices import TRAIN_DEFAULTS as _DEFAULTS
+from worker.choices import Device, Init, Schedule
 from worker.errors import InvalidConfigError
 
-_DEFAULTS = TrainConfig()
+if TYPE_CHECKING:
+    from worker.config import TrainConfig
 
 #: Config field → the option that sets it, so validation errors name what the user typed.
 OPTION_FOR_FIELD = {
@@ -141,6 +143,9 @@ def train(
 
 
 def _validated_config(**fields: Any) -> TrainConfig:
+    # Here, not at the top: pydantic would slow every other command's start (worker.choices).
+    from worker.config import parse_train_config
+
     try:
         return parse_train_config(fields)
     except InvalidConfigError as exc:

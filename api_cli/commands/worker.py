@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from storage.errors import ConfigurationError
-from worker.config import Device
+from worker.choices import Device
 from worker.queues import ALL_QUEUES, EVAL_QUEUE, TRAIN_QUEUE
 
 #: Spare job processes of a CPU worker unless --standby says otherwise (worker.standby).
