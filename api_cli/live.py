@@ -14,38 +14,68 @@ import heapq
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from api_cli.views import config_items
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from storage import Repository
-    from storage.records import RunRecord
+    from storage.records import FloatArray, RunRecord
+
+    StepArray = npt.NDArray[np.int64]
 
 #: How many recent finished jobs of a queue its speed is measured from.
 SPEED_SAMPLE_RUNS = 10
 
 
+class MetricReader(Protocol):
+    """Reads a run's stored per-step metrics: the repository, or the quick reader that gives None
+    where its read failed (``storage.quick_reads``)."""
+
+    def read_metric_arrays(
+        self, run_id: int, *, first_step: int | None = None, last_step: int | None = None
+    ) -> tuple[StepArray, FloatArray, FloatArray] | None:
+        """``(steps, loss, accuracy)`` of ``run_id`` in the range."""
+
+
 def latest_metrics(repository: Repository, run: RunRecord) -> tuple[float | None, float | None]:
     """Mean loss and accuracy of the run's newest stored steps (None before the first chunk)."""
+    latest = _latest(repository, run)
+    assert latest is not None  # the repository reads or raises
+    return latest
+
+
+def running_metrics(
+    reader: MetricReader, runs: Iterable[RunRecord]
+) -> dict[int, tuple[float | None, float | None]] | None:
+    """``latest_metrics`` of every running run among ``runs``, by id; None when ``reader``'s read
+    failed (then ask the repository)."""
+    from storage.records import RunStatus
+
+    found: dict[int, tuple[float | None, float | None]] = {}
+    for run in runs:
+        if run.status is RunStatus.RUNNING:
+            latest = _latest(reader, run)
+            if latest is None:
+                return None
+            found[run.id] = latest
+    return found
+
+
+def _latest(reader: MetricReader, run: RunRecord) -> tuple[float | None, float | None] | None:
     from storage.records import final_window, window_mean
 
     if run.steps_done == 0:
         return None, None
     first, last = final_window(run.steps_done)
-    _, loss, accuracy = repository.read_metric_arrays(run.id, first_step=first, last_step=last)
+    arrays = reader.read_metric_arrays(run.id, first_step=first, last_step=last)
+    if arrays is None:
+        return None
+    _, loss, accuracy = arrays
     return window_mean(loss), window_mean(accuracy)
-
-
-def running_metrics(
-    repository: Repository, runs: Iterable[RunRecord]
-) -> dict[int, tuple[float | None, float | None]]:
-    """``latest_metrics`` of every running run among ``runs``, by id."""
-    from storage.records import RunStatus
-
-    return {
-        run.id: latest_metrics(repository, run) for run in runs if run.status is RunStatus.RUNNING
-    }
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from api_cli.sdk import Client
     from storage import Repository, Settings
+    from storage.quick_reads import QuickReader
     from worker.dispatch import Dispatcher
 
 
@@ -38,6 +39,15 @@ class AppState:
         # migrated on purpose, by `trainq db upgrade` (the compose file's one-shot service).
         database.ensure_schema(auto_upgrade=self.settings.embedded)
         return Repository(database)
+
+    def open_quick_reader(self) -> QuickReader | None:
+        """Reads without SQLAlchemy (``storage.quick_reads``; close it), or None where they do
+        not apply: then use :attr:`repository`."""
+        if "repository" in self.__dict__ or "client" in self.__dict__:
+            return None  # SQLAlchemy is loaded already: nothing left to save
+        from storage.quick_reads import QuickReader
+
+        return QuickReader.open(self.settings.database_url)
 
     @cached_property
     def client(self) -> Client:

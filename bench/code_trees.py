@@ -98,11 +98,15 @@ class CodeTree:
         if stray:
             raise SystemExit(f"{self.label} tree {self.root} imports {stray}: not its own code")
 
-    def seed_home(self, home: Path, runs: int) -> None:
-        """Write ``runs`` finished runs into ``home`` with this tree's own code and schema."""
+    def seed_home(self, home: Path, runs: int, database_url: str | None = None) -> None:
+        """Write ``runs`` finished runs into ``home`` (or the database at ``database_url``)
+        with this tree's own code and schema."""
+        env = self.env(home)
+        if database_url is not None:
+            env["TRAINQ_DATABASE_URL"] = database_url
         subprocess.run(
             [sys.executable, "-c", SEED_RUNS, str(runs)],
-            env=self.env(home),
+            env=env,
             cwd=self.root,
             check=True,
             stdout=subprocess.DEVNULL,

@@ -15,12 +15,14 @@ load average read before and after (the machine may be shared):
    ratio. Slow: the seed's loop is eager.
 
 With ``--baseline-commit REV`` (issue 9's figures were taken on ``155b66a``), 1 and 4's
-``trainq train`` are also measured on that commit, checked out into a temporary ``git worktree``
+``trainq train`` are also measured on that commit (and with ``--postgres SERVER_URL``, 1 on a
+throwaway PostgreSQL database per tree as well), checked out into a temporary ``git worktree``
 (see ``bench.code_trees``), alternating baseline and current process by process so the machine's
 load weighs on both alike; the report gives both medians and current / baseline ratios beside the
 issue's targets (its filer's figures, as ratios):
 
-    python -m bench.startup_bench --baseline-commit 155b66a --repeats 15 --train-repeats 5
+    python -m bench.startup_bench --baseline-commit 155b66a --repeats 15 --train-repeats 5 \
+        --postgres postgresql+psycopg://postgres@127.0.0.1:5432
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,23 @@ def process_seconds(
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return wall, cpu
+
+
+@contextmanager
+def postgres_databases(server_url: str, count: int) -> Iterator[list[str]]:
+    """``count`` new, empty databases on the PostgreSQL server at ``server_url``, dropped after."""
+    import psycopg
+
+    names = [f"trainq_startup_bench_{os.getpid()}_{index}" for index in range(count)]
+    libpq_url = server_url.replace("postgresql+psycopg://", "postgresql://").rstrip("/")
+    with psycopg.connect(f"{libpq_url}/postgres", autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield [f"{server_url.rstrip('/')}/{name}" for name in names]
+        finally:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def figure(seconds: tuple[list[float], list[float]]) -> dict[str, float]:
@@ -160,14 +181,17 @@ def compared(name: str, seconds: dict[str, tuple[list[float], list[float]]]) -> 
         "current": current,
         "ratio_wall": round(ratio, 3),
         "ratio_cpu": round(current["median_cpu_s"] / baseline["median_cpu_s"], 3),
-        "target_ratio": round(TARGET_RATIOS[name], 3),
-        "met": ratio <= TARGET_RATIOS[name],
+        "target_ratio": round(TARGET_RATIOS[name], 3) if name in TARGET_RATIOS else None,
+        "met": ratio <= TARGET_RATIOS[name] if name in TARGET_RATIOS else None,
     }
 
 
-def measure_against(commit: str, repeats: int, runs: int, train_repeats: int) -> dict[str, Any]:
+def measure_against(
+    commit: str, repeats: int, runs: int, train_repeats: int, postgres: str | None = None
+) -> dict[str, Any]:
     """``runs list`` and (with ``train_repeats``) ``trainq train`` on ``commit`` and on the
-    current code, interleaved; each tree's home is seeded by that tree's own code."""
+    current code, interleaved; each tree's home is seeded by that tree's own code. With
+    ``postgres`` (a server URL), ``runs list`` on a PostgreSQL database of each tree's too."""
     current = CodeTree("current", CURRENT_ROOT)
     current.check_imports_itself()
     result: dict[str, Any] = {"baseline_commit": commit, "repeats": repeats, "stored_runs": runs}
@@ -189,6 +213,20 @@ def measure_against(commit: str, repeats: int, runs: int, train_repeats: int) ->
 
         load_before = os.getloadavg()[0]
         result["runs_list"] = compared("runs_list", paired_seconds(trees, repeats, runs_list))
+        if postgres:
+            with postgres_databases(postgres, len(trees)) as urls:
+                on_postgres = {tree.label: url for tree, url in zip(trees, urls, strict=True)}
+
+                def runs_list_postgres(tree: CodeTree) -> tuple[list[str], dict[str, str]]:
+                    env = tree.env(homes[tree.label])
+                    return tree.trainq("runs", "list"), env | {
+                        "TRAINQ_DATABASE_URL": on_postgres[tree.label]
+                    }
+
+                for tree in trees:
+                    tree.seed_home(homes[tree.label], runs, on_postgres[tree.label])
+                seconds = paired_seconds(trees, repeats, runs_list_postgres)
+                result["runs_list_postgres"] = compared("runs_list_postgres", seconds)
         if train_repeats:
             seconds = paired_seconds(trees, train_repeats, train)
             result["trainq_train"] = compared("trainq_train", seconds)
@@ -200,21 +238,25 @@ def measure_against(commit: str, repeats: int, runs: int, train_repeats: int) ->
 def print_against(result: dict[str, Any]) -> None:
     """The side-by-side report of :func:`measure_against`."""
     print(f"baseline {result['baseline_commit']} vs current, interleaved")
-    for name in ("runs_list", "trainq_train"):
+    for name in ("runs_list", "runs_list_postgres", "trainq_train"):
         if name not in result:
             continue
         shown = result[name]
         for side in ("baseline", "current"):
             one = shown[side]
             print(
-                f"{name:12} {side:8} median {one['median_s']:.3f} s "
+                f"{name:18} {side:8} median {one['median_s']:.3f} s "
                 f"(min {one['min_s']:.3f}, max {one['max_s']:.3f}), "
                 f"CPU median {one['median_cpu_s']:.3f} s"
             )
+        target = (
+            ""
+            if shown["target_ratio"] is None
+            else f" (target <= {shown['target_ratio']:.3f}: {'met' if shown['met'] else 'NOT met'})"
+        )
         print(
-            f"{name:12} current/baseline: wall {shown['ratio_wall']:.3f}, CPU "
-            f"{shown['ratio_cpu']:.3f} (target <= {shown['target_ratio']:.3f}: "
-            f"{'met' if shown['met'] else 'NOT met'})"
+            f"{name:18} current/baseline: wall {shown['ratio_wall']:.3f}, CPU "
+            f"{shown['ratio_cpu']:.3f}{target}"
         )
     load = result["load_average_1min"]
     print(f"load average (1 min): {load['before']:.2f} before, {load['after']:.2f} after")
@@ -226,10 +268,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--train-repeats", type=int, default=0)
     parser.add_argument("--baseline-commit", help="Also measure this commit, interleaved.")
+    parser.add_argument(
+        "--postgres",
+        metavar="SERVER_URL",
+        help="With --baseline-commit: also `runs list` on PostgreSQL (a throwaway database per "
+        "tree on this server, e.g. postgresql+psycopg://postgres@127.0.0.1:5432).",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.baseline_commit:
-        paired = measure_against(args.baseline_commit, args.repeats, args.runs, args.train_repeats)
+        paired = measure_against(
+            args.baseline_commit, args.repeats, args.runs, args.train_repeats, args.postgres
+        )
         if args.json:
             print(json.dumps(paired, indent=2))
         else:

@@ -16,7 +16,8 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidValueError
-from storage.metric_store import MetricStore, _decode_chunks
+from storage.metric_codec import decode_chunks
+from storage.metric_store import MetricStore
 from storage.models import MetricChunkRow, Run, ValidationMetricRow
 from storage.record_mapping import run_to_record
 from storage.records import JobKind, RunRecord, RunStatus
@@ -170,7 +171,7 @@ class DashboardReads(MetricStore):
         rows = self._db.run(
             lambda session: _chunk_rows(session, run_id), readonly=True, idempotent=True
         )
-        steps, loss, accuracy = _contiguous(rows) or _decode_chunks(run_id, rows)
+        steps, loss, accuracy = _contiguous(rows) or decode_chunks(run_id, rows)
         if steps.size == 0:
             return MetricCurve((), (), (), 1, 0)
         last_step = int(steps[-1])

@@ -22,29 +22,12 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from storage.connect_options import POSTGRES_CONNECT_ARGS, SQLITE_BUSY_TIMEOUT_MS
 from storage.errors import ConfigurationError, DatabaseCorruptError, DatabaseUnavailableError
 from storage.redaction import redact
 
 #: Execution option that marks a transaction read-only; SQLite then begins it DEFERRED.
 READONLY_OPTION = "trainq_readonly"
-
-#: How long SQLite waits for another writer's lock before failing (reliability.md: 30 s).
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-#: libpq connection parameters: fail fast on a dead server, notice a silent partition.
-POSTGRES_CONNECT_ARGS: dict[str, Any] = {
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 30,
-    "keepalives_interval": 10,
-    "keepalives_count": 3,
-    # Bound stuck queries and locks held by paused workers (reliability.md, PG role settings);
-    # set per connection so they hold even when the role was created without them.
-    "options": (
-        "-c statement_timeout=30000 -c lock_timeout=5000 "
-        "-c idle_in_transaction_session_timeout=60000"
-    ),
-}
 
 _ENGINES: dict[str, Engine] = {}
 

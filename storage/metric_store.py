@@ -13,7 +13,8 @@ from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
 from storage.checkpoint_store import store_checkpoint
-from storage.errors import InvalidValueError, StorageError
+from storage.errors import InvalidValueError
+from storage.metric_codec import F32_LE, decode_chunks, wanted_steps
 from storage.models import MetricChunkRow, Run
 from storage.records import ChunkAck, MetricChunk, MetricRow
 from storage.repository_base import (
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
     from storage.records import FloatArray
 
     StepArray = npt.NDArray[np.int64]
-
-#: Chunk blobs are float32 little-endian whatever the machine.
-_F32_LE = "<f4"
 
 
 class MetricStore(RepositoryBase):
@@ -128,8 +126,8 @@ class MetricStore(RepositoryBase):
             return rows
 
         rows = self._db.run(fetch, readonly=True, idempotent=True)
-        steps, loss, accuracy = _decode_chunks(run_id, rows)
-        keep = _wanted_steps(steps, first_step, last_step, every)
+        steps, loss, accuracy = decode_chunks(run_id, rows)
+        keep = wanted_steps(steps, first_step, last_step, every)
         return steps[keep], loss[keep], accuracy[keep]
 
     def read_metrics(
@@ -174,21 +172,6 @@ def _overlapping_chunks(
     return statement.order_by(MetricChunkRow.first_step)
 
 
-def _wanted_steps(
-    steps: StepArray, first_step: int | None, last_step: int | None, every: int
-) -> npt.NDArray[np.bool_]:
-    import numpy as np
-
-    keep = np.ones(steps.shape, dtype=bool)
-    if first_step is not None:
-        keep &= steps >= first_step
-    if last_step is not None:
-        keep &= steps <= last_step
-    if every > 1:
-        keep &= steps % every == 0
-    return keep
-
-
 def _chunk_blobs(chunk: MetricChunk) -> tuple[bytes, bytes]:
     import numpy as np
 
@@ -201,28 +184,4 @@ def _chunk_blobs(chunk: MetricChunk) -> tuple[bytes, bytes]:
         )
     if chunk.first_step < 1:
         raise InvalidValueError(f"first_step={chunk.first_step}: steps are 1-based")
-    return loss.astype(_F32_LE).tobytes(), accuracy.astype(_F32_LE).tobytes()
-
-
-def _decode_chunks(
-    run_id: int, rows: list[tuple[int, int, bytes, bytes]]
-) -> tuple[StepArray, FloatArray, FloatArray]:
-    import numpy as np
-
-    if not rows:
-        empty = np.empty(0, dtype=np.float32)
-        return np.empty(0, dtype=np.int64), empty, empty.copy()
-    for first, n_steps, loss_blob, accuracy_blob in rows:
-        if len(loss_blob) != 4 * n_steps or len(accuracy_blob) != 4 * n_steps:
-            raise StorageError(
-                f"run {run_id}: the metric chunk at step {first} is corrupt ({n_steps} steps but "
-                f"{len(loss_blob)} and {len(accuracy_blob)} bytes)"
-            )
-    steps = np.concatenate([np.arange(f, f + n, dtype=np.int64) for f, n, _, _ in rows])
-    loss = np.frombuffer(b"".join(r[2] for r in rows), dtype=_F32_LE).astype(np.float32)
-    accuracy = np.frombuffer(b"".join(r[3] for r in rows), dtype=_F32_LE).astype(np.float32)
-    if np.any(np.diff(steps) <= 0):
-        # Overlapping chunks (a resume with another chunk size): the earliest write wins.
-        steps, first_index = np.unique(steps, return_index=True)
-        loss, accuracy = loss[first_index], accuracy[first_index]
-    return steps, loss, accuracy
+    return loss.astype(F32_LE).tobytes(), accuracy.astype(F32_LE).tobytes()

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 from storage.errors import InvalidValueError
-from storage.models import (
-    CheckpointRow,
-    EvaluationJob,
-    EvaluationRow,
-    Run,
-    RunAttemptRow,
-    RungResultRow,
-    SweepRow,
-    SweepTrialRow,
-    ValidationMetricRow,
-)
 from storage.records import (
     AttemptOutcome,
     AttemptRecord,
@@ -37,35 +27,41 @@ from storage.sweep_records import (
     ValidationMetric,
 )
 
+if TYPE_CHECKING:
+    # The ORM models only as types: the quick read path maps plain rows without SQLAlchemy.
+    from storage.models import (
+        CheckpointRow,
+        EvaluationJob,
+        EvaluationRow,
+        Run,
+        RunAttemptRow,
+        RungResultRow,
+        SweepRow,
+        SweepTrialRow,
+        ValidationMetricRow,
+    )
+
+#: The columns of ``runs`` that make a :class:`RunRecord`, named as its fields are.
+RUN_COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(RunRecord))
+
 
 def run_to_record(row: Run) -> RunRecord:
     """Convert a ``runs`` row into a :class:`RunRecord`."""
-    return RunRecord(
-        id=row.id,
-        kind=JobKind(row.kind),
-        name=row.name,
-        status=RunStatus(row.status),
-        config=dict(row.config),
-        seed=row.seed,
-        queue=row.queue,
-        attempt=row.attempt,
-        max_attempts=row.max_attempts,
-        lease_owner=row.lease_owner,
-        lease_expires_at=row.lease_expires_at,
-        cancel_requested=bool(row.cancel_requested),
-        steps_done=row.steps_done,
-        error=row.error,
-        worker_host=row.worker_host,
-        device=row.device,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        published_at=row.published_at,
-        summary=None if row.summary is None else dict(row.summary),
-        tags=dict(row.tags),
-        sweep_id=row.sweep_id,
-        trial=row.trial,
-    )
+    return run_record({column: getattr(row, column) for column in RUN_COLUMNS})
+
+
+def run_record(columns: Mapping[str, Any]) -> RunRecord:
+    """A :class:`RunRecord` from one ``runs`` row's values, by column name (JSON decoded, times
+    aware)."""
+    converted = {
+        "kind": JobKind(columns["kind"]),
+        "status": RunStatus(columns["status"]),
+        "config": dict(columns["config"]),
+        "cancel_requested": bool(columns["cancel_requested"]),
+        "summary": None if columns["summary"] is None else dict(columns["summary"]),
+        "tags": dict(columns["tags"]),
+    }
+    return RunRecord(**{column: columns[column] for column in RUN_COLUMNS} | converted)
 
 
 def evaluation_job_to_record(row: EvaluationJob) -> EvaluationJobRecord:
@@ -112,6 +108,8 @@ def attempt_to_record(row: RunAttemptRow) -> AttemptRecord:
 
 def job_to_record(row: Run | EvaluationJob) -> JobRecord:
     """Either kind of job row as its record."""
+    from storage.models import EvaluationJob  # loaded already: the row is one of its models
+
     if isinstance(row, EvaluationJob):
         return evaluation_job_to_record(row)
     return run_to_record(row)

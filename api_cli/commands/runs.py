@@ -39,6 +39,8 @@ from storage.validation import MAX_ID, check_name
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
+    from storage import Repository
+    from storage.quick_reads import QuickReader
     from storage.records import JobKind, RunRecord
 
 app = TrainqTyper(
@@ -75,18 +77,29 @@ def list_runs(
     from storage.records import JobKind
 
     kind = JobKind.EVAL if evals else JobKind.TRAIN
-    repository = STATE.repository
     if evals:
         _list_evaluation_jobs(status, tag, name, sweep, limit, output_format)
         return
-    runs = repository.list_runs(
-        statuses=[parse_status(text) for text in status or []] or None,
-        tags=parse_tags(tag or []) or None,
-        name=checked_option("--name", check_name, name),
-        limit=limit,
-        sweep_id=sweep,
-    )
-    live = running_metrics(repository, runs)
+    statuses = [parse_status(text) for text in status or []] or None
+    tags = parse_tags(tag or []) or None
+    name = checked_option("--name", check_name, name)
+
+    def listed(source: QuickReader | Repository) -> list[RunRecord] | None:
+        return source.list_runs(
+            statuses=statuses, tags=tags, name=name, limit=limit, sweep_id=sweep
+        )
+
+    # The quick reader (the schema at head) imports no SQLAlchemy; None: the repository reads.
+    runs: list[RunRecord] | None = None
+    live: dict[int, tuple[float | None, float | None]] | None = None
+    reader = STATE.open_quick_reader()
+    if reader is not None:
+        with reader:
+            runs = listed(reader)
+            live = None if runs is None else running_metrics(reader, runs)
+    if runs is None or live is None:
+        runs = listed(STATE.repository) or []
+        live = running_metrics(STATE.repository, runs) or {}
     if output_format is Format.JSON:
         print_json([run_dict(run) for run in runs])
     elif output_format is Format.CSV:
