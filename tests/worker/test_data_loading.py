@@ -155,6 +155,26 @@ def test_a_truncated_gzip_is_rejected(tmp_path: Path) -> None:
         load_only(tmp_path)
 
 
+def test_a_gzip_of_several_members_loads_whole(tmp_path: Path) -> None:
+    # `cat a.gz b.gz` is a valid gzip file of both contents; gzip(1) and Python's gzip read it.
+    paths = write_dataset(tmp_path, compress=True)
+    path = paths["train-images"]
+    content = gzip.decompress(path.read_bytes())
+    size = len(content) // 3 + 1
+    thirds = [content[i : i + size] for i in range(0, len(content), size)]
+    path.write_bytes(b"".join(gzip.compress(third, compresslevel=1) for third in thirds))
+    assert len(thirds) == 3
+    assert load_only(tmp_path).train_images[250:253, 0].tolist() == [250, 0, 1]
+
+
+def test_a_gzip_that_holds_too_much_is_rejected_without_reading_it_all(tmp_path: Path) -> None:
+    paths = write_dataset(tmp_path, compress=True)
+    path = paths["t10k-labels"]
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + bytes(50_000_000)))
+    with pytest.raises(DatasetCorruptError, match=r"t10k-labels-idx1-ubyte.gz: too long: 10009\+"):
+        load_only(tmp_path)
+
+
 def test_a_file_that_is_not_gzip_is_rejected(tmp_path: Path) -> None:
     paths = write_dataset(tmp_path, compress=True)
     path = paths["t10k-labels"]
