@@ -141,10 +141,19 @@ def test_a_gracefully_stopped_worker_hands_its_run_over_within_5_s_and_one_chunk
         stderr=subprocess.DEVNULL,
     )
     sigterm = time.monotonic()
+    stopped_after_s: list[float] = []  # when `docker stop` returned: the container is gone
+
+    def note_stopped() -> bool:
+        """Whether the container is gone, noting when it was first seen gone."""
+        if not stopped_after_s and stopping.poll() is not None:
+            stopped_after_s.append(time.monotonic() - sigterm)
+        return bool(stopped_after_s)
+
     try:
         highest = [before.steps_done]
 
         def training_elsewhere() -> bool:
+            note_stopped()
             # A hand-back gives its attempt back, so the successor is told apart by its host.
             record = live.repository().get_run(run_id)
             if record.worker_host == before.worker_host:
@@ -154,6 +163,12 @@ def test_a_gracefully_stopped_worker_hands_its_run_over_within_5_s_and_one_chunk
             return record.status.terminal or record.steps_done > highest[0]
 
         handover_s = poll(training_elsewhere, timeout_s=180, what="the run trains elsewhere")
+        poll(
+            note_stopped,
+            timeout_s=grace_s + 30,
+            what="docker stop returns",
+            every_s=0.05,
+        )
     finally:
         stopping.wait(timeout=grace_s + 30)
     final = wait_terminal(live, [run_id])[0]
@@ -164,7 +179,8 @@ def test_a_gracefully_stopped_worker_hands_its_run_over_within_5_s_and_one_chunk
     report(
         "docker stop (graceful) of the worker training a run",
         sigterm_to_training_elsewhere_s=round(handover_s, 1),
-        container_stopped_after_s=round(time.monotonic() - sigterm, 1),
+        container_stopped_after_s=round(stopped_after_s[0], 1),
+        run_finished_elsewhere_after_s=round(time.monotonic() - sigterm, 1),
         steps_stored_before_handover=highest[0],
         steps_recomputed=recomputed,
     )
