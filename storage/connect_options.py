@@ -22,3 +22,11 @@ POSTGRES_CONNECT_ARGS: dict[str, Any] = {
         "-c idle_in_transaction_session_timeout=60000"
     ),
 }
+
+
+def postgres_connect_args(*, read_only: bool = False) -> dict[str, Any]:
+    """A copy of :data:`POSTGRES_CONNECT_ARGS`; ``read_only``: every transaction refuses writes."""
+    arguments = dict(POSTGRES_CONNECT_ARGS)
+    if read_only:
+        arguments["options"] += " -c default_transaction_read_only=on"
+    return arguments

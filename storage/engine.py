@@ -22,7 +22,11 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from storage.connect_options import POSTGRES_CONNECT_ARGS, SQLITE_BUSY_TIMEOUT_MS
+from storage.connect_options import (
+    POSTGRES_CONNECT_ARGS,
+    SQLITE_BUSY_TIMEOUT_MS,
+    postgres_connect_args,
+)
 from storage.errors import ConfigurationError, DatabaseCorruptError, DatabaseUnavailableError
 from storage.redaction import redact
 
@@ -130,8 +134,7 @@ def _create_engine(url: URL) -> Engine:
 def _create_read_only_engine(url: URL) -> Engine:
     """An engine for readers that must never write, even by mistake (the web dashboard)."""
     if url.get_backend_name() != "sqlite":
-        connect_args = dict(POSTGRES_CONNECT_ARGS)
-        connect_args["options"] += " -c default_transaction_read_only=on"
+        connect_args = postgres_connect_args(read_only=True)
         return create_engine(
             url, pool_pre_ping=True, connect_args=connect_args, json_serializer=_strict_json
         )

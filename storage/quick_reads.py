@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-from storage.connect_options import POSTGRES_CONNECT_ARGS
+from storage.connect_options import postgres_connect_args
 from storage.metric_codec import decode_chunks, wanted_steps
 from storage.record_mapping import RUN_COLUMNS, run_record
 from storage.records import JobKind, RunStatus
+from storage.schema_state import HEAD_REVISIONS as SCHEMA_HEAD_REVISIONS
 from storage.validation import check_tags
 
 if TYPE_CHECKING:
@@ -40,9 +41,8 @@ if TYPE_CHECKING:
     from storage.metric_codec import ChunkRow
     from storage.records import FloatArray, RunRecord
 
-#: Mirrors ``storage.schema_state.HEAD_REVISIONS``, which imports SQLAlchemy; the tests hold the
-#: two equal.
-HEAD_REVISIONS: frozenset[str] = frozenset({"0004_run_attempts"})
+#: The revisions a database at head records (``storage.schema_state``, kept true by the tests).
+HEAD_REVISIONS: frozenset[str] = frozenset(SCHEMA_HEAD_REVISIONS)
 
 #: How long a quick read waits for a lock or a server before leaving it to the repository, which
 #: waits its full time and explains a failure.
@@ -89,12 +89,9 @@ class QuickReader(ABC):
         """Every row of ``statement`` (``?`` placeholders); None on any database error."""
 
     @abstractmethod
-    def _tag_clause(self) -> str:
-        """A tag's value as text equals a parameter: ``(path or key, value)``."""
-
-    @abstractmethod
-    def _tag_path(self, key: str) -> str:
-        """The tag ``key`` as the tag clause's first parameter."""
+    def _tag_filter(self, key: str) -> tuple[str, str]:
+        """``(clause, parameter)``: the clause holds where tag ``key``'s value, as text, equals a
+        second parameter."""
 
     @abstractmethod
     def _columns(self, row: Sequence[Any]) -> dict[str, Any]:
@@ -121,8 +118,9 @@ class QuickReader(ABC):
             clauses.append(f"status IN ({', '.join('?' * len(values))})" if values else "1 = 0")
             parameters += values
         for key, value in check_tags(tags or {}).items():
-            clauses.append(self._tag_clause())
-            parameters += [self._tag_path(key), value]
+            clause, key_parameter = self._tag_filter(key)
+            clauses.append(clause)
+            parameters += [key_parameter, value]
         if name is not None:
             clauses.append("name = ?")
             parameters.append(name)
@@ -205,11 +203,9 @@ class SqliteQuickReader(QuickReader):
         except sqlite3.Error:
             return None
 
-    def _tag_clause(self) -> str:
-        return "CAST(json_extract(tags, ?) AS VARCHAR) = ?"
-
-    def _tag_path(self, key: str) -> str:
-        return f'$."{key}"'  # check_tags allows letters, digits, '_', '.', '-' only
+    def _tag_filter(self, key: str) -> tuple[str, str]:
+        # check_tags allows letters, digits, '_', '.', '-' only: nothing to escape in the path.
+        return "CAST(json_extract(tags, ?) AS VARCHAR) = ?", f'$."{key}"'
 
     def _columns(self, row: Sequence[Any]) -> dict[str, Any]:
         columns = dict(zip(RUN_COLUMNS, row, strict=True))
@@ -236,8 +232,7 @@ class PostgresQuickReader(QuickReader):
         import psycopg
 
         scheme = next(s for s in _POSTGRES_SCHEMES if database_url.startswith(s))
-        options = dict(POSTGRES_CONNECT_ARGS, connect_timeout=QUICK_TIMEOUT_S)
-        options["options"] += " -c default_transaction_read_only=on"
+        options = postgres_connect_args(read_only=True) | {"connect_timeout": QUICK_TIMEOUT_S}
         try:
             connection = psycopg.connect(
                 "postgresql://" + database_url[len(scheme) :], autocommit=True, **options
@@ -257,11 +252,8 @@ class PostgresQuickReader(QuickReader):
         except psycopg.Error:
             return None
 
-    def _tag_clause(self) -> str:
-        return "(tags ->> ?) = ?"
-
-    def _tag_path(self, key: str) -> str:
-        return key
+    def _tag_filter(self, key: str) -> tuple[str, str]:
+        return "(tags ->> ?) = ?", key
 
     def _columns(self, row: Sequence[Any]) -> dict[str, Any]:
         columns = dict(zip(RUN_COLUMNS, row, strict=True))

@@ -9,8 +9,10 @@ adding a migration without updating them fails the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, inspect, text
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 #: The newest revisions of ``storage/migrations`` (update with every new migration).
 HEAD_REVISIONS: tuple[str, ...] = ("0004_run_attempts",)
@@ -44,6 +46,9 @@ class SchemaState:
 
 def schema_state(connection: Connection) -> SchemaState:
     """Read the database's revision from Alembic's version table."""
+    # Imported here: the constants above serve the quick read path, which has no SQLAlchemy.
+    from sqlalchemy import inspect, text
+
     if not inspect(connection).has_table("alembic_version"):
         return SchemaState(current=())
     rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
