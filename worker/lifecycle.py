@@ -26,10 +26,12 @@ from worker.standby import create_warm_up_lock, remove_warm_up_lock
 from worker.warm_up import (
     TENSORFLOW_DEPENDENCIES,
     preload_tensorflow_dependencies,
+    preload_training_data,
     warm_up_job_process,
 )
 
 _reconciler: list[ReconcilerThread] = []
+_training_data_preloaded: list[bool] = []
 
 
 @worker_ready.connect
@@ -42,7 +44,9 @@ def _start_reconciler(**_: Any) -> None:
 
 @worker_init.connect
 def _preload_for_job_processes(**_: Any) -> None:
-    preload_tensorflow_dependencies()  # in the main process, before the pool forks
+    # In the main process, before the pool forks: every job process it forks inherits both.
+    preload_tensorflow_dependencies()
+    _training_data_preloaded.append(preload_training_data())
     create_warm_up_lock()
 
 
@@ -67,9 +71,11 @@ def _stop_reconciler(**_: Any) -> None:
 @inspect_command(name="trainq_main_process")
 def main_process_report(state: Any, **_: Any) -> dict[str, Any]:
     """Reply from the worker's main process: is TensorFlow loaded there? (It must never be.) And
-    which of TensorFlow's dependencies it preloaded for its job processes."""
+    which of TensorFlow's dependencies, and whether the training data, it preloaded for its job
+    processes."""
     return {
         "tensorflow_loaded": "tensorflow" in sys.modules,
         "reconciler": bool(_reconciler),
         "preloaded": [name for name in TENSORFLOW_DEPENDENCIES if name in sys.modules],
+        "training_data_preloaded": any(_training_data_preloaded),
     }

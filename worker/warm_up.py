@@ -32,15 +32,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
+from worker.celery_app import app
 from worker.config import TrainConfig
 from worker.data import load_fashion_mnist
+from worker.idle_cpu import run_on_idle_cpu
 from worker.jobs import effective_device
 from worker.services import services
 from worker.shutdown import WORKER_STOPPING
-from worker.standby import warm_up_turn
+from worker.standby import JOB_SLOTS_CONF_KEY, mark_warming, warm_or_warming, warm_up_turn
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +66,37 @@ def preload_tensorflow_dependencies() -> list[str]:
     return [name for name in TENSORFLOW_DEPENDENCIES if name in sys.modules]
 
 
+def preload_training_data() -> bool:
+    """Load Fashion-MNIST in the calling process (the worker's main process, before the pool
+    forks), so that every job process it forks finds the arrays in ``load_fashion_mnist``'s
+    per-process cache instead of reading and unpacking the files again.
+
+    The arrays are NumPy's, no TensorFlow. They are shared copy-on-write with the job processes,
+    and only read there: each process copies the training images into a tensor of its own.
+
+    Returns:
+        True when the data set is loaded; False when it could not be (logged as a warning: the
+        first job meets the same problem and records it on its run).
+    """
+    try:
+        load_fashion_mnist(services().settings.data_dir, download=False)
+    except Exception as exc:
+        logger.warning("Fashion-MNIST not preloaded for the job processes: %s", exc)
+        return False
+    return True
+
+
 def warm_up_job_process() -> bool:
-    """Import TensorFlow, load the data and compile the default training chunk in this process,
-    once no sibling job process is warming up (``worker.standby.warm_up_turn``).
+    """Import TensorFlow, load the data and compile the default training chunk in this process.
+
+    Each process decides in its turn (``worker.standby.warm_up_turn``). One the worker needs for
+    a job slot (fewer siblings warm or warming up than slots) keeps the turn and warms up at
+    normal priority, so a worker's first job waits for one warm-up, not several competing for
+    the cores. A spare (a killed job process's replacement while the spare took over, or a
+    worker's second process) gives the turn back and warms up on idle CPU only
+    (``worker.idle_cpu``): it never slows the jobs in training. When a job process dies while
+    the spare is still warming, the spare keeps warming on the core the dead job freed, and the
+    replacement, the next spare, waits for it: spares take turns of their own.
 
     Returns:
         True when the process is warm; False when a step failed (logged as a warning).
@@ -75,8 +105,20 @@ def warm_up_job_process() -> bool:
         logger.info("job process %s: the worker is stopping; no warm-up", os.getpid())
         return False
     waited = time.perf_counter()
-    with _exit_if_the_worker_stops(), warm_up_turn():
-        return _warm_up(waited)
+    with _exit_if_the_worker_stops():
+        with warm_up_turn():
+            spare = _is_spare()
+            mark_warming()
+            if not spare:
+                return _warm_up(waited, spare=False)
+        with warm_up_turn(spare=True):
+            return _warm_up(waited, spare=True)
+
+
+def _is_spare() -> bool:
+    """Whether every job slot of the worker has a process warm or warming up (unknown: no)."""
+    slots = app.conf.get(JOB_SLOTS_CONF_KEY)
+    return isinstance(slots, int) and warm_or_warming() >= slots
 
 
 @contextlib.contextmanager
@@ -107,30 +149,39 @@ def _exit_if_the_worker_stops() -> Iterator[None]:
         watcher.join()
 
 
-def _warm_up(waited: float) -> bool:
+def _warm_up(waited: float, *, spare: bool) -> bool:
     started = time.perf_counter()
+    step: Callable[[Callable[[], object]], object] = run_on_idle_cpu if spare else _now
     try:
-        from worker.training import prepare  # imports TensorFlow
+        step(lambda: importlib.import_module("worker.training.loop"))  # imports TensorFlow
+        from worker.training import prepare, start_thread_pools
 
+        if spare:  # its jobs' thread pools are born here, at normal priority, not on idle CPU
+            start_thread_pools()
         imported = time.perf_counter()
         settings = services().settings
         data = load_fashion_mnist(settings.data_dir, download=False)
         loaded = time.perf_counter()
         default = TrainConfig()
         config = default.model_copy(update={"device": effective_device(default.device, settings)})
-        prepare(config.resolved(), data)
+        step(lambda: prepare(config.resolved(), data))
     except Exception as exc:  # the first job meets the same problem and records it on its run
         logger.warning("job process %s: warm-up skipped: %s", os.getpid(), exc)
         return False
     done = time.perf_counter()
     logger.info(
-        "job process %s warm in %.1f s (TensorFlow import %.1f s, data %.1f s, compile %.1f s; "
-        "waited %.1f s for its turn)",
+        "job process %s warm in %.1f s (TensorFlow import %.1f s, data %.1f s, compile %.1f s; %s)",
         os.getpid(),
         done - started,
         imported - started,
         loaded - imported,
         done - loaded,
-        started - waited,
+        f"a spare, on idle CPU; waited {started - waited:.1f} s"
+        if spare
+        else f"waited {started - waited:.1f} s for its turn",
     )
     return True
+
+
+def _now(work: Callable[[], object]) -> object:
+    return work()

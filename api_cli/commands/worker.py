@@ -29,7 +29,8 @@ def worker(
             min=0,
             max=MAX_STANDBY,
             help="Warm spare job processes: one takes the next job at once when a job process "
-            "dies. Each holds TensorFlow and the data set in memory. Default: 1 on a CPU "
+            "dies. A spare warms up on idle CPU only, so it never slows the jobs in training; "
+            "each holds TensorFlow and the data set in memory. Default: 1 on a CPU "
             "worker, 0 where jobs may use a GPU (a spare would hold GPU memory).",
             show_default=False,
         ),
@@ -80,8 +81,9 @@ def worker(
         os.environ["TRAINQ_WORKER_DEVICE"] = device.value
     import worker.tasks  # noqa: F401  (registers the tasks on the app)
     from worker.celery_app import app
-    from worker.standby import STANDBY_CONF_KEY
+    from worker.standby import JOB_SLOTS_CONF_KEY, STANDBY_CONF_KEY
 
+    app.conf[JOB_SLOTS_CONF_KEY] = concurrency  # a process finding this many warm is a spare
     if spares:
         # The pool holds the spares too; the consumer reserves one message per job slot.
         app.conf.worker_consumer = "worker.standby:StandbyConsumer"

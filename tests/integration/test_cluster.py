@@ -71,14 +71,19 @@ def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> N
     replies = app.control.broadcast("trainq_main_process", reply=True, timeout=5)
     assert replies, "the worker did not answer the inspect command"
     for reply in replies:
-        # TensorFlow's heavy dependencies that are installed are preloaded for the job
-        # processes (worker.warm_up); TensorFlow itself is not.
+        # TensorFlow's heavy dependencies that are installed, and the data set, are preloaded
+        # for the job processes (worker.warm_up); TensorFlow itself is not.
         installed = [
             name for name in TENSORFLOW_DEPENDENCIES if find_spec(name.split(".")[0]) is not None
         ]
         assert "ml_dtypes" in installed
         assert list(reply.values()) == [
-            {"tensorflow_loaded": False, "reconciler": True, "preloaded": installed}
+            {
+                "tensorflow_loaded": False,
+                "reconciler": True,
+                "preloaded": installed,
+                "training_data_preloaded": True,
+            }
         ]
 
 

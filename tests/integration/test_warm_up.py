@@ -13,6 +13,7 @@ from storage.records import RunStatus
 from tests.cluster.compose import worker_command
 from tests.integration.chaos import ChaosPlan, submit_runs
 from tests.integration.harness import Cluster, wait_for
+from worker.idle_cpu import idle_threads
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -113,3 +114,24 @@ def test_a_stopping_worker_does_not_wait_for_its_standby_to_finish_warming_up(
     assert _WARM.findall(log) == warm_pids, log
     print(f"\nstop → exit with a warming standby: {exit_s:.2f} s")
     assert worker.process.returncode == 0, log
+
+
+def test_a_workers_spare_warms_up_on_idle_cpu_and_no_thread_stays_idle(
+    cluster: Cluster,
+) -> None:
+    worker = cluster.start_worker(worker_command())  # --standby 1: two job processes
+    deadline = time.monotonic() + 240
+    while len(_WARM.findall(worker.log())) < 2:
+        assert time.monotonic() < deadline and worker.alive(), worker.log()
+        time.sleep(0.1)
+
+    log = worker.log()
+    first, second = (line for line in log.splitlines() if _WARM.search(line))
+    # The first process is needed for the worker's one job slot: normal priority, in its turn.
+    assert "for its turn" in first, log
+    # The second finds one warm process per job slot: a spare, warmed on idle CPU.
+    assert "a spare, on idle CPU; waited " in second, log
+    # The idle thread ended with the warm-up, and the pools a job trains on were not born there.
+    job_pids = worker.job_pids()
+    assert len(job_pids) == 2, log
+    assert {pid: idle_threads(pid) for pid in job_pids} == {pid: [] for pid in job_pids}, log

@@ -3,10 +3,12 @@ processes warm up one at a time (``worker.standby``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from worker.standby import (
 _TAKE_TURN = """
 import sys, time
 from worker.standby import warm_up_turn
-with warm_up_turn():
+with warm_up_turn(spare=sys.argv[2] == "spare"):
     print(f"{time.monotonic()} in", flush=True)
     time.sleep(float(sys.argv[1]))
     print(f"{time.monotonic()} out", flush=True)
@@ -38,9 +40,9 @@ def lock_file() -> Iterator[Path]:
     remove_warm_up_lock()
 
 
-def take_turn(hold_s: float) -> subprocess.Popen[str]:
+def take_turn(hold_s: float, kind: str = "needed") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", _TAKE_TURN, str(hold_s)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _TAKE_TURN, str(hold_s), kind], stdout=subprocess.PIPE, text=True
     )
 
 
@@ -64,6 +66,15 @@ def test_job_processes_take_turns_to_warm_up(lock_file: Path) -> None:
     assert spans[1][0] >= spans[0][1], f"two warm-ups at once: {spans}"
 
 
+def test_spares_take_turns_of_their_own(lock_file: Path) -> None:
+    needed, spare, next_spare = take_turn(1.0), take_turn(1.0, "spare"), take_turn(1.0, "spare")
+    spans = {"needed": times(needed), "spare": times(spare), "next spare": times(next_spare)}
+    first_spare, second_spare = sorted([spans["spare"], spans["next spare"]])
+    assert second_spare[0] >= first_spare[1], f"two spares warmed up at once: {spans}"
+    # A spare's turn does not wait for a needed process's (the kernel runs the latter first).
+    assert first_spare[0] < spans["needed"][1], f"a spare waited for a needed process: {spans}"
+
+
 def test_a_process_killed_during_its_turn_does_not_block_the_next(lock_file: Path) -> None:
     holder = take_turn(60.0)
     assert holder.stdout is not None
@@ -82,3 +93,65 @@ def test_without_the_lock_file_nothing_waits() -> None:
     first, second = take_turn(1.0), take_turn(1.0)
     spans = sorted([times(first), times(second)])
     assert spans[1][0] < spans[0][1], f"the warm-ups waited for each other: {spans}"
+
+
+#: A child of this test process that marks itself warming up and lives until its stdin closes.
+_WARM_CHILD = """
+import sys
+from worker.standby import mark_warming
+mark_warming()
+print("warm", flush=True)
+sys.stdin.read()
+"""
+
+#: A child of this test process that prints how many of its siblings are warm or warming.
+_COUNT_WARM = "from worker.standby import warm_or_warming; print(warm_or_warming())"
+
+
+def count_warm_siblings() -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_WARM], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return int(out)
+
+
+def test_warm_or_warming_job_processes_are_counted_while_they_live(lock_file: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        children = [
+            stack.enter_context(
+                subprocess.Popen(
+                    [sys.executable, "-c", _WARM_CHILD],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+            for _ in range(2)
+        ]
+        for child in children:
+            stack.callback(child.kill)  # runs before each Popen's own exit, which waits for it
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "warm"
+        assert count_warm_siblings() == 2
+
+        children[0].send_signal(signal.SIGKILL)  # the kernel drops its lock: no longer counted
+        children[0].wait(timeout=30)
+        assert count_warm_siblings() == 1
+    assert count_warm_siblings() == 0
+    marks = list(lock_file.parent.glob(f"trainq-warm-{os.getpid()}-*.lock"))
+    assert len(marks) == 2
+    remove_warm_up_lock()  # the worker's shutdown removes its job processes' marks too
+    assert not any(mark.exists() for mark in marks)
+
+
+def test_outside_a_worker_a_process_leaves_no_mark() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _WARM_CHILD],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert child.stdout.strip() == "warm"
+    assert not list(Path(tempfile.gettempdir()).glob(f"trainq-warm-{os.getpid()}-*.lock"))

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import time
+
+import pytest
+
+from worker.celery_app import app
 from worker.config import TrainConfig
 from worker.data import FashionMnist
+from worker.idle_cpu import idle_threads
 from worker.services import services
+from worker.standby import JOB_SLOTS_CONF_KEY
 from worker.training import prepare, train
 from worker.training.step import traces_so_far
 from worker.warm_up import warm_up_job_process
@@ -38,3 +47,23 @@ def test_a_warmed_up_process_trains_a_default_run_without_compiling(
     train(TrainConfig(steps=500, seed=1).resolved(), fashion_mnist)
 
     assert traces_so_far() == before
+
+
+def test_a_spare_warms_up_on_idle_cpu_and_keeps_no_idle_thread(
+    fashion_mnist: FashionMnist, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Zero job slots: every process is a spare (a worker's second process finds one warm).
+    monkeypatch.setitem(app.conf, JOB_SLOTS_CONF_KEY, 0)
+    caplog.set_level(logging.INFO, logger="worker.warm_up")
+    try:
+        assert warm_up_job_process()
+    finally:
+        services.cache_clear()
+
+    (line,) = [r.getMessage() for r in caplog.records if " warm in " in r.getMessage()]
+    assert "; a spare, on idle CPU; waited " in line
+    # The idle thread ended with the warm-up (a joined thread can linger in /proc a moment).
+    deadline = time.monotonic() + 5
+    while idle_threads(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert idle_threads(os.getpid()) == []

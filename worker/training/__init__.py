@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from worker.training.loop import prepare, train
-    from worker.training.runtime import ResolvedDevice, configure_tensorflow, resolve_device
+    from worker.training.runtime import (
+        ResolvedDevice,
+        configure_tensorflow,
+        resolve_device,
+        start_thread_pools,
+    )
     from worker.training.state import ChunkReport, TrainingState, TrainResult
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "prepare",
     "resolve_device",
     "start_importing",
+    "start_thread_pools",
     "train",
     "wait_for_import",
 ]
@@ -69,6 +75,7 @@ _HOMES = {
     "ResolvedDevice": "worker.training.runtime",
     "configure_tensorflow": "worker.training.runtime",
     "resolve_device": "worker.training.runtime",
+    "start_thread_pools": "worker.training.runtime",
     "prepare": "worker.training.loop",
     "train": "worker.training.loop",
 }

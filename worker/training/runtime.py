@@ -54,6 +54,21 @@ def configure_tensorflow(
             tf.config.experimental.enable_op_determinism()
 
 
+def start_thread_pools() -> None:
+    """Configure TensorFlow (:func:`configure_tensorflow`) and make it create its thread pools now,
+    in the calling thread, by running one tiny op and one tiny XLA computation.
+
+    A thread inherits its creator's scheduling policy, and TensorFlow creates its pools (the op
+    pools, XLA's Eigen pool) in whichever thread first needs them. A spare job process compiles
+    its chunk on idle CPU (``worker.idle_cpu``); the pools its jobs will train on must not be born
+    there, so the warm-up calls this from a thread of normal priority first.
+    """
+    configure_tensorflow()
+    with tf.device("/CPU:0"):  # spares run on CPU workers only (worker.standby)
+        one = tf.ones((1, 1))
+        tf.function(lambda x: tf.matmul(x, x), jit_compile=True, autograph=False)(one)
+
+
 def _available_cpus() -> int:
     try:
         cpus = len(os.sched_getaffinity(0))  # honours taskset/cgroup CPU sets, unlike cpu_count
