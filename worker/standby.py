@@ -106,8 +106,12 @@ def mark_warming() -> None:
     path = Path(tempfile.gettempdir()) / _WARM_MARK_NAME.format(main=os.getppid(), pid=os.getpid())
     try:
         handle = path.open("ab")
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:  # unmarked, this process is only not counted: its siblings warm normally
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
         return
     _held_marks.append(handle)
 
