@@ -44,7 +44,7 @@ def run_on_idle_cpu(work: Callable[[], T], *, name: str = "trainq-idle-cpu") -> 
     failure: list[BaseException] = []
 
     def run() -> None:
-        lower_this_threads_priority()
+        _lower_this_threads_priority()
         try:
             outcome.append(work())
         except BaseException as exc:  # handed to the caller, who decides
@@ -58,16 +58,14 @@ def run_on_idle_cpu(work: Callable[[], T], *, name: str = "trainq-idle-cpu") -> 
     return outcome[0]
 
 
-def lower_this_threads_priority() -> bool:
-    """Put the calling thread (only it) under ``SCHED_IDLE``; True when that worked."""
+def _lower_this_threads_priority() -> None:
+    """Put the calling thread (only it) under ``SCHED_IDLE``, where the platform allows it."""
     if _SCHED_IDLE is None:
-        return False
+        return
     try:
         os.sched_setscheduler(0, _SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
     except OSError as exc:
         logger.debug("SCHED_IDLE refused (%s); the work runs at normal priority", exc)
-        return False
-    return True
 
 
 def idle_threads(pid: int) -> list[int]:

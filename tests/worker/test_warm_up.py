@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import time
 
 import pytest
 
+from tests.worker.test_idle_cpu import idle_threads_once_settled
 from worker.celery_app import app
 from worker.config import TrainConfig
 from worker.data import FashionMnist
-from worker.idle_cpu import idle_threads
 from worker.services import services
 from worker.standby import JOB_SLOTS_CONF_KEY
 from worker.training import prepare, train
@@ -62,8 +60,5 @@ def test_a_spare_warms_up_on_idle_cpu_and_keeps_no_idle_thread(
 
     (line,) = [r.getMessage() for r in caplog.records if " warm in " in r.getMessage()]
     assert "; a spare, on idle CPU; waited " in line
-    # The idle thread ended with the warm-up (a joined thread can linger in /proc a moment).
-    deadline = time.monotonic() + 5
-    while idle_threads(os.getpid()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert idle_threads(os.getpid()) == []
+    # The idle thread ended with the warm-up.
+    assert idle_threads_once_settled([]) == []
