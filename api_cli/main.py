@@ -88,7 +88,7 @@ def run() -> None:
         _run()
     except SystemExit as exiting:
         if exiting.code is None or isinstance(exiting.code, int):
-            from worker.process_exit import exit_without_teardown
+            from worker.cluster.process_exit import exit_without_teardown
 
             # After an embedded `trainq train`: skips about a second of TensorFlow's teardown.
             exit_without_teardown(exiting.code or 0)

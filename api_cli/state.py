@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from api_cli.sdk import Client
     from storage import Repository, Settings
     from storage.quick_reads import QuickReader
-    from worker.dispatch import Dispatcher
+    from worker.cluster.publisher import Dispatcher
 
 
 @dataclass
@@ -63,9 +63,9 @@ class AppState:
     @cached_property
     def dispatcher(self) -> Dispatcher:
         """The broker's publisher, for inspecting the cluster (`trainq status`); cluster only."""
-        from worker.dispatch import Dispatcher
+        from worker.cluster.publisher import publisher_for
 
-        return Dispatcher(self.settings)
+        return publisher_for(self.settings)
 
 
 STATE = AppState()

@@ -108,7 +108,7 @@ def queue_note(repository: Repository, settings: Settings) -> QueueNote:
 
     census = None
     if not settings.embedded:
-        from worker.census import QueueCensus
+        from worker.cluster.census import QueueCensus
 
         census = QueueCensus(settings)
     warned: set[str] = set()

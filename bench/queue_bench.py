@@ -107,8 +107,8 @@ def measure_throughput(cluster: Cluster, runs: int) -> dict[str, Any]:
 def measure_drain(cluster: Cluster, runs: int) -> dict[str, Any]:
     """Publish ``runs`` runs of 100 steps from here (no CLI start-ups); time until all finish."""
     from storage.records import JobKind
+    from worker.cluster.publisher import Dispatcher
     from worker.config import TrainConfig
-    from worker.dispatch import Dispatcher
 
     repository = cluster.repository()
     dispatcher = Dispatcher(cluster.settings())

@@ -138,7 +138,7 @@ def warm_up_workers(repository: Repository, dispatcher: Any, chunk_steps: int) -
 
 def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Each sweep through 2 real workers; timed from submission to the sweep's end."""
-    from worker.dispatch import Dispatcher
+    from worker.cluster.publisher import Dispatcher
 
     results = {}
     scratch.mkdir()

@@ -2,9 +2,11 @@
 
 Layers point one way (api_cli -> worker, storage; worker -> storage; storage -> nothing of ours),
 and each third-party framework belongs to one layer: SQLAlchemy and Alembic to storage, Celery,
-kombu and TensorFlow to worker (TensorFlow only where a job trains or evaluates), Typer and Rich to
-the CLI. Every import statement of every module is read from its syntax tree, including imports
-inside functions, so a lazy import cannot slip past.
+billiard, kombu and redis-py to the worker's Celery shell (``worker/cluster/``), TensorFlow to
+worker (only where a job trains or evaluates), Typer and Rich to the CLI. Inside worker, the job
+itself (everything outside ``worker/cluster/``) never imports the shell, so the job code runs
+the same with or without Celery installed. Every import statement of every module is read from its
+syntax tree, including imports inside functions, so a lazy import cannot slip past.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ FRAMEWORK_OWNER: dict[str, str] = {
     "alembic": "storage",
     "celery": "worker",
     "kombu": "worker",
+    "billiard": "worker",
+    "redis": "worker",
     "tensorflow": "worker",
     "keras": "worker",
     "typer": "api_cli",
@@ -52,6 +56,24 @@ def imported_top_level_names(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
+    return names
+
+
+#: The worker's Celery shell; the frameworks only it may import, and which nothing else in worker/
+#: may import either (the job code, sweeps' rules, data and training).
+CLUSTER_WING = "worker/cluster/"
+CLUSTER_ONLY = {"celery", "kombu", "billiard", "redis"}
+
+
+def imported_module_names(path: Path) -> set[str]:
+    """Every absolute import in ``path`` by full dotted name (``from a.b import c``: a.b, a.b.c)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -85,3 +107,53 @@ def test_the_rule_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
         "def f() -> None:\n    import tensorflow as tf\n    from celery import Celery\n"
     )
     assert imported_top_level_names(module) == {"tensorflow", "celery"}
+
+
+def test_the_job_code_imports_nothing_of_celery_nor_the_celery_shell() -> None:
+    found: list[str] = []
+    for path in modules_of("worker"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith(CLUSTER_WING):
+            continue
+        for name in imported_module_names(path):
+            if name.split(".")[0] in CLUSTER_ONLY:
+                found.append(f"{relative} imports {name}: only {CLUSTER_WING} may")
+            if name == "worker.cluster" or name.startswith("worker.cluster."):
+                found.append(f"{relative} imports {name}: the job code never calls the shell")
+    assert found == []
+
+
+def test_the_job_code_runs_without_loading_celery() -> None:
+    # An embedded sweep trial: claim, train, finish; afterwards no Celery, kombu, billiard or
+    # redis-py module is loaded in the process (the rule above, checked at run time as well).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tempfile\n"
+        "from storage import Database, Repository, Settings\n"
+        "from worker.jobs import JobContext\n"
+        "from worker.sweeps import submit_sweep\n"
+        "from worker.sweep_runner import run_sweep_here\n"
+        "home = tempfile.mkdtemp()\n"
+        "settings = Settings.from_env({'TRAINQ_HOME': home})\n"
+        "database = Database(settings.database_url)\n"
+        "database.ensure_schema(auto_upgrade=True)\n"
+        "repository = Repository(database)\n"
+        "sweep = submit_sweep(repository, {'name': 'x', 'method': 'grid', 'seed': 1, "
+        "'val_size': 1000, 'parameters': {'steps': {'values': [20, 40]}}}, max_attempts=1)\n"
+        "context = JobContext.for_this_process(repository, settings, 'test')\n"
+        "print(run_sweep_here(context, sweep.id).status)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'celery', 'kombu', 'billiard', "
+        "'redis'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

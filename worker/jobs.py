@@ -1,6 +1,6 @@
 """The body of every job: claim, run, record, finish.
 
-The Celery tasks (``worker.tasks``) and the embedded mode (``trainq train`` with no broker)
+The Celery tasks (``worker.cluster.tasks``) and the embedded mode (``trainq train`` with no broker)
 both call these functions, so the two modes share one code path and differ only in transport.
 Nothing here knows Celery. TensorFlow is imported inside the functions, in the process that
 trains.
@@ -25,7 +25,6 @@ from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
 from worker.resume_point import newest_intact_checkpoint
 from worker.start_up import StartUp
-from worker.sweeps import trial_ended
 from worker.trial_hooks import CheckpointHooks
 
 if TYPE_CHECKING:
@@ -80,7 +79,9 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         The finished record; a QUEUED record when the job was handed back (see
         ``JobContext.hand_back_requested``: the caller publishes it again); or None when the job
         could not be claimed (another attempt owns it, it already finished, or it was
-        cancelled): a duplicate delivery is a no-op.
+        cancelled): a duplicate delivery is a no-op. What follows a sweep trial's job (publishing
+        the trial that took its slot) is the caller's: ``worker.cluster.tasks`` on a cluster;
+        embedded, the sweep runner takes the next trial itself.
     """
     run = context.repository.claim_run(
         run_id,
@@ -122,9 +123,6 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         # Would fail the same way on every attempt: record why and do not retry.
         logger.error("run %s failed: %s", run_id, exc)
         return _finish(context, run, RunStatus.FAILED, error=str(exc))
-    finally:
-        if run.sweep_id is not None:  # a sweep trial's slot may be free: start the next trial
-            trial_ended(context.repository, context.settings, run.sweep_id)
 
 
 def _train(

@@ -1,6 +1,6 @@
 """What a training attempt spent before its first chunk, said in one log line.
 
-A job process that is not warm (``worker.warm_up``) imports TensorFlow, loads the data and
+A job process that is not warm (``worker.cluster.warm_up``) imports TensorFlow, loads the data and
 traces and compiles the chunk inside its first job. The line says how long each took and how many
 chunk traces (compilations) the job itself caused, so that a log, the chaos bench's fault costs
 (``tests/integration/chaos_costs.py``) and a test can tell a warm process from a cold one without

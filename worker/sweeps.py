@@ -3,20 +3,18 @@
 ``submit_sweep`` (called by ``Client.submit_sweep``, which the CLI uses) takes a parsed sweep
 file, validates and plans every trial, stores the sweep, and (in a cluster) starts the first
 ``max_concurrent`` trials. The transaction that ends a trial creates the next one
-(``storage.trial_slots``); ``trial_ended`` then publishes it, and ``advance_sweep`` (the sweep's
-start, ``sweep resume``, the reconciler) fills free slots and publishes what is unpublished. No
-central process drives a sweep.
+(``storage.trial_slots``); the Celery shell's ``trial_ended`` then publishes it, and
+``advance_sweep`` (the sweep's start, ``sweep resume``, the reconciler) fills free slots and
+publishes what is unpublished. No central process drives a sweep.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from storage import Repository, Settings
-from storage.errors import TrainqError
+from storage import Repository
 from storage.sweep_records import PlannedTrial, SweepRecord
 from storage.validation import MAX_SEED
 from worker.queues import queue_for
@@ -25,7 +23,7 @@ from worker.sweep_spec import SweepSpec, parse_sweep_spec
 
 if TYPE_CHECKING:
     from storage.records import RunRecord
-    from worker.dispatch import Dispatcher
+    from worker.dispatch import JobPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +33,7 @@ def submit_sweep(
     data: dict[str, Any] | SweepSpec,
     *,
     max_attempts: int,
-    dispatcher: Dispatcher | None = None,
+    dispatcher: JobPublisher | None = None,
 ) -> SweepRecord:
     """Validate a sweep file's data, plan and store its trials, and start the first ones.
 
@@ -80,7 +78,7 @@ def parse_spec(data: dict[str, Any]) -> SweepSpec:
 
 
 def advance_sweep(
-    repository: Repository, sweep_id: int, dispatcher: Dispatcher | None
+    repository: Repository, sweep_id: int, dispatcher: JobPublisher | None
 ) -> list[RunRecord]:
     """Start trials in the sweep's free slots and publish every trial never published (when a
     dispatcher is given).
@@ -97,7 +95,7 @@ def advance_sweep(
 
 
 def publish_new_trials(
-    repository: Repository, sweep_id: int, dispatcher: Dispatcher
+    repository: Repository, sweep_id: int, dispatcher: JobPublisher
 ) -> list[RunRecord]:
     """Publish the sweep's trials that were created but never published (each by one caller).
 
@@ -112,30 +110,3 @@ def publish_new_trials(
         except BrokerUnavailableError as exc:
             logger.warning("sweep %s: %s", sweep_id, exc)
     return taken
-
-
-def trial_ended(repository: Repository, settings: Settings, sweep_id: int) -> None:
-    """A trial's job is over (whatever the outcome): publish the trial that took its slot.
-
-    The next trial was created in the transaction that ended this one; only publishing is left
-    (embedded, nothing: the sweep runner takes QUEUED trials itself). Never raises: the
-    reconciler publishes for every running sweep, so a failure here only delays the next trial
-    by one reconcile period.
-    """
-    dispatcher = _dispatcher(settings)
-    if dispatcher is None:
-        return
-    try:
-        publish_new_trials(repository, sweep_id, dispatcher)
-    except TrainqError as exc:
-        logger.warning("sweep %s: could not start the next trial now: %s", sweep_id, exc)
-
-
-@functools.lru_cache(maxsize=2)
-def _dispatcher(settings: Settings) -> Dispatcher | None:
-    """One dispatcher per process and broker (None in embedded mode)."""
-    if settings.broker_url is None:
-        return None
-    from worker.dispatch import Dispatcher
-
-    return Dispatcher(settings)

@@ -243,7 +243,7 @@ def _workers(queue: str) -> int | None:
     settings = STATE.settings
     if settings.embedded:
         return None
-    from worker.census import consumers_by_queue
+    from worker.cluster.census import consumers_by_queue
     from worker.errors import BrokerUnavailableError
 
     try:

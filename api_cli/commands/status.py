@@ -56,7 +56,7 @@ def status(
             exit_code = ExitCode.CONFIG
         report["database"] = {"ok": False, "error": redact(str(exc))}
     if not STATE.settings.embedded:
-        from worker.census import QueueCensus
+        from worker.cluster.census import QueueCensus
 
         try:
             dispatcher = STATE.dispatcher

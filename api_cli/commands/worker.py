@@ -11,7 +11,7 @@ from storage.errors import ConfigurationError
 from worker.choices import Device
 from worker.queues import ALL_QUEUES, EVAL_QUEUE, TRAIN_QUEUE
 
-#: Spare job processes of a CPU worker unless --standby says otherwise (worker.standby).
+#: Spare job processes of a CPU worker unless --standby says otherwise (worker.cluster.standby).
 DEFAULT_STANDBY = 1
 MAX_STANDBY = 4
 
@@ -79,14 +79,14 @@ def worker(
     if device is not Device.AUTO:
         # The job processes are forked from this one and read their device setting from here.
         os.environ["TRAINQ_WORKER_DEVICE"] = device.value
-    import worker.tasks  # noqa: F401  (registers the tasks on the app)
-    from worker.celery_app import app
-    from worker.standby import JOB_SLOTS_CONF_KEY, STANDBY_CONF_KEY
+    import worker.cluster.tasks  # noqa: F401  (registers the tasks on the app)
+    from worker.cluster.celery_app import app
+    from worker.cluster.standby import JOB_SLOTS_CONF_KEY, STANDBY_CONF_KEY
 
     app.conf[JOB_SLOTS_CONF_KEY] = concurrency  # a process finding this many warm is a spare
     if spares:
         # The pool holds the spares too; the consumer reserves one message per job slot.
-        app.conf.worker_consumer = "worker.standby:StandbyConsumer"
+        app.conf.worker_consumer = "worker.cluster.standby:StandbyConsumer"
         app.conf[STANDBY_CONF_KEY] = spares
     argv = [
         "worker",

@@ -1,8 +1,8 @@
 """The queue page: workers online, queue depths and what is running, as ``trainq status`` sees them.
 
-The broker is asked through the same boundary as ``trainq status`` (``worker.dispatch`` and
-``worker.census``, imported only in cluster mode): an embedded installation has no broker, and
-the page says so instead of failing.
+The broker is asked through the same boundary as ``trainq status`` (``worker.cluster.publisher`` and
+``worker.cluster.census``, imported only in cluster mode): an embedded installation has no broker,
+and the page says so instead of failing.
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ def _broker(settings: Settings) -> dict[str, Any]:
             "message": "no broker configured (embedded): jobs run inside the `trainq` "
             "command that started them; set TRAINQ_BROKER_URL to see a cluster's workers",
         }
-    from worker.census import QueueCensus
-    from worker.dispatch import Dispatcher
+    from worker.cluster.census import QueueCensus
+    from worker.cluster.publisher import publisher_for
 
-    dispatcher = Dispatcher(settings)
+    dispatcher = publisher_for(settings)
     try:
         dispatcher.ping()
         census = QueueCensus(settings)  # asked while the workers are pinged, as `trainq status`
@@ -62,8 +62,6 @@ def _broker(settings: Settings) -> dict[str, Any]:
         consumers = census.wait() or {}
     except TrainqError as exc:
         return {"configured": True, "ok": False, "message": redact(str(exc))}
-    finally:
-        dispatcher.close()
     return {
         "configured": True,
         "ok": True,

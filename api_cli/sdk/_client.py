@@ -1,8 +1,8 @@
 """The Python API: a :class:`Client` does what the CLI does, without a process per call.
 
 The client is built from :class:`storage.Settings` and holds one repository and one dispatcher,
-chosen once from the settings (``worker.dispatch.dispatcher_for``): embedded, jobs run in a thread
-of this process through the worker's own job code; with a broker, they are published for
+chosen once from the settings (``worker.cluster.publisher.dispatcher_for``): embedded, jobs run in a
+thread of this process through the worker's own job code; with a broker, they are published for
 ``trainq worker`` processes over one reused broker connection. Nothing here imports Typer, Rich,
 Celery (until the first publish) or TensorFlow (until an embedded job trains).
 """
@@ -27,8 +27,9 @@ from storage.records import (
     RunRecord,
     RunStatus,
 )
+from worker.cluster.publisher import PublishedJob, dispatcher_for
 from worker.config import Split, TrainConfig, parse_train_config
-from worker.dispatch import JobDispatcher, JobHandle, PublishedJob, dispatcher_for
+from worker.dispatch import JobDispatcher, JobHandle
 from worker.errors import InvalidConfigError
 from worker.queues import EVAL_QUEUE, queue_for
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from storage import Repository, Settings
     from storage.records import RunRecord
     from storage.sweep_records import SweepRecord
-    from worker.dispatch import Dispatcher, JobDispatcher
+    from worker.cluster.publisher import Dispatcher
+    from worker.dispatch import JobDispatcher
     from worker.sweep_report import SweepReport
 
 
@@ -134,7 +135,7 @@ class SweepMethods:
 
     def _sweep_publisher(self) -> Dispatcher | None:
         """The broker dispatcher that publishes trials, or None when they run in this process."""
-        from worker.dispatch import Dispatcher
+        from worker.cluster.publisher import Dispatcher
 
         dispatcher = self.dispatcher
         return dispatcher if isinstance(dispatcher, Dispatcher) else None

@@ -102,7 +102,7 @@ def test_a_gpu_worker_refuses_to_start_on_a_machine_without_a_gpu(cluster: Clust
 
 
 def test_a_gpu_worker_refuses_a_standby_process(cluster: Cluster) -> None:
-    # A warm spare would map the GPU's memory beside the running job (worker.standby).
+    # A warm spare would map the GPU's memory beside the running job (worker.cluster.standby).
     result = cluster.trainq("worker", "--device", "gpu", "--standby", "1", timeout_s=60)
     assert result.returncode == 78
     assert "--standby 1 with --device gpu" in result.stderr

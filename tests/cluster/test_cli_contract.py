@@ -11,7 +11,7 @@ from typer.main import get_command
 
 from api_cli.main import app as trainq_app
 from tests.cluster.compose import raw_config, worker_stop_settings
-from worker import celery_app
+from worker.cluster import celery_app
 
 TRAINQ_SERVICES = ("migrate", "worker", "worker-gpu")
 
@@ -46,13 +46,14 @@ def test_compose_workers_take_one_job_at_a_time_from_the_train_and_eval_queues()
 def test_flower_loads_the_celery_app_the_workers_run() -> None:
     command = raw_config()["services"]["flower"]["command"]
 
-    assert command[command.index("--app") + 1] == "worker.celery_app:app"
+    assert command[command.index("--app") + 1] == "worker.cluster.celery_app:app"
     assert isinstance(celery_app.app, Celery)
 
 
 def test_docker_stop_is_a_warm_shutdown_that_celery_does_not_stall_in_its_signal_handler() -> None:
     # Celery's soft shutdown sleeps in the signal handler before cancelling the job; the job
-    # hands its run back at its next chunk instead (worker.shutdown), within the grace period.
+    # hands its run back at its next chunk instead (worker.cluster.shutdown), within the grace
+    # period.
     assert celery_app.app.conf.worker_soft_shutdown_timeout == 0
     stop = worker_stop_settings()
     assert stop.remap_sigterm is None

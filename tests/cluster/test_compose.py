@@ -257,7 +257,7 @@ def test_flower_serves_the_celery_app_behind_basic_auth_from_the_environment(
     assert command_of(flower) == [
         "celery",
         "--app",
-        "worker.celery_app:app",
+        "worker.cluster.celery_app:app",
         "flower",
         "--port=5555",
     ]

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from storage.records import JobKind, RunRecord
 from tests.cluster.compose import worker_command
 from tests.integration.harness import Cluster, WorkerProcess
+from worker.cluster.publisher import Dispatcher
 from worker.config import TrainConfig
-from worker.dispatch import Dispatcher
 from worker.queues import TRAIN_QUEUE
 
 if TYPE_CHECKING:

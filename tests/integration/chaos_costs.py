@@ -4,8 +4,8 @@ For each fault: the worker whose capacity it took (the one hit by a job kill; fo
 killed worker, the worker started in its place), how long until that worker trained again (its
 next job's first chunk done), how much of that was the job's own start-up (TensorFlow import,
 checkpoint and data, compilations: ``worker.start_up``'s line) and the replacement job process's
-warm-up (``worker.warm_up``'s line), and how many steps the runs it held had to train again (their
-steps when it struck minus the checkpoint they resumed from).
+warm-up (``worker.cluster.warm_up``'s line), and how many steps the runs it held had to train again
+(their steps when it struck minus the checkpoint they resumed from).
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ class WorkerProcess:
         raise AssertionError(f"worker {self.name} not ready after {timeout_s} s:\n{self.log()}")
 
     def wait_warm(self, timeout_s: float = 180) -> None:
-        """Block until the worker's job process logged its warm-up (``worker.warm_up``): until
-        then the worker takes no job, and one published meanwhile goes to another worker."""
+        """Block until the worker's job process logged its warm-up (``worker.cluster.warm_up``):
+        until then the worker takes no job, and one published meanwhile goes to another worker."""
         deadline = time.monotonic() + timeout_s
         while " warm in " not in self.log():
             assert time.monotonic() < deadline, f"{self.name} not warm:\n{self.log()}"
@@ -168,7 +168,7 @@ class WorkerProcess:
 
     def busy_job_pid(self) -> int | None:
         """The job process that claimed this worker's newest job, if it is still alive (a worker
-        also has idle standby processes, ``worker.standby``)."""
+        also has idle standby processes, ``worker.cluster.standby``)."""
         claims = _CLAIMED_BY.findall(self.log())
         alive = self.job_pids()
         return next((int(pid) for pid in reversed(claims) if int(pid) in alive), None)

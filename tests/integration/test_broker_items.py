@@ -140,7 +140,7 @@ CELERY_BUILTIN_TASKS = (
 
 
 def test_messages_naming_celery_builtin_tasks_are_dropped_and_never_run(cluster: Cluster) -> None:
-    from worker.celery_app import create_app
+    from worker.cluster.celery_app import create_app
 
     def push(_: Cluster, broker: redis.Redis[bytes]) -> None:
         app = create_app(cluster.settings())
@@ -160,7 +160,7 @@ def test_a_message_with_an_eta_or_countdown_is_refused_not_parked_in_unacked(
 ) -> None:
     from datetime import datetime
 
-    from worker.celery_app import create_app
+    from worker.cluster.celery_app import create_app
 
     options = dict(timing)
     if "eta" in options:

@@ -15,7 +15,7 @@ from api_cli.sdk import Client
 from storage.records import RunStatus
 from tests.cluster.compose import worker_command
 from tests.integration.harness import Cluster, WorkerProcess, wait_for
-from worker.warm_up import TENSORFLOW_DEPENDENCIES
+from worker.cluster.warm_up import TENSORFLOW_DEPENDENCIES
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -62,7 +62,7 @@ def test_a_run_submitted_to_the_cluster_succeeds_with_one_metric_row_per_step(
 
 
 def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> None:
-    from worker.celery_app import create_app
+    from worker.cluster.celery_app import create_app
 
     cluster.start_worker(worker_command())
     run_id = submit(cluster, "--steps", "300", "--chunk-steps", "100", "--checkpoint-every", "100")
@@ -72,7 +72,7 @@ def test_the_worker_main_process_never_imports_tensorflow(cluster: Cluster) -> N
     assert replies, "the worker did not answer the inspect command"
     for reply in replies:
         # TensorFlow's heavy dependencies that are installed, and the data set, are preloaded
-        # for the job processes (worker.warm_up); TensorFlow itself is not.
+        # for the job processes (worker.cluster.warm_up); TensorFlow itself is not.
         installed = [
             name for name in TENSORFLOW_DEPENDENCIES if find_spec(name.split(".")[0]) is not None
         ]

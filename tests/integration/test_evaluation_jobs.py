@@ -54,7 +54,7 @@ def test_an_eval_job_whose_worker_died_is_published_again_and_claimed_by_another
 
 
 def test_an_eval_message_naming_no_evaluation_job_is_logged_and_dropped(cluster: Cluster) -> None:
-    from worker.celery_app import create_app
+    from worker.cluster.celery_app import create_app
 
     worker = cluster.start_worker(worker_command())
     # As an older trainq published it: the id of a row of runs, which is no evaluation job.

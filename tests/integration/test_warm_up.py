@@ -13,7 +13,7 @@ from storage.records import RunStatus
 from tests.cluster.compose import worker_command
 from tests.integration.chaos import ChaosPlan, submit_runs
 from tests.integration.harness import Cluster, wait_for
-from worker.idle_cpu import idle_threads
+from worker.cluster.idle_cpu import idle_threads
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

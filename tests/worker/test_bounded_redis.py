@@ -10,8 +10,8 @@ import redis
 
 from tests.integration.harness import REDIS_HOST_URL, REDIS_TEST_DB, flush_test_redis
 from tests.services import require_redis
-from worker.bounded_redis import OversizeItem, bounded_parser
-from worker.message_guard import MAX_ITEM_BYTES
+from worker.cluster.bounded_redis import OversizeItem, bounded_parser
+from worker.cluster.message_guard import MAX_ITEM_BYTES
 
 pytestmark = [pytest.mark.redis]
 MIB = 1024 * 1024

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from storage import Settings
-from worker.dispatch import Dispatcher, dispatcher_for
+from worker.cluster.publisher import Dispatcher, dispatcher_for
 from worker.inprocess import InProcessDispatcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +48,44 @@ def test_a_run_for_the_workers_compiles_with_xla_and_one_trained_here_short_does
     )
     with Client(broker) as client:  # nothing is published: the choice needs no broker
         assert client.ready_for_one_run(TrainConfig(steps=500)).xla is True
+
+
+def test_one_publisher_serves_a_whole_process_and_a_forked_child_builds_its_own(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    from worker.cluster.publisher import publisher_for
+
+    settings = Settings.from_env(
+        {"TRAINQ_HOME": str(tmp_path), "TRAINQ_BROKER_URL": "redis://127.0.0.1:6379/0"}
+    )
+    first = publisher_for(settings)
+    assert publisher_for(settings) is first
+    assert dispatcher_for(settings) is first
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, b"1" if publisher_for(settings) is not first else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 1) == b"1"
+    os.close(read)
+    os.close(write)
+
+
+def test_no_module_builds_a_publisher_of_its_own() -> None:
+    # Every caller shares the process's publisher (worker.cluster.publisher.publisher_for).
+    builders = []
+    for package in ("api_cli", "worker", "storage"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name == "publisher.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "Dispatcher"
+                ):
+                    builders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert builders == []

@@ -1,5 +1,5 @@
-"""Work on idle CPU (``worker.idle_cpu``): a thread of its own under SCHED_IDLE, which ends with
-the work, so the caller's threads keep their priority and none has to be raised again."""
+"""Work on idle CPU (``worker.cluster.idle_cpu``): a thread of its own under SCHED_IDLE, which ends
+with the work, so the caller's threads keep their priority and none has to be raised again."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from worker.idle_cpu import idle_threads, run_on_idle_cpu
+from worker.cluster.idle_cpu import idle_threads, run_on_idle_cpu
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling only")
 

@@ -32,7 +32,7 @@ def test_train_imports_tensorflow_when_touched() -> None:
 
 def test_preloading_tensorflows_dependencies_for_job_processes_does_not_import_tensorflow() -> None:
     modules = imported_modules_after(
-        "from worker.warm_up import preload_tensorflow_dependencies\n"
+        "from worker.cluster.warm_up import preload_tensorflow_dependencies\n"
         "preload_tensorflow_dependencies()"
     )
     assert "ml_dtypes" in modules

@@ -1,5 +1,6 @@
-"""The job processes' exit (``worker.job_pool.JobProcess``): a process leaving its loop tells the
-pool so, and only a stopping worker's process skips billiard's second of waiting afterwards."""
+"""The job processes' exit (``worker.cluster.job_pool.JobProcess``): a process leaving its loop
+tells the pool so, and only a stopping worker's process skips billiard's second of waiting
+afterwards."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import billiard.pool
 import pytest
 from billiard.pool import DEATH
 
-from worker.job_pool import JobAsynPool, JobProcess
-from worker.shutdown import WORKER_STOPPING
+from worker.cluster.job_pool import JobAsynPool, JobProcess
+from worker.cluster.shutdown import WORKER_STOPPING
 
 
 class PipeQueue:

@@ -8,7 +8,7 @@ import logging
 import pytest
 from kombu import Connection
 
-from worker.celery_app import install_log_redaction, kombu_broker_url
+from worker.cluster.celery_app import install_log_redaction, kombu_broker_url
 
 PW = "Hunter2Secret"
 

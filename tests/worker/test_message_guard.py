@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from worker.message_guard import MAX_ITEM_BYTES, MAX_NESTING, screen_item
+from worker.cluster.message_guard import MAX_ITEM_BYTES, MAX_NESTING, screen_item
 
 MARKER = "secret-body-7c1e"
 

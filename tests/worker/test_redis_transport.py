@@ -40,7 +40,7 @@ def test_a_message_whose_delivery_fails_on_its_content_is_acknowledged_and_frees
             raise ValueError("content the consumer cannot handle")
         message.ack()
 
-    with Connection(URL, transport="worker.redis_transport:Transport") as connection:
+    with Connection(URL, transport="worker.cluster.redis_transport:Transport") as connection:
         channel = connection.channel()
         channel.basic_qos(0, 1, False)  # prefetch 1, as the worker
         with Consumer(channel, [queue], callbacks=[handle]):  # declares and binds the queue
@@ -71,7 +71,7 @@ def test_an_item_refused_by_the_screen_is_never_reserved(broker: redis.Redis[byt
         },
     }
     broker.lpush("train", b"{}", json.dumps(good).encode())
-    with Connection(URL, transport="worker.redis_transport:Transport") as connection:
+    with Connection(URL, transport="worker.cluster.redis_transport:Transport") as connection:
         channel = connection.channel()
         channel.basic_qos(0, 1, False)
 

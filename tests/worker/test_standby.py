@@ -1,5 +1,5 @@
 """A worker's spare job processes: its consumer reserves one message per job slot, and job
-processes warm up one at a time (``worker.standby``)."""
+processes warm up one at a time (``worker.cluster.standby``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.standby import (
+from worker.cluster.standby import (
     create_warm_up_lock,
     jobs_at_once,
     remove_warm_up_lock,
@@ -25,7 +25,7 @@ from worker.standby import (
 #: A child of this test process that takes the warm-up turn, says when, and holds it a while.
 _TAKE_TURN = """
 import sys, time
-from worker.standby import warm_up_turn
+from worker.cluster.standby import warm_up_turn
 with warm_up_turn(spare=sys.argv[2] == "spare"):
     print(f"{time.monotonic()} in", flush=True)
     time.sleep(float(sys.argv[1]))
@@ -100,14 +100,14 @@ def test_without_the_lock_file_nothing_waits() -> None:
 #: A child of this test process that marks itself warming up and lives until its stdin closes.
 _WARM_CHILD = """
 import sys
-from worker.standby import mark_warming
+from worker.cluster.standby import mark_warming
 mark_warming()
 print("warm", flush=True)
 sys.stdin.read()
 """
 
 #: A child of this test process that prints how many of its siblings are warm or warming.
-_COUNT_WARM = "from worker.standby import warm_or_warming; print(warm_or_warming())"
+_COUNT_WARM = "from worker.cluster.standby import warm_or_warming; print(warm_or_warming())"
 
 
 def count_warm_siblings() -> int:

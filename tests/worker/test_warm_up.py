@@ -7,14 +7,14 @@ import logging
 import pytest
 
 from tests.worker.test_idle_cpu import idle_threads_once_settled
-from worker.celery_app import app
+from worker.cluster.celery_app import app
+from worker.cluster.services import services
+from worker.cluster.standby import JOB_SLOTS_CONF_KEY
+from worker.cluster.warm_up import warm_up_job_process
 from worker.config import TrainConfig
 from worker.data import FashionMnist
-from worker.services import services
-from worker.standby import JOB_SLOTS_CONF_KEY
 from worker.training import prepare, train
 from worker.training.step import traces_so_far
-from worker.warm_up import warm_up_job_process
 
 
 def test_prepare_compiles_the_chunk_so_that_a_run_of_that_shape_compiles_nothing(
@@ -52,7 +52,7 @@ def test_a_spare_warms_up_on_idle_cpu_and_keeps_no_idle_thread(
 ) -> None:
     # Zero job slots: every process is a spare (a worker's second process finds one warm).
     monkeypatch.setitem(app.conf, JOB_SLOTS_CONF_KEY, 0)
-    caplog.set_level(logging.INFO, logger="worker.warm_up")
+    caplog.set_level(logging.INFO, logger="worker.cluster.warm_up")
     try:
         assert warm_up_job_process()
     finally:

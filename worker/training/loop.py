@@ -114,7 +114,7 @@ def prepare(config: TrainConfig, data: FashionMnist) -> None:
     Sets TensorFlow up, copies the training split to the device and traces and compiles the
     chunk for ``config``'s shape (device, batch size, steps per call, momentum), running it for
     zero steps: nothing is trained and nothing is returned. A later ``train`` of any config of the
-    same shape in this process starts at its first step (``worker.warm_up``).
+    same shape in this process starts at its first step (``worker.cluster.warm_up``).
     """
     configure_tensorflow()
     device = resolve_device(config.device)

@@ -60,11 +60,11 @@ def start_thread_pools() -> None:
 
     A thread inherits its creator's scheduling policy, and TensorFlow creates its pools (the op
     pools, XLA's Eigen pool) in whichever thread first needs them. A spare job process compiles
-    its chunk on idle CPU (``worker.idle_cpu``); the pools its jobs will train on must not be born
-    there, so the warm-up calls this from a thread of normal priority first.
+    its chunk on idle CPU (``worker.cluster.idle_cpu``); the pools its jobs will train on must not
+    be born there, so the warm-up calls this from a thread of normal priority first.
     """
     configure_tensorflow()
-    with tf.device("/CPU:0"):  # spares run on CPU workers only (worker.standby)
+    with tf.device("/CPU:0"):  # spares run on CPU workers only (worker.cluster.standby)
         one = tf.ones((1, 1))
         tf.function(lambda x: tf.matmul(x, x), jit_compile=True, autograph=False)(one)
 

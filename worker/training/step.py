@@ -68,7 +68,8 @@ ChunkFn = Callable[..., Any]
 
 #: Traces of the chunk body in this process. Python in a ``tf.function`` body runs only while
 #: TensorFlow traces it, and a trace is what precedes every new compilation, so this counts the
-#: set-up a job paid for rather than found done (``worker.warm_up``, the job's start-up line).
+#: set-up a job paid for rather than found done (``worker.cluster.warm_up``, the job's start-up
+#: line).
 _traces = [0]
 
 

@@ -1,9 +1,9 @@
 """A warm standby job process: a job process that dies is replaced in a second, not in a warm-up.
 
-Every job process warms up before its first job (``worker.warm_up``: TensorFlow, the data, the
-compiled chunk; 3-5 s on two busy cores). When a job process dies (SIGKILL, out of memory), the
-main process releases its run at once (``worker.job_request``), but the worker itself could take
-its next job only after the pool had forked a replacement and that replacement had warmed up.
+Every job process warms up before its first job (``worker.cluster.warm_up``: TensorFlow, the data,
+the compiled chunk; 3-5 s on two busy cores). When a job process dies (SIGKILL, out of memory), the
+main process releases its run at once (``worker.cluster.job_request``), but the worker itself could
+take its next job only after the pool had forked a replacement and that replacement had warmed up.
 
 With ``--standby N`` the pool holds N processes more than the worker runs jobs at once, and
 :class:`StandbyConsumer` reserves only as many messages as jobs run at once: the extra processes
@@ -12,8 +12,8 @@ the replacement that billiard forks warms up in the background and becomes the n
 Warm-ups take turns (:func:`warm_up_turn`), so a worker's first job waits for one warm-up, not
 for several competing for the same cores. A process that finds, in its turn, as many siblings
 warm or warming up as the worker has job slots (:func:`warm_or_warming`) is a spare: it gives
-the turn back at once and warms up on idle CPU only (``worker.idle_cpu``). The price is memory:
-each standby holds TensorFlow and the data set (``docs/cluster.md`` has the figure).
+the turn back at once and warms up on idle CPU only (``worker.cluster.idle_cpu``). The price is
+memory: each standby holds TensorFlow and the data set (``docs/cluster.md`` has the figure).
 """
 
 from __future__ import annotations

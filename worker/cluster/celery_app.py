@@ -24,13 +24,13 @@ VISIBILITY_TIMEOUT_S: Final = 7200
 TASK_SOFT_TIME_LIMIT_S: Final = 3300
 TASK_TIME_LIMIT_S: Final = 3600
 #: Off. SIGTERM and Ctrl-C start a warm shutdown, and a warm shutdown now lasts one chunk: the
-#: job hands its run back at its next chunk boundary (``worker.shutdown``). Celery's soft
+#: job hands its run back at its next chunk boundary (``worker.cluster.shutdown``). Celery's soft
 #: shutdown would instead *sleep* this long inside the signal handler, with the main loop
 #: blocked, before cancelling the job; a cold shutdown (SIGQUIT, a second Ctrl-C) now cancels at
-#: once and the main process releases the lease (``worker.job_request``).
+#: once and the main process releases the lease (``worker.cluster.job_request``).
 SOFT_SHUTDOWN_TIMEOUT_S: Final = 0.0
 #: How long the pool waits for a new job process to report up before killing it (Celery's 4 s by
-#: default). A job process reports up after its warm-up (``worker.warm_up``): importing
+#: default). A job process reports up after its warm-up (``worker.cluster.warm_up``): importing
 #: TensorFlow and compiling take 3-8 s on two busy cores, more on a loaded machine, and a process
 #: killed for being slow would be replaced by one that warms up again, for ever.
 PROC_ALIVE_TIMEOUT_S: Final = 300.0
@@ -57,7 +57,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": kombu_broker_url(settings.broker_url),
         # Redis, hardened: an undecodable queue item is dropped instead of stopping the worker.
-        "broker_transport": "worker.redis_transport:Transport",
+        "broker_transport": "worker.cluster.redis_transport:Transport",
         "broker_transport_options": dict(_TRANSPORT_OPTIONS),
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "broker_connection_retry_on_startup": True,
@@ -75,7 +75,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": 1,  # TensorFlow uses every core; scale with more workers
-        "worker_pool": "worker.job_pool:JobTaskPool",  # prefork, noticing dead processes sooner
+        # prefork, noticing dead processes sooner
+        "worker_pool": "worker.cluster.job_pool:JobTaskPool",
         "task_soft_time_limit": TASK_SOFT_TIME_LIMIT_S,
         "task_time_limit": TASK_TIME_LIMIT_S,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
@@ -86,7 +87,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_create_missing_queues": False,
         "worker_send_task_events": True,  # flower and `trainq status` see task activity
         "task_send_sent_event": False,
-        "imports": ["worker.tasks"],
+        "imports": ["worker.cluster.tasks"],
     }
 
 
@@ -128,11 +129,11 @@ def _redact_worker_logs(logger: logging.Logger, **_: Any) -> None:
 
 
 def create_app(settings: Settings) -> Celery:
-    """Build the Celery app for ``settings`` (tasks are registered by ``worker.tasks``)."""
+    """Build the Celery app for ``settings`` (tasks are registered by ``worker.cluster.tasks``)."""
     app = Celery("trainq", set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
 
 
-#: The app that ``celery --app worker.celery_app:app`` (flower) and ``trainq worker`` load.
+#: The app that ``celery --app worker.cluster.celery_app:app`` (flower) and ``trainq worker`` load.
 app: Final = create_app(Settings.from_env())

@@ -1,7 +1,7 @@
 """Running set-up work on idle CPU only: in a thread under Linux's ``SCHED_IDLE`` policy.
 
-A spare job process warms up (``worker.warm_up``) while its worker's other process trains. On a
-machine whose cores are all training, that warm-up (2-3 CPU-seconds, most of it TensorFlow's
+A spare job process warms up (``worker.cluster.warm_up``) while its worker's other process trains.
+On a machine whose cores are all training, that warm-up (2-3 CPU-seconds, most of it TensorFlow's
 import) takes its share of the cores from the training jobs: measured in the chaos bench, every
 killed job process's replacement and every restarted worker's spare slowed the runs in training.
 A spare is not needed until a job process dies, so it should warm up only on CPU time nobody else

@@ -26,7 +26,7 @@ def consumers_by_queue(
     """
     from kombu.exceptions import OperationalError
 
-    from worker.celery_app import create_app
+    from worker.cluster.celery_app import create_app
 
     app = create_app(settings)
     try:

@@ -5,8 +5,8 @@ the worker's main process about three times that at its peak (the socket buffer,
 a copy), however soon the item is dropped afterwards. This parser reads the length that prefixes
 every bulk reply and, when it is over the limit, reads the reply off the socket in small chunks
 and throws each away, returning an empty :class:`OversizeItem` that records the size instead.
-``worker.redis_transport`` uses it for the connections that BRPOP and LISTEN; the screen then
-drops the item by its size. It replaces redis-py's own Python parser only: where ``hiredis`` is
+``worker.cluster.redis_transport`` uses it for the connections that BRPOP and LISTEN; the screen
+then drops the item by its size. It replaces redis-py's own Python parser only: where ``hiredis`` is
 installed, redis-py uses that and replies are read whole (the screen still drops them unparsed).
 It relies on redis-py's private parser classes (``redis._parsers``, stable from 5.0 to 8.x).
 """
@@ -19,7 +19,7 @@ import redis
 from redis._parsers import _RESP2Parser, _RESP3Parser
 from redis._parsers.socket import SocketBuffer
 
-from worker.message_guard import MAX_ITEM_BYTES
+from worker.cluster.message_guard import MAX_ITEM_BYTES
 
 #: Read and thrown away this much at a time (redis-py's own socket read size).
 _DISCARD_CHUNK_BYTES: Final = 64 * 1024

@@ -3,13 +3,13 @@
 A process that has never trained spends seconds importing TensorFlow, loading Fashion-MNIST and
 tracing and compiling the training chunk before its first step. Every job process a worker forks
 pays this: the first, the replacement of a killed one, the first of a restarted worker. Each one
-pays it here instead, in ``worker_process_init`` (``worker.lifecycle``): after the fork, so
+pays it here instead, in ``worker_process_init`` (``worker.cluster.lifecycle``): after the fork, so
 TensorFlow never enters the worker's main process, and *synchronously*, because billiard gives a
 process work only once it reported up, which it does after this hook returns. No job runs beside
 the warm-up. (An earlier warm-up ran in a thread beside the first job, and TensorFlow's import,
 which captures file descriptor 2 while it prints its banner, swallowed that job's log lines.)
 The pool's patience with a process that has not yet reported up is raised to match
-(``worker.celery_app.PROC_ALIVE_TIMEOUT_S``).
+(``worker.cluster.celery_app.PROC_ALIVE_TIMEOUT_S``).
 
 Nothing here is required: a failure is logged and left for the first job to meet and report.
 
@@ -35,14 +35,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from worker.celery_app import app
+from worker.cluster.celery_app import app
+from worker.cluster.idle_cpu import run_on_idle_cpu
+from worker.cluster.services import services
+from worker.cluster.shutdown import WORKER_STOPPING
+from worker.cluster.standby import JOB_SLOTS_CONF_KEY, mark_warming, warm_or_warming, warm_up_turn
 from worker.config import TrainConfig
 from worker.data import load_fashion_mnist
-from worker.idle_cpu import run_on_idle_cpu
 from worker.jobs import effective_device
-from worker.services import services
-from worker.shutdown import WORKER_STOPPING
-from worker.standby import JOB_SLOTS_CONF_KEY, mark_warming, warm_or_warming, warm_up_turn
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +89,14 @@ def preload_training_data() -> bool:
 def warm_up_job_process() -> bool:
     """Import TensorFlow, load the data and compile the default training chunk in this process.
 
-    Each process decides in its turn (``worker.standby.warm_up_turn``). One the worker needs for
-    a job slot (fewer siblings warm or warming up than slots) keeps the turn and warms up at
+    Each process decides in its turn (``worker.cluster.standby.warm_up_turn``). One the worker needs
+    for a job slot (fewer siblings warm or warming up than slots) keeps the turn and warms up at
     normal priority, so a worker's first job waits for one warm-up, not several competing for
     the cores. A spare (a killed job process's replacement while the spare took over, or a
     worker's second process) gives the turn back and warms up on idle CPU only
-    (``worker.idle_cpu``): it never slows the jobs in training. When a job process dies while
-    the spare is still warming, the spare keeps warming on the core the dead job freed, and the
-    replacement, the next spare, waits for it: spares take turns of their own.
+    (``worker.cluster.idle_cpu``): it never slows the jobs in training. When a job process dies
+    while the spare is still warming, the spare keeps warming on the core the dead job freed, and
+    the replacement, the next spare, waits for it: spares take turns of their own.
 
     Returns:
         True when the process is warm; False when a step failed (logged as a warning).

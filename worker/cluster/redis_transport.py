@@ -1,8 +1,8 @@
 """kombu's Redis transport, hardened so that no queue item can stop or wedge a worker.
 
-Every item BRPOP returns is screened by :func:`worker.message_guard.screen_item` in the Redis
-client itself, before kombu decodes it (and one over the size limit is not even read whole, see
-``worker.bounded_redis``): a refused item is logged once (reason and size, never
+Every item BRPOP returns is screened by :func:`worker.cluster.message_guard.screen_item` in the
+Redis client itself, before kombu decodes it (and one over the size limit is not even read whole,
+see ``worker.cluster.bounded_redis``): a refused item is logged once (reason and size, never
 its content) and reported to kombu as "no message", so it never reaches the prefetch slot, the
 ``unacked`` hash, Celery or the pool. BRPOP has already removed it, so nothing is left to ack.
 If delivering an item that passed the screen still fails on its content, the message is
@@ -20,8 +20,8 @@ from typing import Any
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 
-from worker.bounded_redis import OversizeItem, bounded_parser
-from worker.message_guard import MAX_ITEM_BYTES, screen_item
+from worker.cluster.bounded_redis import OversizeItem, bounded_parser
+from worker.cluster.message_guard import MAX_ITEM_BYTES, screen_item
 
 logger = logging.getLogger(__name__)
 

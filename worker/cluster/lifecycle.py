@@ -1,8 +1,9 @@
 """Hooks into the worker's life: the reconciler in the main process, the stop flag its job processes
-read (``worker.shutdown``), the job processes' warm-up (``worker.warm_up``), and a health probe.
+read (``worker.cluster.shutdown``), the job processes' warm-up (``worker.cluster.warm_up``), and a
+health probe.
 
-Imported by ``worker.tasks`` so that any process that loads the tasks (``trainq worker``, or
-``celery --app worker.celery_app worker``) gets them.
+Imported by ``worker.cluster.tasks`` so that any process that loads the tasks (``trainq worker``, or
+``celery --app worker.cluster.celery_app worker``) gets them.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from celery.signals import (
 )
 from celery.worker.control import inspect_command
 
-from worker.reconciler import ReconcilerThread
-from worker.services import services
-from worker.shutdown import WORKER_STOPPING
-from worker.standby import create_warm_up_lock, remove_warm_up_lock
-from worker.warm_up import (
+from worker.cluster.reconciler import ReconcilerThread
+from worker.cluster.services import services
+from worker.cluster.shutdown import WORKER_STOPPING
+from worker.cluster.standby import create_warm_up_lock, remove_warm_up_lock
+from worker.cluster.warm_up import (
     TENSORFLOW_DEPENDENCIES,
     preload_tensorflow_dependencies,
     preload_training_data,

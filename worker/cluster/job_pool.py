@@ -5,14 +5,14 @@ Billiard finds an exited pool process in ``maintain_pool``, which Celery's event
 the process's sentinel becomes readable and, as a fallback, every 5 s. Measured here, a SIGKILLed
 job process was often noticed only by that timer (0.05-4.3 s after the kill over five kills),
 and until it is noticed its run stays leased to a dead process and the worker takes no other job
-(``worker.job_request`` releases the run when the pool reports the loss). The timer runs every
-0.5 s instead: one ``waitpid`` per process, nothing more.
+(``worker.cluster.job_request`` releases the run when the pool reports the loss). The timer runs
+every 0.5 s instead: one ``waitpid`` per process, nothing more.
 
 A pool process that leaves its loop tells the parent so (a ``DEATH`` message) and then sleeps a
 second, for the parent to answer with SIGTERM, before it exits. When the worker stops, every job
 process leaves that way, and ``docker stop`` or a supervisor restarting the worker waited that
 second for nothing: the worker is going and its runs were handed back. A job process of a
-stopping worker (``worker.shutdown``) exits as soon as its message is written.
+stopping worker (``worker.cluster.shutdown``) exits as soon as its message is written.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from billiard.pool import DEATH, EX_FAILURE, EX_OK
 from celery.concurrency.asynpool import AsynPool, Worker
 from celery.concurrency.prefork import TaskPool
 
-from worker.shutdown import WORKER_STOPPING
+from worker.cluster.shutdown import WORKER_STOPPING
 
 #: How often the pool looks for exited job processes (Celery's own interval is 5 s).
 MAINTAIN_EVERY_S: Final = 0.5

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from storage import Repository, Settings
 from storage.errors import TrainqError
 from storage.records import RunStatus
-from worker.dispatch import Dispatcher
+from worker.cluster.publisher import Dispatcher, publisher_for
 from worker.sweeps import advance_sweep
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ReconcilerThread(threading.Thread):
 
     def run(self) -> None:
         """Loop until :meth:`stop`; a failing pass is logged and retried next period."""
-        dispatcher = Dispatcher(self._settings)
+        dispatcher = publisher_for(self._settings)
         while True:
             try:
                 reconcile_once(self._repository, dispatcher, self._settings)
@@ -82,7 +82,6 @@ class ReconcilerThread(threading.Thread):
                 logger.warning("reconciler pass failed, retrying later: %s", exc)
             if self._stopped.wait(self._settings.reconcile_every_s):
                 break
-        dispatcher.close()
 
     def stop(self) -> None:
         """Ask the loop to end after the current pass."""

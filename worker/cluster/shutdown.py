@@ -37,6 +37,6 @@ class ShutdownFlag:
         return self._byte[0] == 1
 
 
-#: Raised by the worker's main process when it starts shutting down (``worker.lifecycle``).
+#: Raised by the worker's main process when it starts shutting down (``worker.cluster.lifecycle``).
 #: Created at import, so it exists before Celery forks the pool.
 WORKER_STOPPING: Final = ShutdownFlag()

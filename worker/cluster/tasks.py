@@ -3,10 +3,10 @@
 Messages come from anywhere, so the id is checked here and the job's config is validated again by
 the job itself. A bad message is logged and acknowledged; it never takes the worker down.
 
-When the worker is shutting down (``worker.shutdown``), a job stops at its next chunk and hands
-its run back; the task then publishes the run again so that another worker claims it at once,
+When the worker is shutting down (``worker.cluster.shutdown``), a job stops at its next chunk and
+hands its run back; the task then publishes the run again so that another worker claims it at once,
 and its own message is acknowledged. A job whose process dies is released by the main process
-(``worker.job_request``).
+(``worker.cluster.job_request``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from storage.errors import NotFoundError, TrainqError
 from storage.records import JobKind, JobRecord, RunStatus
-from worker import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
-from worker.celery_app import TASK_SOFT_TIME_LIMIT_S, app
-from worker.dispatch import Dispatcher
+from worker.cluster import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
+from worker.cluster.celery_app import TASK_SOFT_TIME_LIMIT_S, app
+from worker.cluster.job_request import JobRequest
+from worker.cluster.publisher import publisher_for, trial_ended
+from worker.cluster.services import services
+from worker.cluster.shutdown import WORKER_STOPPING
 from worker.evaluation_job import execute_evaluation_job, fail_timed_out_evaluation
-from worker.job_request import JobRequest
 from worker.jobs import JobContext, execute_job, fail_timed_out
 from worker.queues import EVAL_TASK, TRAIN_TASK
-from worker.services import services
-from worker.shutdown import WORKER_STOPPING
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +63,12 @@ def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore
         str(task.request.id),
         hand_back_requested=WORKER_STOPPING.is_set,
     )
+    outcome: JobRecord | None = None
     try:
         if WORKER_STOPPING.is_set():  # delivered while stopping: leave it to another worker
             _publish_again(context, found.repository.get_job(run_id, kind))
             return
-        outcome: JobRecord | None = (
+        outcome = (
             execute_evaluation_job(context, run_id)
             if kind is JobKind.EVAL
             else execute_job(context, run_id)
@@ -83,6 +84,20 @@ def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore
             fail_timed_out_evaluation(context, run_id, TASK_SOFT_TIME_LIMIT_S)
         else:
             fail_timed_out(context, run_id, TASK_SOFT_TIME_LIMIT_S)
+    finally:
+        if kind is JobKind.TRAIN:
+            _start_next_trial(context, run_id, outcome)
+
+
+def _start_next_trial(context: JobContext, run_id: int, outcome: JobRecord | None) -> None:
+    """After a training job, whatever its end: a sweep trial's slot may be free, so publish the
+    trial that took it (the job itself knows nothing of publishing)."""
+    try:
+        run = outcome if outcome is not None else context.repository.get_run(run_id)
+    except TrainqError:  # gone, or the database is down: the reconciler starts the next trial
+        return
+    if run.kind is JobKind.TRAIN and run.sweep_id is not None:
+        trial_ended(context.repository, context.settings, run.sweep_id)
 
 
 def outcome_line(run: JobRecord) -> str:
@@ -107,10 +122,7 @@ def _publish_again(context: JobContext, run: JobRecord) -> None:
     """Publish a handed-back run so that a worker that is not stopping claims it now."""
     if run.status is not RunStatus.QUEUED:
         return
-    dispatcher = Dispatcher(context.settings)
     try:
-        dispatcher.publish(context.repository, run)
+        publisher_for(context.settings).publish(context.repository, run)
     except TrainqError as exc:  # the run stays QUEUED: a reconciler publishes it later
         logger.warning("%s: handed back but not published: %s", run.label, exc)
-    finally:
-        dispatcher.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from functools import cache
 from typing import Any
 
 from billiard import einfo
@@ -24,11 +23,10 @@ from celery.worker.request import Request
 
 from storage.errors import TrainqError
 from storage.records import JobKind, RunStatus
-from worker.dispatch import Dispatcher
+from worker.cluster.publisher import publisher_for, trial_ended
+from worker.cluster.services import services
 from worker.jobs import lease_owner_name
 from worker.queues import EVAL_TASK
-from worker.services import services
-from worker.sweeps import trial_ended
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +80,7 @@ class JobRequest(Request):
                 run.status.value,
             )
             if publish and run.status is RunStatus.QUEUED:
-                _dispatcher().publish(found.repository, run)
+                publisher_for(found.settings).publish(found.repository, run)
             if run.sweep_id is not None and run.status.terminal:  # its slot went to a new trial
                 trial_ended(found.repository, found.settings, run.sweep_id)
         except TrainqError as exc:  # the lease expires and the reconciler takes over instead
@@ -98,8 +96,3 @@ def _run_id_of(args: object) -> int | None:
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
         return None
     return run_id
-
-
-@cache
-def _dispatcher() -> Dispatcher:
-    return Dispatcher(services().settings)
