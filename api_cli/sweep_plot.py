@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api_cli.output_file import write_all_or_nothing
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -37,10 +39,13 @@ def plot_sweep(report: SweepReport, out: Path) -> None:
         _draw_parameter(axis, report, name)
         axis.set(xlabel=name, ylabel=f"final {metric}")
         axis.grid(alpha=0.3)
-    temporary = out.with_name(out.stem + ".partial" + out.suffix)
-    figure.savefig(temporary, dpi=110)
-    plt.close(figure)
-    temporary.replace(out)
+    try:
+        image_format = out.suffix.lower().removeprefix(".")
+        write_all_or_nothing(
+            out, lambda handle: figure.savefig(handle, format=image_format, dpi=110)
+        )
+    finally:
+        plt.close(figure)
 
 
 def _title(report: SweepReport) -> str:

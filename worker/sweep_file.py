@@ -18,6 +18,8 @@ from worker.errors import InvalidConfigError
 MAX_FILE_BYTES = 1 << 20
 #: Most nodes (mappings, lists, scalars) the loaded document may have once aliases are expanded.
 MAX_NODES = 100_000
+#: Deepest nesting of mappings and lists (a real sweep file needs four levels).
+MAX_DEPTH = 32
 
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
@@ -62,6 +64,9 @@ def _load_yaml(text: str, source: str) -> Any:
 
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        # The parsers recurse once per level: a file nested thousands deep exhausts the stack.
+        raise _too_deep(source) from None
     except yaml.YAMLError as exc:
         raise InvalidConfigError(
             f"{source}: not a valid sweep file (YAML with plain values only; tags such as "
@@ -75,15 +80,27 @@ def _load_json(text: str, source: str) -> Any:
 
     try:
         return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise _too_deep(source) from None
     except json.JSONDecodeError as exc:
         raise InvalidConfigError(f"{source}: not valid JSON: {exc}") from None
 
 
+def _too_deep(source: str) -> InvalidConfigError:
+    return InvalidConfigError(
+        f"{source}: values nested more than {MAX_DEPTH} levels deep; a sweep file needs a few "
+        "(parameters, then each parameter's settings)"
+    )
+
+
 def _check_nodes(document: Any, source: str) -> None:
-    """Walk the document, aliases expanded, refusing it past ``MAX_NODES`` nodes."""
-    budget, stack = MAX_NODES, [document]
+    """Walk the document, aliases expanded, refusing it past ``MAX_NODES`` nodes or
+    ``MAX_DEPTH`` levels (so nothing later recurses through it without end)."""
+    budget, stack = MAX_NODES, [(document, 0)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(source)
         budget -= 1
         if budget < 0:
             raise InvalidConfigError(
@@ -94,8 +111,8 @@ def _check_nodes(document: Any, source: str) -> None:
             for key in node:
                 if not isinstance(key, str):
                     raise InvalidConfigError(f"{source}: key {key!r} must be a string")
-            stack.extend(node.values())
+            stack.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend((value, depth + 1) for value in node)
         elif isinstance(node, float) and not math.isfinite(node):
             raise InvalidConfigError(f"{source}: {node} is not a number a sweep can use")

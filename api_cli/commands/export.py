@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api_cli.output import stdout
+from api_cli.output_file import write_all_or_nothing
 from api_cli.state import STATE
-from storage.errors import CheckpointNotFoundError, OutputWriteError
+from storage.errors import CheckpointNotFoundError
 from storage.validation import MAX_ID, MAX_STEPS
 from worker.errors import InvalidConfigError
 
@@ -56,27 +55,7 @@ def export(
 
 
 def _write_npz(out: Path, weights: NDArray[np.float32], bias: NDArray[np.float32]) -> None:
-    """Write ``W`` and ``b`` to ``out`` all or nothing: a failed write leaves no file behind.
-
-    Raises:
-        OutputWriteError: the file could not be written; the message says why (no space left,
-            read-only file system, permission denied).
-    """
+    """Write ``W`` and ``b`` to ``out`` all or nothing (exit 73 and no file when it fails)."""
     import numpy as np
 
-    # Written beside the target, then renamed: never a half-written file under the requested
-    # name, and a pid in the name keeps two exports to one directory apart.
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        with temporary.open("xb") as handle:
-            np.savez(handle, W=weights, b=bias)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(out)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        reason = (exc.strerror or type(exc).__name__).lower()
-        raise OutputWriteError(
-            f"cannot write {out}: {reason}; free some space or choose another --out"
-        ) from None
+    write_all_or_nothing(out, lambda handle: np.savez(handle, W=weights, b=bias))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from api_cli.output_file import write_all_or_nothing
 from api_cli.plotting.choices import Metric
 from api_cli.plotting.curves import Curve
 
@@ -87,7 +88,7 @@ def _figure(size_px: tuple[int, int]) -> Figure:
 
 def _save(figure: Figure, path: Path) -> None:
     # No bbox_inches="tight": the file must have exactly the documented size.
-    figure.savefig(path, format="png", dpi=_DPI)
+    write_all_or_nothing(path, lambda handle: figure.savefig(handle, format="png", dpi=_DPI))
 
 
 def _spans_decades(curves: Sequence[Curve]) -> bool:

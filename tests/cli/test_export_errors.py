@@ -92,3 +92,47 @@ def test_export_to_a_disk_with_room_writes_the_weights_and_nothing_else(
     with np.load(out) as exported:
         assert np.array_equal(exported["W"], WEIGHTS["W"])
         assert np.array_equal(exported["b"], WEIGHTS["b"])
+
+
+@pytest.fixture(scope="module")
+def sweep_id(home: Path) -> int:
+    """A sweep of two planned trials in the embedded database (none trained: enough to draw)."""
+    from storage.sweep_records import PlannedTrial
+
+    database = Database(sqlite_url(home / "trainq.db"))
+    database.upgrade()
+    spec = {"metric": {"name": "val_accuracy", "goal": "maximize"}, "seed": 3, "run_cap": 2}
+    spec["parameters"] = {"lr": {"value": 0.1}}
+    trial = PlannedTrial(params={"lr": 0.1}, config={"learning_rate": 0.1}, seed=3, queue="q")
+    sweep = Repository(database).create_sweep(
+        name="full-disk", spec=spec, trials=[trial, trial], max_concurrent=1, max_attempts=1
+    )
+    database.dispose(close=True)
+    return sweep.id
+
+
+@pytest.mark.parametrize("command", ["plot", "sweep plot"])
+def test_a_plot_to_a_full_disk_exits_73_and_leaves_no_partial_file(
+    trainq: Trainq, run_id: int, sweep_id: int, mount: Mount, command: str
+) -> None:
+    small = mount("small", "size=4k")  # every image is larger than one page
+    out = small / "figure.png"
+    subject = str(run_id if command == "plot" else sweep_id)
+    result = trainq(*command.split(), subject, "--out", str(out))
+    assert result.returncode == 73, result.stderr
+    assert f"cannot write {out}: no space left on device" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert os.listdir(small) == []
+
+
+@pytest.mark.parametrize("command", ["plot", "sweep plot"])
+def test_a_plot_to_a_disk_with_room_writes_the_image_and_nothing_else(
+    trainq: Trainq, run_id: int, sweep_id: int, mount: Mount, command: str
+) -> None:
+    roomy = mount("roomy", "size=1m")
+    out = roomy / "figure.png"
+    subject = str(run_id if command == "plot" else sweep_id)
+    result = trainq(*command.split(), subject, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(roomy) == ["figure.png"]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -124,6 +124,20 @@ def test_a_bad_sweep_file_exits_2_naming_the_key_and_stores_nothing(
     assert as_json(trainq("sweep", "list", "--format", "json")) == before
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_sweep_file_nested_50000_levels_deep_exits_2_and_stores_nothing(
+    trainq: Trainq, tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text('{"parameters": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    before = as_json(trainq("sweep", "list", "--format", "json"))
+    result = trainq("sweep", "start", str(path))
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: values nested more than 32 levels deep" in result.stderr
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert as_json(trainq("sweep", "list", "--format", "json")) == before
+
+
 def test_eval_on_the_val_split_of_a_run_without_one_exits_2(trainq: Trainq) -> None:
     run = as_json(
         trainq(

@@ -126,3 +126,14 @@ def test_an_alias_bomb_is_refused_before_it_expands() -> None:
         lines.append(f"{level}: &{level} [{', '.join(['*' + previous] * 9)}]")
     with pytest.raises(InvalidConfigError, match="alias bomb"):
         parse_sweep_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("json_only", [False, True])
+@pytest.mark.parametrize("levels", [50_000, 40])
+def test_a_file_nested_deeper_than_any_sweep_needs_is_refused_naming_the_depth(
+    levels: int, json_only: bool
+) -> None:
+    # 50,000 levels exhaust the parsers' stack; 40 parse but are deeper than a sweep can use.
+    text = '{"parameters": ' + "[" * levels + "]" * levels + "}"
+    with pytest.raises(InvalidConfigError, match="nested more than 32 levels deep"):
+        parse_sweep_text(text, json_only=json_only)
