@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 
 from storage import Repository
-from storage.errors import CheckpointNotFoundError, StaleAttemptError, WeightsCorruptError
+from storage.errors import CheckpointNotFoundError
 from storage.records import Checkpoint, EvaluationJobRecord, JobKind, RunStatus
+from worker.claimed_job import run_claimed
 from worker.config import Device, Split, parse_train_config
 from worker.data import load_fashion_mnist
-from worker.errors import DeterministicJobError, InvalidConfigError
+from worker.errors import DeterministicJobError
 from worker.jobs import JobContext, effective_device
-from worker.lease import LeaseHeartbeat
 from worker.validation import split_arrays
 
 logger = logging.getLogger(__name__)
@@ -36,31 +36,17 @@ def execute_evaluation_job(context: JobContext, job_id: int) -> EvaluationJobRec
             names a training run); the caller logs and acknowledges it.
     """
     repository = context.repository
-    job = repository.claim_evaluation_job(
+    return run_claimed(
+        context,
         job_id,
-        owner=context.owner,
-        worker_host=context.host,
-        lease_ttl_s=context.settings.lease_ttl_s,
+        JobKind.EVAL,
+        claim=repository.claim_evaluation_job,
+        work=lambda job, _heartbeat: _evaluate(context, job),
+        settle=lambda _job, finished: finished,
+        fail=lambda job, error: repository.finish_evaluation_job(
+            job.id, job.attempt, RunStatus.FAILED, error=error
+        ),
     )
-    if job is None:
-        logger.info("eval %s: not claimable (finished, cancelled or owned elsewhere)", job_id)
-        return None
-    logger.info("eval %s: claimed as attempt %s by %s", job_id, job.attempt, context.owner)
-    heartbeat = LeaseHeartbeat(
-        repository, job.id, job.attempt, context.settings.lease_ttl_s, kind=JobKind.EVAL
-    )
-    try:
-        with heartbeat:
-            return _evaluate(context, job)
-    except StaleAttemptError:
-        logger.warning("eval %s: attempt %s was superseded; stopping", job_id, job.attempt)
-        return None
-    except (DeterministicJobError, InvalidConfigError, WeightsCorruptError) as exc:
-        # Would fail the same way on every attempt: record why and do not retry.
-        logger.error("eval %s failed: %s", job_id, exc)
-        return repository.finish_evaluation_job(
-            job.id, job.attempt, RunStatus.FAILED, error=str(exc)
-        )
 
 
 def _evaluate(context: JobContext, job: EvaluationJobRecord) -> EvaluationJobRecord:

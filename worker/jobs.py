@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import Repository, Settings
-from storage.errors import StaleAttemptError, WeightsCorruptError
-from storage.records import MetricChunk, RunRecord, RunStatus
+from storage.records import JobKind, MetricChunk, RunRecord, RunStatus
+from worker.claimed_job import run_claimed
 from worker.config import Device, TrainConfig, parse_train_config
 from worker.data import load_fashion_mnist
-from worker.errors import DeterministicJobError, InvalidConfigError
 from worker.lease import LeaseHeartbeat
 from worker.resume_point import newest_intact_checkpoint
 from worker.start_up import StartUp
@@ -83,46 +82,35 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         the trial that took its slot) is the caller's: ``worker.cluster.tasks`` on a cluster;
         embedded, the sweep runner takes the next trial itself.
     """
-    run = context.repository.claim_run(
+    return run_claimed(
+        context,
         run_id,
+        JobKind.TRAIN,
+        claim=context.repository.claim_run,
+        work=lambda run, heartbeat: _train(context, run, heartbeat),
+        settle=lambda run, outcome: _settle(context, run, outcome),
+        fail=lambda run, error: _finish(context, run, RunStatus.FAILED, error=error),
+    )
+
+
+def _settle(context: JobContext, run: RunRecord, outcome: RunRecord | TrainingState) -> RunRecord:
+    """The finished record, or the run handed back at the state training stopped at."""
+    if isinstance(outcome, RunRecord):
+        return outcome
+    # Handed back only now that the heartbeat has stopped: the release is this attempt's
+    # last write, so the attempt number it gives back can safely be claimed again.
+    handed_back = context.repository.hand_back_run(
+        run.id,
+        run.attempt,
         owner=context.owner,
-        worker_host=context.host,
-        lease_ttl_s=context.settings.lease_ttl_s,
+        checkpoint=outcome.arrays if outcome.step > 0 else None,
+        checkpoint_step=outcome.step,
     )
-    if run is None:
-        logger.info("run %s: not claimable (finished, cancelled or owned elsewhere); no-op", run_id)
-        return None
-    logger.info("run %s: claimed as attempt %s by %s", run_id, run.attempt, context.owner)
-    heartbeat = LeaseHeartbeat(
-        context.repository, run.id, run.attempt, context.settings.lease_ttl_s
+    logger.info(
+        "run %s: handed back at step %s (%s)", run.id, outcome.step, handed_back.status.value
     )
-    try:
-        with heartbeat:
-            outcome = _train(context, run, heartbeat)
-        if isinstance(outcome, RunRecord):
-            return outcome
-        # Handed back only now that the heartbeat has stopped: the release is this attempt's
-        # last write, so the attempt number it gives back can safely be claimed again.
-        handed_back = context.repository.hand_back_run(
-            run.id,
-            run.attempt,
-            owner=context.owner,
-            checkpoint=outcome.arrays if outcome.step > 0 else None,
-            checkpoint_step=outcome.step,
-        )
-        logger.info(
-            "run %s: handed back at step %s (%s)", run.id, outcome.step, handed_back.status.value
-        )
-        assert isinstance(handed_back, RunRecord)
-        return handed_back
-    except StaleAttemptError:
-        # A newer attempt took the run over (our lease expired): its writes win, ours stop here.
-        logger.warning("run %s: attempt %s was superseded; stopping", run_id, run.attempt)
-        return None
-    except (DeterministicJobError, InvalidConfigError, WeightsCorruptError) as exc:
-        # Would fail the same way on every attempt: record why and do not retry.
-        logger.error("run %s failed: %s", run_id, exc)
-        return _finish(context, run, RunStatus.FAILED, error=str(exc))
+    assert isinstance(handed_back, RunRecord)
+    return handed_back
 
 
 def _train(
