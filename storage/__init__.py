@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from storage.redaction import redact
     from storage.repository import Repository, utc_now
     from storage.settings import Settings
+    from storage.store_contract import StoreContract
     from storage.validation import check_tags
     from storage.weights_codec import decode_weights, encode_weights, sha256_hex
 
@@ -82,6 +83,7 @@ _EXPORTS = {
     "Settings": "storage.settings",
     "StaleAttemptError": "storage.errors",
     "StorageError": "storage.errors",
+    "StoreContract": "storage.store_contract",
     "TrainqError": "storage.errors",
     "TransactionConflictError": "storage.errors",
     "WeightsChecksumError": "storage.errors",
@@ -125,6 +127,7 @@ __all__ = [
     "Settings",
     "StaleAttemptError",
     "StorageError",
+    "StoreContract",
     "TrainqError",
     "TransactionConflictError",
     "WeightsChecksumError",

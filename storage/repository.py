@@ -1,7 +1,9 @@
 """The repository: every read and write of trainq's state goes through :class:`Repository`.
 
-It is assembled from one part per concern (each in its own module); all of them return the frozen
-records of ``storage.records`` and never a row or a session.
+What it offers is listed, by noun, in ``storage.store_contract.StoreContract``: start there to
+find an operation and the module that holds its code. The repository is assembled from one part
+per concern (each in its own module); all of them return the frozen records of
+``storage.records`` and never a row or a session.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from storage.run_lifecycle import RunLifecycle
 from storage.run_queries import RunQueries
 from storage.run_release import RunRelease
 from storage.rung_store import RungStore
+from storage.store_contract import StoreContract
 from storage.sweep_store import SweepStore
 from storage.validation_store import ValidationStore
 
@@ -39,7 +42,15 @@ class Repository(
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 
+    Its operations, one line each and grouped by noun: ``storage.store_contract``.
+
     Datetimes in and out are tz-aware UTC. Writes made on behalf of a worker carry the attempt
     the worker claimed and are refused (:class:`~storage.errors.StaleAttemptError`) once a newer
     attempt owns the run; duplicate writes of the same attempt are no-ops.
     """
+
+
+def _offers_the_store_contract(repository: Repository) -> StoreContract:
+    """Never called: mypy checks here that Repository offers every operation of the contract,
+    with compatible signatures (``tests/storage/test_store_contract.py`` checks the converse)."""
+    return repository

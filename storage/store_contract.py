@@ -1,0 +1,436 @@
+"""Every operation trainq's store offers, in one place, grouped by noun.
+
+:class:`StoreContract` is what :class:`storage.Repository` promises: mypy checks the repository
+against it (``storage.repository``) and ``tests/storage/test_store_contract.py`` checks that the
+two list the same operations with the same parameters. Each group names the module that holds
+its code; the full docstrings (arguments, errors raised) are there.
+
+Rules that hold for every operation:
+
+* Records in and out are the frozen dataclasses of ``storage.records`` and
+  ``storage.sweep_records``; no row or session leaves storage.
+* Each call is one transaction, opened by ``Database.run`` (``storage.database``): it commits,
+  rolls back on error, closes, and turns every SQLAlchemy or driver error into a
+  :class:`~storage.errors.StorageError` (``storage.driver_errors``). Reads and idempotent writes
+  are retried through a short outage of PostgreSQL.
+* Writes made for a worker carry the attempt it claimed and raise
+  :class:`~storage.errors.StaleAttemptError` once a newer attempt owns the job; a repeated write
+  of the same attempt is a no-op.
+* Datetimes are tz-aware UTC; ``now`` parameters exist for tests and default to the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from storage.dashboard_reads import DEFAULT_MAX_POINTS
+from storage.records import JobKind
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from storage.dashboard_reads import LatestMetrics, MetricCurve, RunPage
+    from storage.metric_store import StepArray
+    from storage.records import (
+        AttemptRecord,
+        Checkpoint,
+        CheckpointInfo,
+        ChunkAck,
+        EvaluationJobRecord,
+        EvaluationRecord,
+        FloatArray,
+        JobRecord,
+        MetricChunk,
+        MetricRow,
+        RunRecord,
+        RunStatus,
+    )
+    from storage.sweep_records import (
+        PlannedTrial,
+        RungDecision,
+        RungResult,
+        SweepRecord,
+        SweepTrial,
+        ValidationMetric,
+    )
+
+
+class RunOperations(Protocol):
+    """Jobs (training runs and evaluation jobs) from creation to cancel, and reading them.
+
+    Code: ``storage/run_lifecycle.py`` (create, publish, cancel), ``storage/run_queries.py``
+    (get, list, count).
+    """
+
+    def create_run(
+        self,
+        *,
+        kind: JobKind,
+        config: dict[str, Any],
+        seed: int,
+        queue: str,
+        max_attempts: int,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> RunRecord:
+        """Insert a QUEUED training run at attempt 0; publish it only after this returns."""
+
+    def create_evaluation_job(
+        self, *, run_id: int, checkpoint_step: int, split: str, queue: str, max_attempts: int
+    ) -> EvaluationJobRecord:
+        """Insert a QUEUED evaluation job of run ``run_id``'s checkpoint on ``split``."""
+
+    def mark_published(self, run_id: int, *, kind: JobKind = JobKind.TRAIN) -> None:
+        """Record that the job's message was just handed to the broker."""
+
+    def request_cancel(self, run_id: int) -> RunRecord:
+        """Cancel a training run (see ``cancel_job``)."""
+
+    def cancel_job(self, run_id: int, *, kind: JobKind) -> JobRecord:
+        """Cancel a job: QUEUED ends CANCELLED now; RUNNING is flagged, stops at its next chunk."""
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """One training run by id."""
+
+    def get_job(self, job_id: int, kind: JobKind) -> JobRecord:
+        """A training run or an evaluation job by kind and id."""
+
+    def get_evaluation_job(self, job_id: int) -> EvaluationJobRecord:
+        """One evaluation job by id."""
+
+    def list_runs(
+        self,
+        *,
+        kind: JobKind | None = JobKind.TRAIN,
+        statuses: Sequence[RunStatus] | None = None,
+        tags: Mapping[str, str] | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        sweep_id: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every given filter, newest first."""
+
+    def list_evaluation_jobs(
+        self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None
+    ) -> list[EvaluationJobRecord]:
+        """Evaluation jobs, newest first, in one of ``statuses`` if given."""
+
+    def count_runs_by_status(self, kind: JobKind | None = None) -> dict[RunStatus, int]:
+        """How many jobs are in each status (every status present, zero included)."""
+
+
+class AttemptOperations(Protocol):
+    """A worker's attempt at a job: claim, lease, finish or hand back; the attempts' history.
+
+    Code: ``storage/run_lifecycle.py`` (claim, renew, finish), ``storage/run_release.py``
+    (hand back, release a dead owner's job), ``storage/attempt_log.py`` (history).
+    """
+
+    def claim_run(
+        self,
+        run_id: int,
+        *,
+        owner: str,
+        worker_host: str,
+        lease_ttl_s: float,
+        now: datetime | None = None,
+    ) -> RunRecord | None:
+        """Take the training run for a new attempt if it is free; None if it is not."""
+
+    def claim_evaluation_job(
+        self,
+        job_id: int,
+        *,
+        owner: str,
+        worker_host: str,
+        lease_ttl_s: float,
+        now: datetime | None = None,
+    ) -> EvaluationJobRecord | None:
+        """``claim_run`` for an evaluation job (same rules, same fencing)."""
+
+    def renew_lease(
+        self, run_id: int, attempt: int, lease_ttl_s: float, *, kind: JobKind = JobKind.TRAIN
+    ) -> ChunkAck:
+        """Extend ``attempt``'s lease by ``lease_ttl_s`` from now; says whether cancel was asked."""
+
+    def finish_run(
+        self,
+        run_id: int,
+        attempt: int,
+        status: RunStatus,
+        *,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+        final_weights: Mapping[str, np.ndarray] | None = None,
+        device: str | None = None,
+    ) -> RunRecord:
+        """End ``attempt``'s run in a terminal status, with its summary and final weights."""
+
+    def finish_evaluation_job(
+        self,
+        job_id: int,
+        attempt: int,
+        status: RunStatus,
+        *,
+        error: str | None = None,
+        device: str | None = None,
+    ) -> EvaluationJobRecord:
+        """``finish_run`` for an evaluation job (its result is saved before, fenced alike)."""
+
+    def hand_back_run(
+        self,
+        run_id: int,
+        attempt: int,
+        *,
+        owner: str,
+        checkpoint: Mapping[str, np.ndarray] | None = None,
+        checkpoint_step: int = 0,
+        kind: JobKind = JobKind.TRAIN,
+    ) -> JobRecord:
+        """Give a running job back to the queue, keeping its work and its attempt budget."""
+
+    def release_lost_run(
+        self, run_id: int, *, owner: str, kind: JobKind = JobKind.TRAIN
+    ) -> JobRecord | None:
+        """Move on a RUNNING job whose job process (the lease ``owner``) is known to be dead."""
+
+    def list_attempts(self, run_id: int) -> list[AttemptRecord]:
+        """The attempts of training run ``run_id``, first claim first."""
+
+
+class MetricOperations(Protocol):
+    """Per-step training metrics (in chunks) and validation metrics at checkpoints.
+
+    Code: ``storage/metric_store.py``, ``storage/validation_store.py``.
+    """
+
+    def record_chunk(
+        self,
+        run_id: int,
+        attempt: int,
+        chunk: MetricChunk,
+        *,
+        lease_ttl_s: float,
+        checkpoint: Mapping[str, np.ndarray] | None = None,
+        validation: tuple[float, float] | None = None,
+    ) -> ChunkAck:
+        """Store one metric chunk (and the checkpoint at its end, with its validation) fenced."""
+
+    def read_metric_arrays(
+        self,
+        run_id: int,
+        *,
+        first_step: int | None = None,
+        last_step: int | None = None,
+        every: int = 1,
+    ) -> tuple[StepArray, FloatArray, FloatArray]:
+        """A run's per-step metrics as arrays (steps, loss, accuracy) over a range of steps."""
+
+    def read_metrics(
+        self,
+        run_id: int,
+        *,
+        first_step: int | None = None,
+        last_step: int | None = None,
+        every: int = 1,
+    ) -> list[MetricRow]:
+        """A run's metrics as one row per step (see ``read_metric_arrays``)."""
+
+    def record_validation(self, run_id: int, step: int, loss: float, accuracy: float) -> None:
+        """Store the validation metrics of ``run_id``'s checkpoint at ``step``."""
+
+    def list_validation(self, run_id: int) -> list[ValidationMetric]:
+        """A run's validation metrics by step (empty without a validation split)."""
+
+
+class CheckpointOperations(Protocol):
+    """Weight blobs per (run, step), verified on every read (written by ``record_chunk``).
+
+    Code: ``storage/checkpoint_store.py``.
+    """
+
+    def latest_checkpoint(self, run_id: int) -> Checkpoint | None:
+        """The newest checkpoint of a run, verified; None when it has none."""
+
+    def get_checkpoint(self, run_id: int, step: int) -> Checkpoint:
+        """The checkpoint of a run at ``step``, verified."""
+
+    def list_checkpoints(self, run_id: int) -> list[CheckpointInfo]:
+        """A run's checkpoints, oldest first, without loading their blobs."""
+
+
+class EvaluationOperations(Protocol):
+    """Evaluation results of checkpoints (the jobs that compute them are in the groups above).
+
+    Code: ``storage/evaluation_store.py``.
+    """
+
+    def save_evaluation(
+        self,
+        *,
+        run_id: int,
+        checkpoint_step: int,
+        split: str,
+        loss: float,
+        accuracy: float,
+        per_class_accuracy: Sequence[float | None],
+        confusion: Sequence[Sequence[int]],
+        job_id: int | None = None,
+        job_attempt: int | None = None,
+    ) -> EvaluationRecord:
+        """Store the evaluation of a checkpoint, fenced on the eval job's attempt if given."""
+
+    def get_evaluation(self, evaluation_id: int) -> EvaluationRecord:
+        """One stored evaluation by id."""
+
+    def get_evaluation_for_job(self, job_id: int) -> EvaluationRecord | None:
+        """The evaluation an eval job saved, or None if it has not saved one."""
+
+    def find_evaluation(
+        self, run_id: int, checkpoint_step: int, split: str
+    ) -> EvaluationRecord | None:
+        """The newest evaluation of one checkpoint on one split, if any."""
+
+    def list_evaluations(self, run_id: int) -> list[EvaluationRecord]:
+        """A training run's evaluations, by checkpoint step then age."""
+
+    def list_evaluations_of_runs(self, run_ids: Sequence[int]) -> dict[int, list[EvaluationRecord]]:
+        """Several runs' evaluations in one query; runs without one are absent."""
+
+    def search_evaluations(
+        self, *, run_ids: Sequence[int] | None = None, split: str | None = None
+    ) -> list[EvaluationRecord]:
+        """Evaluations of any runs (or of ``run_ids``), on ``split`` if given, oldest first."""
+
+
+class SweepOperations(Protocol):
+    """Sweeps, their trials' slots, and ASHA's rung decisions.
+
+    Code: ``storage/sweep_store.py`` (sweeps, slots), ``storage/rung_store.py`` (rungs).
+    """
+
+    def create_sweep(
+        self,
+        *,
+        name: str | None,
+        spec: dict[str, Any],
+        trials: Sequence[PlannedTrial],
+        max_concurrent: int,
+        max_attempts: int,
+    ) -> SweepRecord:
+        """Store a sweep and its planned trials (no run yet: see ``fill_slots``)."""
+
+    def get_sweep(self, sweep_id: int) -> SweepRecord:
+        """One sweep by id."""
+
+    def list_sweeps(self, *, limit: int | None = None) -> list[SweepRecord]:
+        """Sweeps, newest first."""
+
+    def list_sweep_trials(self, sweep_id: int) -> list[SweepTrial]:
+        """A sweep's planned trials by number, started or not."""
+
+    def running_sweep_ids(self) -> list[int]:
+        """Ids of the sweeps that may still start trials."""
+
+    def fill_slots(self, sweep_id: int) -> list[RunRecord]:
+        """Create the next trials' runs (QUEUED) for every free slot, in one transaction."""
+
+    def take_unpublished_trials(self, sweep_id: int) -> list[RunRecord]:
+        """The sweep's never-published trials, marked published now for the caller to publish."""
+
+    def cancel_sweep(self, sweep_id: int) -> SweepRecord:
+        """Stop a sweep: no new trial, QUEUED trials CANCELLED, RUNNING ones flagged."""
+
+    def decide_rung(
+        self,
+        *,
+        sweep_id: int,
+        rung_step: int,
+        run_id: int,
+        attempt: int,
+        trial: int,
+        objective: float,
+        maximize: bool,
+        reduction_factor: int,
+        lease_ttl_s: float,
+    ) -> RungDecision:
+        """Record a trial's objective at a rung and decide, once, whether it continues."""
+
+    def list_rung_results(self, sweep_id: int) -> list[RungResult]:
+        """Every rung result of a sweep, by rung then time of decision."""
+
+
+class ReconciliationOperations(Protocol):
+    """What the reconciler and a takeover do to jobs whose worker is gone.
+
+    Code: ``storage/reconciliation.py``.
+    """
+
+    def runs_to_redispatch(
+        self,
+        *,
+        redispatch_after_s: float,
+        now: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[JobRecord]:
+        """Jobs (training runs, then evaluation jobs) whose message must be published again."""
+
+    def requeue_expired(
+        self, run_id: int, *, now: datetime | None = None, kind: JobKind = JobKind.TRAIN
+    ) -> JobRecord:
+        """Move on a RUNNING job whose lease expired: QUEUED, or CANCELLED or FAILED at its end."""
+
+    def expire_lease(
+        self,
+        run_id: int,
+        attempt: int,
+        *,
+        now: datetime | None = None,
+        kind: JobKind = JobKind.TRAIN,
+    ) -> bool:
+        """End ``attempt``'s lease now, because its owner is known to be dead."""
+
+
+class DashboardReadOperations(Protocol):
+    """Reads shaped for the web dashboard's pages (one query per page, not per run).
+
+    Code: ``storage/dashboard_reads.py``.
+    """
+
+    def page_training_runs(
+        self,
+        *,
+        statuses: Sequence[RunStatus] = (),
+        tags: Mapping[str, str] | None = None,
+        sweep_id: int | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> RunPage:
+        """One page of training runs matching every filter, newest first, with the total."""
+
+    def latest_metrics(self, run_ids: Sequence[int]) -> dict[int, LatestMetrics]:
+        """Each run's newest metric chunk, reduced to its mean (runs without metrics are absent)."""
+
+    def latest_validation_accuracy(self, run_ids: Sequence[int]) -> dict[int, float | None]:
+        """Each run's validation accuracy at its newest checkpoint (runs without one are absent)."""
+
+    def read_metric_curve(
+        self, run_id: int, *, max_points: int = DEFAULT_MAX_POINTS
+    ) -> MetricCurve:
+        """A run's per-step metrics averaged into at most ``max_points`` buckets of steps."""
+
+
+class StoreContract(
+    RunOperations,
+    AttemptOperations,
+    MetricOperations,
+    CheckpointOperations,
+    EvaluationOperations,
+    SweepOperations,
+    ReconciliationOperations,
+    DashboardReadOperations,
+    Protocol,
+):
+    """Everything trainq's store offers; :class:`storage.Repository` implements it."""
