@@ -12,6 +12,8 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -40,6 +42,38 @@ RETRYABLE_ERRORS: tuple[type[StorageError], ...] = (
     DatabaseUnavailableError,
     TransactionConflictError,
 )
+
+
+@dataclass(frozen=True)
+class _RetryBound:
+    deadline: Callable[[], float]
+    on_retry: Callable[[StorageError], None]
+
+
+#: Set by :func:`retrying_until`: when this thread's idempotent work stops retrying.
+_RETRY_UNTIL: ContextVar[_RetryBound | None] = ContextVar("trainq_retry_until", default=None)
+
+
+def _ignore(_: StorageError) -> None:
+    pass
+
+
+@contextmanager
+def retrying_until(
+    deadline: Callable[[], float], *, on_retry: Callable[[StorageError], None] = _ignore
+) -> Iterator[None]:
+    """Within the block, idempotent work of this thread retries until ``deadline()`` instead of
+    until the database's ``retry_deadline_s``, and tells ``on_retry`` of every error it retries.
+
+    A job waits out an outage for exactly as long as its lease lasts: its deadline is a
+    ``time.monotonic()`` value, asked again before every retry, so a lease renewed meanwhile (by
+    its heartbeat thread) moves it.
+    """
+    token = _RETRY_UNTIL.set(_RetryBound(deadline, on_retry))
+    try:
+        yield
+    finally:
+        _RETRY_UNTIL.reset(token)
 
 
 class Database:
@@ -136,8 +170,9 @@ class Database:
 
         ``pool_pre_ping`` only protects the checkout; a server restart mid-transaction surfaces
         here. Idempotent work (reads, fenced idempotent writes) is retried with jittered
-        exponential backoff until ``retry_deadline_s`` (PostgreSQL only); other work fails at
-        once because its commit may or may not have happened.
+        exponential backoff until ``retry_deadline_s`` (or the deadline of an enclosing
+        :func:`retrying_until`; PostgreSQL only); other work fails at once because its commit may
+        or may not have happened.
 
         Args:
             work: the transaction body; it may run more than once when ``idempotent``.
@@ -150,18 +185,25 @@ class Database:
         """
         # SQLite is a local file: its errors do not heal by waiting (busy already waited 30 s).
         retry = idempotent and self.dialect_name != "sqlite"
-        deadline = time.monotonic() + self._retry_deadline_s
+        fixed_deadline = time.monotonic() + self._retry_deadline_s
+        bound = _RETRY_UNTIL.get()
         delay_s = 0.05
         while True:
             try:
                 with self.transaction(readonly=readonly) as session:
                     return work(session)
             except RETRYABLE_ERRORS as error:
-                if not retry or time.monotonic() + delay_s > deadline:
+                deadline = fixed_deadline if bound is None else bound.deadline()
+                left_s = deadline - time.monotonic()
+                if not retry or left_s <= 0:
                     raise
-                log.warning("database error, retrying in %.2f s: %s", delay_s, error)
-                # Jitter, so workers retrying together do not hit a restarted server in lockstep.
-                time.sleep(delay_s * random.uniform(0.5, 1.0))
+                if bound is not None:
+                    bound.on_retry(error)
+                # Debug only: whoever waits says once how the outage ended, not once per retry.
+                log.debug("database error, retrying in %.2f s: %s", delay_s, error)
+                # Jitter, so workers retrying together do not hit a restarted server in lockstep;
+                # the last try falls on the deadline itself.
+                time.sleep(min(delay_s * random.uniform(0.5, 1.0), left_s))
                 delay_s = min(delay_s * 2, 2.0)
 
     def ping(self) -> None:

@@ -14,10 +14,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from storage.errors import StaleAttemptError, WeightsCorruptError
-from storage.records import JobKind
+from storage.errors import DatabaseUnavailableError, StaleAttemptError, WeightsCorruptError
+from storage.records import JobKind, JobRecord
 from worker.errors import DeterministicJobError, InvalidConfigError
-from worker.lease import LeaseHeartbeat
+from worker.lease import JOB_LOG_NAME, LeaseHeartbeat, LeaseLostInOutageError
+from worker.outage import hand_back_after_outage
 
 if TYPE_CHECKING:
     from worker.jobs import JobContext  # worker.jobs imports this module
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 #: How log lines name a job of each kind ("run 3: claimed as attempt 1 by …"); the integration
 #: tests and the chaos harness read these lines.
-_LOG_NAME = {JobKind.TRAIN: "run", JobKind.EVAL: "eval"}
+_LOG_NAME = JOB_LOG_NAME
 
 #: Errors that would fail the same way on every attempt: the job ends FAILED, never retried.
 DETERMINISTIC_ERRORS = (DeterministicJobError, InvalidConfigError, WeightsCorruptError)
@@ -65,7 +66,7 @@ def run_claimed(
     work: Callable[[ClaimedT, LeaseHeartbeat], OutcomeT],
     settle: Callable[[ClaimedT, OutcomeT], ResultT],
     fail: Callable[[ClaimedT, str], ResultT],
-) -> ResultT | None:
+) -> ResultT | JobRecord | None:
     """Claim job ``job_id`` and run ``work`` on it under a lease heartbeat.
 
     Args:
@@ -79,9 +80,11 @@ def run_claimed(
         fail: records the job FAILED with a readable error (a deterministic failure).
 
     Returns:
-        What ``settle`` or ``fail`` returned, or None when the job could not be claimed (another
-        attempt owns it, it already finished, or it was cancelled: a duplicate delivery is a
-        no-op) or when a newer attempt took it over while it ran.
+        What ``settle`` or ``fail`` returned; the job handed back (QUEUED, its attempt not
+        spent) after a database outage longer than the lease (``worker.outage``); or None when
+        the job could not be claimed (another attempt owns it, it already finished, or it was
+        cancelled: a duplicate delivery is a no-op) or when a newer attempt took it over while
+        it ran.
     """
     name = _LOG_NAME[kind]
     claimed = claim(
@@ -110,3 +113,8 @@ def run_claimed(
     except DETERMINISTIC_ERRORS as exc:
         logger.error("%s %s failed: %s", name, job_id, exc)
         return fail(claimed, str(exc))
+    except (LeaseLostInOutageError, DatabaseUnavailableError):
+        # The database went away for longer than the lease, or where the job could not wait for
+        # it: not the job's fault, so its attempt is given back (nothing in memory is kept here;
+        # a training job that can keep its state hands back through ``settle`` instead).
+        return hand_back_after_outage(context, kind, claimed.id, claimed.attempt, heartbeat)

@@ -19,6 +19,7 @@ from worker.config import Device, Split, parse_train_config
 from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError
 from worker.jobs import JobContext, effective_device
+from worker.lease import LeaseHeartbeat
 from worker.validation import split_arrays
 
 logger = logging.getLogger(__name__)
@@ -36,20 +37,24 @@ def execute_evaluation_job(context: JobContext, job_id: int) -> EvaluationJobRec
             names a training run); the caller logs and acknowledges it.
     """
     repository = context.repository
-    return run_claimed(
+    outcome = run_claimed(
         context,
         job_id,
         JobKind.EVAL,
         claim=repository.claim_evaluation_job,
-        work=lambda job, _heartbeat: _evaluate(context, job),
+        work=lambda job, heartbeat: _evaluate(context, job, heartbeat),
         settle=lambda _job, finished: finished,
         fail=lambda job, error: repository.finish_evaluation_job(
             job.id, job.attempt, RunStatus.FAILED, error=error
         ),
     )
+    assert outcome is None or isinstance(outcome, EvaluationJobRecord)
+    return outcome
 
 
-def _evaluate(context: JobContext, job: EvaluationJobRecord) -> EvaluationJobRecord:
+def _evaluate(
+    context: JobContext, job: EvaluationJobRecord, heartbeat: LeaseHeartbeat
+) -> EvaluationJobRecord:
     from worker.evaluation import evaluate
 
     repository = context.repository
@@ -60,20 +65,26 @@ def _evaluate(context: JobContext, job: EvaluationJobRecord) -> EvaluationJobRec
     result = evaluate(
         checkpoint.arrays, images, labels, device=effective_device(Device.AUTO, context.settings)
     )
-    repository.save_evaluation(
-        run_id=job.run_id,
-        checkpoint_step=checkpoint.info.step,
-        split=job.split,
-        loss=result.loss,
-        accuracy=result.accuracy,
-        per_class_accuracy=list(result.per_class_accuracy),
-        confusion=[list(row) for row in result.confusion],
-        job_id=job.id,
-        job_attempt=job.attempt,
-    )
-    return repository.finish_evaluation_job(
-        job.id, job.attempt, RunStatus.SUCCEEDED, device=result.device
-    )
+
+    def save() -> EvaluationJobRecord:
+        repository.save_evaluation(
+            run_id=job.run_id,
+            checkpoint_step=checkpoint.info.step,
+            split=job.split,
+            loss=result.loss,
+            accuracy=result.accuracy,
+            per_class_accuracy=list(result.per_class_accuracy),
+            confusion=[list(row) for row in result.confusion],
+            job_id=job.id,
+            job_attempt=job.attempt,
+        )
+        return repository.finish_evaluation_job(
+            job.id, job.attempt, RunStatus.SUCCEEDED, device=result.device
+        )
+
+    # Waits out a database outage for as long as the lease lasts; past it the job is handed
+    # back unspent (``worker.claimed_job``) and evaluated again by the next claim.
+    return heartbeat.write(save)
 
 
 def _checkpoint_to_evaluate(repository: Repository, job: EvaluationJobRecord) -> Checkpoint:

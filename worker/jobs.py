@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import Repository, Settings
-from storage.records import JobKind, MetricChunk, RunRecord, RunStatus
+from storage.records import ChunkAck, JobKind, MetricChunk, RunRecord, RunStatus
 from worker.claimed_job import run_claimed
 from worker.config import Device, TrainConfig, parse_train_config
 from worker.data import load_fashion_mnist
-from worker.lease import LeaseHeartbeat
+from worker.lease import LeaseHeartbeat, LeaseLostInOutageError
+from worker.outage import hand_back_after_outage
 from worker.resume_point import newest_intact_checkpoint
 from worker.start_up import StartUp
 from worker.trial_hooks import CheckpointHooks
@@ -82,7 +83,7 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         the trial that took its slot) is the caller's: ``worker.cluster.tasks`` on a cluster;
         embedded, the sweep runner takes the next trial itself.
     """
-    return run_claimed(
+    outcome = run_claimed(
         context,
         run_id,
         JobKind.TRAIN,
@@ -91,12 +92,38 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         settle=lambda run, outcome: _settle(context, run, outcome),
         fail=lambda run, error: _finish(context, run, RunStatus.FAILED, error=error),
     )
+    assert outcome is None or isinstance(outcome, RunRecord)
+    return outcome
 
 
-def _settle(context: JobContext, run: RunRecord, outcome: RunRecord | TrainingState) -> RunRecord:
+@dataclass(frozen=True, eq=False)  # holds arrays
+class _StoppedByOutage:
+    """Training stopped because the lease ran out while the database was unreachable."""
+
+    heartbeat: LeaseHeartbeat
+    state: TrainingState  # where training stopped, kept in memory
+    held_back: Callable[[], object] | None  # the chunk write the outage stopped, if any
+
+
+def _settle(
+    context: JobContext, run: RunRecord, outcome: RunRecord | TrainingState | _StoppedByOutage
+) -> RunRecord | None:
     """The finished record, or the run handed back at the state training stopped at."""
     if isinstance(outcome, RunRecord):
         return outcome
+    if isinstance(outcome, _StoppedByOutage):
+        outage_hand_back = hand_back_after_outage(
+            context,
+            JobKind.TRAIN,
+            run.id,
+            run.attempt,
+            outcome.heartbeat,
+            held_back=outcome.held_back,
+            checkpoint=outcome.state.arrays,
+            checkpoint_step=outcome.state.step,
+        )
+        assert outage_hand_back is None or isinstance(outage_hand_back, RunRecord)
+        return outage_hand_back
     # Handed back only now that the heartbeat has stopped: the release is this attempt's
     # last write, so the attempt number it gives back can safely be claimed again.
     handed_back = context.repository.hand_back_run(
@@ -115,7 +142,7 @@ def _settle(context: JobContext, run: RunRecord, outcome: RunRecord | TrainingSt
 
 def _train(
     context: JobContext, run: RunRecord, heartbeat: LeaseHeartbeat
-) -> RunRecord | TrainingState:
+) -> RunRecord | TrainingState | _StoppedByOutage:
     """Train the claimed run; returns its finished record, or the state to hand back at."""
     started = time.perf_counter()  # the attempt's wall time includes importing TensorFlow
     from worker.run_summary import summarize
@@ -134,6 +161,9 @@ def _train(
     # TensorFlow only now: where it is importing in a thread (an embedded `trainq train`, see
     # worker.training.start_importing), touching `train` waits for that import, and the
     # checkpoint and the data above load meanwhile instead of after it.
+    from worker.training import xla_choice
+
+    xla_choice.use_compile_cache(context.settings.home_dir)  # unless TensorFlow is in already
     from worker.training import train
     from worker.training.step import traces_so_far
 
@@ -144,19 +174,29 @@ def _train(
     if context.hand_back_requested():  # asked while starting up: do not compile and train first
         return resume or TrainingState(step=0, arrays={})
 
+    held_back: list[Callable[[], object]] = []  # a chunk write a long database outage stopped
+
     def record(report: ChunkReport) -> None:
         start_up.first_chunk_done(report.first_step + len(report.loss) - 1, traces_so_far())
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
         state = report.state  # set when the chunk ends at a checkpoint
         validation = hooks.validate(state) if state is not None else None
-        ack = repository.record_chunk(
-            run.id,
-            run.attempt,
-            chunk,
-            lease_ttl_s=context.settings.lease_ttl_s,
-            checkpoint=state.arrays if state is not None else None,
-            validation=(validation.loss, validation.accuracy) if validation else None,
-        )
+
+        def write() -> ChunkAck:
+            return repository.record_chunk(
+                run.id,
+                run.attempt,
+                chunk,
+                lease_ttl_s=context.settings.lease_ttl_s,
+                checkpoint=state.arrays if state is not None else None,
+                validation=(validation.loss, validation.accuracy) if validation else None,
+            )
+
+        try:
+            ack = heartbeat.write(write)  # waits out an outage for as long as the lease lasts
+        except LeaseLostInOutageError:
+            held_back.append(write)  # made before the hand-back, once the database is back
+            return
         if ack.cancel_requested:
             heartbeat.stop_requested.set()
         if state is not None and hooks.decide(state, validation):
@@ -167,24 +207,38 @@ def _train(
         data,
         resume_from=resume,
         on_chunk=record,
-        should_stop=lambda: heartbeat.stop_requested.is_set() or context.hand_back_requested(),
+        should_stop=lambda: (
+            heartbeat.stop_requested.is_set()
+            or heartbeat.lease_lost.is_set()
+            or context.hand_back_requested()
+        ),
     )
+    traced = traces_so_far() > start_up.traces_before
+    xla_choice.record_run(context.settings.home_dir, config, result, traced=traced)
+    if heartbeat.lease_lost.is_set():
+        return _StoppedByOutage(heartbeat, result.state, held_back[0] if held_back else None)
     if hooks.pruned_at_step is not None:
         return hooks.finish_pruned(result.state, result, wall_s=time.perf_counter() - started)
     if not result.completed:
         if not heartbeat.stop_requested.is_set():
             return result.state  # stopped for a hand-back, at the end of a recorded chunk
         return _finish(context, run, RunStatus.CANCELLED, device=result.device)
-    return repository.finish_run(
-        run.id,
-        run.attempt,
-        RunStatus.SUCCEEDED,
-        summary=summarize(
-            repository, run.id, result, wall_s=time.perf_counter() - started
-        ).to_json(),
-        final_weights=result.state.arrays,
-        device=result.device,
-    )
+
+    def finish() -> RunRecord:
+        summary = summarize(repository, run.id, result, wall_s=time.perf_counter() - started)
+        return repository.finish_run(
+            run.id,
+            run.attempt,
+            RunStatus.SUCCEEDED,
+            summary=summary.to_json(),
+            final_weights=result.state.arrays,
+            device=result.device,
+        )
+
+    try:
+        return heartbeat.write(finish)
+    except LeaseLostInOutageError:  # every chunk is recorded: hand back at the last step
+        return _StoppedByOutage(heartbeat, result.state, None)
 
 
 def effective_device(requested: Device, settings: Settings) -> Device:

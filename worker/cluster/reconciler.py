@@ -9,11 +9,13 @@ because claims are conditional and PostgreSQL candidates are locked with SKIP LO
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from dataclasses import dataclass
 
 from storage import Repository, Settings
-from storage.errors import TrainqError
+from storage.errors import DatabaseUnavailableError, TrainqError
 from storage.records import RunStatus
 from worker.cluster.publisher import Dispatcher, publisher_for
 from worker.sweeps import advance_sweep
@@ -31,10 +33,17 @@ class ReconcileReport:
 
 
 def reconcile_once(
-    repository: Repository, dispatcher: Dispatcher, settings: Settings
+    repository: Repository,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    *,
+    judge_leases: bool = True,
 ) -> ReconcileReport:
     """One pass: requeue jobs (training runs and evaluation jobs) whose worker was lost, publish
     jobs whose message was lost.
+
+    With ``judge_leases`` off, RUNNING jobs are left alone however old their lease: right after a
+    database outage their holders could not renew, and get a lease's time to come back.
 
     A QUEUED run that was published before is only published again when its queue is empty:
     otherwise its message is most likely still waiting, and copies would pile up behind a backlog.
@@ -45,6 +54,8 @@ def reconcile_once(
     for candidate in repository.runs_to_redispatch(redispatch_after_s=settings.redispatch_after_s):
         run = candidate
         if run.status is RunStatus.RUNNING:
+            if not judge_leases:
+                continue
             run = repository.requeue_expired(run.id, kind=run.kind)
             if run.status is RunStatus.FAILED:
                 failed += 1
@@ -73,13 +84,31 @@ class ReconcilerThread(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
-        """Loop until :meth:`stop`; a failing pass is logged and retried next period."""
+        """Loop until :meth:`stop`; a failing pass is logged and retried next period.
+
+        After a pass found the database unreachable, expired leases are not judged until one
+        lease TTL after it answered again: an outage is not the runs' fault, and the jobs that
+        held them waited it out too and are handing them back (``worker.outage``) without
+        spending their attempt; requeueing them first would spend it.
+        """
         dispatcher = publisher_for(self._settings)
+        judge_leases_from = 0.0  # time.monotonic()
         while True:
             try:
-                reconcile_once(self._repository, dispatcher, self._settings)
+                reconcile_once(
+                    self._repository,
+                    dispatcher,
+                    self._settings,
+                    judge_leases=time.monotonic() >= judge_leases_from,
+                )
+            except DatabaseUnavailableError as exc:
+                judge_leases_from = math.inf
+                logger.warning("reconciler pass failed, retrying later: %s", exc)
             except TrainqError as exc:
                 logger.warning("reconciler pass failed, retrying later: %s", exc)
+            else:
+                if judge_leases_from == math.inf:  # the first pass since the database came back
+                    judge_leases_from = time.monotonic() + self._settings.lease_ttl_s
             if self._stopped.wait(self._settings.reconcile_every_s):
                 break
 
