@@ -11,46 +11,18 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from api_cli.evaluation_json import PER_CLASS_HEADER, evaluation_dict, per_class_rows
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from api_cli.plotting.confusion_table import print_confusion
-from api_cli.views import evaluation_dict
 from worker.data import CLASS_NAMES
 
 if TYPE_CHECKING:
     from storage.records import EvaluationRecord
 
-#: Columns of the per-class table, and the keys of each ``per_class`` entry in JSON.
-PER_CLASS_HEADER = ("class", "name", "accuracy", "examples", "most_confused_with", "confusions")
-
-
-def per_class_rows(evaluation: EvaluationRecord) -> list[dict[str, Any]]:
-    """Each class's accuracy (recall), examples, and the class it is most often mistaken for."""
-    rows: list[dict[str, Any]] = []
-    for index, counts in enumerate(evaluation.confusion):
-        wrong = [(count, other) for other, count in enumerate(counts) if other != index]
-        worst_count, worst = max(wrong, default=(0, index))
-        accuracy = evaluation.per_class_accuracy[index]
-        rows.append(
-            {
-                "class": index,
-                "name": _class_name(index),
-                "accuracy": None if math.isnan(accuracy) else accuracy,
-                "examples": sum(counts),
-                "most_confused_with": _class_name(worst) if worst_count else None,
-                "confusions": worst_count,
-            }
-        )
-    return rows
-
 
 def evaluation_detail_dict(evaluation: EvaluationRecord, *, stored: bool) -> dict[str, Any]:
-    """The JSON form of one evaluation with its classes named (``evaluation_dict`` plus more)."""
-    return {
-        **evaluation_dict(evaluation),
-        "stored": stored,
-        "class_names": list(CLASS_NAMES[: len(evaluation.confusion)]),
-        "per_class": per_class_rows(evaluation),
-    }
+    """The JSON form of one evaluation (``evaluation_dict``) and whether it was stored before."""
+    return {**evaluation_dict(evaluation), "stored": stored}
 
 
 def print_evaluation(
@@ -118,10 +90,6 @@ def evaluations_table(
             for e in evaluations
         ],
     )
-
-
-def _class_name(index: int) -> str:
-    return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
 
 
 def _metric(value: float) -> str:

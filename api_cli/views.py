@@ -91,6 +91,7 @@ def run_detail_dict(
 ) -> dict[str, Any]:
     """``run_dict`` plus the run's evaluations, checkpoints and attempt history."""
     from api_cli.attempt_view import attempt_dict
+    from api_cli.evaluation_json import evaluation_dict  # NumPy: only for a run's detail
 
     detail = run_dict(run)
     detail["attempt_history"] = [attempt_dict(attempt) for attempt in attempts]
@@ -145,22 +146,6 @@ def run_csv_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
         elif key != "run_id":
             rows.append((key, value))
     return rows
-
-
-def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
-    """The JSON form of an evaluation."""
-    return {
-        "id": evaluation.id,
-        "run_id": evaluation.run_id,
-        "checkpoint_step": evaluation.checkpoint_step,
-        "split": evaluation.split,
-        "loss": evaluation.loss,
-        "accuracy": evaluation.accuracy,
-        "per_class_accuracy": evaluation.per_class_accuracy,
-        "confusion": evaluation.confusion,
-        "job_id": evaluation.job_id,
-        "created_at": _iso(evaluation.created_at),
-    }
 
 
 def run_list_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any, ...]:

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from api_cli.comparison import HYPERPARAMETERS, compare_runs
+from api_cli.evaluation_json import evaluation_dict
 from api_cli.sdk import Client
 from storage.errors import InvalidValueError
 from storage.records import AttemptRecord, EvaluationRecord, RunRecord, RunStatus
-from worker.data import CLASS_NAMES
+from storage.validation import MAX_ID
 
 if TYPE_CHECKING:
     from storage import Repository
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 #: Runs per page of the runs list, by default and at most (``?per_page=``).
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+#: How much of a refused filter an error message repeats.
+_ECHO_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,24 @@ class RunFilters:
         """
         if self.status and self.status not in {s.value for s in RunStatus}:
             raise InvalidValueError(
-                f"status={self.status!r} is not a status; use one of "
+                f"status={self.status[:_ECHO_CHARS]!r} is not a status; use one of "
                 + ", ".join(s.value for s in RunStatus)
             )
-        if self.sweep and not self.sweep.isdigit():
-            raise InvalidValueError(f"sweep={self.sweep!r} is not a sweep id (a number)")
+        # A sweep id the database cannot hold (2^63) is refused here, not by the driver.
+        if self.sweep and not (
+            self.sweep.isascii()
+            and self.sweep.isdigit()
+            and len(self.sweep) <= len(str(MAX_ID))
+            and 1 <= int(self.sweep) <= MAX_ID
+        ):
+            raise InvalidValueError(
+                f"sweep={self.sweep[:_ECHO_CHARS]!r} is not a sweep id (a number from 1 to "
+                f"{MAX_ID})"
+            )
         if self.tag and "=" not in self.tag:
-            raise InvalidValueError(f"tag={self.tag!r}: write the tag filter as KEY=VALUE")
+            raise InvalidValueError(
+                f"tag={self.tag[:_ECHO_CHARS]!r}: write the tag filter as KEY=VALUE"
+            )
 
 
 def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dict[str, Any]:
@@ -149,7 +163,7 @@ def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, An
             }
             for c in repository.list_checkpoints(run_id)
         ],
-        "evaluations": [evaluation_json(e) for e in repository.list_evaluations(run_id)],
+        "evaluations": [evaluation_dict(e) for e in repository.list_evaluations(run_id)],
         "attempt_history": [_attempt_row(a) for a in repository.list_attempts(run_id)],
         "attempt": {
             "attempt": run.attempt,
@@ -192,20 +206,6 @@ def run_json(run: RunRecord, now: datetime) -> dict[str, Any]:
         "tags": run.tags,
         "sweep_id": run.sweep_id,
         "trial": run.trial,
-    }
-
-
-def evaluation_json(evaluation: EvaluationRecord) -> dict[str, Any]:
-    """An evaluation with its per-class accuracy and confusion matrix labelled by class name."""
-    return {
-        "id": evaluation.id,
-        "split": evaluation.split,
-        "checkpoint_step": evaluation.checkpoint_step,
-        "loss": evaluation.loss,
-        "accuracy": evaluation.accuracy,
-        "per_class": list(zip(CLASS_NAMES, evaluation.per_class_accuracy, strict=False)),
-        "classes": CLASS_NAMES,
-        "confusion": evaluation.confusion,
     }
 
 
