@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.config import Split
+from worker.datasets.gunzip import gunzip_file as _gunzip
 from worker.errors import DatasetCorruptError, DatasetNotFoundError
 
 UInt8Array = npt.NDArray[np.uint8]
@@ -263,25 +264,6 @@ def _read_idx(path: Path, spec: _IdxFile) -> UInt8Array:
 _REPLACE_HINT = (
     "replace the file (sudo apt-get install --reinstall dataset-fashion-mnist, or a fresh copy)"
 )
-
-
-def _gunzip(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of a gzip file's content, decompressed in one call.
-
-    zlib lets go of the GIL for the whole call. ``GzipFile`` decompresses in small pieces and
-    takes the GIL back for each: beside TensorFlow's import in another thread (an embedded
-    ``trainq train`` loads the data meanwhile), the train images took 2.5 s instead of 0.3 s,
-    and slowed that import down too.
-    """
-    decompressor = zlib.decompressobj(wbits=31)  # gzip framing
-    content = decompressor.decompress(path.read_bytes(), limit)
-    while len(content) < limit and decompressor.eof and decompressor.unused_data:
-        rest = decompressor.unused_data  # the next member of a multi-member file
-        decompressor = zlib.decompressobj(wbits=31)
-        content += decompressor.decompress(rest, limit - len(content))
-    if len(content) < limit and not decompressor.eof:
-        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-    return content
 
 
 def _check_header(path: Path, spec: _IdxFile, header: bytes) -> None:

@@ -13,6 +13,10 @@ class InvalidConfigError(WorkerError):
     """Raised when a job's config fails validation; the message names each field."""
 
 
+class InvalidDatasetError(InvalidConfigError):
+    """Raised when dataset files fail validation; the message names the file, split and problem."""
+
+
 class DeterministicJobError(WorkerError):
     """Raised for a failure that would repeat on every attempt: the job ends FAILED, no retry."""
 
@@ -23,6 +27,10 @@ class DatasetNotFoundError(DeterministicJobError):
 
 class DatasetCorruptError(DeterministicJobError):
     """Raised when a dataset file has the wrong magic number, count, size or compression."""
+
+
+class DatasetDamagedError(DatasetCorruptError):
+    """Raised when a stored or cached dataset version fails a chunk checksum or its content hash."""
 
 
 class DivergenceError(DeterministicJobError):
