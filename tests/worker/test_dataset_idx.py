@@ -190,3 +190,13 @@ def test_gzip_is_recognised_by_its_bytes_not_by_the_name(tmp_path: Path) -> None
     renamed = tmp_path / "images-without-suffix"
     renamed.write_bytes(gzip.compress(images.read_bytes()))
     assert content_hash(read_pair(renamed, labels)) == content_hash(read_pair(images, labels))
+
+
+def test_a_gzip_bomb_is_decompressed_no_further_than_its_header_promises(tmp_path: Path) -> None:
+    images, labels = write_pair(tmp_path)
+    # 8 header bytes and 6 labels, then 64 MiB of zeros that compress to a few dozen KiB.
+    header = LABELS.to_bytes(4, "big") + (6).to_bytes(4, "big") + bytes([0, 1, 2, 0, 1, 2])
+    labels.write_bytes(gzip.compress(header + bytes(64 * 2**20), compresslevel=9))
+    assert labels.stat().st_size < 2**20
+    with pytest.raises(InvalidDatasetError, match=r"holds more \(15 bytes\+\)"):
+        read_pair(images, labels)
