@@ -14,7 +14,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from storage.errors import ConfigurationError
-from storage.redaction import redact
+from storage.redaction import excerpt, redact, remember_secrets
 from storage.validation import MAX_ATTEMPTS_LIMIT
 
 ENV_PREFIX = "TRAINQ_"
@@ -62,20 +62,25 @@ class Settings:
         home = Path(env.get(f"{ENV_PREFIX}HOME") or Path.home() / ".trainq").expanduser()
         database_url = env.get(f"{ENV_PREFIX}DATABASE_URL") or f"sqlite:///{home / 'trainq.db'}"
         broker_url = env.get(f"{ENV_PREFIX}BROKER_URL") or None
+        # Before any check: a parser's complaint about a URL may quote a piece of its password.
+        for url in (database_url, broker_url):
+            if url is not None:
+                remember_secrets(url)
         if broker_url is not None:
             _check_broker_url(broker_url)
         data_dir_text = env.get(f"{ENV_PREFIX}DATA_DIR")
         if data_dir_text and not Path(data_dir_text).expanduser().is_dir():
             # An explicit setting that is wrong is an error, never a fallback to another copy.
             raise ConfigurationError(
-                f"TRAINQ_DATA_DIR={data_dir_text!r} is not a directory: point it at the folder "
-                "that holds the Fashion-MNIST IDX files, or unset it to use the system copy "
+                f"TRAINQ_DATA_DIR={excerpt(data_dir_text)} is not a directory: point it at the "
+                "folder that holds the Fashion-MNIST IDX files, or unset it to use the system copy "
                 "(apt-get install dataset-fashion-mnist)."
             )
         worker_device = env.get(f"{ENV_PREFIX}WORKER_DEVICE") or "auto"
         if worker_device not in ("auto", "cpu", "gpu"):
             raise ConfigurationError(
-                f"TRAINQ_WORKER_DEVICE={redact(worker_device)!r} must be one of auto, cpu, gpu."
+                f"TRAINQ_WORKER_DEVICE={excerpt(redact(worker_device))} must be one of auto, cpu, "
+                "gpu."
             )
         return cls(
             home_dir=home,
@@ -151,7 +156,7 @@ def _bounded_number(env: Mapping[str, str], suffix: str, default: float) -> floa
     if not bounds.low <= value <= bounds.high:  # NaN fails too
         kind = "a whole number" if bounds.integer else "a number"
         raise ConfigurationError(
-            f"{name}={redact(text)!r} must be {kind} from {bounds.low:g} to {bounds.high:g} "
+            f"{name}={excerpt(redact(text))} must be {kind} from {bounds.low:g} to {bounds.high:g} "
             f"(default {default:g}): {bounds.reason}."
         )
     return value
@@ -167,11 +172,16 @@ def _check_broker_url(url: str) -> None:
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
-        except ValueError as exc:
-            problem = f"cannot be parsed ({redact(str(exc))})"
+        except ValueError:
+            # Never the parser's own words: they quote what it took for a port, which is a piece
+            # of the password when the password holds a character that ends the host part.
+            problem = (
+                "cannot be parsed: its port is not a number, or its password holds one of # ? / "
+                "[ ] which must be percent-encoded (# is %23)"
+            )
     if problem is not None:
         raise ConfigurationError(
-            f"TRAINQ_BROKER_URL={redact(url)!r} {problem}; use "
+            f"TRAINQ_BROKER_URL={excerpt(redact(url))} {problem}; use "
             "redis://[:password@]host:6379/0 or unset it to run jobs in-process "
             "(embedded mode)."
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.redaction import redact
+from storage.redaction import excerpt, redact, redact_counting_work, remember_secrets
 
 PW = "Hunter2Secret"
 
@@ -44,6 +44,35 @@ SHAPES = [
     (f"TRAINQ_BROKER_URL='redis://h:1/0?password={PW}' is not answering", "is not answering"),
     (f"TRAINQ_BROKER_URL='garbage:{PW}@x' is not a Redis URL", "' is not a Redis URL"),
     (f"cannot connect to redis://:{PW}@h:1/0: Connection refused.", "Connection refused."),
+    # Characters URL parsers split on or treat specially, inside the password.
+    (f"redis://user:{PW}#@127.0.0.1:1/0", "127.0.0.1:1/0"),
+    (f"redis://user:{PW}#frag@127.0.0.1:1/0", "127.0.0.1:1/0"),
+    (f"redis://user:{PW}?q=1@h:1/0", "@h:1/0"),
+    (f"redis://user:a/{PW}@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}@x@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}%23%40@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}[@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}]@[::1]:1/0", "[::1]:1/0"),
+    (f"redis://user:{PW}=x@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}&x=1@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW};x@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW},x@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}\\x@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}'x@h:1/0", "@h:1/0"),
+    (f"redis://user:é{PW}ü@h:1/0", "@h:1/0"),
+    # Whitespace inside the password cuts the URL into words that each look harmless.
+    (f"redis://user:{PW} x@h:1/0", "@h:1/0"),
+    (f"redis://user:ab {PW}@h:1/0", "@h:1/0"),
+    (f"redis://user:ab {PW} cd@h:1/0 is down", "@h:1/0 is down"),
+    (f"redis://user:{PW}\nx@h:1/0", "@h:1/0"),
+    (f"redis://user:{PW}\tx@h:1/0", "@h:1/0"),
+    (f"the broker at redis://user:{PW}\r\nx@h:1/0 does not answer", "does not answer"),
+    # A password=... inside another parameter, plain or percent-encoded (once or twice).
+    (f"postgresql://u@h/db?options=-c%20password%3D{PW}", "postgresql://u@h/db?options="),
+    (f"postgresql://u@h/db?options=-c+password%3D{PW}&x=1", "&x=1"),
+    (f"postgresql://u@h/db?options=-c%2520password%253D{PW}", "u@h/db"),
+    (f"host=h options='-c password={PW}' dbname=x", "dbname=x"),
+    (f"host=h options='-c password = {PW}' dbname=x", "dbname=x"),
 ]
 
 
@@ -86,3 +115,56 @@ def test_redact_is_idempotent() -> None:
 )
 def test_a_password_that_looks_masked_is_still_masked(text: str) -> None:
     assert PW not in redact(text)
+
+
+def test_a_piece_of_a_remembered_password_is_masked_with_no_url_around_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("storage.redaction._REMEMBERED.secrets", ())  # forgotten after the test
+    remember_secrets(f"redis://user:{PW}#x y@127.0.0.1:1/0")
+    message = f"Port could not be cast to integer value as '{PW}'"
+    assert redact(message) == "Port could not be cast to integer value as '***'"
+
+
+#: Inputs that made the former regular expressions backtrack over the whole text at every start.
+HOSTILE_UNITS = [
+    "x",
+    "a=",
+    "k" * 80 + "=",
+    "@",
+    "a://",
+    ",a://",
+    "a:b@",
+    "password='",
+    "password=\\",
+    "x%3D",
+    " ",
+    "//a:b ",
+    "redis://u:p ",
+]
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_redacting_twice_the_text_costs_twice_the_work(unit: str) -> None:
+    n = 64 * 1024 // len(unit)
+    _, work_n = redact_counting_work(unit * n)
+    _, work_2n = redact_counting_work(unit * (2 * n))
+    assert work_2n <= 2.05 * work_n
+
+
+@pytest.mark.parametrize("unit", HOSTILE_UNITS)
+def test_redacting_a_mebibyte_looks_at_each_character_a_bounded_number_of_times(
+    unit: str,
+) -> None:
+    text = unit * (MIB // len(unit))
+    redacted, work = redact_counting_work(text)
+    assert work <= 100 * len(text)
+    assert len(redacted) <= len(text)
+
+
+def test_an_echoed_input_is_cut_to_a_few_hundred_characters_and_counted() -> None:
+    assert excerpt("running") == "'running'"
+    long = excerpt("x" * 60_000)
+    assert long.endswith("… (60000 characters)")
+    assert len(long) < 300
