@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from storage.driver_errors import translate
+from storage.driver_errors import driver_errors_translated
 from storage.engine import READONLY_OPTION, display_url, get_engine, normalize_url
 from storage.errors import (
     DatabaseUnavailableError,
@@ -145,17 +145,15 @@ class Database:
         """
         session = Session(self.engine, expire_on_commit=False, autoflush=True)
         try:
-            if readonly:
-                session.connection(execution_options={READONLY_OPTION: True})
-            yield session
-            session.commit()
-        except sa_exc.SQLAlchemyError as error:
-            # No SQLAlchemy exception leaves storage.
-            _rollback_quietly(session)
-            raise translate(error, self.url) from error
-        except BaseException:
-            _rollback_quietly(session)
-            raise
+            with driver_errors_translated(self.url):  # no SQLAlchemy exception leaves storage
+                try:
+                    if readonly:
+                        session.connection(execution_options={READONLY_OPTION: True})
+                    yield session
+                    session.commit()
+                except BaseException:
+                    _rollback_quietly(session)  # before translating: the connection goes back clean
+                    raise
         finally:
             session.close()
 
@@ -212,14 +210,14 @@ class Database:
         Raises:
             DatabaseUnavailableError: it does not (the message says what to check).
         """
+        engine = self.engine  # its own errors (a bad path, an empty file) say more: keep them
         try:
-            with self.engine.connect() as connection:
+            with driver_errors_translated(self.url), engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except sa_exc.SQLAlchemyError as error:
-            translated = translate(error, self.url)
-            if isinstance(translated, DatabaseUnavailableError):
-                raise translated from error
-            raise DatabaseUnavailableError(str(translated)) from error
+        except DatabaseUnavailableError:
+            raise
+        except StorageError as error:  # whatever the driver said, the database does not answer
+            raise DatabaseUnavailableError(str(error)) from error
 
     def schema(self) -> SchemaState:
         """Where this database's schema stands (its Alembic revision against this code's head).
@@ -229,11 +227,8 @@ class Database:
         """
         from storage.schema_state import schema_state
 
-        try:
-            with self.engine.connect() as connection:
-                return schema_state(connection.execution_options(**{READONLY_OPTION: True}))
-        except sa_exc.SQLAlchemyError as error:
-            raise translate(error, self.url) from error
+        with driver_errors_translated(self.url), self.engine.connect() as connection:
+            return schema_state(connection.execution_options(**{READONLY_OPTION: True}))
 
     def upgrade(self) -> tuple[SchemaState, SchemaState]:
         """Migrate the schema to the newest revision this code ships (no-op when at head).
@@ -246,13 +241,10 @@ class Database:
             StorageError: a migration failed (the transaction was rolled back).
         """
         before = self.schema()
-        try:
-            from storage.schema import upgrade_to_head  # Alembic is slow to import; only here
+        from storage.schema import upgrade_to_head  # Alembic is slow to import; only here
 
-            with self.engine.connect() as connection:
-                upgrade_to_head(connection)
-        except sa_exc.SQLAlchemyError as error:
-            raise translate(error, self.url) from error
+        with driver_errors_translated(self.url), self.engine.connect() as connection:
+            upgrade_to_head(connection)
         self._schema_checked = True
         return before, self.schema()
 
@@ -293,11 +285,8 @@ class Database:
             return False
         from storage.fresh_schema import create_fresh_schema
 
-        try:
-            with self.engine.begin() as connection:
-                return create_fresh_schema(connection)
-        except sa_exc.SQLAlchemyError as error:
-            raise translate(error, self.url) from error
+        with driver_errors_translated(self.url), self.engine.begin() as connection:
+            return create_fresh_schema(connection)
 
 
 def _rollback_quietly(session: Session) -> None:

@@ -1,9 +1,16 @@
-"""Turn driver and SQLAlchemy exceptions into trainq's own, with a message that says what to do."""
+"""Turn driver and SQLAlchemy exceptions into trainq's own, with a message that says what to do.
+
+:func:`driver_errors_translated` is the one place that does it: ``Database.transaction`` (and so
+every repository operation, through ``Database.run``) and the database's connection-level checks
+(ping, schema state, migrations) all open their work inside it.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
 
@@ -32,6 +39,20 @@ _SQLITE_FULL = 13
 _SQLITE_CORRUPT_CODES = {11, 26}  # CORRUPT, NOTADB ("file is not a database")
 
 _UPGRADE_HINT = "run `trainq db upgrade` (or `trainq db upgrade --help`)"
+
+
+@contextmanager
+def driver_errors_translated(where: str) -> Iterator[None]:
+    """Within the block, any SQLAlchemy or driver error comes out as the matching
+    :class:`StorageError` (chained to the original); trainq's own errors pass through.
+
+    Args:
+        where: the database, as it may be shown (password hidden).
+    """
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as error:
+        raise translate(error, where) from error
 
 
 def translate(error: Exception, where: str) -> StorageError:
