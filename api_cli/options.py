@@ -46,9 +46,10 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
 def parse_status(text: str) -> RunStatus:
     """``"Running"`` → ``RunStatus.RUNNING``; a clear error naming the choices otherwise."""
     from storage.records import RunStatus
+    from storage.redaction import excerpt
 
     try:
         return RunStatus(text.lower())
     except ValueError:
         names = ", ".join(status.value for status in RunStatus)
-        raise InvalidConfigError(f"--status {text!r}: use one of {names}") from None
+        raise InvalidConfigError(f"--status {excerpt(text)}: use one of {names}") from None

@@ -226,3 +226,34 @@ def test_a_message_with_a_header_trainq_never_sends_is_dropped_before_celery_log
         broker.lpush(TRAIN_QUEUE, envelope(body, headers))
 
     assert_dropped_and_worker_carries_on(cluster, push, ["sets 'expires'"])
+
+
+def test_a_run_id_of_700_000_characters_costs_one_bounded_log_line_and_the_next_run_finishes(
+    cluster: Cluster,
+) -> None:
+    """The guard passes items up to 1 MiB; a run id that fills one used to hold the job slot for
+    minutes while the whole id was formatted and redacted (quadratically) into the log."""
+    from worker.cluster.celery_app import create_app
+
+    hostile_id = "r" * 700_000
+    worker = cluster.start_worker(worker_command())
+    broker = redis.Redis.from_url(cluster.broker_url)
+    create_app(cluster.settings()).send_task(
+        "trainq.train_run", args=[hostile_id], queue=TRAIN_QUEUE
+    )
+    wait_for_log(worker, "is not a positive integer", 1, timeout_s=120)
+    log = worker.log()
+    assert DROPPED not in log  # the guard let it through: the task itself rejected it
+    assert "(700000 characters)" in log
+    assert "r" * 1_000 not in log
+    assert len(log) < 100_000
+
+    run_id = submit(cluster, "--steps", "200", "--chunk-steps", "100", "--checkpoint-every", "100")
+    finished = wait_for(run_id, cluster.repository(), timeout_s=180)
+    assert finished.status is RunStatus.SUCCEEDED, worker.log()[-4000:]
+    assert "Traceback" not in worker.log()
+    deadline = time.monotonic() + 10
+    while broker.hlen("unacked"):
+        assert time.monotonic() < deadline, broker.hkeys("unacked")
+        time.sleep(0.1)
+    assert_nothing_held(broker)

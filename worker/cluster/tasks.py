@@ -18,6 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from storage.errors import NotFoundError, TrainqError
 from storage.records import JobKind, JobRecord, RunStatus
+from storage.redaction import excerpt
 from worker.cluster import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
 from worker.cluster.celery_app import TASK_SOFT_TIME_LIMIT_S, app
 from worker.cluster.job_request import JobRequest
@@ -49,11 +50,13 @@ def eval_run(self: Task, job_id: object) -> None:  # type: ignore[type-arg]
 
 def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore[type-arg]
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
+        # Quoted in part: the queue guard lets items up to 1 MiB through, and a whole one would
+        # cost a megabyte in the log and its redaction before the next job.
         logger.error(
-            "rejected message %s: %s id %r is not a positive integer",
+            "rejected message %s: %s id %s is not a positive integer",
             task.request.id,
             kind.value,
-            run_id,
+            excerpt(run_id) if isinstance(run_id, str) else excerpt(repr(run_id)),
         )
         return
     found = services()
