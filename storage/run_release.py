@@ -123,13 +123,21 @@ class RunRelease(RepositoryBase):
         return self._db.run(hand_back, idempotent=True)
 
     def release_lost_run(
-        self, run_id: int, *, owner: str, kind: JobKind = JobKind.TRAIN
+        self,
+        run_id: int,
+        *,
+        owner: str,
+        kind: JobKind = JobKind.TRAIN,
+        spend_attempt: bool = True,
     ) -> JobRecord | None:
         """Move on a RUNNING run whose job process (the lease ``owner``) is known to be dead.
 
         The run is treated as if its lease had just expired: QUEUED with attempts left (lease
         cleared, ``published_at`` set to now: the caller puts the job's message back in the
         queue or publishes it), CANCELLED with a pending cancel, FAILED when out of attempts.
+        With ``spend_attempt`` off (the worker killed the process itself, e.g. after losing the
+        broker: not the run's fault) it goes back to QUEUED with its attempt given back, as a
+        hand-back does; safe because the dead process can write nothing more.
 
         Returns:
             The run after the transition, or None when ``owner`` does not hold it (it finished,
@@ -152,12 +160,17 @@ class RunRelease(RepositoryBase):
             if not isinstance(row, Run | EvaluationJob):
                 load_job(session, run_id, table)  # a NotFoundError for a bad id
                 return None
+            attempt = row.attempt  # the UPDATE below refreshes ``row``
             values = next_state_of_lost_run(row, now)
+            refund = not spend_attempt and not row.cancel_requested
+            if refund:
+                values = {"lease_owner": None, "lease_expires_at": None, "status": _QUEUED}
+                values["attempt"] = attempt - 1
             if values["status"] == _QUEUED:
                 values["published_at"] = now  # the caller's message goes back to the queue
             statement = (
                 update(table)
-                .where(table.id == run_id, table.attempt == row.attempt)
+                .where(table.id == run_id, table.attempt == attempt)
                 .where(table.lease_owner == owner, table.status == _RUNNING)
                 .values(**values)
                 .returning(table)
@@ -166,7 +179,8 @@ class RunRelease(RepositoryBase):
             updated = session.scalars(statement).one_or_none()
             if not isinstance(updated, Run | EvaluationJob):
                 return None
-            close_attempt(session, updated, row.attempt, AttemptOutcome.LOST, now)
+            outcome = AttemptOutcome.HANDED_BACK if refund else AttemptOutcome.LOST
+            close_attempt(session, updated, attempt, outcome, now)
             refill(session, sweep, updated, now)
             return job_to_record(updated)
 

@@ -144,6 +144,20 @@ def test_a_lost_job_process_on_its_last_attempt_fails_the_run(repo: Repository) 
     assert released.error is not None and "max_attempts=1" in released.error
 
 
+def test_a_job_process_the_worker_cancelled_itself_is_released_without_spending_its_attempt(
+    repo: Repository,
+) -> None:
+    # Celery terminates a running job when it loses the broker: not the run's fault.
+    run = claim(repo, new_run(repo, max_attempts=1).id, owner="host:1:a")
+
+    released = repo.release_lost_run(run.id, owner="host:1:a", spend_attempt=False)
+
+    assert released is not None and released.status is RunStatus.QUEUED
+    assert (released.attempt, released.lease_owner) == (0, None)
+    assert [a.outcome.value for a in repo.list_attempts(run.id)] == ["handed back"]
+    assert claim(repo, run.id, owner="host:1:b").attempt == 1  # max_attempts=1 still allows it
+
+
 def test_a_lost_job_process_with_a_pending_cancel_ends_the_run_cancelled(
     repo: Repository,
 ) -> None:

@@ -58,6 +58,10 @@ class JobRequest(Request):
         )
 
     def _release_lost_run(self, *, publish: bool) -> None:
+        # Celery cancelled the job itself (the broker connection was lost, or a cold shutdown):
+        # not the run's fault, so its attempt is given back. A process that died on its own
+        # (SIGKILL, out of memory) spends it: a run that kills its process must end FAILED.
+        cancelled_by_worker = bool(getattr(self, "_already_cancelled", False))
         run_id = _run_id_of(self.args)
         if run_id is None or self.worker_pid is None:
             # Never started on a process: nothing was claimed under its name.
@@ -69,15 +73,18 @@ class JobRequest(Request):
         kind = JobKind.EVAL if self.task_name == EVAL_TASK else JobKind.TRAIN
         found = services()
         try:
-            run = found.repository.release_lost_run(run_id, owner=owner, kind=kind)
+            run = found.repository.release_lost_run(
+                run_id, owner=owner, kind=kind, spend_attempt=not cancelled_by_worker
+            )
             if run is None:
                 return  # it finished, or another attempt already has it
             logger.warning(
-                "%s: job process %s was lost; attempt %s released (%s)",
+                "%s: job process %s was %s; released (%s, attempt %s)",
                 run.label,
                 self.worker_pid,
-                run.attempt,
+                "cancelled by the worker, attempt not spent" if cancelled_by_worker else "lost",
                 run.status.value,
+                run.attempt,
             )
             if publish and run.status is RunStatus.QUEUED:
                 publisher_for(found.settings).publish(found.repository, run)
