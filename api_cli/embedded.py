@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import stderr
+from api_cli.output import literal, stderr
 from api_cli.progress import wait_for_run
 from api_cli.state import AppState
 from storage.errors import DiskFullError, StaleAttemptError, StorageError
@@ -76,7 +76,9 @@ def _stop_at_next_chunk(state: AppState, job: InProcessJob) -> None:
             assert isinstance(run, RunRecord)  # a training run: eval jobs never get here
             _say_interrupted(state, run, hard=True)
         except (StaleAttemptError, StorageError) as error:
-            stderr.print(f"[red]could not hand run {job.run_id} back:[/] {error}", highlight=False)
+            stderr.print(
+                f"[red]could not hand run {job.run_id} back:[/] {literal(error)}", highlight=False
+            )
         # The job thread may be inside a TensorFlow call that would hold up interpreter
         # shutdown; the run is already handed back, so leave without waiting for it.
         sys.stdout.flush()
@@ -105,7 +107,8 @@ def _explain_storage_failure(state: AppState, run_id: int, error: BaseException)
         home = state.settings.home_dir
         database = Database(state.settings.database_url).file_path
         in_home = database is None or database.parent == home
-        cause = f"no space left on device at {f'TRAINQ_HOME={home}' if in_home else database}"
+        where = f"TRAINQ_HOME={home}" if in_home else database
+        cause = f"no space left on device at {literal(where)}"
     try:
         steps = f" at step {state.repository.get_run(run_id).steps_done:,}"
     except StorageError:

@@ -1,4 +1,13 @@
-"""Printing: tables for people, JSON and CSV for scripts. Errors and progress go to stderr."""
+"""Printing: tables for people, JSON and CSV for scripts. Errors and progress go to stderr.
+
+Text from users and other hosts (run names, tags, error messages, worker names, paths) reaches
+the terminal only through :func:`visible`: a control character is shown as an escape such as
+``\\x1b``, so a tag like ``ansi=\\e[2J`` cannot clear the screen or move the cursor. Every console
+here applies it to every string it prints; table cells are never read as Rich markup, and
+:func:`literal` escapes text put into a message that has markup of its own. JSON stays exact
+(its own escaping covers control characters); CSV cells get :func:`visible` too, since a CSV
+file is read by people and spreadsheets as often as by scripts (``--format json`` is exact).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +21,84 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, HighlighterType, JustifyMethod, OverflowMethod
+from rich.markup import escape
+from rich.style import Style
 from rich.table import Table
+from rich.text import Text
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+
+def _escape_of(code: int) -> str:
+    named = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+    if code in named:
+        return named[code]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: Characters a terminal acts on rather than shows: C0 controls (ESC starts every cursor, colour
+#: and clear-screen sequence), DEL, C1 controls (0x9b is a one-byte CSI), line and paragraph
+#: separators, and the bidirectional marks and overrides that reorder what a line appears to say.
+_ACTED_ON = (
+    *range(0x00, 0x20),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x061C,
+    0x200E,
+    0x200F,
+    *range(0x2028, 0x202F),
+    *range(0x2066, 0x206A),
+)
+_ONE_LINE = {code: _escape_of(code) for code in _ACTED_ON}
+# Messages may have several lines and tabs of their own.
+_LINES = {code: text for code, text in _ONE_LINE.items() if code not in (0x09, 0x0A)}
+
+
+def visible(text: str, *, one_line: bool = False) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\r``, ``\\u202e``).
+
+    Newlines and tabs are kept unless ``one_line`` (a table cell, a value inside a sentence).
+    Linear in the length of ``text``.
+    """
+    return text.translate(_ONE_LINE if one_line else _LINES)
+
+
+def literal(value: object) -> str:
+    """``value`` as text to put inside a message printed with Rich markup: control characters
+    shown as escapes (newlines too) and ``[...]`` kept as typed, never read as a style."""
+    return escape(visible(str(value), one_line=True))
+
+
+class VisibleConsole(Console):
+    """A Rich console that shows control characters as escapes in every string it prints."""
+
+    def render_str(
+        self,
+        text: str,
+        *,
+        style: str | Style = "",
+        justify: JustifyMethod | None = None,
+        overflow: OverflowMethod | None = None,
+        emoji: bool | None = None,
+        markup: bool | None = None,
+        highlight: bool | None = None,
+        highlighter: HighlighterType | None = None,
+    ) -> Text:
+        """Rich's conversion of a string to ``Text``, after :func:`visible`."""
+        return super().render_str(
+            visible(text),
+            style=style,
+            justify=justify,
+            overflow=overflow,
+            emoji=emoji,
+            markup=markup,
+            highlight=highlight,
+            highlighter=highlighter,
+        )
+
+
+# No emoji codes: a run named ":fire:" is shown as typed.
+stdout = VisibleConsole(soft_wrap=True, emoji=False)
+stderr = VisibleConsole(stderr=True, soft_wrap=True, emoji=False)
 
 #: Width given to tables written to a pipe or a file: nothing a script greps for may be cut.
 PIPE_WIDTH_CHARS = 1_000_000
@@ -92,8 +174,8 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, separators=(",", ":"), default=str)
-    return str(value)
+        return visible(json.dumps(value, separators=(",", ":"), default=str))
+    return visible(str(value))
 
 
 def print_table(
@@ -108,14 +190,15 @@ def print_table(
     Args:
         title: shown above the table.
         header: the column names.
-        rows: the cells, formatted by ``format_cell``.
+        rows: the cells, formatted by ``format_cell`` (a Rich ``Text`` is kept as it is styled);
+            never read as markup.
         wrap: the columns that may wrap onto several lines when the terminal is narrow (free
             text: names, tags, values). The others (ids, statuses, numbers, dates) are never
             wrapped nor cut: a number cut to ``2000…`` is worse than no number.
     """
     # No vertical rules: a run listing fits an 80-column terminal without truncated cells.
     table = Table(
-        title=title,
+        title=None if title is None else Text(visible(title, one_line=True)),
         header_style="bold",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -125,15 +208,20 @@ def print_table(
     for name in header:
         table.add_column(name, no_wrap=name not in wrap, overflow="fold")
     for row in rows:
-        table.add_row(*(format_cell(value) for value in row))
+        table.add_row(*(cell_text(value) for value in row))
     table_console().print(table)
+
+
+def cell_text(value: Any) -> Text:
+    """A table cell: ``format_cell``'s text, never read as markup; a ``Text`` keeps its style."""
+    return value if isinstance(value, Text) else Text(format_cell(value))
 
 
 def table_console() -> Console:
     """Where tables go: stdout at its terminal's width, or at an unlimited width when piped."""
     if stdout.is_terminal:
         return stdout
-    return Console(file=sys.stdout, width=PIPE_WIDTH_CHARS, soft_wrap=True)
+    return VisibleConsole(file=sys.stdout, width=PIPE_WIDTH_CHARS, soft_wrap=True, emoji=False)
 
 
 def say(message: str) -> None:
@@ -142,7 +230,7 @@ def say(message: str) -> None:
 
 
 def format_cell(value: Any) -> str:
-    """A short human form of a cell value."""
+    """A short human form of a cell value, on one line, control characters shown as escapes."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -150,8 +238,8 @@ def format_cell(value: Any) -> str:
     if isinstance(value, Mapping):
         if not value:
             return "-"
-        return ", ".join(f"{key}={item}" for key, item in value.items())
-    return str(value)
+        return visible(", ".join(f"{key}={item}" for key, item in value.items()), one_line=True)
+    return visible(str(value), one_line=True)
 
 
 def _json_safe(data: Any) -> Any:

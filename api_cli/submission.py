@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import print_json, stderr, stdout
+from api_cli.output import literal, print_json, stderr, stdout
 from api_cli.progress import wait_for_jobs
 from api_cli.state import STATE
 from api_cli.views import run_dict, summary_sentence
@@ -52,7 +52,11 @@ def refuse_no_wait_in_process(wait: bool | None, timeout_s: float | None = None)
 
 def where(handle: JobHandle, run: RunRecord) -> str:
     """Where a dispatched job runs, for people: ``in this process (embedded)`` or its queue."""
-    return "in this process (embedded)" if handle.in_this_process else f"on queue {run.queue!r}"
+    return (
+        "in this process (embedded)"
+        if handle.in_this_process
+        else f"on queue {literal(repr(run.queue))}"
+    )
 
 
 def started_verb(handles: Sequence[JobHandle], here: str) -> str:
@@ -145,7 +149,7 @@ def report_run(run: RunRecord, *, json_output: bool) -> None:
     elif run.status is RunStatus.SUCCEEDED:
         stdout.print(summary_sentence(run), highlight=False)
     elif run.status is RunStatus.FAILED:
-        stderr.print(f"run {run.id} [red]failed[/]: {run.error}")
+        stderr.print(f"run {run.id} [red]failed[/]: {literal(run.error)}")
     elif run.status is RunStatus.CANCELLED:
         stderr.print(f"run {run.id} [yellow]cancelled[/] after {run.steps_done} steps")
     else:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import stderr
+from api_cli.output import literal, stderr
 from api_cli.state import STATE
 from storage.errors import StaleAttemptError, StorageError
 
@@ -108,7 +108,9 @@ def _hand_back_now(sweep_id: int) -> None:
         try:
             release_if_ours(repository, owner, run.id)
         except (StaleAttemptError, StorageError) as error:
-            stderr.print(f"[red]could not hand run {run.id} back:[/] {error}", highlight=False)
+            stderr.print(
+                f"[red]could not hand run {run.id} back:[/] {literal(error)}", highlight=False
+            )
 
 
 def _say_interrupted(sweep_id: int, *, hard: bool = False) -> None:

@@ -6,7 +6,7 @@ import sys
 
 from rich.console import Console
 
-from api_cli.output import stdout
+from api_cli.output import VisibleConsole, stdout
 
 #: Wide enough for any table trainq prints: a pipe gets each row on one line, whole.
 _PIPE_WIDTH_CHARS = 10_000
@@ -20,4 +20,6 @@ def unclipped_console() -> Console:
     """
     if stdout.is_terminal:
         return stdout
-    return Console(file=sys.stdout, width=_PIPE_WIDTH_CHARS, soft_wrap=True, color_system=None)
+    return VisibleConsole(
+        file=sys.stdout, width=_PIPE_WIDTH_CHARS, soft_wrap=True, color_system=None, emoji=False
+    )

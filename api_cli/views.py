@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from api_cli.output import literal
+
 if TYPE_CHECKING:
     from storage.records import (
         AttemptRecord,
@@ -246,10 +248,12 @@ def summary_sentence(run: RunRecord) -> str:
 
     summary = run.train_summary
     if summary is None:
-        return f"run {run.id} [green]succeeded[/]: {run.steps_done:,} steps on {run.device}"
+        return (
+            f"run {run.id} [green]succeeded[/]: {run.steps_done:,} steps on {literal(run.device)}"
+        )
     return (
-        f"run {run.id} [green]succeeded[/]: {summary.steps_done:,} steps on {summary.device} "
-        f"in {summary.wall_s:.1f} s\n"
+        f"run {run.id} [green]succeeded[/]: {summary.steps_done:,} steps "
+        f"on {literal(summary.device)} in {summary.wall_s:.1f} s\n"
         f"  final loss {_number(summary.final_loss, 4)}, "
         f"accuracy {_number(summary.final_accuracy, 4)} "
         f"({final_metrics_label(summary.final_window_steps or FINAL_WINDOW_STEPS)})\n"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import print_json, say
+from api_cli.output import literal, print_json, say
 from api_cli.progress import QueueNote, wait_for_run
 from storage.errors import TrainqError
 
@@ -135,6 +135,6 @@ def no_consumer_message(queue: str) -> str:
 
     start = "trainq worker --queues gpu --device gpu" if queue == GPU_QUEUE else "trainq worker"
     return (
-        f"[yellow]warning:[/] no online worker consumes queue {queue!r}: the run waits until "
-        f"one starts (`{start}` on a machine that can run it)"
+        f"[yellow]warning:[/] no online worker consumes queue {literal(repr(queue))}: the run "
+        f"waits until one starts (`{start}` on a machine that can run it)"
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import print_json, stderr, stdout
+from api_cli.output import literal, print_json, stderr, stdout
 from api_cli.state import STATE
 from storage.errors import InvalidStateError, NotFoundError
 from storage.validation import MAX_ID
@@ -38,7 +38,7 @@ def cancel(
             run = repository.cancel_job(run_id, kind=kind)
         except (InvalidStateError, NotFoundError) as exc:
             problems += 1
-            stderr.print(f"[red]error:[/] {exc}")
+            stderr.print(f"[red]error:[/] {literal(exc)}")
             results.append({key: run_id, "error": str(exc)})
             continue
         state = "cancelled" if run.status.terminal else f"cancel requested ({running})"

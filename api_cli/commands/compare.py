@@ -10,7 +10,16 @@ from rich import box
 from rich.table import Table
 
 from api_cli.comparison import EVALUATIONS, FINAL, HYPERPARAMETERS, Comparison, compare_runs
-from api_cli.output import Format, FormatOption, JsonShorthand, chosen_format, print_csv, print_json
+from api_cli.output import (
+    Format,
+    FormatOption,
+    JsonShorthand,
+    cell_text,
+    chosen_format,
+    print_csv,
+    print_json,
+    visible,
+)
 from api_cli.state import STATE
 from api_cli.unclipped import unclipped_console
 
@@ -63,7 +72,7 @@ def csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return str(value)
+    return visible(str(value))
 
 
 def table_cell(name: str, section: str, value: Any) -> str:
@@ -99,7 +108,7 @@ def _print_table(comparison: Comparison) -> None:
         style = "bold" if name in comparison.differing else None
         table.add_row(
             name,
-            *(table_cell(name, section, run[name]) for run in comparison.runs),
+            *(cell_text(table_cell(name, section, run[name])) for run in comparison.runs),
             style=style,
         )
     if comparison.differing:

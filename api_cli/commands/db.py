@@ -14,6 +14,7 @@ from api_cli.output import (
     FormatOption,
     JsonShorthand,
     chosen_format,
+    literal,
     print_csv,
     print_json,
     print_table,
@@ -50,14 +51,15 @@ def upgrade() -> None:
 
         tables = ", ".join(sorted(Base.metadata.tables))
         stdout.print(
-            f"created the trainq schema on {database.url} at revision {head}: tables {tables}",
+            f"created the trainq schema on {literal(database.url)} at revision {head}: "
+            f"tables {tables}",
             highlight=False,
         )
     elif before.current == after.current:
-        stdout.print(f"{database.url} is already at revision {head} (head); nothing to do")
+        stdout.print(f"{literal(database.url)} is already at revision {head} (head); nothing to do")
     else:
         stdout.print(
-            f"upgraded {database.url} from revision {', '.join(before.current)} to {head}",
+            f"upgraded {literal(database.url)} from revision {', '.join(before.current)} to {head}",
             highlight=False,
         )
 
@@ -95,7 +97,7 @@ def current(
         verdict = "up to date" if state.up_to_date else "run `trainq db upgrade`"
         if state.newer_than_code:
             verdict = "newer than this trainq: upgrade trainq"
-        stdout.print(f"database: {database.url}", highlight=False, soft_wrap=True)
+        stdout.print(f"database: {literal(database.url)}", highlight=False, soft_wrap=True)
         stdout.print(f"revision {found} (head {', '.join(state.head)}): {verdict}")
     if not state.up_to_date:
         raise typer.Exit(ExitCode.INVALID_STATE)
@@ -165,8 +167,9 @@ def check(
 
 def _print_report(report: IntegrityReport) -> None:
     stdout.print(
-        f"{report.database}: file {report.file_check}; {report.weights_checked} weight blobs "
-        f"and {report.metric_chunks_checked} metric chunks checked",
+        f"{literal(report.database)}: file {report.file_check}; "
+        f"{report.weights_checked} weight blobs and {report.metric_chunks_checked} metric "
+        "chunks checked",
         highlight=False,
         soft_wrap=not stdout.is_terminal,  # at words on a terminal, one line in a log
     )

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from api_cli.help_format import TrainqTyper
-from api_cli.output import Format, chosen_format, print_csv, print_json, print_table, stdout
+from api_cli.output import (
+    Format,
+    chosen_format,
+    literal,
+    print_csv,
+    print_json,
+    print_table,
+    stdout,
+)
 from api_cli.state import STATE
 from api_cli.submission import JsonOption
 from storage.validation import MAX_ID
@@ -149,7 +157,7 @@ def _print_list_table(rows: list[dict[str, Any]]) -> None:
         return
     stdout.print("differing_hyperparameters:", highlight=False)
     for run_id, values in sorted(differing.items()):
-        pairs = " ".join(f"{name}={value}" for name, value in values.items())
+        pairs = literal(" ".join(f"{name}={value}" for name, value in values.items()))
         stdout.print(f"  run {run_id}: {pairs}", highlight=False)
 
 

@@ -8,7 +8,16 @@ import typer
 
 from api_cli.exit_codes import ExitCode
 from api_cli.options import parse_status, parse_tags
-from api_cli.output import Format, chosen_format, print_csv, print_json, say, stderr, stdout
+from api_cli.output import (
+    Format,
+    chosen_format,
+    literal,
+    print_csv,
+    print_json,
+    say,
+    stderr,
+    stdout,
+)
 from api_cli.state import STATE
 from api_cli.submission import (
     JsonOption,
@@ -268,7 +277,7 @@ def _report(finished: list[JobRecord], stored: list[EvaluationRecord], shown: Fo
         evaluations_table(evaluations, stored_ids, "evaluations")
         stdout.print("per-class accuracy and confusions of one: `trainq evals show ID`")
     for job in failed:
-        stderr.print(f"[red]evaluation job eval {job.id} {job.status}[/]: {job.error}")
+        stderr.print(f"[red]evaluation job eval {job.id} {job.status}[/]: {literal(job.error)}")
     if failed:
         raise typer.Exit(ExitCode.RUN_FAILED)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api_cli.output import stdout
+from api_cli.output import literal, stdout
 from api_cli.output_file import write_all_or_nothing
 from api_cli.state import STATE
 from storage.errors import CheckpointNotFoundError
@@ -50,7 +50,8 @@ def export(
         found = repository.get_checkpoint(run_id, checkpoint)
     _write_npz(out, found.arrays["W"].astype(np.float32), found.arrays["b"].astype(np.float32))
     stdout.print(
-        f"wrote {out} (run {run_id}, step {found.info.step}, sha256 {found.info.sha256[:12]}…)"
+        f"wrote {literal(out)} (run {run_id}, step {found.info.step}, "
+        f"sha256 {found.info.sha256[:12]}…)"
     )
 
 

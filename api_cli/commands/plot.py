@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api_cli.output import stderr, stdout
+from api_cli.output import literal, stderr, stdout
 from api_cli.plotting.choices import DEFAULT_SMOOTHING, Metric
 from api_cli.state import STATE
 from storage.errors import InvalidStateError, NotFoundError
@@ -94,7 +94,7 @@ def _plot_curves(runs: list[RunRecord], metric: Metric, smoothing: float, out: P
         from api_cli.plotting.png import save_curves
 
         save_curves(curves, metric, out, smoothing=smoothing)
-        stdout.print(f"wrote {out} ({len(curves)} run(s), {metric.value})")
+        stdout.print(f"wrote {literal(out)} ({len(curves)} run(s), {metric.value})")
         return
     from api_cli.plotting.terminal import render_chart
 
@@ -124,7 +124,7 @@ def _plot_confusion(run: RunRecord, split: str | None, out: Path | None) -> None
         from api_cli.plotting.png import save_confusion
 
         save_confusion(evaluation.confusion, CLASS_NAMES, title, out)
-        stdout.print(f"wrote {out} (confusion matrix, evaluation {evaluation.id})")
+        stdout.print(f"wrote {literal(out)} (confusion matrix, evaluation {evaluation.id})")
         return
     from api_cli.plotting.confusion_table import print_confusion
 

@@ -14,6 +14,7 @@ from api_cli.output import (
     FormatOption,
     JsonShorthand,
     chosen_format,
+    literal,
     print_csv,
     print_json,
     print_table,
@@ -146,7 +147,7 @@ def _list_evaluation_jobs(
         print_table(None, EVAL_JOB_HEADER[:-2], cells)
         failed = [row for row in rows if row["error"]]
         for row in failed:
-            stdout.print(f"eval {row['id']}: {row['error']}", highlight=False)
+            stdout.print(f"eval {row['id']}: {literal(row['error'])}", highlight=False)
 
 
 def _filters_typed(
@@ -172,7 +173,7 @@ def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
         return "no evaluation jobs yet: evaluate a run with `trainq eval RUN_ID`"
     noun = what if stored != 1 else what[:-1]
     return (
-        f"no {what[:-1]} matches {' '.join(filters)} ({stored:,} {noun} stored; "
+        f"no {what[:-1]} matches {literal(' '.join(filters))} ({stored:,} {noun} stored; "
         f"`trainq runs list{' --evals' if kind is JobKind.EVAL else ''}` lists them)"
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from api_cli.exit_codes import ExitCode
 from api_cli.output import (
@@ -13,6 +12,7 @@ from api_cli.output import (
     FormatOption,
     JsonShorthand,
     chosen_format,
+    literal,
     print_fields_csv,
     print_json,
     print_table,
@@ -90,7 +90,8 @@ def _print_report(report: dict[str, Any]) -> None:
     if "broker" in report:
         broker = report["broker"]
         stdout.print(f"broker: {_health(broker)}")
-        stdout.print(f"workers online: {len(report['workers'])} {' '.join(report['workers'])}")
+        workers = literal(" ".join(report["workers"]))
+        stdout.print(f"workers online: {len(report['workers'])} {workers}")
         if broker["ok"]:
             consumers = broker["consumers"]
             print_table(
@@ -112,4 +113,4 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _health(part: dict[str, Any]) -> str:
-    return "[green]ok[/]" if part["ok"] else f"[red]{escape(part['error'])}[/]"
+    return "[green]ok[/]" if part["ok"] else f"[red]{literal(part['error'])}[/]"

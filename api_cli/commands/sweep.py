@@ -18,6 +18,7 @@ from api_cli.output import (
     JsonShorthand,
     chosen_format,
     format_cell,
+    literal,
     print_csv,
     print_json,
     print_table,
@@ -213,7 +214,8 @@ def show(
     varying = [p.name for p in report.spec.parameters if p.values is None or len(p.values) > 1]
     fixed = [p for p in report.spec.parameters if p.name not in varying]
     if fixed:
-        stdout.print("fixed: " + ", ".join(f"{p.name}={(p.values or ('',))[0]}" for p in fixed))
+        pairs = ", ".join(f"{p.name}={(p.values or ('',))[0]}" for p in fixed)
+        stdout.print(f"fixed: {literal(pairs)}")
     print_table(
         f"sweep {sweep_id} ({report.sweep.name or 'unnamed'}): {report.sweep.status.value}",
         ("trial", "run", "status", "params", "steps", metric, "rung", "pruned"),
@@ -252,7 +254,7 @@ def _print_summary(report: SweepReport) -> None:
         return
     stdout.print(
         f"best: trial {best.trial}, run {best.run_id}, {report.spec.objective.value} "
-        f"{format_cell(best.objective)}  ({format_cell(best.params)})"
+        f"{format_cell(best.objective)}  ({literal(format_cell(best.params))})"
     )
 
 
@@ -298,7 +300,7 @@ def best(
     else:
         stdout.print(
             f"run {trial.run_id} (trial {trial.trial}): {report.spec.objective.value} "
-            f"{format_cell(trial.objective)}  {format_cell(trial.params)}"
+            f"{format_cell(trial.objective)}  {literal(format_cell(trial.params))}"
         )
 
 
@@ -331,7 +333,7 @@ def plot(
         from api_cli.sweep_plot import plot_sweep
 
         plot_sweep(report, out)
-        stdout.print(f"wrote {out}")
+        stdout.print(f"wrote {literal(out)}")
         return
     from api_cli.plotting.sweep_terminal import render_sweep
 

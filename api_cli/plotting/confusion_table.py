@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
+from api_cli.output import visible
 from api_cli.unclipped import unclipped_console
 
 
@@ -17,7 +19,11 @@ def print_confusion(
     # A class has at most 6,000 images (train split): 4 digits and one space between columns
     # keep 10 classes within 80 columns.
     table = Table(
-        title=title, box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold", padding=(0, 0)
+        title=Text(visible(title)),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        header_style="bold",
+        padding=(0, 0),
     )
     table.add_column("true\\pred.", no_wrap=True)
     for index in range(len(class_names)):

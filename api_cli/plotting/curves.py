@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from api_cli.output import visible
 from api_cli.plotting.choices import DEFAULT_SMOOTHING, Metric
 
 if TYPE_CHECKING:
@@ -47,8 +48,9 @@ class Curve:
 
 
 def run_label(run: RunRecord) -> str:
-    """``run 7 (recipe)``: the id, and the name when there is one."""
-    return f"run {run.id} ({run.name})" if run.name else f"run {run.id}"
+    """``run 7 (recipe)``: the id, and the name when there is one (control characters shown as
+    escapes: the label goes into terminal charts as it is)."""
+    return f"run {run.id} ({visible(run.name, one_line=True)})" if run.name else f"run {run.id}"
 
 
 def stride_for(steps_done: int, points: int) -> int:

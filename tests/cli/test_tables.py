@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import struct
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from storage import Database, Repository, Settings
-from tests.cli.conftest import Trainq, embedded_env
+from tests.cli.conftest import Trainq, embedded_env, trainq_in
 from tests.cli.seeding import queued_run, running_run, succeeded_run
 from worker.config import TrainConfig
 
@@ -160,3 +161,92 @@ def test_a_timeout_in_embedded_mode_is_refused_before_anything_is_stored(trainq:
     assert result.returncode == 2
     assert json.loads(trainq("runs", "list", "--format", "json").stdout) == before
     assert "--timeout needs a cluster" in result.stderr and "Traceback" not in result.stderr
+
+
+#: A name, tags and an error that would clear the screen, ring, reorder the line or break Rich's
+#: markup if printed as they are.
+HOSTILE_NAME = "evil\x1b[31mred\x07[/bold]\u202e"
+HOSTILE_TAGS = {"ansi": "\x1b[2J", "csi": "\x9b2J"}
+HOSTILE_ERROR = "diverged\x1b]0;owned\x07 at [red]step 3[/]"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
+    """A home holding a run with a hostile name and tags, and a failed run with a hostile error."""
+    from storage.records import RunStatus
+
+    home = tmp_path_factory.mktemp("hostile-home")
+    settings = Settings.from_env(embedded_env(home))
+    database = Database(settings.database_url)
+    database.ensure_schema(auto_upgrade=True)
+    repository = Repository(database)
+    named = succeeded_run(repository, name=HOSTILE_NAME, tags=HOSTILE_TAGS).id
+    failed = running_run(repository, 100, 1.0)
+    attempt = repository.get_run(failed).attempt
+    repository.finish_run(failed, attempt, RunStatus.FAILED, error=HOSTILE_ERROR)
+    database.dispose(close=True)
+    return home, named, failed
+
+
+def shown_raw(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "list"),
+        ("runs", "list", "--format", "csv"),
+        ("runs", "show", "{named}"),
+        ("runs", "show", "{named}", "--format", "csv"),
+        ("runs", "show", "{failed}"),
+        ("compare", "{named}", "{failed}"),
+        ("compare", "{named}", "{failed}", "--format", "csv"),
+        ("plot", "{named}"),
+    ],
+    ids=" ".join,
+)
+def test_control_characters_in_names_tags_and_errors_are_printed_as_visible_escapes(
+    hostile: tuple[Path, int, int], args: tuple[str, ...]
+) -> None:
+    home, named, failed = hostile
+    command = [arg.format(named=named, failed=failed) for arg in args]
+    printed = shown_raw(trainq_in(home, *command))
+    assert not {"\x1b", "\x07", "\x9b", "\u202e"} & set(printed)
+    if "{named}" in args:
+        assert "evil\\x1b[31mred\\x07[/bold]\\u202e" in printed
+    if args[:2] == ("runs", "list") or ("show" in args and "{named}" in args):
+        # A CSV cell holding the tags is compact JSON, escaped the JSON way.
+        escaped = ("\\u001b[2J", "\\u009b2J") if "csv" in args else ("\\x1b[2J", "\\x9b2J")
+        assert all(tag in printed for tag in escaped)
+    if "{failed}" in args and "show" in args:
+        assert "diverged\\x1b]0;owned\\x07 at [red]step 3[/]" in printed
+
+
+def test_a_filter_that_matches_nothing_is_echoed_with_visible_escapes(
+    hostile: tuple[Path, int, int],
+) -> None:
+    home, _, _ = hostile
+    printed = shown_raw(trainq_in(home, "runs", "list", "--name", "\x1b[2J[/x]"))
+    assert "no training run matches --name \\x1b[2J[/x] (2 training runs stored" in printed
+    assert "\x1b" not in printed
+
+
+def test_json_keeps_names_tags_and_errors_exact(hostile: tuple[Path, int, int]) -> None:
+    home, named, failed = hostile
+    runs = {
+        run["id"]: run for run in json.loads(shown_raw(trainq_in(home, "runs", "list", "--json")))
+    }
+    assert runs[named]["name"] == HOSTILE_NAME and runs[named]["tags"] == HOSTILE_TAGS
+    assert runs[failed]["error"] == HOSTILE_ERROR
+
+
+def test_a_terminal_gets_the_escapes_as_text_never_the_control_characters(
+    hostile: tuple[Path, int, int],
+) -> None:
+    home, _, _ = hostile
+    shown = in_terminal(home, "runs", "list", columns=200)
+    # Rich styles a terminal's output with escapes of its own; none of these is one of them.
+    assert "\x1b[2J" not in shown and "\x07" not in shown and "\u202e" not in shown
+    assert "ansi=\\x1b[2J" in shown and "evil\\x1b[31mred\\x07[/bold]" in shown
