@@ -28,7 +28,6 @@ from worker.errors import InvalidConfigError
 # because a config's fields are where callers look for them.
 __all__ = [
     "TRAIN_EXAMPLES",
-    "XLA_MIN_STEPS",
     "Dataset",
     "Device",
     "EvalConfig",
@@ -41,11 +40,6 @@ __all__ = [
 ]
 
 TRAIN_EXAMPLES = 60_000
-# Runs shorter than this, trained in a fresh process, are compiled as a plain graph: XLA's
-# compilation (~1.3 CPU-seconds more than tracing a graph, 0.8 s of wall time) costs more than its
-# faster steps (~70 CPU-µs less a step) save: break-even near 19,000 steps (both paths timed cold
-# and warm in one process, CPU time, 2 shared cores). See TrainConfig.resolved.
-XLA_MIN_STEPS = 20_000
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -102,9 +96,10 @@ class TrainConfig(BaseModel):
     val_size: Annotated[int, Field(ge=0, le=TRAIN_EXAMPLES - 1)] = TRAIN_DEFAULTS.val_size
     # Seeds which images are held out; None means "the run's seed" (see resolved()).
     val_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
-    # Compile each chunk with XLA (faster steps, ~0.8 s to compile once per process) rather than
-    # as a plain graph. None until submission decides (see resolved()); a stored config without
-    # it (a run from before this field) trained with XLA and resumes with XLA.
+    # Compile each chunk with XLA (faster steps, a compile once per shape and host) rather than
+    # as a plain graph: how the run is computed, not what it computes. None until submission
+    # decides (see resolved(), worker.training.xla_choice); a stored config without it (a run
+    # from before this field) trained with XLA and resumes with XLA.
     xla: bool | None = None
 
     @model_validator(mode="before")
@@ -151,25 +146,23 @@ class TrainConfig(BaseModel):
             )
         return self
 
-    def resolved(self, *, fresh_process: bool = False) -> TrainConfig:
+    def resolved(self, *, xla: bool = True) -> TrainConfig:
         """Return this config with a concrete seed (drawn now when none was given) and a
         concrete XLA choice, both recorded with the run so that a resume takes the same path.
 
-        The validation seed defaults to the run's seed. XLA is chosen unless the run will train
-        in a ``fresh_process`` (an embedded ``trainq train``) and is shorter than
-        ``XLA_MIN_STEPS``: there XLA's one compilation costs more than its faster steps save,
-        while a worker (or a sweep's process) compiles once for every run of the same shape.
+        The validation seed defaults to the run's seed. ``xla`` is the choice for a config that
+        leaves it open: an embedded ``trainq train`` passes what this machine's figures say
+        (``worker.training.xla_choice.choose_xla``); a worker, which compiles once for every run
+        of the same shape, takes XLA. A choice already made is never changed.
         """
         seed = self.seed if self.seed is not None else secrets.randbelow(MAX_SEED + 1)
         val_seed = self.val_seed
         if val_seed is None and (self.seed != seed or self.val_size > 0):
             val_seed = seed
-        xla = self.xla
-        if xla is None:
-            xla = not (fresh_process and self.steps < XLA_MIN_STEPS)
-        if (seed, val_seed, xla) == (self.seed, self.val_seed, self.xla):
+        chosen = self.xla if self.xla is not None else xla
+        if (seed, val_seed, chosen) == (self.seed, self.val_seed, self.xla):
             return self
-        return self.model_copy(update={"seed": seed, "val_seed": val_seed, "xla": xla})
+        return self.model_copy(update={"seed": seed, "val_seed": val_seed, "xla": chosen})
 
     @property
     def seed_value(self) -> int:

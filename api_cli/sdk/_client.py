@@ -127,17 +127,24 @@ class Client(SweepMethods):
         """``config`` as a caller that submits this one run and then exits should submit it.
 
         For ``trainq train``. Where jobs run in this process, that process is fresh and trains
-        only this run, so a short run skips XLA's compilation (``TrainConfig.resolved``) and
-        TensorFlow starts importing now, while the run is stored and the data loaded (its
-        stderr is captured meanwhile: call ``worker.training.wait_for_import`` before printing
-        an error). With a broker, the workers' warm processes take the run: XLA, as usual.
+        only this run: its path (XLA or a plain graph) is the one this machine's figures say ends
+        sooner, counting XLA's compile unless an earlier run here left it in the home's cache
+        (``worker.training.xla_choice``); and TensorFlow starts importing now, while the run is
+        stored and the data loaded (its stderr is captured meanwhile: call
+        ``worker.training.wait_for_import`` before printing an error). With a broker, the
+        workers' warm processes take the run: XLA, as usual.
         """
         if not self.dispatcher.in_this_process:
             return config.resolved()
         from worker.training import start_importing
+        from worker.training.xla_choice import choose_xla, use_compile_cache
 
+        home = self.settings.home_dir
+        use_compile_cache(home)  # before TensorFlow's import, which reads its XLA flags
         start_importing()
-        return config.resolved(fresh_process=True)
+        if config.xla is not None:
+            return config.resolved()
+        return config.resolved(xla=choose_xla(config, home))
 
     def submit_many(
         self,

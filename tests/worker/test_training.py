@@ -252,21 +252,19 @@ def test_tensorflow_is_set_up_once_for_a_small_worker(fashion_mnist: FashionMnis
     assert tf.config.threading.get_inter_op_parallelism_threads() == 1
 
 
-def test_only_a_short_run_in_a_fresh_process_skips_xla_and_the_choice_is_stored() -> None:
-    from worker.config import XLA_MIN_STEPS
+def test_the_xla_choice_is_made_once_at_submission_and_stored() -> None:
     from worker.training import step
 
-    def chosen(steps: int, *, fresh_process: bool) -> bool | None:
-        return TrainConfig(steps=steps).resolved(fresh_process=fresh_process).xla
-
-    assert chosen(XLA_MIN_STEPS - 1, fresh_process=True) is False  # an embedded `trainq train`
-    assert chosen(XLA_MIN_STEPS, fresh_process=True) is True
-    assert chosen(XLA_MIN_STEPS - 1, fresh_process=False) is True  # a worker compiles it once
+    # Open until submission; then what the submitter chose (worker.training.xla_choice), XLA
+    # by default (a worker compiles once for every run of the same shape), never changed again.
+    assert TrainConfig(steps=600).xla is None
+    assert TrainConfig(steps=600).resolved().xla is True
+    assert TrainConfig(steps=600).resolved(xla=False).xla is False
+    assert TrainConfig(steps=600, xla=False).resolved().xla is False
     # Decided by the stored config alone: a resumed run takes its first attempt's path, and a
     # run stored before the field existed trained with XLA, so it resumes with XLA.
     assert step.compiles_with_xla(config(xla=True)) and not step.compiles_with_xla(config())
     assert step.compiles_with_xla(TrainConfig.model_validate({"steps": 600, "seed": 1}))
-    assert TrainConfig(steps=600, xla=False).resolved(fresh_process=False).xla is False
 
 
 def test_the_xla_and_the_graph_paths_agree_within_float_tolerance(

@@ -153,6 +153,9 @@ def _warm_up(waited: float, *, spare: bool) -> bool:
     started = time.perf_counter()
     step: Callable[[Callable[[], object]], object] = run_on_idle_cpu if spare else _now
     try:
+        from worker.training.xla_choice import use_compile_cache
+
+        use_compile_cache(services().settings.home_dir)  # before TensorFlow reads its flags
         step(lambda: importlib.import_module("worker.training.loop"))  # imports TensorFlow
         from worker.training import prepare, start_thread_pools
 

@@ -4,9 +4,9 @@ Reads top to bottom: set TensorFlow up once, pick the device, start from the see
 (or a checkpoint), then run chunk after chunk. Chunk boundaries are multiples of
 ``chunk_steps`` in global step numbers, also after a resume, so that stored metric rows stay
 aligned; a chunk runs as one compiled call (several only when ``chunk_steps * batch_size`` exceeds
-``MAX_INDICES_PER_CALL``, to bound the index tensor). After each chunk: check the loss and the
-weights are finite, deliver the chunk (with the state when a checkpoint is due), ask whether to
-stop.
+``xla_choice.MAX_INDICES_PER_CALL``, to bound the index tensor). After each chunk: check the loss
+and the weights are finite, deliver the chunk (with the state when a checkpoint is due), ask
+whether to stop.
 
 Metric semantics: a step's loss and accuracy are those of its batch under the weights *before*
 that step's update (the forward pass the gradient needs). The notebook instead re-predicts after
@@ -46,9 +46,7 @@ from worker.training.state import (
     initial_state,
 )
 from worker.training.step import ChunkShape, chunk_function
-
-#: Largest ``steps * batch_size`` index tensor built for one compiled call (4 MiB of int32).
-MAX_INDICES_PER_CALL = 1 << 20
+from worker.training.xla_choice import steps_per_call
 
 
 def train(
@@ -183,7 +181,7 @@ class _ChunkRunner:
         self._device = device
         self._dataset = dataset
         batch = config.batch_size
-        self._call_steps = min(config.chunk_steps, max(1, MAX_INDICES_PER_CALL // batch))
+        self._call_steps = steps_per_call(config.chunk_steps, batch)
         shape = ChunkShape(
             device=device.name,
             batch_size=batch,
