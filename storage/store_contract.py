@@ -192,7 +192,12 @@ class AttemptOperations(Protocol):
         """Give a running job back to the queue, keeping its work and its attempt budget."""
 
     def release_lost_run(
-        self, run_id: int, *, owner: str, kind: JobKind = JobKind.TRAIN
+        self,
+        run_id: int,
+        *,
+        owner: str,
+        kind: JobKind = JobKind.TRAIN,
+        spend_attempt: bool = True,
     ) -> JobRecord | None:
         """Move on a RUNNING job whose job process (the lease ``owner``) is known to be dead."""
 
