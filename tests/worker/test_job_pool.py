@@ -1,6 +1,6 @@
-"""The job processes' exit (``worker.cluster.job_pool.JobProcess``): a process leaving its loop
-tells the pool so, and only a stopping worker's process skips billiard's second of waiting
-afterwards."""
+"""The job processes' exit (``worker.cluster.job_pool``): a process leaving its loop tells the pool
+so and waits billiard's second, except in a stopping worker, where Celery's
+``worker_process_shutdown`` signal ends it at once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 import billiard.pool
 import pytest
 from billiard.pool import DEATH
+from celery.concurrency.asynpool import AsynPool
+from celery.concurrency.prefork import process_destructor
 
-from worker.cluster.job_pool import JobAsynPool, JobProcess
+from worker.cluster.job_pool import MAINTAIN_EVERY_S, JobAsynPool, JobTaskPool
 from worker.cluster.shutdown import WORKER_STOPPING
 
 
@@ -36,8 +38,10 @@ def stopping() -> Iterator[None]:
 
 
 def exit_in_a_child(exitcode: int) -> tuple[list[Any], int]:
-    """Fork; in the child, run ``JobProcess._do_exit`` with billiard's sleep recorded instead of
-    slept. Returns what the child wrote to the pipe, in order, and its exit status."""
+    """Fork; in the child, run the exit of billiard's own pool process loop, with Celery's
+    ``process_destructor`` as its exit callback (as Celery's prefork pool sets it) and billiard's
+    sleep recorded instead of slept. Returns what the child wrote to the pipe, in order, and its
+    exit status."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
@@ -46,9 +50,9 @@ def exit_in_a_child(exitcode: int) -> tuple[list[Any], int]:
             billiard.pool.time.sleep = lambda seconds: os.write(  # type: ignore[attr-defined]
                 write_end, pickle.dumps(("slept", seconds))
             )
-            process = JobProcess.__new__(JobProcess)  # no queues of a real pool are needed
+            process: Any = billiard.pool.Worker.__new__(billiard.pool.Worker)  # no pool's queues
             process.outq = PipeQueue(write_end)
-            process.on_exit = None
+            process.on_exit = process_destructor
             process._do_exit(os.getpid(), exitcode)
         finally:
             os._exit(99)  # only if _do_exit returned or raised
@@ -64,22 +68,29 @@ def exit_in_a_child(exitcode: int) -> tuple[list[Any], int]:
     return messages, os.waitstatus_to_exitcode(status)
 
 
-def test_the_pool_uses_the_job_process_loop() -> None:
-    assert JobAsynPool.Worker is JobProcess
+def test_the_workers_pool_is_the_job_pool() -> None:
+    assert JobTaskPool.Pool is JobAsynPool
 
 
-def test_a_stopping_workers_job_process_says_it_exits_and_exits_at_once(stopping: None) -> None:
-    messages, code = exit_in_a_child(0)
+def test_the_pool_looks_for_exited_processes_every_half_second() -> None:
+    pool = JobAsynPool.__new__(JobAsynPool)  # the timers need no started pool
 
-    assert code == 0
-    assert len(messages) == 1
-    (kind, (tag, (_, exitcode))) = messages[0]
-    assert (kind, tag, exitcode) == ("put", DEATH, 0)
+    assert list(pool.timers.values()) == [MAINTAIN_EVERY_S]
+    assert list(AsynPool.timers.fget(pool).values()) == [5.0]  # type: ignore[attr-defined]
 
 
-def test_otherwise_billiard_waits_for_the_pool_as_it_always_did() -> None:
+def test_a_stopping_workers_job_process_exits_at_once_with_its_exit_code(stopping: None) -> None:
+    messages, code = exit_in_a_child(3)
+
+    assert code == 3
+    assert messages == []  # neither the DEATH message nor the second of waiting for its answer
+
+
+def test_otherwise_billiard_says_it_exits_and_waits_for_the_pool_as_it_always_did() -> None:
     messages, code = exit_in_a_child(3)
 
     assert code == 3
     assert [message[0] for message in messages] == ["put", "slept"]
+    (_, (tag, (_, exitcode))) = messages[0]
+    assert (tag, exitcode) == (DEATH, 3)
     assert messages[1][1] == 1  # billiard's one second, for the parent to answer
