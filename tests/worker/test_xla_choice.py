@@ -89,8 +89,8 @@ def test_what_runs_measured_decides_the_next_choice_here(tmp_path: Path) -> None
     record_run(tmp_path, graph, result(2_000, 1.0, 2_500.0), traced=True)
     measured = load_measurements(tmp_path)
     assert measured.xla_shapes == {shape_key(xla)}
-    assert measured.observed["xla_compile_setup_s"] == (pytest.approx(0.4),)
-    assert measured.observed["graph_setup_s"] == (pytest.approx(0.2),)
+    assert measured.observed["xla_compile_setup_s"] == pytest.approx((0.4,))
+    assert measured.observed["graph_setup_s"] == pytest.approx((0.2,))
     assert not choose_xla(TrainConfig(steps=50_000), tmp_path)
     # A warm process's second run traced nothing: its speed counts, its set-up does not.
     record_run(tmp_path, xla, result(2_000, 0.2, 10_000.0), traced=False)

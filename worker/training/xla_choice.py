@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import statistics
 import sys
 from collections.abc import Mapping
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 #: Largest ``steps * batch_size`` index tensor built for one compiled call (4 MiB of int32).
 MAX_INDICES_PER_CALL = 1 << 20
+
+#: Free space below which the compile cache is not used (an entry is ~0.1-1 MiB).
+MIN_FREE_BYTES: Final = 256 << 20
 
 #: Observations kept per figure; the figure is their median (the machine may be shared).
 KEPT_OBSERVATIONS: Final = 5
@@ -176,6 +180,10 @@ def use_compile_cache(home: Path) -> bool:
     directory = host_directory(home) / "compiled"
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        # TensorFlow fails the training op itself when it cannot write an entry (a full disk:
+        # ResourceExhaustedError), so a nearly full disk trains without the cache.
+        if shutil.disk_usage(directory).free < MIN_FREE_BYTES:
+            return False
     except OSError as error:
         logger.debug("no XLA compile cache: %s", error)
         return False
