@@ -16,6 +16,11 @@ from api_cli.state import STATE
 if TYPE_CHECKING:
     from storage import Repository
 
+#: After SIGTERM, how long requests in flight may finish before they are cancelled.
+GRACEFUL_STOP_S = 3
+#: Open connections and requests at once; more are answered 503 by uvicorn itself.
+MAX_CONNECTIONS = 512
+
 EPILOG = """
 Examples:
 
@@ -38,7 +43,9 @@ def dashboard(
 
     The same database as every other command, opened read-only.
 
-    Ctrl-C stops it. Exit code 69 when the address is taken or cannot be listened on.
+    Under load it answers 503 with Retry-After rather than queue without end. Ctrl-C or SIGTERM
+    stops it within a few seconds. Exit code 69 when the address is taken or cannot be listened
+    on.
     """
     import uvicorn
 
@@ -48,7 +55,18 @@ def dashboard(
     listener = _listen(host, port)
     app = create_app(repository, STATE.settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            # SIGTERM: requests still running after this are cancelled and the process exits
+            # (their reads run in daemon threads, which do not hold it open).
+            timeout_graceful_shutdown=GRACEFUL_STOP_S,
+            # A backstop behind the app's own 503s: connections and requests beyond this are
+            # answered 503 by uvicorn before any of the app's work starts.
+            limit_concurrency=MAX_CONNECTIONS,
+        )
     )
     shown = f"[{host}]" if ":" in host else host
     say(f"trainq dashboard: http://{shown}:{port}/ (read-only); Ctrl-C stops it")

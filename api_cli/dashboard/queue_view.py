@@ -2,7 +2,8 @@
 
 The broker is asked through the same boundary as ``trainq status`` (``worker.cluster.publisher`` and
 ``worker.cluster.census``, imported only in cluster mode): an embedded installation has no broker,
-and the page says so instead of failing.
+and the page says so instead of failing. :func:`broker_state` blocks for about a second; the app
+asks it through ``broker_snapshot`` (one question at a time, shared, reused for 2 s).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ if TYPE_CHECKING:
 LISTED_RUNS = 200
 
 
-def queue_page(repository: Repository, settings: Settings, now: datetime) -> dict[str, Any]:
-    """Broker state (or why there is none), runs by status, the running and queued runs."""
+def queue_page(repository: Repository, broker: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The broker's state (from :func:`broker_state`), runs by status, running and queued runs."""
     running = repository.page_training_runs(statuses=[RunStatus.RUNNING], limit=LISTED_RUNS)
     queued = repository.page_training_runs(statuses=[RunStatus.QUEUED], limit=LISTED_RUNS)
     return {
-        "broker": _broker(settings),
+        "broker": broker,
         "runs_by_status": {
             status.value: count
             for status, count in repository.count_runs_by_status(kind=None).items()
@@ -42,7 +43,9 @@ def queue_page(repository: Repository, settings: Settings, now: datetime) -> dic
     }
 
 
-def _broker(settings: Settings) -> dict[str, Any]:
+def broker_state(settings: Settings) -> dict[str, Any]:
+    """Workers online, queue depths and their consumers, or why the broker cannot say (blocks
+    for about a second; never raises: a broken broker is something the page shows)."""
     if settings.embedded:
         return {
             "configured": False,
@@ -53,8 +56,8 @@ def _broker(settings: Settings) -> dict[str, Any]:
     from worker.cluster.census import QueueCensus
     from worker.cluster.publisher import publisher_for
 
-    dispatcher = publisher_for(settings)
     try:
+        dispatcher = publisher_for(settings)
         dispatcher.ping()
         census = QueueCensus(settings)  # asked while the workers are pinged, as `trainq status`
         depths = dispatcher.queue_depths()
@@ -62,6 +65,9 @@ def _broker(settings: Settings) -> dict[str, Any]:
         consumers = census.wait() or {}
     except TrainqError as exc:
         return {"configured": True, "ok": False, "message": redact(str(exc))}
+    except Exception as exc:
+        # Celery's and kombu's own errors (a broker lost mid-broadcast), not importable here.
+        return {"configured": True, "ok": False, "message": redact(f"the broker failed: {exc}")}
     return {
         "configured": True,
         "ok": True,

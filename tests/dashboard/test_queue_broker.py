@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api_cli.dashboard.queue_view import queue_page
+from api_cli.dashboard.queue_view import broker_state, queue_page
 from storage import Database, Repository, Settings
 from tests.integration.harness import REDIS_TEST_DB
 from tests.services import require_redis
@@ -22,7 +22,8 @@ def queue_json(tmp_path: Path, broker_url: str) -> dict[str, Any]:
     )
     reader = Repository(Database(f"sqlite:///{path}", read_only=True))
     try:
-        return queue_page(reader, settings, datetime.now(UTC))  # what GET /api/queue returns
+        # What GET /api/queue returns (the app asks the broker through its BrokerSnapshot).
+        return queue_page(reader, broker_state(settings), datetime.now(UTC))
     finally:
         writer.dispose(close=True)
 

@@ -7,8 +7,15 @@
   const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
-  async function getJson(url) {
+  // A busy dashboard answers 503 with Retry-After: wait that long and ask again (a few times)
+  // rather than stop polling.
+  async function getJson(url, retries = 5) {
     const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (response.status === 503 && retries > 0) {
+      const afterS = Number(response.headers.get("Retry-After")) || 1;
+      await new Promise((resolve) => setTimeout(resolve, afterS * 1000));
+      return getJson(url, retries - 1);
+    }
     if (!response.ok) throw new Error(url + ": HTTP " + response.status);
     return response.json();
   }
