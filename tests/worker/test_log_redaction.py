@@ -72,3 +72,25 @@ def test_query_credentials_reach_kombu_in_the_userinfo_where_it_masks_them(
     assert PW not in connection.as_uri()
     if "password" in url or PW in url:
         assert connection.password in (PW, "p@w")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://user:{PW}#@redis:6379/0",
+        f"redis://user:{PW}?x@redis:6379/0",
+        f"redis://user:{PW}@x@redis:6379/0",
+        f"redis://user:ab {PW}@redis:6379/0",
+        f"redis://user:{PW}\ncd@redis:6379/0",
+        f"postgresql://u@db/trainq?options=-c%20password%3D{PW}",
+    ],
+)
+def test_a_log_line_with_a_password_holding_special_characters_is_redacted(
+    captured: tuple[logging.Logger, io.StringIO], url: str
+) -> None:
+    logger, stream = captured
+    logger.error("Cannot connect to %s: refused", url)
+    text = stream.getvalue()
+    assert PW not in text
+    assert "Hunter2" not in text
+    assert ": refused" in text
