@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from storage.database import Database
+    from storage.dataset_records import DatasetUsage, DatasetVersionRecord
     from storage.engine import dispose_engines
     from storage.errors import (
         CheckpointNotFoundError,
         ConfigurationError,
         DatabaseBusyError,
         DatabaseUnavailableError,
+        DatasetNotFoundError,
         EvaluationJobNotFoundError,
         EvaluationNotFoundError,
         InvalidStateError,
@@ -63,6 +65,9 @@ _EXPORTS = {
     "ChunkAck": "storage.records",
     "ConfigurationError": "storage.errors",
     "Database": "storage.database",
+    "DatasetNotFoundError": "storage.errors",
+    "DatasetUsage": "storage.dataset_records",
+    "DatasetVersionRecord": "storage.dataset_records",
     "DatabaseBusyError": "storage.errors",
     "DatabaseUnavailableError": "storage.errors",
     "EvaluationJobNotFoundError": "storage.errors",
@@ -109,6 +114,9 @@ __all__ = [
     "Database",
     "DatabaseBusyError",
     "DatabaseUnavailableError",
+    "DatasetNotFoundError",
+    "DatasetUsage",
+    "DatasetVersionRecord",
     "EvaluationJobNotFoundError",
     "EvaluationJobRecord",
     "EvaluationNotFoundError",

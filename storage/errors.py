@@ -103,3 +103,7 @@ class EvaluationNotFoundError(NotFoundError):
 
 class EvaluationJobNotFoundError(NotFoundError):
     """No evaluation job has the requested id."""
+
+
+class DatasetNotFoundError(NotFoundError):
+    """Raised when no stored dataset version matches a name, ``NAME@N`` or hash."""

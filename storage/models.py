@@ -21,10 +21,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.column_types import UTCDateTime, json_column_type
+from storage.dataset_refs import MAX_DATASET_NAME_CHARS
 from storage.records import AttemptOutcome, JobKind, RunStatus
 from storage.validation import MAX_NAME_CHARS
 
@@ -100,6 +102,10 @@ class Run(JobColumns, Base):
     # No foreign key: SQLite can only add one by rebuilding ``runs`` (see migration 0002).
     sweep_id: Mapped[int | None] = mapped_column(Integer)
     trial: Mapped[int | None] = mapped_column(Integer)
+    # The dataset version the run trains on (its config's ``data_sha256``), copied out of the
+    # JSON so that `runs list --data` and a version's usage are indexed look-ups. NULL: the
+    # built-in Fashion-MNIST. No foreign key: a version removed with --force leaves its runs.
+    data_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class EvaluationJob(JobColumns, Base):
@@ -264,3 +270,42 @@ class RunAttemptRow(Base):
     steps_at_start: Mapped[int] = mapped_column(BigInteger)
     steps_at_end: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class DatasetVersionRow(Base):
+    """A dataset version's metadata; its canonical bytes are the ``dataset_chunks`` rows."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        CheckConstraint("feature_kind IN ('uint8', 'float32')", name="feature_kind"),
+        CheckConstraint("version >= 1", name="version"),
+        UniqueConstraint("name", "version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(MAX_DATASET_NAME_CHARS))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per name
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # the content hash
+    feature_kind: Mapped[str] = mapped_column(String(16))
+    features: Mapped[int] = mapped_column(Integer)
+    classes: Mapped[int] = mapped_column(Integer)
+    train_examples: Mapped[int] = mapped_column(BigInteger)
+    test_examples: Mapped[int] = mapped_column(BigInteger)
+    class_names: Mapped[list[str]] = mapped_column(json_column_type())
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    source: Mapped[dict[str, Any]] = mapped_column(json_column_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DatasetChunkRow(Base):
+    """One piece (4 MiB) of a version's canonical bytes, with its own SHA-256."""
+
+    __tablename__ = "dataset_chunks"
+
+    sha256: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    chunk_sha256: Mapped[str] = mapped_column(String(64))

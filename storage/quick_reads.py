@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -105,6 +105,7 @@ class QuickReader(ABC):
         name: str | None = None,
         limit: int | None = None,
         sweep_id: int | None = None,
+        data_sha256: Collection[str] | None = None,
     ) -> list[RunRecord] | None:
         """:meth:`Repository.list_runs` of training runs; None if the read failed.
 
@@ -127,6 +128,12 @@ class QuickReader(ABC):
         if sweep_id is not None:
             clauses.append("sweep_id = ?")
             parameters.append(sweep_id)
+        if data_sha256 is not None:
+            hashes = list(data_sha256)
+            clauses.append(
+                f"data_sha256 IN ({', '.join('?' * len(hashes))})" if hashes else "1 = 0"
+            )
+            parameters += hashes
         statement = (
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE {' AND '.join(clauses)} "
             "ORDER BY id DESC"

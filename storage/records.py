@@ -78,6 +78,7 @@ class RunRecord:
     tags: dict[str, str] = field(default_factory=dict)
     sweep_id: int | None = None  # the sweep this run is a trial of
     trial: int | None = None  # its trial number in that sweep (0-based)
+    data_sha256: str | None = None  # the dataset version it trains on; None: built-in Fashion-MNIST
 
     @property
     def label(self) -> str:

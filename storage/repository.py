@@ -11,6 +11,7 @@ from __future__ import annotations
 from storage.attempt_log import AttemptLog
 from storage.checkpoint_store import CheckpointStore
 from storage.dashboard_reads import DashboardReads
+from storage.dataset_store import DatasetStore
 from storage.evaluation_store import EvaluationStore
 from storage.metric_store import MetricStore
 from storage.reconciliation import Reconciliation
@@ -39,6 +40,7 @@ class Repository(
     ValidationStore,
     RunRelease,
     AttemptLog,
+    DatasetStore,
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 

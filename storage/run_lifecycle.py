@@ -18,6 +18,8 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from storage.attempt_log import OUTCOME_OF_STATUS, close_attempt, open_attempt
 from storage.checkpoint_store import store_checkpoint
 from storage.column_types import UTCDateTime
+from storage.dataset_refs import data_sha256_of
+from storage.dataset_rows import require_dataset_version
 from storage.errors import InvalidStateError, InvalidValueError, StaleAttemptError
 from storage.models import EvaluationJob, Run
 from storage.record_mapping import (
@@ -67,7 +69,9 @@ class RunLifecycle(RepositoryBase):
         Raises:
             InvalidValueError: NaN/inf in the config, or a seed, ``max_attempts``, name or tag
                 outside the limits of ``storage.validation``; or ``kind`` is not ``train``
-                (evaluation jobs: :meth:`create_evaluation_job`).
+                (evaluation jobs: :meth:`create_evaluation_job`); or the config's
+                ``data_sha256`` is not a SHA-256.
+            DatasetNotFoundError: the config's ``data_sha256`` names no stored version.
         """
         if JobKind(kind) is not JobKind.TRAIN:
             raise InvalidValueError("create_run makes training runs; use create_evaluation_job")
@@ -76,9 +80,13 @@ class RunLifecycle(RepositoryBase):
         check_max_attempts(max_attempts)
         check_name(name)
         checked_tags = check_tags(tags or {})
+        data_sha256 = data_sha256_of(config)
         now = self._now()
 
         def insert(session: Session) -> RunRecord:
+            if data_sha256 is not None:
+                # A run never names a missing version; the lock makes a removal wait for it.
+                require_dataset_version(session, data_sha256, lock=True)
             row = Run(
                 kind=JobKind(kind).value,
                 name=name,
@@ -92,6 +100,7 @@ class RunLifecycle(RepositoryBase):
                 steps_done=0,
                 created_at=now,
                 tags=checked_tags,
+                data_sha256=data_sha256,
             )
             session.add(row)
             session.flush()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -77,6 +77,7 @@ class RunQueries(RepositoryBase):
         name: str | None = None,
         limit: int | None = None,
         sweep_id: int | None = None,
+        data_sha256: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs matching every given filter, newest first (by id).
 
@@ -88,6 +89,7 @@ class RunQueries(RepositoryBase):
             name: only runs with exactly this name.
             limit: at most this many runs.
             sweep_id: only the trials of this sweep.
+            data_sha256: only runs trained on one of these dataset versions (content hashes).
 
         Raises:
             InvalidValueError: a tag key is malformed.
@@ -103,6 +105,8 @@ class RunQueries(RepositoryBase):
             statement = statement.where(Run.name == name)
         if sweep_id is not None:
             statement = statement.where(Run.sweep_id == sweep_id)
+        if data_sha256 is not None:
+            statement = statement.where(Run.data_sha256.in_(list(data_sha256)))
         if limit is not None:
             statement = statement.limit(max(limit, 0))
 

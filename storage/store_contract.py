@@ -7,8 +7,8 @@ its code; the full docstrings (arguments, errors raised) are there.
 
 Rules that hold for every operation:
 
-* Records in and out are the frozen dataclasses of ``storage.records`` and
-  ``storage.sweep_records``; no row or session leaves storage.
+* Records in and out are the frozen dataclasses of ``storage.records``,
+  ``storage.sweep_records`` and ``storage.dataset_records``; no row or session leaves storage.
 * Each call is one transaction, opened by ``Database.run`` (``storage.database``): it commits,
   rolls back on error, closes, and turns every SQLAlchemy or driver error into a
   :class:`~storage.errors.StorageError` (``storage.driver_errors``). Reads and idempotent writes
@@ -21,7 +21,7 @@ Rules that hold for every operation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from storage.dashboard_reads import LatestMetrics, MetricCurve, RunPage
+    from storage.dataset_records import DatasetUsage, DatasetVersionRecord
     from storage.metric_store import StepArray
     from storage.records import (
         AttemptRecord,
@@ -109,8 +110,9 @@ class RunOperations(Protocol):
         name: str | None = None,
         limit: int | None = None,
         sweep_id: int | None = None,
+        data_sha256: Collection[str] | None = None,
     ) -> list[RunRecord]:
-        """Runs matching every given filter, newest first."""
+        """Runs matching every filter (``data_sha256``: on one of these versions), newest first."""
 
     def list_evaluation_jobs(
         self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None
@@ -427,6 +429,51 @@ class DashboardReadOperations(Protocol):
         """A run's per-step metrics averaged into at most ``max_points`` buckets of steps."""
 
 
+class DatasetOperations(Protocol):
+    """Dataset versions: canonical bytes in checksummed chunks under their content hash, a name
+    and number for people, and the runs that train on them (``runs.data_sha256``, set from the
+    run's config when it is created).
+
+    Code: ``storage/dataset_store.py`` (look-ups in ``storage/dataset_rows.py``, names and
+    references in ``storage/dataset_refs.py``).
+    """
+
+    def add_dataset_version(
+        self,
+        *,
+        name: str,
+        sha256: str,
+        feature_kind: str,
+        features: int,
+        classes: int,
+        train_examples: int,
+        test_examples: int,
+        class_names: Sequence[str],
+        size_bytes: int,
+        source: Mapping[str, Any],
+        chunks: Iterable[tuple[int, bytes, str]],
+    ) -> tuple[DatasetVersionRecord, bool]:
+        """Store a version as ``name``'s next number in one transaction; an existing hash: no-op."""
+
+    def find_dataset_version(self, ref: str) -> DatasetVersionRecord:
+        """The version ``NAME`` (newest), ``NAME@N`` or a hash (unique prefix of 8+) names."""
+
+    def get_dataset_version(self, sha256: str) -> DatasetVersionRecord:
+        """The version stored under a content hash."""
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersionRecord]:
+        """Every version (or every version of ``name``), by name then number."""
+
+    def read_dataset_chunks(self, sha256: str) -> list[tuple[int, bytes, str]]:
+        """A version's ``(index, bytes, sha256)`` chunks in order, as stored."""
+
+    def dataset_usage(self, sha256: str) -> DatasetUsage:
+        """The training runs on a version, and their evaluation jobs."""
+
+    def delete_dataset_version(self, sha256: str, *, force: bool) -> DatasetUsage:
+        """Remove a version; refused while runs refer to it unless ``force``."""
+
+
 class StoreContract(
     RunOperations,
     AttemptOperations,
@@ -436,6 +483,7 @@ class StoreContract(
     SweepOperations,
     ReconciliationOperations,
     DashboardReadOperations,
+    DatasetOperations,
     Protocol,
 ):
     """Everything trainq's store offers; :class:`storage.Repository` implements it."""

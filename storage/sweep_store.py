@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from storage.dataset_refs import data_sha256_of
 from storage.errors import InvalidValueError
 from storage.models import Run, SweepRow, SweepTrialRow
 from storage.record_mapping import (
@@ -49,8 +50,9 @@ class SweepStore(RepositoryBase):
         """Store a sweep and all its planned trials (no run yet: see :meth:`fill_slots`).
 
         Raises:
-            InvalidValueError: no trial, ``max_concurrent``/``max_attempts`` below 1, or NaN
-                or infinity in the spec or a trial's config.
+            InvalidValueError: no trial, ``max_concurrent``/``max_attempts`` below 1, NaN
+                or infinity in the spec or a trial's config, or a ``data_sha256`` there that is
+                not a SHA-256.
         """
         if not trials:
             raise InvalidValueError("a sweep needs at least one trial")
@@ -59,6 +61,7 @@ class SweepStore(RepositoryBase):
         check_finite_json(spec, "sweep spec")
         for planned in trials:
             check_finite_json(planned.config, "trial config")
+            data_sha256_of(planned.config)
         now = self._now()
 
         def insert(session: Session) -> SweepRecord:

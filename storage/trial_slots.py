@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage.dataset_refs import data_sha256_of
 from storage.errors import SweepNotFoundError
 from storage.models import EvaluationJob, Run, SweepRow, SweepTrialRow
 from storage.record_mapping import run_to_record
@@ -127,6 +128,7 @@ def _create_trial_run(
         tags={"sweep": str(sweep.id)},
         sweep_id=sweep.id,
         trial=planned.trial,
+        data_sha256=data_sha256_of(planned.config),  # checked when the sweep was stored
     )
     session.add(row)
     session.flush()

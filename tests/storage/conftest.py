@@ -28,7 +28,7 @@ from tests.storage.support import (
 
 TABLES = (
     "evaluations, checkpoints, metric_chunks, validation_metrics, rung_results, sweep_trials, "
-    "sweeps, runs"
+    "sweeps, runs, dataset_chunks, dataset_versions"
 )
 
 

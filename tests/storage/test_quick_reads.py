@@ -38,6 +38,9 @@ FILTERS: list[dict[str, Any]] = [
     {"name": "missing"},
     {"sweep_id": 4},
     {"sweep_id": 4, "statuses": [RunStatus.QUEUED], "limit": 1},
+    {"data_sha256": ["ab" * 32]},
+    {"data_sha256": ["ab" * 32, "cd" * 32], "limit": 2},
+    {"data_sha256": []},
 ]
 
 
@@ -76,6 +79,9 @@ def seeded(database: Database) -> Repository:
         if index in (4, 5, 8):  # trials of sweep 4 that never finish (no sweep row is needed)
             trial = (index, run.id)
             execute_sql(database, "UPDATE runs SET sweep_id = 4, trial = ? WHERE id = ?", trial)
+        if index % 3 != 2:  # trained on one of two dataset versions (no version row is needed)
+            data = ("ab" if index % 3 else "cd") * 32
+            execute_sql(database, "UPDATE runs SET data_sha256 = ? WHERE id = ?", (data, run.id))
         if index % 4 == 0:
             continue  # queued
         claimed = claim(repo, run.id)
