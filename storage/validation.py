@@ -72,9 +72,11 @@ def check_name(name: str | None) -> str | None:
     Raises:
         InvalidValueError: the name is too long or not a string.
     """
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_CHARS):
+    if name is not None and not isinstance(name, str):
+        raise InvalidValueError(f"name must be a string, got {type(name).__name__}")
+    if name is not None and len(name) > MAX_NAME_CHARS:
         raise InvalidValueError(
-            f"name must be at most {MAX_NAME_CHARS} characters (got {len(str(name))})"
+            f"name must be at most {MAX_NAME_CHARS} characters (got {len(name)})"
         )
     return name
 

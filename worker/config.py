@@ -9,7 +9,14 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any, Final, TypeGuard, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from storage.validation import MAX_ID, MAX_SEED, MAX_STEPS
 from worker.choices import (
@@ -122,6 +129,38 @@ class TrainConfig(BaseModel):
             multiple = max(1, round(DEFAULT_CHECKPOINT_EVERY_STEPS / chunk))
             fitted["checkpoint_every_steps"] = min(chunk * multiple, MAX_STEPS)
         return fitted
+
+    # pydantic's lax mode reads True as 1 and "10" as 10: a slip of a Python API caller, never
+    # what a stored config holds, so both are refused.
+    @field_validator(
+        "batch_size",
+        "steps",
+        "seed",
+        "checkpoint_every_steps",
+        "chunk_steps",
+        "val_size",
+        "val_seed",
+        mode="before",
+    )
+    @classmethod
+    def _counts_are_numbers(cls, value: Any) -> Any:
+        if isinstance(value, bool | str | bytes):
+            raise ValueError("must be a whole number, not a string or True/False")
+        return value
+
+    @field_validator("learning_rate", "momentum", "l2", mode="before")
+    @classmethod
+    def _rates_are_numbers(cls, value: Any) -> Any:
+        if isinstance(value, bool | str | bytes):
+            raise ValueError("must be a number, not a string or True/False")
+        return value
+
+    @field_validator("xla", mode="before")
+    @classmethod
+    def _xla_is_a_flag(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError("must be True, False or None")
+        return value
 
     @model_validator(mode="after")
     def _checkpoints_fall_on_chunk_ends(self) -> TrainConfig:

@@ -50,6 +50,17 @@ def parse_sweep_text(
             after expanding aliases, NaN or infinity, or not a mapping with string keys.
     """
     document = _load_json(text, source) if json_only else _load_yaml(text, source)
+    return check_sweep_document(document, source=source)
+
+
+def check_sweep_document(document: Any, *, source: str = "sweep") -> dict[str, Any]:
+    """Check a loaded sweep document (a file's, or a mapping given to the Python API) as a
+    file's is checked: at most ``MAX_NODES`` values and ``MAX_DEPTH`` levels, string keys, no
+    NaN or infinity, a mapping at the top.
+
+    Raises:
+        InvalidConfigError: naming ``source`` and the problem.
+    """
     _check_nodes(document, source)
     if not isinstance(document, dict):
         raise InvalidConfigError(

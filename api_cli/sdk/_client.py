@@ -15,6 +15,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, overload
 
+from api_cli.sdk import _arguments as check
 from api_cli.sdk._records import Metrics
 from api_cli.sdk._sweeps import SweepMethods
 from storage import Settings
@@ -27,6 +28,7 @@ from storage.records import (
     RunRecord,
     RunStatus,
 )
+from storage.validation import MAX_STEPS
 from worker.cluster.publisher import PublishedJob, dispatcher_for
 from worker.config import Split, TrainConfig, parse_train_config
 from worker.dispatch import JobDispatcher, JobHandle
@@ -64,7 +66,12 @@ class Client(SweepMethods):
             settings: trainq's settings (default: :meth:`Settings.from_env`).
             repository: an open repository (default: one on ``settings.database_url``).
             dispatcher: where jobs run (default: ``dispatcher_for(settings)``).
+
+        Raises:
+            InvalidConfigError: ``settings`` is not a :class:`Settings`.
         """
+        if settings is not None and not isinstance(settings, Settings):
+            raise check.refuse("settings", "a trainq.Settings (or None)", settings)
         self.settings = settings if settings is not None else Settings.from_env()
         if repository is not None:
             self.__dict__["repository"] = repository
@@ -116,6 +123,7 @@ class Client(SweepMethods):
                 was stored.
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
+        check.config_source(config)
         return self.submit_many(
             [_config_fields(config, hyperparameters)],
             name=name,
@@ -133,7 +141,12 @@ class Client(SweepMethods):
         stored and the data loaded (its stderr is captured meanwhile: call
         ``worker.training.wait_for_import`` before printing an error). With a broker, the
         workers' warm processes take the run: XLA, as usual.
+
+        Raises:
+            InvalidConfigError: ``config`` is not a :class:`TrainConfig`.
         """
+        if not isinstance(config, TrainConfig):
+            raise check.refuse("config", "a TrainConfig", config)
         if not self.dispatcher.in_this_process:
             return config.resolved()
         from worker.training import start_importing
@@ -159,12 +172,16 @@ class Client(SweepMethods):
         Every config is validated before the first run is stored.
 
         Raises:
-            InvalidConfigError: one of the configs is invalid; nothing was stored.
+            InvalidConfigError: one of the configs, ``name``, ``tags`` or ``max_attempts`` is
+                invalid; nothing was stored.
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
-        checked = [_validated(_config_fields(config, {})) for config in configs]
-        attempts = _checked_max_attempts(max_attempts, self.settings.max_attempts)
-        checked_tags = _checked_tags(tags or {})
+        checked = [
+            _validated(_config_fields(config, {})) for config in check.config_sources(configs)
+        ]
+        name = check.optional_name(name)
+        checked_tags = check.optional_tags(tags) or {}
+        attempts = check.optional_max_attempts(max_attempts) or self.settings.max_attempts
         self.dispatcher.check()
         runs = [
             self.repository.create_run(
@@ -200,11 +217,13 @@ class Client(SweepMethods):
             it, and its result is in :meth:`evaluations` once it SUCCEEDED).
 
         Raises:
+            InvalidConfigError: an argument has the wrong type or value (named).
             RunNotFoundError: no run ``run_id``.
             CheckpointNotFoundError: the run has no checkpoint (at ``checkpoint_step``).
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
-        split = Split(split)
+        split = check.choice(Split, split, "split")
+        force = check.flag(force, "force")
         step = self.checkpoint_step(run_id, checkpoint_step)
         stored = None if force else self.repository.find_evaluation(run_id, step, split.value)
         if stored is not None and stored.job_id is not None:
@@ -220,9 +239,12 @@ class Client(SweepMethods):
         Raises:
             RunNotFoundError: no run ``run_id``.
             CheckpointNotFoundError: the run has no checkpoint (at ``step``), naming those it has.
+            InvalidConfigError: ``run_id`` or ``step`` is not a valid id or step.
         """
         from storage.errors import CheckpointNotFoundError
 
+        run_id = check.job_id(run_id)
+        step = check.optional_step(step, "checkpoint_step")
         run = self.repository.get_run(run_id)
         steps = [info.step for info in self.repository.list_checkpoints(run_id)]
         if not steps:
@@ -242,8 +264,16 @@ class Client(SweepMethods):
     def stored_evaluation(
         self, run_id: int, checkpoint_step: int, split: Split | str = Split.TEST
     ) -> EvaluationRecord | None:
-        """The newest stored evaluation of this checkpoint on this split, if there is one."""
-        return self.repository.find_evaluation(run_id, checkpoint_step, Split(split).value)
+        """The newest stored evaluation of this checkpoint on this split, if there is one.
+
+        Raises:
+            InvalidConfigError: an argument has the wrong type or value (named).
+        """
+        return self.repository.find_evaluation(
+            check.job_id(run_id),
+            check.whole_number(checkpoint_step, "checkpoint_step", 1, MAX_STEPS),
+            check.choice(Split, split, "split").value,
+        )
 
     def create_evaluation_job(
         self, run_id: int, step: int | None, split: Split
@@ -251,24 +281,42 @@ class Client(SweepMethods):
         """Store (without starting) one QUEUED evaluation job; see :meth:`dispatch_many`.
 
         ``step`` None is the newest checkpoint, resolved now (the job evaluates that step).
+
+        Raises:
+            InvalidConfigError: an argument has the wrong type or value (named).
         """
+        split = check.choice(Split, split, "split")
         return self.repository.create_evaluation_job(
             run_id=run_id,
             checkpoint_step=self.checkpoint_step(run_id, step),
-            split=Split(split).value,
+            split=split.value,
             queue=EVAL_QUEUE,
             max_attempts=self.settings.max_attempts,
         )
 
     def dispatch_many(self, runs: Sequence[JobRecord]) -> list[JobHandle]:
-        """Start stored QUEUED jobs (e.g. one that ``trainq resume`` requeued) and track them."""
+        """Start stored QUEUED jobs (e.g. one that ``trainq resume`` requeued) and track them.
+
+        Raises:
+            InvalidConfigError: ``runs`` is not a list of job records.
+        """
+        if isinstance(runs, str | bytes) or not isinstance(runs, Sequence):
+            raise check.refuse("runs", "a list of job records", runs)
+        for run in runs:
+            if not isinstance(run, RunRecord | EvaluationJobRecord):
+                raise check.refuse("runs", "a list of job records", run)
         handles = self.dispatcher.dispatch_many(self.repository, runs)
         for handle in handles:
             self._handles[handle.kind, handle.run_id] = handle
         return handles
 
     def handle(self, run_id: int, kind: JobKind = JobKind.TRAIN) -> JobHandle:
-        """The handle of a job this client started, else one that follows it in the database."""
+        """The handle of a job this client started, else one that follows it in the database.
+
+        Raises:
+            InvalidConfigError: ``run_id`` or ``kind`` is not a valid id or job kind.
+        """
+        run_id, kind = check.job_id(run_id), check.choice(JobKind, kind, "kind")
         return self._handles.get((kind, run_id)) or PublishedJob(run_id, kind)
 
     # -- waiting and reading ---------------------------------------------------------------
@@ -309,7 +357,12 @@ class Client(SweepMethods):
         Raises:
             TimeoutError: ``timeout_s`` passed first (the job goes on).
             RunNotFoundError: no such run (EvaluationJobNotFoundError: no such evaluation job).
+            InvalidConfigError: an argument has the wrong type or value (named).
         """
+        if not isinstance(job, RunRecord | EvaluationJobRecord):
+            job = check.job_id(job, "job")
+        timeout_s = check.optional_seconds(timeout_s, "timeout_s")
+        poll_interval_s = check.seconds(poll_interval_s, "poll_interval_s", positive=True)
         kind = JobKind.TRAIN if isinstance(job, int) else job.kind
         job_id = job if isinstance(job, int) else job.id
         handle = self.handle(job_id, kind)
@@ -326,7 +379,13 @@ class Client(SweepMethods):
     def wait_all(
         self, run_ids: Iterable[int], *, timeout_s: float | None = None
     ) -> list[RunRecord]:
-        """:meth:`wait` for each job in turn; ``timeout_s`` bounds the whole wait."""
+        """:meth:`wait` for each job in turn; ``timeout_s`` bounds the whole wait.
+
+        Raises:
+            InvalidConfigError: ``run_ids`` or ``timeout_s`` has the wrong type or value.
+        """
+        run_ids = check.job_ids(run_ids)
+        timeout_s = check.optional_seconds(timeout_s, "timeout_s")
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         return [
             self.wait(
@@ -341,16 +400,18 @@ class Client(SweepMethods):
 
         Raises:
             RunNotFoundError: no run has this id.
+            InvalidConfigError: ``run_id`` is not an id.
         """
-        return self.repository.get_run(run_id)
+        return self.repository.get_run(check.job_id(run_id))
 
     def training_runs(self, run_ids: Iterable[int]) -> list[RunRecord]:
         """The training runs with these ids, in this order (repeats dropped).
 
         Raises:
             RunNotFoundError: naming every id that matches no run; nothing else is read.
-            InvalidConfigError: an id is an evaluation job, not a training run.
+            InvalidConfigError: an id is an evaluation job, not a training run, or not an id.
         """
+        run_ids = check.job_ids(run_ids)
         runs: list[RunRecord] = []
         missing: list[int] = []
         for run_id in dict.fromkeys(run_ids):
@@ -380,12 +441,16 @@ class Client(SweepMethods):
         name: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
-        """Training runs, newest first, filtered by status, tags and name."""
+        """Training runs, newest first, filtered by status, tags and name.
+
+        Raises:
+            InvalidConfigError: a filter has the wrong type or value (named).
+        """
         return self.repository.list_runs(
-            statuses=[RunStatus(status) for status in statuses] if statuses else None,
-            tags=tags or None,
-            name=name,
-            limit=limit,
+            statuses=check.choices(RunStatus, statuses, "statuses") or None,
+            tags=check.optional_tags(tags) or None,
+            name=check.optional_name(name),
+            limit=check.optional_limit(limit),
         )
 
     def metrics(
@@ -400,10 +465,13 @@ class Client(SweepMethods):
 
         Raises:
             RunNotFoundError: no run has this id.
-            InvalidValueError: ``every < 1``.
+            InvalidConfigError: an argument has the wrong type or value (``every < 1``...).
         """
         steps, loss, accuracy = self.repository.read_metric_arrays(
-            run_id, first_step=first_step, last_step=last_step, every=every
+            check.job_id(run_id),
+            first_step=check.optional_step(first_step, "first_step"),
+            last_step=check.optional_step(last_step, "last_step"),
+            every=check.whole_number(every, "every", 1, MAX_STEPS),
         )
         return Metrics(run_id=run_id, steps=steps, loss=loss, accuracy=accuracy)
 
@@ -412,11 +480,17 @@ class Client(SweepMethods):
 
         Raises:
             RunNotFoundError: no run has this id.
+            InvalidConfigError: ``run_id`` is not an id.
         """
-        return self.repository.list_evaluations(run_id)
+        return self.repository.list_evaluations(check.job_id(run_id))
 
     def latest_evaluations(self, run_id: int) -> dict[str, EvaluationRecord]:
-        """The newest evaluation of each split (``{"test": ..., "train": ...}``)."""
+        """The newest evaluation of each split (``{"test": ..., "train": ...}``).
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            InvalidConfigError: ``run_id`` is not an id.
+        """
         newest: dict[str, EvaluationRecord] = {}
         for evaluation in self.evaluations(run_id):
             kept = newest.get(evaluation.split)
@@ -433,8 +507,9 @@ class Client(SweepMethods):
         Raises:
             InvalidStateError: the job already finished.
             RunNotFoundError: no such job.
+            InvalidConfigError: ``run_id`` is not an id.
         """
-        return self.repository.request_cancel(run_id)
+        return self.repository.request_cancel(check.job_id(run_id))
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -467,20 +542,3 @@ def _config_fields(
 
 def _validated(fields: Mapping[str, Any]) -> TrainConfig:
     return parse_train_config(dict(fields)).resolved()
-
-
-def _checked_max_attempts(max_attempts: int | None, default: int) -> int:
-    if max_attempts is None:
-        return default
-    if max_attempts < 1:
-        raise InvalidConfigError("max_attempts must be at least 1")
-    return max_attempts
-
-
-def _checked_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    from storage import InvalidValueError, check_tags
-
-    try:
-        return check_tags(tags)
-    except InvalidValueError as exc:
-        raise InvalidConfigError(f"tags: {exc}") from None

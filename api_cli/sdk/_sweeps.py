@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from api_cli.sdk import _arguments as check
+
 if TYPE_CHECKING:
     from storage import Repository, Settings
     from storage.records import RunRecord
@@ -45,14 +47,20 @@ class SweepMethods:
         the stored sweep at once: :meth:`run_sweep` runs it).
 
         Raises:
-            InvalidConfigError: the file is bad (the message names the key); nothing was stored.
+            InvalidConfigError: the file is bad (the message names the key), or an argument has
+                the wrong type; nothing was stored.
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
-        from worker.sweep_file import read_sweep_file
+        from worker.sweep_file import check_sweep_document, read_sweep_file
         from worker.sweeps import parse_spec, submit_sweep
 
-        data = read_sweep_file(Path(sweep)) if isinstance(sweep, str | os.PathLike) else sweep
-        spec = parse_spec(dict(data))
+        check.sweep_source(sweep)
+        run_here = check.flag(run_here, "run_here")
+        if isinstance(sweep, str | os.PathLike):
+            data = read_sweep_file(Path(sweep))
+        else:  # checked as a file's contents are: nesting, size, NaN, string keys
+            data = check_sweep_document(dict(sweep), source="sweep")
+        spec = parse_spec(data)
         publisher = self._sweep_publisher()
         self.dispatcher.check()  # fail fast, before anything is stored
         record = submit_sweep(
@@ -83,10 +91,15 @@ class SweepMethods:
 
         Raises:
             InvalidStateError: on a cluster, where workers run the trials.
+            InvalidConfigError: an argument has the wrong type (named).
         """
         from storage.errors import InvalidStateError
         from worker.jobs import JobContext
         from worker.sweep_runner import run_sweep_here
+
+        sweep_id = check.job_id(sweep_id, "sweep_id")
+        on_trial_end = check.optional_callable(on_trial_end, "on_trial_end")
+        stop_requested = check.optional_callable(stop_requested, "stop_requested")
 
         if not self.dispatcher.in_this_process:
             raise InvalidStateError(
@@ -115,10 +128,14 @@ class SweepMethods:
             InvalidStateError: the sweep already ended, or one of its trials runs in a live
                 process (embedded).
             BrokerUnavailableError: the broker does not answer.
+            InvalidConfigError: an argument has the wrong type (named).
         """
         from storage.errors import InvalidStateError
         from worker.sweep_runner import take_over_trials
         from worker.sweeps import advance_sweep
+
+        sweep_id = check.job_id(sweep_id, "sweep_id")
+        run_here = check.flag(run_here, "run_here")
 
         sweep = self.repository.get_sweep(sweep_id)
         if sweep.status.terminal:
@@ -145,7 +162,8 @@ class SweepMethods:
 
         Raises:
             SweepNotFoundError: no sweep has this id.
+            InvalidConfigError: ``sweep_id`` is not an id.
         """
         from worker.sweep_report import sweep_report
 
-        return sweep_report(self.repository, sweep_id)
+        return sweep_report(self.repository, check.job_id(sweep_id, "sweep_id"))

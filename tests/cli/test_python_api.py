@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -152,3 +155,103 @@ def test_a_bad_sweep_is_refused_through_the_api_and_stores_nothing(client: sdk.C
     with pytest.raises(sdk.InvalidConfigError, match="learning"):
         client.submit_sweep({"parameters": {"learning": {"value": 0.1}}, "run_cap": 1})
     assert len(client.runs()) == before
+
+
+#: A mapping nested deeper than any sweep file may be.
+DEEP: dict[str, Any] = {}
+_level = DEEP
+for _ in range(40):
+    _level["a"] = {}
+    _level = _level["a"]
+
+#: One wrong argument per row: (method, args, kwargs, what the InvalidConfigError says). Every
+#: public method of Client has a row (see the test below it), so a new one gets its checks.
+WRONG_ARGUMENTS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
+    ("submit", (), {"steps": True}, "steps: must be a whole number, not a string or True/False"),
+    ("submit", (), {"steps": "10"}, "steps: must be a whole number, not a string or True/False"),
+    ("submit", (), {"learning_rate": "0.1"}, "learning_rate: must be a number, not a string"),
+    ("submit", (), {"steps": 10, "xla": "yes"}, "xla: must be True, False or None"),
+    ("submit", (5,), {}, "config: must be a TrainConfig or a mapping of its fields, got 5"),
+    ("submit", (), {"steps": 10, "name": 5}, "name: must be a string of at most 200 characters"),
+    ("submit", (), {"tags": ["team=vision"]}, "tags: must be a mapping of KEY to VALUE strings"),
+    ("submit", (), {"max_attempts": "3"}, "max_attempts: must be a whole number from 1 to 100"),
+    ("ready_for_one_run", ({"steps": 10},), {}, "config: must be a TrainConfig"),
+    ("submit_many", ({"steps": 10},), {}, "configs: must be a list of TrainConfig or mappings"),
+    ("submit_many", ([{"steps": 10}],), {"max_attempts": 0}, "max_attempts: must be a whole"),
+    ("submit_evaluation", (1,), {"split": "bogus"}, "split: must be one of test, train, val"),
+    ("submit_evaluation", ("1",), {}, "run_id: must be a whole number"),
+    ("submit_evaluation", (1, 0), {}, "checkpoint_step: must be a whole number from 1"),
+    ("submit_evaluation", (1,), {"force": "no"}, "force: must be True or False, got 'no'"),
+    ("checkpoint_step", (1, "100"), {}, "checkpoint_step: must be a whole number"),
+    ("stored_evaluation", (1, 100), {"split": 3}, "split: must be one of test, train, val"),
+    ("create_evaluation_job", (1, None, "bogus"), {}, "split: must be one of test, train, val"),
+    ("dispatch_many", ([1],), {}, "runs: must be a list of job records, got 1"),
+    ("handle", (1,), {"kind": "bogus"}, "kind: must be one of train, eval"),
+    ("wait", ("1",), {}, "job: must be a whole number"),
+    ("wait", (1,), {"timeout_s": "5"}, "timeout_s: must be a finite number of seconds >= 0"),
+    ("wait", (1,), {"poll_interval_s": 0}, "poll_interval_s: must be a finite number of seconds"),
+    ("wait_all", (1,), {}, "run_ids: must be a list of run ids, got 1"),
+    ("run", (True,), {}, "run_id: must be a whole number from 1 to 2,147,483,647, got True"),
+    ("training_runs", ("12",), {}, "run_ids: must be a list of run ids, got '12'"),
+    ("runs", (), {"statuses": ["bogus"]}, "statuses: must be one of queued, running"),
+    ("runs", (), {"statuses": "queued"}, "statuses: must be a list of values out of queued"),
+    ("runs", (), {"tags": ["team=vision"]}, "tags: must be a mapping of KEY to VALUE strings"),
+    ("runs", (), {"name": 5}, "name: must be a string of at most 200 characters, got 5"),
+    ("runs", (), {"limit": 0}, "limit: must be a whole number from 1"),
+    ("metrics", (1,), {"every": 0}, "every: must be a whole number from 1"),
+    ("metrics", (1,), {"first_step": "1"}, "first_step: must be a whole number from 1"),
+    ("evaluations", (None,), {}, "run_id: must be a whole number"),
+    ("latest_evaluations", (1.5,), {}, "run_id: must be a whole number"),
+    ("cancel", ("all",), {}, "run_id: must be a whole number"),
+    ("submit_sweep", (5,), {}, "sweep: must be a sweep file's path or its loaded mapping"),
+    ("submit_sweep", ({"parameters": DEEP},), {}, "sweep: values nested more than 32 levels"),
+    ("submit_sweep", ("sweep.yaml",), {"run_here": "no"}, "run_here: must be True or False"),
+    ("run_sweep", ("1",), {}, "sweep_id: must be a whole number"),
+    ("run_sweep", (1,), {"on_trial_end": "print"}, "on_trial_end: must be a function"),
+    ("resume_sweep", (1,), {"run_here": 1}, "run_here: must be True or False, got 1"),
+    ("sweep", (2**63,), {}, "sweep_id: must be a whole number from 1 to 2,147,483,647"),
+]
+#: Public methods that take no argument a caller could get wrong.
+NO_ARGUMENTS = {"close"}
+
+
+@pytest.fixture(scope="module")
+def empty_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sdk.Client]:
+    home = tmp_path_factory.mktemp("api-arguments")
+    with sdk.Client(sdk.Settings.from_env(embedded_env(home))) as client:
+        yield client
+
+
+def test_every_public_client_method_has_a_row_of_wrong_arguments() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(sdk.Client)
+        if not name.startswith("_")
+        and callable(member)
+        and not isinstance(inspect.getattr_static(sdk.Client, name), property | cached_property)
+    }
+    assert public == {row[0] for row in WRONG_ARGUMENTS} | NO_ARGUMENTS
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "message"),
+    WRONG_ARGUMENTS,
+    ids=[f"{row[0]}-{index}" for index, row in enumerate(WRONG_ARGUMENTS)],
+)
+def test_a_wrong_argument_raises_invalid_config_error_naming_it_and_stores_nothing(
+    empty_client: sdk.Client,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(sdk.InvalidConfigError) as raised:
+        getattr(empty_client, method)(*args, **kwargs)
+    assert message in str(raised.value)
+    assert empty_client.runs() == []
+    assert empty_client.repository.list_sweeps() == []
+
+
+def test_a_client_built_from_something_other_than_settings_says_so() -> None:
+    with pytest.raises(sdk.InvalidConfigError, match=r"settings: must be a trainq\.Settings"):
+        sdk.Client({"home_dir": "/tmp"})
