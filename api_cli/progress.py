@@ -3,16 +3,26 @@
 Progress goes to stderr, so ``--json`` output on stdout stays clean. On a terminal it is one live
 line fitted to the terminal's width (``progress_line``); otherwise (CI logs, ``2> file``) it is a
 plain line every 10 % or every 10 s, and one at each change of status.
+
+An embedded ``trainq train`` imports TensorFlow in a thread with file descriptor 2 captured
+(``worker.tensorflow_import``), while the main thread starts showing progress: asked then,
+stderr is a temporary file, not the terminal, and what is written to it is thrown away. So
+``trainq train`` calls :func:`keep_terminal` before that import starts, and progress is drawn on
+a copy of the terminal's descriptor taken then (:func:`progress_console`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from api_cli.output import stderr
+from api_cli.output import VisibleConsole, stderr
 from api_cli.progress_line import Snapshot, plain_line, progress_line
 
 if TYPE_CHECKING:
@@ -90,11 +100,53 @@ def wait_for_jobs(
 Report = Callable[[Snapshot], None]
 
 
+class _KeptTerminal(VisibleConsole):
+    """A console on a copy of stderr's terminal descriptor, at that terminal's current width."""
+
+    def __init__(self, descriptor: int) -> None:
+        stream = os.fdopen(descriptor, "w", encoding="utf-8", errors="replace", buffering=1)
+        super().__init__(file=stream, force_terminal=True, soft_wrap=True, emoji=False)
+        self._descriptor = descriptor
+
+    def fit_width(self) -> None:
+        """Take the terminal's width now (it may have been resized); stdin, stdout and stderr,
+        where Rich looks, may all be pipes or captured."""
+        with contextlib.suppress(OSError):  # no longer a terminal: keep the last width
+            self.width = os.get_terminal_size(self._descriptor).columns
+
+
+@functools.cache
+def keep_terminal() -> VisibleConsole | None:
+    """Keep a copy of stderr's descriptor when it is a terminal (once per process): call it
+    before anything captures file descriptor 2, such as ``worker.training.start_importing``.
+
+    Returns:
+        The console progress is drawn on, or None when stderr is not a terminal.
+    """
+    if not stderr.is_terminal:
+        return None
+    try:
+        return _KeptTerminal(os.dup(sys.stderr.fileno()))
+    except (OSError, ValueError):  # no descriptor behind sys.stderr (a test runner's stream)
+        return None
+
+
+def progress_console() -> VisibleConsole:
+    """Where progress and messages about a job being followed go: the terminal kept by
+    :func:`keep_terminal` if it was called, else stderr."""
+    if keep_terminal.cache_info().currsize:
+        kept = keep_terminal()
+        if kept is not None:
+            return kept
+    return stderr
+
+
 def _reporter(show: bool) -> AbstractContextManager[Report]:
     if not show:
         return _Silent()
-    if stderr.is_terminal:
-        return _LiveLine()
+    console = progress_console()
+    if console.is_terminal:
+        return _LiveLine(console)
     return _PlainLines()
 
 
@@ -109,10 +161,11 @@ class _Silent(AbstractContextManager[Report]):
 class _LiveLine(AbstractContextManager[Report]):
     """One line on the terminal, redrawn at each poll, fitted to the width of the moment."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: VisibleConsole) -> None:
         from rich.live import Live  # only when a bar is shown: `trainq --help` stays light
 
-        self._live = Live("", console=stderr, auto_refresh=False, transient=False)
+        self._console = console
+        self._live = Live("", console=console, auto_refresh=False, transient=False)
 
     def __enter__(self) -> Report:
         self._live.__enter__()
@@ -121,7 +174,9 @@ class _LiveLine(AbstractContextManager[Report]):
     def _show(self, snapshot: Snapshot) -> None:
         from rich.text import Text
 
-        line = progress_line(snapshot, stderr.width)
+        if isinstance(self._console, _KeptTerminal):
+            self._console.fit_width()
+        line = progress_line(snapshot, self._console.width)
         self._live.update(Text(line, no_wrap=True, overflow="crop"), refresh=True)
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,7 @@ import typer
 
 from api_cli.exit_codes import ExitCode
 from api_cli.output import literal, print_json, stderr, stdout
-from api_cli.progress import wait_for_jobs
+from api_cli.progress import progress_console, wait_for_jobs
 from api_cli.state import STATE
 from api_cli.views import run_dict, summary_sentence
 from api_cli.waiting import TimeoutOption, check_timeout
@@ -67,7 +67,7 @@ def started_verb(handles: Sequence[JobHandle], here: str) -> str:
 
 def show_progress(json_output: bool) -> bool:
     """A progress bar on stderr unless JSON was asked for and stderr is a pipe."""
-    return not json_output or stderr.is_terminal
+    return not json_output or progress_console().is_terminal
 
 
 def follow_run(

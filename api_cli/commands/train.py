@@ -9,6 +9,7 @@ import typer
 
 from api_cli.options import checked_option, parse_tags
 from api_cli.output import stdout
+from api_cli.progress import keep_terminal
 from api_cli.state import STATE
 from api_cli.submission import (
     JsonOption,
@@ -133,6 +134,7 @@ def train(
     checked_option("--name", check_name, name)
     refuse_no_wait_in_process(wait, timeout)
     client = STATE.client
+    keep_terminal()  # before TensorFlow's import captures stderr (api_cli.progress)
     # Once the options are known good: an error must not wait for TensorFlow's import.
     config = client.ready_for_one_run(config)
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
