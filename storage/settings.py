@@ -18,6 +18,8 @@ from storage.redaction import excerpt, redact, remember_secrets
 from storage.validation import MAX_ATTEMPTS_LIMIT
 
 ENV_PREFIX = "TRAINQ_"
+#: 20 GiB: ten versions of the largest size a version may have, or 400 Fashion-MNIST-sized ones.
+DEFAULT_DATA_CACHE_MAX_BYTES: Final = 20 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,17 @@ class Settings:
     reconcile_every_s: float = 30.0
     #: Device a worker uses for jobs whose config says ``auto`` (``TRAINQ_WORKER_DEVICE``).
     worker_device: str = "auto"
+    #: Where a worker keeps the dataset versions it fetched (``TRAINQ_DATA_CACHE``); None means
+    #: ``data-cache`` under :attr:`home_dir` (see :attr:`data_cache_path`).
+    data_cache_dir: Path | None = None
+    #: The most bytes of dataset versions that cache keeps (``TRAINQ_DATA_CACHE_MAX_BYTES``);
+    #: the least recently used go first.
+    data_cache_max_bytes: int = DEFAULT_DATA_CACHE_MAX_BYTES
+
+    @property
+    def data_cache_path(self) -> Path:
+        """The data cache's directory: ``TRAINQ_DATA_CACHE``, else ``$TRAINQ_HOME/data-cache``."""
+        return self.data_cache_dir or self.home_dir / "data-cache"
 
     @property
     def embedded(self) -> bool:
@@ -82,6 +95,15 @@ class Settings:
                 f"TRAINQ_WORKER_DEVICE={excerpt(redact(worker_device))} must be one of auto, cpu, "
                 "gpu."
             )
+        data_cache_text = env.get(f"{ENV_PREFIX}DATA_CACHE")
+        data_cache = Path(data_cache_text).expanduser() if data_cache_text else None
+        if data_cache is not None and data_cache.exists() and not data_cache.is_dir():
+            # Created on first use when missing; a file in its place would fail every job.
+            raise ConfigurationError(
+                f"TRAINQ_DATA_CACHE={excerpt(redact(data_cache_text or ''))} is not a directory: "
+                "point it at a directory the worker may write (created when missing), or unset "
+                "it to use $TRAINQ_HOME/data-cache."
+            )
         return cls(
             home_dir=home,
             database_url=database_url,
@@ -92,6 +114,10 @@ class Settings:
             redispatch_after_s=_bounded_number(env, "REDISPATCH_AFTER_S", cls.redispatch_after_s),
             reconcile_every_s=_bounded_number(env, "RECONCILE_EVERY_S", cls.reconcile_every_s),
             worker_device=worker_device,
+            data_cache_dir=data_cache,
+            data_cache_max_bytes=int(
+                _bounded_number(env, "DATA_CACHE_MAX_BYTES", cls.data_cache_max_bytes)
+            ),
         )
 
 
@@ -140,6 +166,14 @@ RANGES: Final[dict[str, SettingRange]] = {
         reason="sooner would publish copies of messages still on their way to a worker; later "
         "than a day leaves a lost message unreplaced too long",
     ),
+    "DATA_CACHE_MAX_BYTES": SettingRange(
+        1024**2,
+        1024**5,
+        integer=True,
+        reason="a count of bytes (20 GiB is 21474836480); a version larger than the cache is "
+        "fetched from the database again by every job that needs it, and more than a PiB is "
+        "surely a typo",
+    ),
 }
 
 
@@ -156,10 +190,15 @@ def _bounded_number(env: Mapping[str, str], suffix: str, default: float) -> floa
     if not bounds.low <= value <= bounds.high:  # NaN fails too
         kind = "a whole number" if bounds.integer else "a number"
         raise ConfigurationError(
-            f"{name}={excerpt(redact(text))} must be {kind} from {bounds.low:g} to {bounds.high:g} "
-            f"(default {default:g}): {bounds.reason}."
+            f"{name}={excerpt(redact(text))} must be {kind} from {_shown(bounds.low, bounds)} to "
+            f"{_shown(bounds.high, bounds)} (default {_shown(default, bounds)}): {bounds.reason}."
         )
     return value
+
+
+def _shown(value: float, bounds: SettingRange) -> str:
+    # Whole numbers in full: "1e+06" would read as a value to type, and a rounded one.
+    return str(int(value)) if bounds.integer else f"{value:g}"
 
 
 def _check_broker_url(url: str) -> None:

@@ -33,6 +33,11 @@ class DatasetDamagedError(DatasetCorruptError):
     """Raised when a stored or cached dataset version fails a chunk checksum or its content hash."""
 
 
+class DatasetNotAvailableError(DeterministicJobError):
+    """Raised when a job's dataset version is no longer stored in this cluster (removed with
+    ``trainq data rm --force``): the job fails, since every attempt would meet the same."""
+
+
 class DivergenceError(DeterministicJobError):
     """Raised when the training loss becomes NaN or infinite."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from api_cli.exit_codes import ExitCode, exit_code_for
@@ -23,6 +25,9 @@ from storage.settings import RANGES
         ("TRAINQ_LEASE_TTL_S", "nan", "from 1 to 3600"),
         ("TRAINQ_LEASE_TTL_S", "inf", "from 1 to 3600"),
         ("TRAINQ_LEASE_TTL_S", "thirty", "from 1 to 3600"),
+        ("TRAINQ_DATA_CACHE_MAX_BYTES", "0", "whole number from 1048576 to 1125899906842624"),
+        ("TRAINQ_DATA_CACHE_MAX_BYTES", "20GiB", "whole number from 1048576 to"),
+        ("TRAINQ_DATA_CACHE_MAX_BYTES", "1e10", "whole number from 1048576 to"),
     ],
 )
 def test_a_setting_outside_its_range_names_the_variable_the_value_and_the_range(
@@ -64,3 +69,24 @@ def test_a_malformed_broker_url_fails_at_start_without_showing_its_password(url:
     with pytest.raises(ConfigurationError, match="TRAINQ_BROKER_URL") as raised:
         Settings.from_env({"TRAINQ_BROKER_URL": url})
     assert "Hunter2Secret" not in str(raised.value)
+
+
+def test_the_data_cache_lives_under_home_unless_trainq_data_cache_says_where(
+    tmp_path: Path,
+) -> None:
+    default = Settings.from_env({"TRAINQ_HOME": str(tmp_path)})
+    chosen = Settings.from_env({"TRAINQ_DATA_CACHE": str(tmp_path / "elsewhere")})
+
+    assert default.data_cache_path == tmp_path / "data-cache"
+    assert default.data_cache_max_bytes == 20 * 1024**3
+    assert chosen.data_cache_path == tmp_path / "elsewhere"  # created on first use
+
+
+def test_a_data_cache_setting_naming_a_file_fails_at_start_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env({"TRAINQ_DATA_CACHE": str(tmp_path / "a-file")})
+    assert "TRAINQ_DATA_CACHE=" in str(raised.value) and "is not a directory" in str(raised.value)
+    assert exit_code_for(raised.value) == ExitCode.CONFIG

@@ -115,6 +115,23 @@ def decode_chunks(
         raise _damaged(name, f"its bytes are not a readable dataset version ({exc})") from None
 
 
+def decode_verified(
+    blob: bytes | bytearray, expected_hash: str, *, label: str | None = None
+) -> DatasetVersionData:
+    """The version whose canonical bytes are ``blob`` (a cached copy), after one hash check.
+
+    Raises:
+        DatasetDamagedError: ``blob`` fails the content hash or is not a readable version.
+    """
+    name = label or short_hash(expected_hash)
+    if hashlib.sha256(blob).hexdigest() != expected_hash:
+        raise _damaged(name, "its bytes do not match its content hash")
+    try:
+        return _decode(blob)
+    except (ValueError, TypeError) as exc:
+        raise _damaged(name, f"its bytes are not a readable dataset version ({exc})") from None
+
+
 def _parts(version: DatasetVersionData) -> Iterator[memoryview]:
     arrays = _arrays(version)
     header = {
