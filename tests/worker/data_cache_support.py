@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from storage import Database, Repository, Settings
 from storage.dataset_records import DatasetVersionRecord
+from storage.records import RunRecord, RunStatus
 from worker.datasets import DatasetVersionData, Scaling, ScalingKind, content_hash, iter_chunks
 
 
@@ -30,6 +32,12 @@ class CountingStore:
         """The real chunks; counted."""
         self.fetches.append(sha256)
         return self.repository.read_dataset_chunks(sha256)
+
+    def list_runs(
+        self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        """The real runs."""
+        return self.repository.list_runs(statuses=statuses, limit=limit)
 
 
 def small_version(seed: int, *, rows: int = 300, features: int = 32) -> DatasetVersionData:

@@ -20,6 +20,7 @@ from celery.signals import (
 )
 from celery.worker.control import inspect_command
 
+from worker.cluster.celery_app import app
 from worker.cluster.reconciler import ReconcilerThread
 from worker.cluster.services import services
 from worker.cluster.shutdown import WORKER_STOPPING
@@ -28,6 +29,7 @@ from worker.cluster.warm_up import (
     TENSORFLOW_DEPENDENCIES,
     preload_tensorflow_dependencies,
     preload_training_data,
+    start_prefetching_queued_versions,
     warm_up_job_process,
 )
 
@@ -41,6 +43,8 @@ def _start_reconciler(**_: Any) -> None:
     thread = ReconcilerThread(found.repository, found.settings)
     thread.start()
     _reconciler.append(thread)
+    # Once up, never before: a worker's start never waits for the database.
+    start_prefetching_queued_versions(app.amqp.queues.consume_from)
 
 
 @worker_init.connect

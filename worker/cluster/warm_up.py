@@ -32,9 +32,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Final
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Final, Protocol
 
+from storage import Settings
+from storage.records import RunRecord, RunStatus
 from worker.cluster.celery_app import app
 from worker.cluster.idle_cpu import run_on_idle_cpu
 from worker.cluster.services import services
@@ -42,6 +44,11 @@ from worker.cluster.shutdown import WORKER_STOPPING
 from worker.cluster.standby import JOB_SLOTS_CONF_KEY, mark_warming, warm_or_warming, warm_up_turn
 from worker.config import TrainConfig
 from worker.data import load_fashion_mnist
+from worker.datasets.fetch import (
+    DatasetChunkReader,
+    prefetch_to_disk,
+    preload_cached_versions,
+)
 from worker.jobs import effective_device
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,14 @@ logger = logging.getLogger(__name__)
 #: What ``import tensorflow`` loads that is not TensorFlow and costs most (python -X importtime).
 TENSORFLOW_DEPENDENCIES: Final = ("ml_dtypes", "scipy.sparse", "h5py")
 
+
+#: Dataset versions a worker's main process loads from its disk cache before it forks: the
+#: most recently used, within this many bytes (shared copy-on-write by its job processes).
+PRELOAD_VERSIONS: Final = 2
+PRELOAD_MAX_BYTES: Final = 1024**3
+#: Versions fetched ahead for queued runs, and how many of the newest queued runs are looked at.
+PREFETCH_VERSIONS: Final = 2
+PREFETCH_SCAN_RUNS: Final = 200
 
 #: How often a warming job process checks whether its worker is stopping.
 _STOP_POLL_S: Final = 0.1
@@ -67,23 +82,107 @@ def preload_tensorflow_dependencies() -> list[str]:
 
 
 def preload_training_data() -> bool:
-    """Load Fashion-MNIST in the calling process (the worker's main process, before the pool
-    forks), so that every job process it forks finds the arrays in ``load_fashion_mnist``'s
-    per-process cache instead of reading and unpacking the files again.
+    """Load Fashion-MNIST, and the dataset versions the worker's jobs used last, in the calling
+    process (the worker's main process, before the pool forks), so that every job process it
+    forks finds the arrays in memory (``load_fashion_mnist``'s per-process cache, and
+    ``worker.datasets.fetch``'s) instead of reading, unpacking or hashing the files again.
+
+    The versions come from the worker's data cache on disk, never the database: a worker starts
+    whether or not the database answers. At most :data:`PRELOAD_VERSIONS` of them, the most
+    recently used first, together within :data:`PRELOAD_MAX_BYTES`; each is verified by its hash
+    like any load. (Versions that queued runs need and the disk does not hold are fetched once
+    the worker is up: :func:`prefetch_queued_versions`.)
 
     The arrays are NumPy's, no TensorFlow. They are shared copy-on-write with the job processes,
     and only read there: each process copies the training images into a tensor of its own.
 
     Returns:
-        True when the data set is loaded; False when it could not be (logged as a warning: the
+        True when Fashion-MNIST is loaded; False when it could not be (logged as a warning: the
         first job meets the same problem and records it on its run).
     """
+    settings = services().settings
     try:
-        load_fashion_mnist(services().settings.data_dir, download=False)
+        versions = preload_cached_versions(
+            settings, max_versions=PRELOAD_VERSIONS, max_bytes=PRELOAD_MAX_BYTES
+        )
+    except Exception as exc:  # a speed-up only: the first job loads what it needs
+        logger.warning("dataset versions not preloaded for the job processes: %s", exc)
+    else:
+        if versions:
+            logger.info("preloaded dataset versions %s", ", ".join(v[:12] for v in versions))
+    try:
+        load_fashion_mnist(settings.data_dir, download=False)
     except Exception as exc:
         logger.warning("Fashion-MNIST not preloaded for the job processes: %s", exc)
         return False
     return True
+
+
+class QueuedVersionsStore(DatasetChunkReader, Protocol):
+    """What prefetching needs of the store (``storage.Repository`` is one)."""
+
+    def list_runs(
+        self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        """Runs in one of ``statuses``, newest first, at most ``limit``."""
+        ...
+
+
+def prefetch_queued_versions(
+    repository: QueuedVersionsStore,
+    settings: Settings,
+    queues: Collection[str],
+    *,
+    max_versions: int = PREFETCH_VERSIONS,
+) -> list[str]:
+    """Fetch into the worker's disk cache the dataset versions of the runs queued for its
+    queues, so that the jobs that take them find them on disk (a read and a hash check, not a
+    fetch from the database).
+
+    Called once a worker is up, in a thread of its main process: it never delays the start,
+    and a database that does not answer only costs a warning. Bounded and cheap: one query of
+    the :data:`PREFETCH_SCAN_RUNS` newest queued runs, and at most ``max_versions`` versions,
+    those of the runs queued first; each is verified, and kept only within the cache's budget.
+    Nothing is kept in the main process's memory.
+
+    Returns:
+        The hashes the disk cache holds now, of those it looked for.
+    """
+    try:
+        queued = repository.list_runs(statuses=[RunStatus.QUEUED], limit=PREFETCH_SCAN_RUNS)
+    except Exception as exc:
+        logger.warning("dataset versions of queued runs not prefetched: %s", exc)
+        return []
+    wanted: list[str] = []
+    for run in reversed(queued):  # oldest first: they are taken first
+        sha256 = run.data_sha256
+        if run.queue in queues and sha256 is not None and sha256 not in wanted:
+            wanted.append(sha256)
+    held = []
+    for sha256 in wanted[:max_versions]:
+        if WORKER_STOPPING.is_set():
+            break
+        try:
+            if prefetch_to_disk(repository, settings, sha256):
+                held.append(sha256)
+        except Exception as exc:  # the job that needs it meets the problem and records it
+            logger.warning("dataset version %s not prefetched: %s", sha256[:12], exc)
+    if held:
+        logger.info("dataset versions of queued runs on disk: %s", ", ".join(v[:12] for v in held))
+    return held
+
+
+def start_prefetching_queued_versions(queues: Collection[str]) -> threading.Thread:
+    """Run :func:`prefetch_queued_versions` in a daemon thread of this (the main) process."""
+    found = services()
+    thread = threading.Thread(
+        target=prefetch_queued_versions,
+        args=(found.repository, found.settings, tuple(queues)),
+        name="trainq-prefetch-data",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def warm_up_job_process() -> bool:
