@@ -10,25 +10,31 @@ Interruptions keep the work (`trainq cancel` is the way to cancel):
   (QUEUED); `trainq resume RUN_ID` continues it. Exit code 130.
 - A second Ctrl-C stops at once: the run is handed back without waiting for the chunk, so it
   resumes from its newest checkpoint (the job thread's later writes are fenced off).
+- A closed output (``trainq train | head -1``: the pipe's reader is gone) does what Ctrl-C
+  does: the run stops at its next chunk with a checkpoint there and is handed back for
+  `trainq resume`; exit code 141, as a SIGPIPE would give (see :func:`output_closed`).
 - A storage failure (disk full, database locked or gone) leaves the run resumable too; only
   deterministic failures of the job itself end it FAILED.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import sys
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import literal, stderr
-from api_cli.progress import wait_for_run
+from api_cli.output import literal
+from api_cli.progress import progress_console, wait_for_run
 from api_cli.state import AppState
 from storage.errors import DiskFullError, StaleAttemptError, StorageError
 
 if TYPE_CHECKING:
+    from api_cli.output import VisibleConsole
     from storage.records import RunRecord
     from worker.dispatch import JobHandle
     from worker.inprocess import InProcessJob
@@ -59,31 +65,95 @@ def run_in_process(state: AppState, handle: JobHandle, *, show_progress: bool) -
 
 def _stop_at_next_chunk(state: AppState, job: InProcessJob) -> None:
     """First Ctrl-C: hand the run back at its next chunk; a second one: hand it back now."""
-    from worker.inprocess import release_if_ours
-
     job.hand_back.set()
     try:  # a second Ctrl-C may come at any moment from here on
-        stderr.print(
+        _stderr().print(
             f"[yellow]interrupted: run {job.run_id} stops at its next chunk and keeps a "
             "checkpoint there (Ctrl-C again to stop at once)…[/]"
         )
         job.join()
     except KeyboardInterrupt:
-        try:
-            from storage.records import RunRecord
+        _hand_back_now(state, job)
 
-            run = release_if_ours(state.repository, job.owner, job.run_id)
-            assert isinstance(run, RunRecord)  # a training run: eval jobs never get here
-            _say_interrupted(state, run, hard=True)
-        except (StaleAttemptError, StorageError) as error:
-            stderr.print(
-                f"[red]could not hand run {job.run_id} back:[/] {literal(error)}", highlight=False
-            )
-        # The job thread may be inside a TensorFlow call that would hold up interpreter
-        # shutdown; the run is already handed back, so leave without waiting for it.
+
+def _hand_back_now(state: AppState, job: InProcessJob) -> NoReturn:
+    """Hand the run back without waiting for its chunk (it resumes from its newest checkpoint)
+    and leave at once."""
+    from worker.inprocess import release_if_ours
+
+    try:
+        from storage.records import RunRecord
+
+        run = release_if_ours(state.repository, job.owner, job.run_id)
+        assert isinstance(run, RunRecord)  # a training run: eval jobs never get here
+        _say_interrupted(state, run, hard=True)
+    except (StaleAttemptError, StorageError) as error:
+        _stderr().print(
+            f"[red]could not hand run {job.run_id} back:[/] {literal(error)}", highlight=False
+        )
+    # The job thread may be inside a TensorFlow call that would hold up interpreter
+    # shutdown; the run is already handed back, so leave without waiting for it.
+    with contextlib.suppress(OSError):
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(ExitCode.INTERRUPTED)
+    os._exit(ExitCode.INTERRUPTED)
+
+
+def output_closed(state: AppState, handle: JobHandle) -> NoReturn:
+    """Our output's reader went away (``| head -1``): keep the work as Ctrl-C does.
+
+    A job still running here stops at its next chunk with a checkpoint there and its run is
+    handed back, resumable with `trainq resume`; a cluster job goes on. Said on stderr if that is
+    still open (``| head`` closes only stdout).
+
+    Raises:
+        typer.Exit: with ``ExitCode.OUTPUT_CLOSED``.
+    """
+    _closed_pipes_to_devnull()  # what is still buffered, and everything printed from here on
+    if handle.in_this_process and not handle.finished():
+        job = cast("InProcessJob", handle)
+        job.hand_back.set()
+        try:
+            job.join()
+        except KeyboardInterrupt:
+            _hand_back_now(state, job)
+        run = state.repository.get_run(job.run_id)
+        if not run.status.terminal:
+            kept = (
+                f"stopped at step {run.steps_done:,} and keeps a checkpoint there"
+                if run.steps_done
+                else "was handed back before its first step"
+            )
+            with contextlib.suppress(OSError):
+                _stderr().print(
+                    f"[yellow]run {run.id} {kept}: its output was closed; continue it with "
+                    f"`trainq resume {run.id}`[/]",
+                    highlight=False,
+                )
+    raise typer.Exit(ExitCode.OUTPUT_CLOSED)
+
+
+def _closed_pipes_to_devnull() -> None:
+    """Point stdout and stderr at /dev/null where they are pipes with no reader left, so that no
+    later write (Python's own flush at exit included) fails again."""
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            descriptor = stream.fileno() if stream is not None else -1
+            poller = select.poll()
+            poller.register(descriptor, select.POLLOUT)
+            closed = any(events & select.POLLERR for _, events in poller.poll(0))
+        except (OSError, ValueError):  # no descriptor (a test runner's stream)
+            continue
+        if closed:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, descriptor)
+            os.close(devnull)
+
+
+def _stderr() -> VisibleConsole:
+    """Where messages about the job go: the terminal kept from before TensorFlow's import, where
+    there is one (``api_cli.progress``)."""
+    return progress_console()
 
 
 def _say_interrupted(state: AppState, run: RunRecord, *, hard: bool = False) -> None:
@@ -93,7 +163,7 @@ def _say_interrupted(state: AppState, run: RunRecord, *, hard: bool = False) -> 
         checkpoints = state.repository.list_checkpoints(run.id)
         newest = checkpoints[-1].step if checkpoints else 0
         message += f" (it resumes from its checkpoint at step {newest:,})"
-    stderr.print(f"[yellow]{message}; continue with `trainq resume {run.id}`[/]")
+    _stderr().print(f"[yellow]{message}; continue with `trainq resume {run.id}`[/]")
     if not hard:
         raise typer.Exit(ExitCode.INTERRUPTED)
 
@@ -113,7 +183,7 @@ def _explain_storage_failure(state: AppState, run_id: int, error: BaseException)
         steps = f" at step {state.repository.get_run(run_id).steps_done:,}"
     except StorageError:
         steps = ""
-    stderr.print(
+    _stderr().print(
         f"[yellow]run {run_id} stopped{steps}: {cause}; it keeps its checkpoints — continue "
         f"with `trainq resume {run_id}` once that is fixed[/]",
         highlight=False,

@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     TEMPFAIL = 75  # not done yet: --timeout ran out while the run goes on; try again later
     CONFIG = 78  # a TRAINQ_* variable is unusable
     INTERRUPTED = 130  # Ctrl-C
+    OUTPUT_CLOSED = 141  # the reader of our output went away (`| head`); as a SIGPIPE would say
 
 
 def exit_code_for(error: BaseException) -> ExitCode:

@@ -12,6 +12,7 @@ file is read by people and spreadsheets as often as by scripts (``--format json`
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
 import sys
@@ -94,6 +95,12 @@ class VisibleConsole(Console):
             highlight=highlight,
             highlighter=highlighter,
         )
+
+    def on_broken_pipe(self) -> None:
+        """The reader of this output went away (``| head -1``). Rich would exit 1 on the spot;
+        raise instead, so that a command following a job keeps its work
+        (``api_cli.submission.keeping_work_if_output_closes``)."""
+        raise BrokenPipeError(errno.EPIPE, "the reader of trainq's output went away")
 
 
 # No emoji codes: a run named ":fire:" is shown as typed.

@@ -7,7 +7,7 @@ not know whether the job runs in this process or on a worker (the dispatcher's h
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -68,6 +68,19 @@ def started_verb(handles: Sequence[JobHandle], here: str) -> str:
 def show_progress(json_output: bool) -> bool:
     """A progress bar on stderr unless JSON was asked for and stderr is a pipe."""
     return not json_output or progress_console().is_terminal
+
+
+@contextlib.contextmanager
+def keeping_work_if_output_closes(handle: JobHandle) -> Iterator[None]:
+    """Around everything printed once ``handle`` is dispatched: when the reader of our output
+    goes away (``| head -1``), the job's work is kept as Ctrl-C keeps it
+    (``api_cli.embedded.output_closed``, exit 141) instead of the process dying with it."""
+    try:
+        yield
+    except BrokenPipeError:
+        from api_cli.embedded import output_closed
+
+        output_closed(STATE, handle)
 
 
 def follow_run(

@@ -13,6 +13,7 @@ from api_cli.submission import (
     TimeoutOption,
     WaitOption,
     follow_run,
+    keeping_work_if_output_closes,
     refuse_no_wait_in_process,
     report_run,
 )
@@ -65,7 +66,8 @@ def resume(
         stdout.print(f"run {run_id} resumes from {start}")
     STATE.client.dispatcher.check()
     (handle,) = STATE.client.dispatch_many([run])
-    follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)
+    with keeping_work_if_output_closes(handle):
+        follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)
 
 
 def _take_over_from_a_dead_process(run: RunRecord) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from api_cli.dataset_view import run_data
 from api_cli.help_format import TrainqTyper
 from api_cli.options import checked_option, parse_status, parse_tags
 from api_cli.output import (
@@ -63,6 +64,10 @@ def list_runs(
     tag: Annotated[list[str] | None, typer.Option(help="Filter by KEY=VALUE; repeatable.")] = None,
     name: Annotated[str | None, typer.Option(help="Filter by exact name.")] = None,
     sweep: Annotated[int | None, typer.Option(help="Only the trials of this sweep.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="Only runs on this dataset: NAME (any version), NAME@N or a hash."),
+    ] = None,
     evals: Annotated[
         bool, typer.Option("--evals", help="List evaluation jobs instead of training runs.")
     ] = False,
@@ -79,15 +84,23 @@ def list_runs(
 
     kind = JobKind.EVAL if evals else JobKind.TRAIN
     if evals:
+        if data is not None:
+            raise InvalidConfigError("--data selects training runs; with --evals use --status")
         _list_evaluation_jobs(status, tag, name, sweep, limit, output_format)
         return
     statuses = [parse_status(text) for text in status or []] or None
     tags = parse_tags(tag or []) or None
     name = checked_option("--name", check_name, name)
+    hashes = None if data is None else _dataset_hashes(data)
 
     def listed(source: QuickReader | Repository) -> list[RunRecord] | None:
         return source.list_runs(
-            statuses=statuses, tags=tags, name=name, limit=limit, sweep_id=sweep
+            statuses=statuses,
+            tags=tags,
+            name=name,
+            limit=limit,
+            sweep_id=sweep,
+            data_sha256=hashes,
         )
 
     # The quick reader (the schema at head) imports no SQLAlchemy; None: the repository reads.
@@ -111,8 +124,39 @@ def list_runs(
             _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
         )
     else:
-        rows = [run_table_row(run, live) for run in runs]
+        from api_cli.stranded import dead_owners, stranded_sentence
+
+        gone = dead_owners(runs)
+        rows = [_marked(run_table_row(run, live), run.id in gone) for run in runs]
         print_table(None, RUN_TABLE_HEADER, rows, wrap=RUN_TABLE_WRAP)
+        for run_id, pid in gone.items():
+            stdout.print(f"* {stranded_sentence(run_id, pid)}", highlight=False)
+
+
+def _marked(row: tuple[Any, ...], stranded: bool) -> tuple[Any, ...]:
+    """A run-table row whose status says ``running*`` when its process is gone (see the note
+    under the table)."""
+    if not stranded:
+        return row
+    status = RUN_TABLE_HEADER.index("status")
+    return (*row[:status], f"{row[status]}*", *row[status + 1 :])
+
+
+def _dataset_hashes(ref: str) -> list[str]:
+    """The versions ``--data`` names: every version of NAME, or the one of NAME@N or a hash."""
+    from storage.dataset_refs import parse_dataset_ref
+    from storage.errors import InvalidValueError
+
+    try:
+        parsed = parse_dataset_ref(ref)
+    except InvalidValueError as exc:
+        raise InvalidConfigError(f"--data: {exc}") from None
+    repository = STATE.repository
+    if parsed.name is not None and parsed.version is None:
+        versions = repository.list_dataset_versions(parsed.name)
+        if versions:
+            return [version.sha256 for version in versions]
+    return [repository.find_dataset_version(ref).sha256]  # or says what is stored
 
 
 def _list_evaluation_jobs(
@@ -196,6 +240,7 @@ def show_run(
         repository.list_checkpoints(run_id),
         repository.list_attempts(run_id),
     )
+    detail["data"] = run_data(repository, run)
     if output_format is Format.JSON:
         print_json(detail)
         return
@@ -233,6 +278,11 @@ def _now(run: RunRecord) -> str:
 
     if run.status is RunStatus.QUEUED:
         return place_in_queue(STATE.repository, run, _workers(run.queue)).describe()
+    from api_cli.stranded import dead_owners, stranded_sentence
+
+    pid = dead_owners([run]).get(run.id)
+    if pid is not None:
+        return stranded_sentence(run.id, pid)
     loss, accuracy = latest_metrics(STATE.repository, run)
     if loss is None or accuracy is None:
         return "starting: loading TensorFlow and the data, compiling the step"

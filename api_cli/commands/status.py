@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,6 +21,9 @@ from api_cli.output import (
 from api_cli.state import STATE
 from storage.errors import ConfigurationError, TrainqError
 from storage.redaction import redact
+
+if TYPE_CHECKING:
+    from storage import Repository
 
 
 def status(
@@ -49,6 +52,7 @@ def status(
             "ok": True,
             "runs_by_status": {key.value: value for key, value in runs.items()},
             "evaluation_jobs_by_status": {key.value: value for key, value in jobs.items()},
+            "runs_whose_process_is_gone": _dead_owners(repository),
         }
     except TrainqError as exc:
         healthy = False
@@ -110,6 +114,19 @@ def _print_report(report: dict[str, Any]) -> None:
             ("status", "training runs", "evaluation jobs"),
             [(status, count, jobs[status]) for status, count in runs.items()],
         )
+        from api_cli.stranded import stranded_sentence
+
+        for run_id, pid in database["runs_whose_process_is_gone"].items():
+            stdout.print(stranded_sentence(int(run_id), pid), highlight=False)
+
+
+def _dead_owners(repository: Repository) -> dict[str, int]:
+    """``{run id: pid}`` of the running runs whose process, on this host, is gone."""
+    from api_cli.stranded import dead_owners
+    from storage.records import RunStatus
+
+    running = repository.list_runs(statuses=[RunStatus.RUNNING])
+    return {str(run_id): pid for run_id, pid in dead_owners(running).items()}
 
 
 def _health(part: dict[str, Any]) -> str:

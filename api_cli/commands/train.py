@@ -16,6 +16,7 @@ from api_cli.submission import (
     TimeoutOption,
     WaitOption,
     follow_run,
+    keeping_work_if_output_closes,
     refuse_no_wait_in_process,
     where,
 )
@@ -139,9 +140,10 @@ def train(
     config = client.ready_for_one_run(config)
     run = client.submit(config, name=name, tags=tags, max_attempts=max_attempts)
     handle = client.handle(run.id)
-    if not json_output:
-        stdout.print(f"run {run.id} queued {where(handle, run)}, seed {run.seed}")
-    follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)
+    with keeping_work_if_output_closes(handle):
+        if not json_output:
+            stdout.print(f"run {run.id} queued {where(handle, run)}, seed {run.seed}")
+        follow_run(handle, wait=wait, json_output=json_output, timeout_s=timeout)
 
 
 def _validated_config(**fields: Any) -> TrainConfig:
