@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy import JSON, DateTime, Dialect, LargeBinary, cast
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -36,6 +37,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class Blob(TypeDecorator[bytes]):
+    """Bytes (BLOB on SQLite, BYTEA on PostgreSQL), read back as bytes whatever SQLite holds.
+
+    SQLite keeps any storage class in any column: a blob edited through SQL (``UPDATE checkpoints
+    SET weights = CAST(weights AS TEXT)``) comes back as TEXT, which Python's driver decodes as
+    UTF-8 and fails on ("Could not decode to UTF-8": every read of the row, and so ``eval``,
+    ``resume``, ``db check``, ended in exit 69). Every read casts to BLOB instead, which gives
+    the stored bytes unchanged, and the blob's own check (a weight blob's SHA-256, a metric
+    chunk's size) then says whether they are intact. On PostgreSQL the cast is a no-op.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def column_expression(self, column: ColumnElement[bytes]) -> ColumnElement[bytes]:
+        """``CAST(column AS BLOB)`` in every SELECT of the column."""
+        return cast(column, LargeBinary)
 
 
 class PortableJSON(TypeDecorator[Any]):

@@ -6,7 +6,8 @@ Three checks, each reported in the user's words:
   page, random bytes written over the file, or a file that is not a database show up here.
   PostgreSQL checksums its own pages and has no equivalent trainq can run without extensions.
 - every weight blob (checkpoints, final weights included): its SHA-256 and its structure, exactly
-  as a resume, ``eval`` or ``export`` would read it;
+  as a resume, ``eval`` or ``export`` would read it; on SQLite also whether it is still stored
+  as a BLOB (an SQL edit can leave TEXT, which trainq reads as bytes all the same);
 - every metric chunk: loss and accuracy each hold 4 bytes per step (the blobs carry no checksum,
   so their size is what can be checked).
 
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import LargeBinary, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.database import Database
@@ -146,6 +147,7 @@ def _check_file(database: Database, path: Path | None, problems: list[IntegrityP
 def _check_weights(database: Database, problems: list[IntegrityProblem]) -> int:
     with database.transaction(readonly=True) as session:
         final_steps = _final_steps(session)
+        not_blobs = _not_stored_as_blobs(session) if database.dialect_name == "sqlite" else {}
         count = 0
         for row in _checkpoint_rows(session):
             count += 1
@@ -155,6 +157,9 @@ def _check_weights(database: Database, problems: list[IntegrityProblem]) -> int:
                 else f"checkpoint at step {row.step}"
             )
             detail = _weights_problem(row)
+            stored_as = not_blobs.get((row.run_id, row.step))
+            if stored_as is not None:
+                detail = _stored_as_problem(stored_as, row, detail)
             if detail is not None:
                 problems.append(
                     IntegrityProblem("weights", f"{label}: {detail}", row.run_id, row.step)
@@ -171,6 +176,26 @@ def _checkpoint_rows(session: Session) -> Iterator[CheckpointRow]:
     for row in session.scalars(statement):
         yield row
         session.expunge(row)  # do not keep every blob in the identity map
+
+
+def _not_stored_as_blobs(session: Session) -> dict[tuple[int, int], str]:
+    """(run id, step) -> SQLite's storage class of each weight blob that is no BLOB."""
+    storage_class = func.typeof(CheckpointRow.__table__.c.weights)
+    statement = select(CheckpointRow.run_id, CheckpointRow.step, storage_class).where(
+        storage_class != "blob"
+    )
+    return {(int(run), int(step)): str(kind) for run, step, kind in session.execute(statement)}
+
+
+def _stored_as_problem(storage_class: str, row: CheckpointRow, detail: str | None) -> str:
+    how = f"stored as {storage_class.upper()}, not as a BLOB (edited outside trainq?)"
+    if detail is not None:
+        return f"{how}; {detail}"
+    return (
+        f"{how}; its bytes still match its checksum, so trainq reads it. Store it as a BLOB "
+        f"again: UPDATE checkpoints SET weights = CAST(weights AS BLOB) WHERE run_id = "
+        f"{row.run_id} AND step = {row.step}"
+    )
 
 
 def _final_steps(session: Session) -> dict[int, int]:
@@ -202,8 +227,9 @@ def _check_chunks(database: Database, problems: list[IntegrityProblem]) -> int:
         MetricChunkRow.run_id,
         MetricChunkRow.first_step,
         MetricChunkRow.n_steps,
-        func.length(MetricChunkRow.loss),
-        func.length(MetricChunkRow.accuracy),
+        # Cast: the length of a TEXT is in characters (up to its first NUL), a BLOB's in bytes.
+        func.length(cast(MetricChunkRow.__table__.c.loss, LargeBinary)),
+        func.length(cast(MetricChunkRow.__table__.c.accuracy, LargeBinary)),
     ).order_by(MetricChunkRow.run_id, MetricChunkRow.first_step)
 
     def check(session: Session) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.column_types import UTCDateTime, json_column_type
+from storage.column_types import Blob, UTCDateTime, json_column_type
 from storage.dataset_refs import MAX_DATASET_NAME_CHARS
 from storage.records import AttemptOutcome, JobKind, RunStatus
 from storage.validation import MAX_NAME_CHARS
@@ -139,8 +139,8 @@ class MetricChunkRow(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     first_step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     n_steps: Mapped[int] = mapped_column(Integer)
-    loss: Mapped[bytes] = mapped_column(LargeBinary)
-    accuracy: Mapped[bytes] = mapped_column(LargeBinary)
+    loss: Mapped[bytes] = mapped_column(Blob())
+    accuracy: Mapped[bytes] = mapped_column(Blob())
 
 
 class CheckpointRow(Base):
@@ -150,7 +150,7 @@ class CheckpointRow(Base):
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    weights: Mapped[bytes] = mapped_column(Blob())
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -16,7 +16,7 @@ import pytest
 
 from storage import Database, Repository
 from tests.cli.conftest import Trainq
-from tests.storage.support import WEIGHTS, chunk, claim, new_run, sqlite_url
+from tests.storage.support import WEIGHTS, chunk, claim, execute_sql, new_run, sqlite_url
 
 Mount = Callable[..., Path]
 
@@ -136,3 +136,28 @@ def test_a_plot_to_a_disk_with_room_writes_the_image_and_nothing_else(
     assert result.returncode == 0, result.stderr
     assert os.listdir(roomy) == ["figure.png"]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [("CAST(weights AS TEXT)", 0), ("CAST(substr(weights, 1, 1000) AS TEXT)", 65)],
+    ids=["its-own-bytes", "cut"],
+)
+def test_a_checkpoint_stored_as_text_exports_by_its_checksum_never_exit_69(
+    trainq: Trainq, home: Path, tmp_path: Path, edit: str, code: int
+) -> None:
+    database = Database(sqlite_url(home / "trainq.db"))
+    repo = Repository(database)
+    run = claim(repo, new_run(repo).id)
+    repo.record_chunk(run.id, 1, chunk(1, 100), lease_ttl_s=30, checkpoint=WEIGHTS)
+    execute_sql(database, f"UPDATE checkpoints SET weights = {edit} WHERE run_id = {run.id}")
+    database.dispose(close=True)
+
+    result = trainq("export", str(run.id), "--out", str(tmp_path / "run.npz"))
+
+    assert result.returncode == code, result.stderr
+    if code == 65:
+        assert f"run {run.id}, checkpoint at step 100: weight blob checksum mismatch" in (
+            result.stderr.replace("\n", " ")
+        )
+    assert "UTF-8" not in result.stderr and "Traceback" not in result.stderr

@@ -125,3 +125,44 @@ def test_a_blob_truncated_in_the_database_is_detected_even_with_a_matching_check
 
     with pytest.raises(WeightsCorruptError, match="truncated"):
         repo.get_checkpoint(run.id, 100)
+
+
+def stored_as_text(db: Database, column: str, *, keep_bytes: int | None = None) -> str:
+    """SQL that turns a blob column into TEXT on SQLite (all its bytes, or the first
+    ``keep_bytes``); PostgreSQL's BYTEA cannot hold text, so there the bytes are cut instead."""
+    if db.dialect_name == "postgresql":
+        assert keep_bytes is not None, "PostgreSQL keeps a bytea's bytes: nothing to damage"
+        return f"substring({column} from 1 for {keep_bytes})"
+    part = column if keep_bytes is None else f"substr({column}, 1, {keep_bytes})"
+    return f"CAST({part} AS TEXT)"
+
+
+def test_a_checkpoint_and_a_metric_chunk_edited_into_text_read_back_their_own_bytes(
+    db: Database, repo: Repository
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("only SQLite stores TEXT in a blob column")
+    run = claim(repo, new_run(repo).id)
+    repo.record_chunk(run.id, 1, chunk(1, 100), lease_ttl_s=LEASE_TTL_S, checkpoint=WEIGHTS)
+    execute_sql(db, f"UPDATE checkpoints SET weights = {stored_as_text(db, 'weights')}")
+    execute_sql(db, f"UPDATE metric_chunks SET loss = {stored_as_text(db, 'loss')}")
+    assert execute_sql(db, "SELECT typeof(weights) FROM checkpoints") == [("text",)]
+
+    latest = repo.latest_checkpoint(run.id)
+
+    assert latest is not None
+    for name, array in WEIGHTS.items():
+        np.testing.assert_array_equal(latest.arrays[name], array)
+    assert [row.loss for row in repo.read_metrics(run.id)] == list(range(1, 101))
+
+
+def test_a_checkpoint_replaced_by_part_of_itself_as_text_is_a_corrupt_checkpoint(
+    db: Database, repo: Repository
+) -> None:
+    run = claim(repo, new_run(repo).id)
+    repo.record_chunk(run.id, 1, chunk(1, 100), lease_ttl_s=LEASE_TTL_S, checkpoint=WEIGHTS)
+    damaged = stored_as_text(db, "weights", keep_bytes=1000)
+    execute_sql(db, f"UPDATE checkpoints SET weights = {damaged}")
+
+    with pytest.raises(WeightsChecksumError, match="checkpoint at step 100: weight blob checksum"):
+        repo.get_checkpoint(run.id, 100)

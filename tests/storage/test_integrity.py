@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from storage import Database, Repository, RunStatus
 from storage.integrity import check_database
 from tests.storage.support import LEASE_TTL_S, WEIGHTS, chunk, claim, execute_sql, new_run
@@ -55,3 +57,28 @@ def test_a_truncated_metric_chunk_is_reported_with_its_steps(
     [problem] = report.problems
     assert (problem.what, problem.run_id, problem.step) == ("metrics", run_id, 101)
     assert "metrics of steps 101..200: 396 bytes of loss" in problem.detail
+
+
+def test_a_checkpoint_stored_as_text_is_reported_with_how_to_store_it_as_a_blob_again(
+    db: Database, repo: Repository
+) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("only SQLite stores TEXT in a blob column")
+    run_id = stored_run(repo)
+    execute_sql(db, "UPDATE checkpoints SET weights = CAST(weights AS TEXT) WHERE step = 100")
+    execute_sql(db, "UPDATE checkpoints SET weights = CAST(X'00FF' AS TEXT) WHERE step = 200")
+    execute_sql(db, "UPDATE metric_chunks SET loss = CAST(loss AS TEXT)")
+
+    report = check_database(db)
+
+    intact, damaged = report.problems  # the metric chunks' bytes are whole: no problem
+    assert (intact.run_id, intact.step, damaged.run_id, damaged.step) == (run_id, 100, run_id, 200)
+    assert intact.detail.startswith(
+        "checkpoint at step 100: stored as TEXT, not as a BLOB (edited outside trainq?); its "
+        "bytes still match its checksum, so trainq reads it."
+    )
+    assert "UPDATE checkpoints SET weights = CAST(weights AS BLOB)" in intact.detail
+    assert damaged.detail.startswith(
+        "final weights: stored as TEXT, not as a BLOB (edited outside trainq?); the blob is 2 "
+        "bytes but was stored as"
+    )

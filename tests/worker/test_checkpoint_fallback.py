@@ -123,3 +123,35 @@ def test_a_run_whose_every_checkpoint_is_corrupt_fails_without_retry(
     assert finished.error is not None
     assert "every checkpoint is corrupt (step 2000 (checksum mismatch)" in finished.error
     assert execute_job(context(repository, tmp_path), run_id) is None  # no retry
+
+
+@pytest.mark.parametrize(
+    ("edit", "resumed_from"),
+    [
+        ("CAST(weights AS TEXT)", DIED_AT_STEP),  # its bytes unchanged: still the newest intact
+        ("CAST(substr(weights, 1, 1000) AS TEXT)", 2_000),  # cut: damaged, the older one serves
+    ],
+)
+def test_a_newest_checkpoint_stored_as_text_resumes_by_its_checksum(
+    repository: Repository,
+    fashion_mnist: FashionMnist,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    edit: str,
+    resumed_from: int,
+) -> None:
+    run_id = first_attempt_dies_after(repository, fashion_mnist, DIED_AT_STEP)
+    with sqlite3.connect(tmp_path / "trainq.db") as connection:
+        connection.execute(
+            f"UPDATE checkpoints SET weights = {edit} WHERE run_id = ? AND step = ?",
+            (run_id, DIED_AT_STEP),
+        )
+    connection.close()
+
+    with caplog.at_level(logging.WARNING):
+        finished = execute_job(context(repository, tmp_path), run_id)
+
+    assert finished is not None and finished.status is RunStatus.SUCCEEDED
+    skipped = f"checkpoint at step {DIED_AT_STEP} is corrupt (checksum mismatch)"
+    assert (skipped in caplog.text) is (resumed_from != DIED_AT_STEP)
+    assert [row.step for row in repository.read_metrics(run_id)] == list(range(1, 4_001))
