@@ -10,6 +10,7 @@ eval`` adds ``stored``). No Rich here: the dashboard builds its pages from this 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from worker.data import CLASS_NAMES
@@ -21,8 +22,11 @@ if TYPE_CHECKING:
 PER_CLASS_HEADER = ("class", "name", "accuracy", "examples", "most_confused_with", "confusions")
 
 
-def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
-    """The JSON form of an evaluation, its classes named."""
+def evaluation_dict(
+    evaluation: EvaluationRecord, class_names: Sequence[str] = CLASS_NAMES
+) -> dict[str, Any]:
+    """The JSON form of an evaluation, its classes named by ``class_names`` (the run's dataset's,
+    ``api_cli.class_names.run_class_names``; Fashion-MNIST's by default)."""
     return {
         "id": evaluation.id,
         "run_id": evaluation.run_id,
@@ -34,12 +38,16 @@ def evaluation_dict(evaluation: EvaluationRecord) -> dict[str, Any]:
         "confusion": evaluation.confusion,
         "job_id": evaluation.job_id,
         "created_at": evaluation.created_at.isoformat(timespec="seconds"),
-        "class_names": [class_name(index) for index in range(len(evaluation.confusion))],
-        "per_class": per_class_rows(evaluation),
+        "class_names": [
+            class_name(index, class_names) for index in range(len(evaluation.confusion))
+        ],
+        "per_class": per_class_rows(evaluation, class_names),
     }
 
 
-def per_class_rows(evaluation: EvaluationRecord) -> list[dict[str, Any]]:
+def per_class_rows(
+    evaluation: EvaluationRecord, class_names: Sequence[str] = CLASS_NAMES
+) -> list[dict[str, Any]]:
     """Each class's accuracy (recall), examples, and the class it is most often mistaken for."""
     rows: list[dict[str, Any]] = []
     for index, counts in enumerate(evaluation.confusion):
@@ -49,16 +57,16 @@ def per_class_rows(evaluation: EvaluationRecord) -> list[dict[str, Any]]:
         rows.append(
             {
                 "class": index,
-                "name": class_name(index),
+                "name": class_name(index, class_names),
                 "accuracy": None if math.isnan(accuracy) else accuracy,
                 "examples": sum(counts),
-                "most_confused_with": class_name(worst) if worst_count else None,
+                "most_confused_with": class_name(worst, class_names) if worst_count else None,
                 "confusions": worst_count,
             }
         )
     return rows
 
 
-def class_name(index: int) -> str:
-    """Fashion-MNIST's name of class ``index`` (its number past the known classes)."""
-    return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
+def class_name(index: int, class_names: Sequence[str] = CLASS_NAMES) -> str:
+    """The name of class ``index`` (its number past the known names)."""
+    return class_names[index] if index < len(class_names) else str(index)

@@ -1,8 +1,8 @@
 """One stored evaluation for people and for scripts: per-class accuracy by class name, confusions.
 
 ``trainq eval`` (when one checkpoint was evaluated) and ``trainq evals show`` print it. The class
-names are Fashion-MNIST's (``worker.data.CLASS_NAMES``, the one list); table headers, JSON keys
-and CSV columns use the same names.
+names are those of the run's dataset (``api_cli.class_names``; Fashion-MNIST's by default); table
+headers, JSON keys and CSV columns use the same names.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from api_cli.evaluation_json import PER_CLASS_HEADER, evaluation_dict, per_class_rows
+from api_cli.evaluation_json import (
+    PER_CLASS_HEADER,
+    class_name,
+    evaluation_dict,
+    per_class_rows,
+)
 from api_cli.output import Format, print_csv, print_json, print_table, stdout
 from api_cli.plotting.confusion_table import print_confusion
 from worker.data import CLASS_NAMES
@@ -20,19 +25,25 @@ if TYPE_CHECKING:
     from storage.records import EvaluationRecord
 
 
-def evaluation_detail_dict(evaluation: EvaluationRecord, *, stored: bool) -> dict[str, Any]:
+def evaluation_detail_dict(
+    evaluation: EvaluationRecord, *, stored: bool, class_names: Sequence[str] = CLASS_NAMES
+) -> dict[str, Any]:
     """The JSON form of one evaluation (``evaluation_dict``) and whether it was stored before."""
-    return {**evaluation_dict(evaluation), "stored": stored}
+    return {**evaluation_dict(evaluation, class_names), "stored": stored}
 
 
 def print_evaluation(
-    evaluation: EvaluationRecord, output_format: Format, *, stored: bool = True
+    evaluation: EvaluationRecord,
+    output_format: Format,
+    *,
+    stored: bool = True,
+    class_names: Sequence[str] = CLASS_NAMES,
 ) -> None:
     """Print one evaluation: a summary, per-class accuracy and the labelled confusion matrix."""
     if output_format is Format.JSON:
-        print_json(evaluation_detail_dict(evaluation, stored=stored))
+        print_json(evaluation_detail_dict(evaluation, stored=stored, class_names=class_names))
         return
-    rows = per_class_rows(evaluation)
+    rows = per_class_rows(evaluation, class_names)
     if output_format is Format.CSV:  # one line per class: a spreadsheet's natural shape
         print_csv(PER_CLASS_HEADER, [[row[name] for name in PER_CLASS_HEADER] for row in rows])
         return
@@ -44,7 +55,7 @@ def print_evaluation(
     )
     print_confusion(
         evaluation.confusion,
-        CLASS_NAMES[: len(evaluation.confusion)],
+        [class_name(index, class_names) for index in range(len(evaluation.confusion))],
         "confusion matrix: rows are the true class, columns the predicted one",
     )
 

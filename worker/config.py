@@ -34,6 +34,7 @@ from worker.errors import InvalidConfigError
 # The enums live in worker.choices (no pydantic, for the CLI's start); they are re-exported here
 # because a config's fields are where callers look for them.
 __all__ = [
+    "MAX_TRAIN_EXAMPLES",
     "TRAIN_EXAMPLES",
     "Dataset",
     "Device",
@@ -44,9 +45,17 @@ __all__ = [
     "TrainConfig",
     "parse_eval_config",
     "parse_train_config",
+    "require_fits_training_split",
 ]
 
+#: Training images of the built-in Fashion-MNIST (a config without ``data_sha256``).
 TRAIN_EXAMPLES = 60_000
+#: Any dataset's training examples at most: batches index them with int32.
+MAX_TRAIN_EXAMPLES = 2**31 - 1
+#: A dataset version's content hash, as ``worker.datasets.content_hash`` writes it.
+_SHA256_PATTERN = r"^[0-9a-f]{64}$"
+#: How people name a version ("NAME@N"); bounded, since it is stored and printed.
+_DATA_NAME_PATTERN = r"^[^\s@][^\s]{0,199}@[0-9]{1,9}$"
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -74,8 +83,9 @@ class TrainConfig(BaseModel):
 
     # Plain SGD step size; the seed uses 0.01.
     learning_rate: Annotated[float, Field(gt=0, le=1000)] = TRAIN_DEFAULTS.learning_rate
-    # Examples per step; the seed uses 128.
-    batch_size: Annotated[int, Field(ge=1, le=TRAIN_EXAMPLES)] = TRAIN_DEFAULTS.batch_size
+    # Examples per step; the seed uses 128. At most the training examples left after val_size
+    # (checked here for Fashion-MNIST, against the dataset's count where the dataset is known).
+    batch_size: Annotated[int, Field(ge=1, le=MAX_TRAIN_EXAMPLES)] = TRAIN_DEFAULTS.batch_size
     # Number of SGD steps ("Número del lote" 1..steps); the seed runs 10,000.
     steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = TRAIN_DEFAULTS.steps
     # Seeds the initial weights and the data order; None means "draw one" (see resolved()).
@@ -99,8 +109,8 @@ class TrainConfig(BaseModel):
     device: Device = TRAIN_DEFAULTS.device
     # Which dataset to train on.
     dataset: Dataset = TRAIN_DEFAULTS.dataset
-    # Training images held out for validation (never trained on); 0 keeps all 60,000 (the seed).
-    val_size: Annotated[int, Field(ge=0, le=TRAIN_EXAMPLES - 1)] = TRAIN_DEFAULTS.val_size
+    # Training examples held out for validation (never trained on); 0 keeps them all (the seed).
+    val_size: Annotated[int, Field(ge=0, le=MAX_TRAIN_EXAMPLES - 1)] = TRAIN_DEFAULTS.val_size
     # Seeds which images are held out; None means "the run's seed" (see resolved()).
     val_seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     # Compile each chunk with XLA (faster steps, a compile once per shape and host) rather than
@@ -108,6 +118,11 @@ class TrainConfig(BaseModel):
     # decides (see resolved(), worker.training.xla_choice); a stored config without it (a run
     # from before this field) trained with XLA and resumes with XLA.
     xla: bool | None = None
+    # The dataset version trained on, by content hash (``trainq data``); None is the built-in
+    # Fashion-MNIST, as every run before datasets trained (so old runs stay valid, unchanged).
+    data_sha256: Annotated[str, Field(pattern=_SHA256_PATTERN)] | None = None
+    # The same version as people name it ("NAME@N"), recorded for them; the hash is what counts.
+    data_name: Annotated[str, Field(pattern=_DATA_NAME_PATTERN)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -177,12 +192,12 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _batches_fit_the_training_images(self) -> TrainConfig:
-        if self.batch_size > TRAIN_EXAMPLES - self.val_size:
-            left = TRAIN_EXAMPLES - self.val_size
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must not exceed the {left} training images "
-                f"left after holding out val_size ({self.val_size})"
-            )
+        if self.data_name is not None and self.data_sha256 is None:
+            raise ValueError("data_name names a dataset version but data_sha256 is missing")
+        if self.data_sha256 is None:  # the built-in Fashion-MNIST: its count is known here
+            problem = _fit_problem(self, TRAIN_EXAMPLES, "Fashion-MNIST")
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     def resolved(self, *, xla: bool = True) -> TrainConfig:
@@ -209,6 +224,33 @@ class TrainConfig(BaseModel):
         if self.seed is None:
             raise InvalidConfigError("seed: the config was not resolved; call resolved() first")
         return self.seed
+
+
+def require_fits_training_split(config: TrainConfig, train_examples: int, dataset: str) -> None:
+    """Check ``batch_size`` and ``val_size`` against the ``train_examples`` of the dataset
+    ``config`` trains on (named ``dataset`` in the message).
+
+    Raises:
+        InvalidConfigError: naming the option and the count it must fit.
+    """
+    problem = _fit_problem(config, train_examples, dataset)
+    if problem is not None:
+        raise InvalidConfigError(f"invalid config: {problem}")
+
+
+def _fit_problem(config: TrainConfig, train_examples: int, dataset: str) -> str | None:
+    if config.val_size >= train_examples:
+        return (
+            f"val_size ({config.val_size}) must be less than the {train_examples} training "
+            f"examples of {dataset}: some must be left to train on"
+        )
+    left = train_examples - config.val_size
+    if config.batch_size > left:
+        return (
+            f"batch_size ({config.batch_size}) must not exceed the {left} training examples "
+            f"of {dataset} left after holding out val_size ({config.val_size})"
+        )
+    return None
 
 
 class EvalConfig(BaseModel):

@@ -16,10 +16,10 @@ from storage.errors import CheckpointNotFoundError
 from storage.records import Checkpoint, EvaluationJobRecord, JobKind, RunStatus
 from worker.claimed_job import run_claimed
 from worker.config import Device, Split, parse_train_config
-from worker.data import load_fashion_mnist
 from worker.errors import DeterministicJobError
 from worker.jobs import JobContext, effective_device
 from worker.lease import LeaseHeartbeat
+from worker.training_data import load_training_data
 from worker.validation import split_arrays
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,17 @@ def _evaluate(
 
     repository = context.repository
     checkpoint = _checkpoint_to_evaluate(repository, job)
-    data = load_fashion_mnist(context.settings.data_dir)
     trained = parse_train_config(repository.get_run(job.run_id).config)
-    images, labels = split_arrays(data, Split(job.split), trained)
+    data = load_training_data(trained, context.settings, repository)  # the run's own version
+    features, labels = split_arrays(data, Split(job.split), trained)
     result = evaluate(
-        checkpoint.arrays, images, labels, device=effective_device(Device.AUTO, context.settings)
+        checkpoint.arrays,
+        features,
+        labels,
+        dims=data.dims,
+        feature_kind=data.feature_kind,
+        dataset=data.label,
+        device=effective_device(Device.AUTO, context.settings),
     )
 
     def save() -> EvaluationJobRecord:

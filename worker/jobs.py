@@ -20,11 +20,11 @@ from storage import Repository, Settings
 from storage.records import ChunkAck, JobKind, MetricChunk, RunRecord, RunStatus
 from worker.claimed_job import run_claimed
 from worker.config import Device, TrainConfig, parse_train_config
-from worker.data import load_fashion_mnist
 from worker.lease import LeaseHeartbeat, LeaseLostInOutageError
 from worker.outage import hand_back_after_outage
 from worker.resume_point import newest_intact_checkpoint
 from worker.start_up import StartUp
+from worker.training_data import load_training_data
 from worker.trial_hooks import CheckpointHooks
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def _train(
     )
     if resume is not None:
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
-    data = load_fashion_mnist(context.settings.data_dir)
+    data = load_training_data(config, context.settings, repository)  # the recorded version
     loaded_at = time.perf_counter()
     # TensorFlow only now: where it is importing in a thread (an embedded `trainq train`, see
     # worker.training.start_importing), touching `train` waits for that import, and the
@@ -214,7 +214,9 @@ def _train(
         ),
     )
     traced = traces_so_far() > start_up.traces_before
-    xla_choice.record_run(context.settings.home_dir, config, result, traced=traced)
+    xla_choice.record_run(
+        context.settings.home_dir, config, result, traced=traced, data=data.data_shape
+    )
     if heartbeat.lease_lost.is_set():
         return _StoppedByOutage(heartbeat, result.state, held_back[0] if held_back else None)
     if hooks.pruned_at_step is not None:

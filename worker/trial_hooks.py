@@ -1,7 +1,7 @@
 """What a training job does at each checkpoint beyond storing it: validation, then ASHA.
 
 At every checkpoint of a run with a validation split, its loss and accuracy over the held-out
-images are stored (idempotent per step), in the transaction that stores the chunk and the
+examples are stored (idempotent per step), in the transaction that stores the chunk and the
 checkpoint. When the run is a sweep trial with ASHA and the step is
 a rung, the metric goes to ``Repository.decide_rung``, which records it and decides, in one
 transaction, whether the trial continues. A pruned trial ends SUCCEEDED with ``pruned: true`` and
@@ -20,9 +20,9 @@ from worker.sweep_spec import Objective, SweepSpec, parse_sweep_spec
 from worker.validation import ValidationResult, Validator
 
 if TYPE_CHECKING:
-    from worker.data import FashionMnist
     from worker.jobs import JobContext
     from worker.training import TrainingState, TrainResult
+    from worker.training_data import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class CheckpointHooks:
     """Validation and rung decisions of one attempt of one training run."""
 
     def __init__(
-        self, context: JobContext, run: RunRecord, config: TrainConfig, data: FashionMnist
+        self, context: JobContext, run: RunRecord, config: TrainConfig, data: TrainingData
     ) -> None:
         self._context = context
         self._run = run

@@ -1,6 +1,6 @@
-"""Validation metrics of a run's weights over its held-out images, and the images of a split.
+"""Validation metrics of a run's weights over its held-out examples, and the examples of a split.
 
-NumPy only: one ``(n, 784) @ (784, 10)`` product per checkpoint, no TensorFlow graph to build.
+NumPy only: one ``(n, D) @ (D, C)`` product per checkpoint, no TensorFlow graph to build.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from worker.config import Split, TrainConfig
 from worker.data import FashionMnist
 from worker.errors import DeterministicJobError
 from worker.holdout import holdout
+from worker.training_data import FeatureArray, LabelArray, TrainingData, training_data
 
-UInt8Array = npt.NDArray[np.uint8]
 _Converted = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
 
 #: Held-out sets kept converted, by (dataset identity, val_seed, val_size); a few at most.
-_CONVERTED: dict[tuple[int, int | None, int], tuple[FashionMnist, _Converted]] = {}
+_CONVERTED: dict[tuple[int, int | None, int], tuple[TrainingData, _Converted]] = {}
 _CONVERTED_LIMIT = 2
 _CONVERTED_LOCK = threading.Lock()
 
@@ -34,13 +34,15 @@ class ValidationResult:
 
 
 def split_arrays(
-    data: FashionMnist, split: Split, trained: TrainConfig
-) -> tuple[UInt8Array, UInt8Array]:
-    """Images and labels of ``split`` for a run trained with ``trained`` (``val``: its holdout).
+    data: TrainingData | FashionMnist, split: Split, trained: TrainConfig
+) -> tuple[FeatureArray, LabelArray]:
+    """Features and labels of ``split`` for a run trained with ``trained`` (``val``: its holdout).
 
     Raises:
-        DeterministicJobError: ``val`` asked of a run trained without a validation split.
+        DeterministicJobError: ``val`` asked of a run trained without a validation split, or
+            ``test`` of a dataset without a test split.
     """
+    data = training_data(data)
     if split is not Split.VAL:
         return data.split(split.value)
     if trained.val_size == 0:
@@ -48,8 +50,8 @@ def split_arrays(
             "the run held out no validation images (it was trained with --val-size 0); "
             "evaluate it with --split test, or train with --val-size N"
         )
-    indices = holdout(trained.val_seed, trained.val_size).val_indices
-    return data.train_images[indices], data.train_labels[indices]
+    indices = holdout(trained.val_seed, trained.val_size, data.train_examples).val_indices
+    return data.x_train[indices], data.y_train[indices]
 
 
 class Validator:
@@ -59,8 +61,8 @@ class Validator:
     worker converts them once for all the trials it runs, not once per trial.
     """
 
-    def __init__(self, data: FashionMnist, config: TrainConfig) -> None:
-        self._images, self._labels = _converted_holdout(data, config)
+    def __init__(self, data: TrainingData | FashionMnist, config: TrainConfig) -> None:
+        self._images, self._labels = _converted_holdout(training_data(data), config)
 
     def measure(self, arrays: dict[str, npt.NDArray[np.float32]]) -> ValidationResult:
         """Loss (softmax cross-entropy) and accuracy of weights ``W``, ``b`` on the holdout."""
@@ -73,15 +75,16 @@ class Validator:
         return ValidationResult(loss=loss, accuracy=accuracy)
 
 
-def _converted_holdout(data: FashionMnist, config: TrainConfig) -> _Converted:
-    """The run's held-out images as float32 in [0, 1] and labels as int64, cached per process."""
+def _converted_holdout(data: TrainingData, config: TrainConfig) -> _Converted:
+    """The run's held-out examples as the model's float32 inputs and labels as int64, cached
+    per process."""
     key = (id(data), config.val_seed, config.val_size)
     with _CONVERTED_LOCK:
         cached = _CONVERTED.get(key)
         if cached is not None and cached[0] is data:
             return cached[1]
         images, labels = split_arrays(data, Split.VAL, config)
-        converted = (images.astype(np.float32) / np.float32(255.0), labels.astype(np.int64))
+        converted = (data.model_inputs(images), labels.astype(np.int64))
         converted[0].setflags(write=False)
         converted[1].setflags(write=False)
         while len(_CONVERTED) >= _CONVERTED_LIMIT:

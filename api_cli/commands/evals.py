@@ -118,7 +118,11 @@ def show_evaluation(
     from api_cli.evaluation_view import print_evaluation
 
     shown = chosen_format(output_format, json_output)
-    print_evaluation(STATE.repository.get_evaluation(evaluation_id), shown)
+    from api_cli.class_names import run_class_names
+
+    evaluation = STATE.repository.get_evaluation(evaluation_id)
+    names = run_class_names(STATE.repository, evaluation.run_id)
+    print_evaluation(evaluation, shown, class_names=names)
 
 
 def list_rows(evaluations: list[EvaluationRecord], runs: list[RunRecord]) -> list[dict[str, Any]]:

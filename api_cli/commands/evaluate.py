@@ -248,6 +248,7 @@ def _steps_to_evaluate(
 
 def _report(finished: list[JobRecord], stored: list[EvaluationRecord], shown: Format) -> None:
     """Print the stored and the new results; exit 1 if an evaluation job did not succeed."""
+    from api_cli.class_names import run_class_names
     from api_cli.evaluation_view import evaluation_detail_dict, evaluations_table, print_evaluation
     from storage.records import RunStatus
 
@@ -261,7 +262,12 @@ def _report(finished: list[JobRecord], stored: list[EvaluationRecord], shown: Fo
             {
                 "evaluation_job_ids": [job.id for job in finished],
                 "evaluations": [
-                    evaluation_detail_dict(e, stored=e.id in stored_ids) for e in evaluations
+                    evaluation_detail_dict(
+                        e,
+                        stored=e.id in stored_ids,
+                        class_names=run_class_names(repository, e.run_id),
+                    )
+                    for e in evaluations
                 ],
                 "failed": [
                     {"evaluation_job_id": job.id, "status": job.status.value, "error": job.error}
@@ -272,7 +278,9 @@ def _report(finished: list[JobRecord], stored: list[EvaluationRecord], shown: Fo
     elif shown is Format.CSV:
         _print_csv(evaluations, stored_ids)
     elif len(evaluations) == 1:
-        print_evaluation(evaluations[0], Format.TABLE, stored=evaluations[0].id in stored_ids)
+        only = evaluations[0]
+        names = run_class_names(repository, only.run_id)
+        print_evaluation(only, Format.TABLE, stored=only.id in stored_ids, class_names=names)
     elif evaluations:
         evaluations_table(evaluations, stored_ids, "evaluations")
         stdout.print("per-class accuracy and confusions of one: `trainq evals show ID`")

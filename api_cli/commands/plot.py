@@ -113,9 +113,12 @@ def _plot_curves(runs: list[RunRecord], metric: Metric, smoothing: float, out: P
 
 
 def _plot_confusion(run: RunRecord, split: str | None, out: Path | None) -> None:
-    from worker.data import CLASS_NAMES
+    from api_cli.class_names import run_class_names
+    from api_cli.evaluation_json import class_name
 
     evaluation = _newest_evaluation(run, split)
+    known = run_class_names(STATE.repository, run.id)
+    names = [class_name(index, known) for index in range(len(evaluation.confusion))]
     title = (
         f"run {run.id}{f' ({run.name})' if run.name else ''}: {evaluation.split} split at step "
         f"{evaluation.checkpoint_step:,}, accuracy {evaluation.accuracy:.4f}"
@@ -123,12 +126,12 @@ def _plot_confusion(run: RunRecord, split: str | None, out: Path | None) -> None
     if out is not None:
         from api_cli.plotting.png import save_confusion
 
-        save_confusion(evaluation.confusion, CLASS_NAMES, title, out)
+        save_confusion(evaluation.confusion, names, title, out)
         stdout.print(f"wrote {literal(out)} (confusion matrix, evaluation {evaluation.id})")
         return
     from api_cli.plotting.confusion_table import print_confusion
 
-    print_confusion(evaluation.confusion, CLASS_NAMES, title)
+    print_confusion(evaluation.confusion, names, title)
 
 
 def _newest_evaluation(run: RunRecord, split: str | None) -> EvaluationRecord:

@@ -1,4 +1,8 @@
-"""``trainq predict``: the seed's demo — a few test images, their true and predicted classes."""
+"""``trainq predict``: the seed's demo — a few test examples, their true and predicted classes.
+
+The examples, their scaling and the class names are those of the dataset version the run
+recorded (the built-in Fashion-MNIST for a run without one).
+"""
 
 from __future__ import annotations
 
@@ -55,11 +59,12 @@ def predict(
     Example: trainq predict 7 --samples 3 --seed 1
     """
     output_format = chosen_format(output_format, json_output)
-    from worker.data import load_fashion_mnist
+    from worker.config import parse_train_config
     from worker.prediction import sample_predictions
+    from worker.training_data import load_training_data
 
     repository = STATE.repository
-    repository.get_run(run_id)
+    run = repository.get_run(run_id)
     found = (
         repository.latest_checkpoint(run_id)
         if checkpoint is None
@@ -67,7 +72,7 @@ def predict(
     )
     if found is None:
         raise CheckpointNotFoundError(f"run {run_id} has no checkpoint yet")
-    data = load_fashion_mnist(STATE.settings.data_dir)
+    data = load_training_data(parse_train_config(run.config), STATE.settings, repository)
     predictions = sample_predictions(found.arrays, data, n=samples, seed=seed)
     rows = [asdict(prediction) for prediction in predictions]
     if output_format is Format.JSON:

@@ -60,6 +60,8 @@ def batch_indices(
     first_step: int,
     n_steps: int,
     pool: IndexArray | None = None,
+    *,
+    n_examples: int = TRAIN_EXAMPLES,
 ) -> IndexArray:
     """Training-example indices of steps ``first_step .. first_step + n_steps - 1`` (0-based).
 
@@ -68,13 +70,14 @@ def batch_indices(
         batch_size: examples per step.
         first_step: the first step, 0-based.
         n_steps: how many steps.
-        pool: the indices of the images training may use (``Holdout.train_indices``); None
-            for all 60,000.
+        pool: the indices of the examples training may use (``Holdout.train_indices``); None
+            for all ``n_examples``.
+        n_examples: the training split's size (60,000 for Fashion-MNIST).
 
     Returns:
         int32 array of shape ``(n_steps, batch_size)``; row ``i`` is step ``first_step + i``.
     """
-    n_examples = TRAIN_EXAMPLES if pool is None else len(pool)
+    n_examples = n_examples if pool is None else len(pool)
     per_epoch = batches_per_epoch(batch_size, n_examples)
     out = np.empty((n_steps, batch_size), dtype=np.int32)
     done = 0

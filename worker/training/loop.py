@@ -47,11 +47,12 @@ from worker.training.state import (
 )
 from worker.training.step import ChunkShape, chunk_function
 from worker.training.xla_choice import steps_per_call
+from worker.training_data import TrainingData, training_data
 
 
 def train(
     config: TrainConfig,
-    data: FashionMnist,
+    data: TrainingData | FashionMnist,
     *,
     resume_from: TrainingState | None = None,
     on_chunk: Callable[[ChunkReport], None] | None = None,
@@ -61,7 +62,8 @@ def train(
 
     Args:
         config: A resolved config (its seed set).
-        data: The dataset, from ``worker.data.load_fashion_mnist``.
+        data: The dataset (``worker.training_data.load_training_data``; Fashion-MNIST as
+            ``worker.data.load_fashion_mnist`` loads it is taken too).
         resume_from: A checkpoint state of this same run; training continues after its step and
             ends with weights bit-identical to an uninterrupted run (CPU, op determinism on).
         on_chunk: Called after every chunk, in order, with its per-step metrics (loss and
@@ -82,12 +84,13 @@ def train(
     """
     started = time.perf_counter()
     seed = config.seed_value
+    ready = training_data(data)
     if resume_from is not None:
-        check_resume_state(resume_from, config)
+        check_resume_state(resume_from, config, ready.dims, dataset=ready.label)
     configure_tensorflow()
     device = resolve_device(config.device)
-    runner = _ChunkRunner(config, seed, device, resident_training_set(data, device))
-    runner.load(resume_from or initial_state(config))
+    runner = _ChunkRunner(config, seed, device, resident_training_set(ready, device))
+    runner.load(resume_from or initial_state(config, ready.dims))
     step, steps_run = runner.step, 0
     last: ChunkReport | None = None
     clock = _TrainingClock()
@@ -106,18 +109,20 @@ def train(
     return _result(final_state, config, steps_run, device, started, last, clock)
 
 
-def prepare(config: TrainConfig, data: FashionMnist) -> None:
+def prepare(config: TrainConfig, data: TrainingData | FashionMnist) -> None:
     """Do now what the first ``train`` of ``config``'s shape would do before its first step.
 
     Sets TensorFlow up, copies the training split to the device and traces and compiles the
-    chunk for ``config``'s shape (device, batch size, steps per call, momentum), running it for
+    chunk for ``config``'s shape (device, batch size, steps per call, momentum, the data's width
+    and kind), running it for
     zero steps: nothing is trained and nothing is returned. A later ``train`` of any config of the
     same shape in this process starts at its first step (``worker.cluster.warm_up``).
     """
+    ready = training_data(data)
     configure_tensorflow()
     device = resolve_device(config.device)
-    runner = _ChunkRunner(config, config.seed_value, device, resident_training_set(data, device))
-    runner.load(initial_state(config))
+    runner = _ChunkRunner(config, config.seed_value, device, resident_training_set(ready, device))
+    runner.load(initial_state(config, ready.dims))
     runner.compile()
 
 
@@ -181,6 +186,7 @@ class _ChunkRunner:
         self._device = device
         self._dataset = dataset
         batch = config.batch_size
+        data = dataset.source
         self._call_steps = steps_per_call(config.chunk_steps, batch)
         shape = ChunkShape(
             device=device.name,
@@ -188,11 +194,17 @@ class _ChunkRunner:
             steps_per_call=self._call_steps,
             momentum=config.momentum > 0,
             xla=step_module.compiles_with_xla(config),
+            features=data.dims.features,
+            classes=data.dims.classes,
+            feature_kind=data.feature_kind.value,
         )
         self._function = chunk_function(shape)
-        # None when nothing is held out: the seed's order over all 60,000 images, unchanged.
+        self._examples = data.train_examples
+        # None when nothing is held out: the seed's order over all training examples, unchanged.
         self._pool = (
-            holdout(config.val_seed, config.val_size).train_indices if config.val_size else None
+            holdout(config.val_seed, config.val_size, self._examples).train_indices
+            if config.val_size
+            else None
         )
         self._l2 = tf.constant(config.l2, tf.float32)
         self._momentum = tf.constant(config.momentum, tf.float32)
@@ -248,7 +260,9 @@ class _ChunkRunner:
     def _call(self, first: int, count: int) -> tuple[FloatArray, FloatArray]:
         config, padded = self._config, self._call_steps
         indices = np.zeros((padded, config.batch_size), np.int32)
-        indices[:count] = batch_indices(self._seed, config.batch_size, first, count, self._pool)
+        indices[:count] = batch_indices(
+            self._seed, config.batch_size, first, count, self._pool, n_examples=self._examples
+        )
         rates = np.zeros(padded, np.float32)
         rates[:count] = learning_rates(
             config.learning_rate, config.schedule, config.steps, first, count

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worker.config import Device
-from worker.data import FashionMnist
 from worker.errors import DeviceUnavailableError
 from worker.tensorflow_import import tf
+from worker.training_data import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +135,11 @@ def resolve_device(device: Device) -> ResolvedDevice:
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class DeviceDataset:
-    """The training split as tensors on one device: uint8 images, int32 labels."""
+    """The training split as tensors on one device: features as the step takes them, labels."""
 
-    source: FashionMnist  # keeps the arrays (and so the cache key's id) alive
-    images: tf.Tensor  # (60000, 784) uint8
-    labels: tf.Tensor  # (60000,) int32
+    source: TrainingData  # keeps the arrays (and so the cache key's id) alive
+    images: tf.Tensor  # (n, D) uint8 pixels or float32 standardised features
+    labels: tf.Tensor  # (n,) int32
 
 
 _RESIDENT: dict[tuple[int, str], DeviceDataset] = {}
@@ -147,7 +147,7 @@ _RESIDENT_LIMIT = 2
 _RESIDENT_LOCK = threading.Lock()
 
 
-def resident_training_set(data: FashionMnist, device: ResolvedDevice) -> DeviceDataset:
+def resident_training_set(data: TrainingData, device: ResolvedDevice) -> DeviceDataset:
     """The training split copied once to ``device`` and kept there for the next jobs."""
     key = (id(data), device.name)
     with _RESIDENT_LOCK:
@@ -157,8 +157,8 @@ def resident_training_set(data: FashionMnist, device: ResolvedDevice) -> DeviceD
         with tf.device(device.name):
             resident = DeviceDataset(
                 source=data,
-                images=tf.constant(data.train_images),
-                labels=tf.constant(data.train_labels.astype("int32")),
+                images=tf.constant(data.x_train),
+                labels=tf.constant(data.y_train),
             )
         while len(_RESIDENT) >= _RESIDENT_LIMIT:
             _RESIDENT.pop(next(iter(_RESIDENT)))

@@ -1,8 +1,9 @@
 """What training hands back: the resumable state, per-chunk reports and the final result.
 
 NumPy only: these plain objects cross into code that must not import TensorFlow (tasks, storage).
-Weights use the notebook's layout: ``W`` is ``(784, 10)``, ``b`` is ``(10,)``; with momentum the
-velocities ``vW`` and ``vb`` have the same shapes. All arrays are float32 and read-only.
+Weights use the notebook's layout: ``W`` is ``(D, C)`` (``(784, 10)`` for Fashion-MNIST), ``b`` is
+``(C,)``; with momentum the velocities ``vW`` and ``vb`` have the same shapes. All arrays are
+float32 and read-only.
 """
 
 from __future__ import annotations
@@ -20,15 +21,35 @@ from worker.training.batches import INIT_STREAM
 
 FloatArray = npt.NDArray[np.float32]
 
-#: Shape of every array a state may hold.
-ARRAY_SHAPES: dict[str, tuple[int, ...]] = {
-    "W": (IMAGE_PIXELS, NUM_CLASSES),
-    "b": (NUM_CLASSES,),
-    "vW": (IMAGE_PIXELS, NUM_CLASSES),  # momentum velocity of W
-    "vb": (NUM_CLASSES,),  # momentum velocity of b
-}
 WEIGHT_NAMES = ("W", "b")
 VELOCITY_NAMES = ("vW", "vb")
+
+
+@dataclass(frozen=True)
+class ModelDims:
+    """The width of the logistic regression: D input features by C classes."""
+
+    features: int = IMAGE_PIXELS  # D
+    classes: int = NUM_CLASSES  # C
+
+    def array_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every array a state of this width may hold."""
+        return {
+            "W": (self.features, self.classes),
+            "b": (self.classes,),
+            "vW": (self.features, self.classes),  # momentum velocity of W
+            "vb": (self.classes,),  # momentum velocity of b
+        }
+
+    def describe(self) -> str:
+        """``784 features x 10 classes``, for messages."""
+        return f"{self.features:,} features x {self.classes:,} classes"
+
+
+#: The built-in Fashion-MNIST's width: 784 pixels, 10 classes.
+FASHION_MNIST_DIMS = ModelDims()
+#: Shape of every array a Fashion-MNIST state may hold.
+ARRAY_SHAPES: dict[str, tuple[int, ...]] = FASHION_MNIST_DIMS.array_shapes()
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
@@ -82,41 +103,70 @@ def frozen_array(array: npt.ArrayLike) -> FloatArray:
     return copy
 
 
-def initial_state(config: TrainConfig) -> TrainingState:
-    """The state before step 1: weights drawn from the seed (or zeros), zero velocities."""
+def initial_state(config: TrainConfig, dims: ModelDims = FASHION_MNIST_DIMS) -> TrainingState:
+    """The state before step 1: weights drawn from the seed (or zeros), zero velocities.
+
+    ``W`` is drawn first, with shape ``(D, C)``, then ``b``: for 784 x 10 the very numbers every
+    run drew before datasets, so old runs resume and repeat bit-identical.
+    """
+    shapes = dims.array_shapes()
     if config.init is Init.ZEROS:
-        weights = {name: np.zeros(ARRAY_SHAPES[name], np.float32) for name in WEIGHT_NAMES}
+        weights = {name: np.zeros(shapes[name], np.float32) for name in WEIGHT_NAMES}
     else:
         # The notebook draws both W and b from a standard normal.
         rng = np.random.default_rng((config.seed_value, INIT_STREAM))
         weights = {
-            name: rng.standard_normal(ARRAY_SHAPES[name], dtype=np.float32) for name in WEIGHT_NAMES
+            name: rng.standard_normal(shapes[name], dtype=np.float32) for name in WEIGHT_NAMES
         }
     if config.momentum > 0:
-        weights |= {name: np.zeros(ARRAY_SHAPES[name], np.float32) for name in VELOCITY_NAMES}
+        weights |= {name: np.zeros(shapes[name], np.float32) for name in VELOCITY_NAMES}
     return TrainingState(step=0, arrays={k: frozen_array(v) for k, v in weights.items()})
 
 
-def check_weights(arrays: Mapping[str, npt.ArrayLike], names: tuple[str, ...]) -> None:
-    """Check that ``arrays`` holds ``names`` with this model's shapes.
+def check_weights(
+    arrays: Mapping[str, npt.ArrayLike],
+    names: tuple[str, ...],
+    dims: ModelDims = FASHION_MNIST_DIMS,
+    *,
+    dataset: str | None = None,
+) -> None:
+    """Check that ``arrays`` holds ``names`` with the shapes of a model of width ``dims``.
+
+    Args:
+        arrays: The weights (a checkpoint's, the final ones).
+        names: The arrays that must be there.
+        dims: The width the data calls for.
+        dataset: How messages name the data (``"iris@2 (3f2a…)"``); None says nothing of it.
 
     Raises:
         IncompatibleWeightsError: naming the missing array or the wrong shape.
     """
+    shapes = dims.array_shapes()
     for name in names:
         if name not in arrays:
             raise IncompatibleWeightsError(
                 f"weights lack the array {name!r} (have: {', '.join(sorted(arrays)) or 'none'})"
             )
         shape = np.shape(arrays[name])
-        if shape != ARRAY_SHAPES[name]:
-            raise IncompatibleWeightsError(
-                f"array {name!r} has shape {shape}, expected {ARRAY_SHAPES[name]}"
-            )
+        if shape != shapes[name]:
+            problem = f"array {name!r} has shape {shape}, expected {shapes[name]}"
+            if dataset is not None and len(shape) == len(shapes[name]):
+                problem += (
+                    f": the weights were trained on other data than the run's dataset "
+                    f"{dataset} ({dims.describe()}); evaluate or resume them with their own "
+                    "dataset, or train a new run on this one"
+                )
+            raise IncompatibleWeightsError(problem)
 
 
-def check_resume_state(state: TrainingState, config: TrainConfig) -> None:
-    """Check that ``state`` can continue a run of ``config``.
+def check_resume_state(
+    state: TrainingState,
+    config: TrainConfig,
+    dims: ModelDims = FASHION_MNIST_DIMS,
+    *,
+    dataset: str | None = None,
+) -> None:
+    """Check that ``state`` can continue a run of ``config`` on data of width ``dims``.
 
     Raises:
         IncompatibleWeightsError: when the step is out of range or an array is missing or has
@@ -126,4 +176,5 @@ def check_resume_state(state: TrainingState, config: TrainConfig) -> None:
         raise IncompatibleWeightsError(
             f"cannot resume at step {state.step}: the run has {config.steps} steps"
         )
-    check_weights(state.arrays, WEIGHT_NAMES + (VELOCITY_NAMES if config.momentum > 0 else ()))
+    names = WEIGHT_NAMES + (VELOCITY_NAMES if config.momentum > 0 else ())
+    check_weights(state.arrays, names, dims, dataset=dataset)

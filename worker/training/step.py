@@ -1,8 +1,9 @@
 """The compiled training chunk: up to K SGD steps in one TensorFlow call, no Python per step.
 
-The model is the notebook's: ``logits = x @ W + b`` with ``x`` the pixels divided by 255, softmax
-cross-entropy, SGD. Inside the call a ``tf.while_loop`` takes, for each step, the batch's indices
-(precomputed, see ``batches``), gathers the uint8 rows from the device-resident training set,
+The model is the notebook's, of any width: ``logits = x @ W + b`` with ``W`` of D x C and ``x``
+the pixels divided by 255 (uint8 data) or the features as the job standardised them (float32
+data), softmax cross-entropy, SGD. Inside the call a ``tf.while_loop`` takes, for each step, the
+batch's indices (precomputed, see ``batches``), gathers the rows from the device-resident set,
 computes the forward pass, the loss and accuracy *before* the update, the gradient, and the update
 
     g = x^T (softmax(logits) - onehot(y)) / B + l2 * W      (and the bias likewise, without l2)
@@ -13,13 +14,15 @@ then writes the step's loss and accuracy into TensorArrays. Gradients are writte
 rather than taken from a GradientTape: the log-softmax yields both the loss and ``softmax -
 onehot``, and the tape's bookkeeping would only add ops to every step.
 
-Internally ``W`` is held transposed, ``(10, 784)``: both matmuls then produce wide outputs, which
-XLA's CPU dot runs ~1.7x faster than the ``(784, 10)`` layout (measured, 128x784 batches).
+Internally ``W`` is held transposed, ``(C, D)`` (``(10, 784)``): both matmuls then produce wide
+outputs, which XLA's CPU dot runs ~1.7x faster than the ``(784, 10)`` layout (measured, 128x784
+batches).
 
 A compiled function is specialised on ``(device, batch size, steps per call, momentum on/off,
-XLA on/off)`` only; every other hyperparameter is a tensor argument, so a warm worker reuses the
-same compiled code for every job of that shape, and the last, shorter chunk of a run reuses it
-too (the loop bound ``n_steps`` is a tensor; the unused tail of the outputs is ignored).
+XLA on/off, D, C, feature kind)`` only; every other hyperparameter is a tensor argument, so a warm
+worker reuses the same compiled code for every job of that shape, and the last, shorter chunk of
+a run reuses it too (the loop bound ``n_steps`` is a tensor; the unused tail of the outputs is
+ignored).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from worker.data import NUM_CLASSES
+from worker.data import IMAGE_PIXELS, NUM_CLASSES
 from worker.tensorflow_import import tf
 
 if TYPE_CHECKING:
@@ -62,6 +65,11 @@ class ChunkShape:
     steps_per_call: int  # K: the loop's maximum trip count and the outputs' length
     momentum: bool  # whether velocities are updated (False: plain SGD, velocities pass through)
     xla: bool  # compile with XLA (jit_compile) rather than as a plain graph
+    features: int = IMAGE_PIXELS  # D
+    classes: int = NUM_CLASSES  # C
+    # "uint8": bytes on the device, cast and divided by 255 per batch (the seed's arithmetic);
+    # "float32": features the job standardised once, used as they are.
+    feature_kind: str = "uint8"
 
 
 ChunkFn = Callable[..., Any]
@@ -83,8 +91,9 @@ def chunk_function(shape: ChunkShape) -> ChunkFn:
     """The compiled chunk for ``shape``, built once per process and reused by every job.
 
     The returned function takes ``(images, labels, params, indices, rates, n_steps, l2,
-    momentum)``: ``images`` uint8 ``(60000, 784)`` and ``labels`` int32 ``(60000,)`` on the
-    device; ``params`` the tuple ``(Wt (10, 784), b (10,), vWt, vb)`` float32; ``indices`` int32
+    momentum)``: ``images`` ``(n, D)`` (uint8 or float32, as ``shape.feature_kind`` says) and
+    ``labels`` int32 ``(n,)`` on the device; ``params`` the tuple ``(Wt (C, D), b (C,), vWt, vb)``
+    float32; ``indices`` int32
     ``(K, B)``; ``rates`` float32 ``(K,)``; ``n_steps`` int32 (<= K steps to run); ``l2`` and
     ``momentum`` float32 scalars. It returns ``(params, losses (K,), accuracies (K,), finite)``
     where ``finite`` says whether the new weights are all finite; entries past ``n_steps`` are 0.
@@ -118,9 +127,12 @@ def _run_chunk(
     def step(i: tf.Tensor, *carried: Any) -> tuple[Any, ...]:
         weights_t, bias, vel_w, vel_b, losses, accuracies = carried
         rows = indices[i]
-        x = tf.cast(tf.gather(images, rows), tf.float32) / 255.0
+        if shape.feature_kind == "uint8":
+            x = tf.cast(tf.gather(images, rows), tf.float32) / 255.0
+        else:
+            x = tf.gather(images, rows)
         loss, accuracy, grad_w, grad_b = _loss_and_gradients(
-            x, tf.gather(labels, rows), weights_t, bias, l2
+            x, tf.gather(labels, rows), weights_t, bias, l2, shape.classes
         )
         if shape.momentum:
             vel_w = momentum * vel_w + grad_w
@@ -154,7 +166,12 @@ def _run_chunk(
 
 
 def _loss_and_gradients(
-    x: tf.Tensor, y: tf.Tensor, weights_t: tf.Tensor, bias: tf.Tensor, l2: tf.Tensor
+    x: tf.Tensor,
+    y: tf.Tensor,
+    weights_t: tf.Tensor,
+    bias: tf.Tensor,
+    l2: tf.Tensor,
+    classes: int = NUM_CLASSES,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """One batch's mean loss and accuracy (before the update) and the gradients."""
     batch = tf.cast(tf.shape(x)[0], tf.float32)
@@ -163,7 +180,7 @@ def _loss_and_gradients(
     # has no deterministic implementation; under XLA both compile to the same fused loops.
     log_probabilities = tf.nn.log_softmax(logits)
     per_example = -tf.gather(log_probabilities, y, batch_dims=1)
-    softmax_minus_onehot = tf.exp(log_probabilities) - tf.one_hot(y, NUM_CLASSES)
+    softmax_minus_onehot = tf.exp(log_probabilities) - tf.one_hot(y, classes)
     correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y)
     grad_w = tf.matmul(softmax_minus_onehot, x, transpose_a=True) / batch + l2 * weights_t
     grad_b = tf.reduce_sum(softmax_minus_onehot, axis=0) / batch

@@ -119,11 +119,27 @@ class Measurements:
         return replace(self, observed={**self.observed, name: kept})
 
 
-def shape_key(config: TrainConfig) -> str:
+@dataclass(frozen=True)
+class DataShape:
+    """What a compiled chunk is specialised on beyond the config: the data's D, C and kind."""
+
+    features: int = 784  # D (the built-in Fashion-MNIST's pixels)
+    classes: int = 10  # C
+    feature_kind: str = "uint8"  # "uint8" or "float32" (``worker.training_data.FeatureKind``)
+
+
+#: The built-in Fashion-MNIST's, whose keys are written as before datasets (figures kept).
+FASHION_MNIST_SHAPE: Final = DataShape()
+
+
+def shape_key(config: TrainConfig, data: DataShape = FASHION_MNIST_SHAPE) -> str:
     """What a compiled chunk is specialised on (``worker.training.step.ChunkShape``), but the
-    path, as the config says it before TensorFlow resolves the device."""
+    path, as the config says it before TensorFlow resolves the device, and the data's width."""
     steps = steps_per_call(config.chunk_steps, config.batch_size)
-    return f"{config.device.value}-b{config.batch_size}-k{steps}-m{int(config.momentum > 0)}"
+    key = f"{config.device.value}-b{config.batch_size}-k{steps}-m{int(config.momentum > 0)}"
+    if data != FASHION_MNIST_SHAPE:
+        key += f"-d{data.features}-c{data.classes}-{data.feature_kind}"
+    return key
 
 
 def steps_per_call(chunk_steps: int, batch_size: int) -> int:
@@ -131,16 +147,25 @@ def steps_per_call(chunk_steps: int, batch_size: int) -> int:
     return min(chunk_steps, max(1, MAX_INDICES_PER_CALL // batch_size))
 
 
-def choose_xla(config: TrainConfig, home: Path) -> bool:
-    """The path for a run of ``config`` trained in a fresh process here, from the figures of
-    this host type kept under ``home`` (defaults where nothing was measured)."""
+def choose_xla(config: TrainConfig, home: Path, data: DataShape = FASHION_MNIST_SHAPE) -> bool:
+    """The path for a run of ``config`` on data of shape ``data`` trained in a fresh process
+    here, from the figures of this host type kept under ``home`` (defaults where nothing was
+    measured)."""
     measured = load_measurements(home)
-    compiled = shape_key(config) in measured.xla_shapes
+    compiled = shape_key(config, data) in measured.xla_shapes
     return prefers_xla(config.steps, measured.figures(), compiled=compiled)
 
 
-def record_run(home: Path, config: TrainConfig, result: TrainResult, *, traced: bool) -> None:
-    """Keep what a finished ``train`` call of ``config`` measured, for the next choice here.
+def record_run(
+    home: Path,
+    config: TrainConfig,
+    result: TrainResult,
+    *,
+    traced: bool,
+    data: DataShape = FASHION_MNIST_SHAPE,
+) -> None:
+    """Keep what a finished ``train`` call of ``config`` on data of shape ``data`` measured, for
+    the next choice here.
 
     ``traced``: whether that call traced its chunk (a process's first run of the shape); only
     then do its seconds before the first step say what a fresh process pays. Never raises: the
@@ -150,7 +175,7 @@ def record_run(home: Path, config: TrainConfig, result: TrainResult, *, traced: 
         return
     from worker.training.step import compiles_with_xla  # TensorFlow: this process trained
 
-    xla, shape = compiles_with_xla(config), shape_key(config)
+    xla, shape = compiles_with_xla(config), shape_key(config, data)
     measured = load_measurements(home)
     steps_per_s = result.training_steps_per_s
     # With one chunk, the speed includes the compile: it says nothing of either figure.
