@@ -11,6 +11,7 @@ from api_cli.commands import (
     cancel,
     compare,
     dashboard,
+    data,
     db,
     evals,
     evaluate,
@@ -79,6 +80,7 @@ app.command()(status.status)
 app.command(epilog=compare.EPILOG)(compare.compare)
 app.command(epilog=plot.EPILOG)(plot.plot)
 app.add_typer(sweep.app, name="sweep")
+app.add_typer(data.app, name="data")
 app.command(epilog=dashboard.EPILOG)(dashboard.dashboard)
 
 

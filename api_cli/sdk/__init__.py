@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from api_cli.sdk._client import Client
 from api_cli.sdk._records import Metrics
+from storage.dataset_records import DatasetUsage, DatasetVersionRecord
 from storage.errors import (
     CheckpointNotFoundError,
+    DatasetNotFoundError,
     EvaluationJobNotFoundError,
     InvalidStateError,
     NotFoundError,
@@ -40,6 +42,9 @@ __all__ = [
     "BrokerUnavailableError",
     "CheckpointNotFoundError",
     "Client",
+    "DatasetNotFoundError",
+    "DatasetUsage",
+    "DatasetVersionRecord",
     "Device",
     "EvaluationJobNotFoundError",
     "EvaluationJobRecord",
