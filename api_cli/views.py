@@ -118,6 +118,10 @@ def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
         if key == "config":
             # As given (0.01, 1e-05), not rounded like a metric: 1e-05 must not read 0.0000.
             rows.extend((f"  {name}", _as_given(item)) for name, item in value.items())
+        elif key == "data":
+            from api_cli.dataset_view import run_data_text
+
+            rows.append(("data", run_data_text(value)))
         else:
             rows.append((key, value))
     for name, item in (detail["summary"] or {}).items():
@@ -133,7 +137,7 @@ def run_csv_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
     ``evaluation.10000.test.accuracy``)."""
     rows: list[tuple[str, Any]] = []
     for key, value in detail.items():
-        if key in ("config", "summary") and isinstance(value, Mapping):
+        if key in ("config", "summary", "data") and isinstance(value, Mapping):
             rows.extend((f"{key}.{name}", item) for name, item in value.items())
         elif key == "checkpoints":
             rows.append((key, " ".join(str(c["step"]) for c in value)))
