@@ -1,6 +1,8 @@
-"""Dashboard benchmark (not a test): how long the two heaviest pages take to produce their data.
+"""Dashboard benchmark (not a test): how long the two heaviest pages take to produce their data,
+and how the real server holds a burst.
 
     python -m bench.dashboard_bench [--backend sqlite|postgres|both] [--json]
+    python -m bench.dashboard_bench --burst [--baseline REV] [--backend ...] [--json]
 
 1. The run page's data for a run of 1,000,000 steps: ``GET /api/runs/ID/metrics`` (the curve the
    page draws and polls, downsampled to 1,000 points with NumPy over the chunk blobs) and the
@@ -15,6 +17,12 @@ Requests go through the real ASGI app (Starlette's test client, in process) on a
 opened read-only, as ``trainq dashboard`` opens it. Each figure is the median of 15 requests
 after 2 warm-up ones. PostgreSQL: a throwaway database ``trainq_bench_dashboard`` on
 127.0.0.1:5432; SQLite: a file in a temporary directory.
+
+3. ``--burst`` (``bench.dashboard_burst``): the real ``trainq dashboard`` process under 2,000
+   requests, 100 at once, mixed pages and the queue view, while a run trains (SQLite: embedded,
+   in a ``trainq train`` process; PostgreSQL: a ``trainq worker`` with the Redis broker). Then a
+   second burst, SIGTERM in its middle, and the time until the process is gone. ``--baseline
+   REV`` serves the same burst from the code of git revision REV too, side by side.
 """
 
 from __future__ import annotations
@@ -46,11 +54,11 @@ REPEATS = 15
 LEASE_TTL_S = 600.0
 
 
-def write_long_run(repo: Repository) -> int:
-    """A 1,000,000-step run written chunk by chunk, with a validation point every 10,000 steps."""
+def write_long_run(repo: Repository, steps: int = LONG_RUN_STEPS) -> int:
+    """A run of ``steps`` written chunk by chunk, with a validation point every 10,000 steps."""
     run = repo.create_run(
         kind=JobKind.TRAIN,
-        config={"steps": LONG_RUN_STEPS, "learning_rate": 0.01},
+        config={"steps": steps, "learning_rate": 0.01},
         seed=0,
         queue="bench",
         max_attempts=1,
@@ -59,7 +67,7 @@ def write_long_run(repo: Repository) -> int:
     claimed = repo.claim_run(run.id, owner="bench", worker_host="bench", lease_ttl_s=LEASE_TTL_S)
     assert claimed is not None
     rng = np.random.default_rng(0)
-    for first in range(1, LONG_RUN_STEPS + 1, CHUNK_STEPS):
+    for first in range(1, steps + 1, CHUNK_STEPS):
         chunk = MetricChunk(
             first_step=first,
             loss=rng.random(CHUNK_STEPS, dtype=np.float32),
@@ -71,8 +79,8 @@ def write_long_run(repo: Repository) -> int:
     return run.id
 
 
-def write_many_runs(repo: Repository, db: Database) -> None:
-    """10,000 finished training runs, each with one metric chunk and a summary."""
+def write_many_runs(repo: Repository, db: Database, count: int = MANY_RUNS) -> None:
+    """``count`` finished training runs, each with one metric chunk and a summary."""
     ids = [
         repo.create_run(
             kind=JobKind.TRAIN,
@@ -83,7 +91,7 @@ def write_many_runs(repo: Repository, db: Database) -> None:
             name=f"run-{i}",
             tags={"team": "a" if i % 2 else "b"},
         ).id
-        for i in range(MANY_RUNS)
+        for i in range(count)
     ]
     summary = json.dumps(
         {"steps_done": CHUNK_STEPS, "final_loss": 0.5, "final_accuracy": 0.8, "device": "CPU:0"}
@@ -156,7 +164,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--burst", action="store_true", help="the server under a burst (3.)")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="with --burst: also serve from git revision REV (or a dir)",
+    )
     args = parser.parse_args()
+    if args.burst:
+        from bench.dashboard_burst import main as burst_main
+
+        burst_main(args.backend, args.baseline, as_json=args.json)
+        return
     results = []
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as directory:

@@ -24,9 +24,12 @@ from storage.errors import TrainqError
 
 T = TypeVar("T")
 
-#: Reads running at once: the read-only engine's pool holds 5 connections and 10 more on demand,
-#: so a read never waits for a connection, and two cores are busy well before eight threads are.
-READ_THREADS: Final = 8
+#: Reads running at once. A page's read is mostly Python (SQLAlchemy rows, Jinja2), so threads
+#: share one GIL: more of them only take it from the event loop, which then answers late. Under
+#: a burst of 1,000 requests (100 at once) 2 threads served the most per second with the lowest
+#: p95 on SQLite and PostgreSQL (4 and 8: p95 twice as long). Far below the read-only engine's
+#: pool (5, and 10 more on demand), so a read never waits for a connection.
+READ_THREADS: Final = 2
 #: Requests waiting for a read thread; the next one is answered 503 at once.
 MAX_WAITING_READS: Final = 128
 #: The longest a request waits for a read thread before it is answered 503.
