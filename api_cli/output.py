@@ -109,6 +109,8 @@ stderr = VisibleConsole(stderr=True, soft_wrap=True, emoji=False)
 
 #: Width given to tables written to a pipe or a file: nothing a script greps for may be cut.
 PIPE_WIDTH_CHARS = 1_000_000
+#: A column that may wrap is given at least this width before the table outgrows the terminal.
+WRAP_FLOOR_CHARS = 8
 
 
 class Format(StrEnum):
@@ -212,11 +214,25 @@ def print_table(
         show_edge=False,
         collapse_padding=True,
     )
-    for name in header:
-        table.add_column(name, no_wrap=name not in wrap, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell_text(value) for value in row))
-    table_console().print(table)
+    cells = [[cell_text(value) for value in row] for row in rows]
+    widths = []
+    for index, name in enumerate(header):
+        whole = name not in wrap
+        widest = max((row[index].cell_len for row in cells if index < len(row)), default=0)
+        widths.append(max(widest, len(name)) if whole else min(max(widest, 1), WRAP_FLOOR_CHARS))
+        # Rich shrinks even a no-wrap column when the table is too wide: say how wide it is.
+        table.add_column(
+            name, no_wrap=whole, overflow="fold", min_width=widths[-1] if whole else None
+        )
+    for row in cells:
+        table.add_row(*row)
+    console = table_console()
+    # Two spaces between columns. Narrower than this, the table is printed at this width and the
+    # terminal wraps its lines: a number cut to ``300`` for ``3000`` is worse.
+    narrowest = sum(widths) + 2 * (len(widths) - 1)
+    if narrowest > console.width:
+        table.width = narrowest
+    console.print(table, crop=False)
 
 
 def cell_text(value: Any) -> Text:

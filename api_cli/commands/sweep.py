@@ -232,6 +232,7 @@ def show(
             )
             for t in report.trials
         ],
+        wrap=("params",),
     )
     if report.rungs:
         print_table(
