@@ -47,12 +47,7 @@ def export(
     from worker.config import parse_train_config
     from worker.training_data import load_training_data
 
-    if out.suffix != ".npz":
-        raise InvalidConfigError(f"--out {out}: the file name must end in .npz")
-    if out.exists() and not force:
-        raise InvalidConfigError(f"--out {out} exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise InvalidConfigError(f"--out {out}: directory {out.parent} does not exist")
+    check_destination(out, force=force)
     repository = STATE.repository
     run = repository.get_run(run_id)
     if checkpoint is None:
@@ -68,6 +63,22 @@ def export(
         f"wrote {literal(out)} (run {run_id}, step {found.info.step}, "
         f"sha256 {found.info.sha256[:12]}…)"
     )
+
+
+def check_destination(out: Path, *, force: bool, option: str = "--out") -> None:
+    """Refuse ``out`` before anything is read: not a ``.npz`` name, an existing file (unless
+    ``force``), or no such directory. Messages name ``option``, the option that gave the file
+    (``--export`` for ``sweep best``).
+
+    Raises:
+        InvalidConfigError: (exit 2) saying what to do.
+    """
+    if out.suffix != ".npz":
+        raise InvalidConfigError(f"{option} {out}: the file name must end in .npz")
+    if out.exists() and not force:
+        raise InvalidConfigError(f"{option} {out} exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise InvalidConfigError(f"{option} {out}: directory {out.parent} does not exist")
 
 
 def _data_arrays(data: TrainingData) -> dict[str, NDArray[Any]]:

@@ -272,22 +272,25 @@ def best(
     export: Annotated[
         Path | None, typer.Option(help="Write the best trial's weights to this .npz.")
     ] = None,
+    force: Annotated[bool, typer.Option(help="With --export: overwrite an existing file.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """The best trial so far (chosen on validation), optionally exporting its weights."""
+    from api_cli.commands.export import check_destination
+    from api_cli.commands.export import export as export_run
     from storage.errors import NotFoundError
     from worker.sweep_report import sweep_report
 
+    if export is not None:  # in this command's words: --export, not export's --out
+        check_destination(export, force=force, option="--export")
     report = sweep_report(STATE.repository, sweep_id)
     trial = report.best
     if trial is None or trial.run_id is None:
         raise NotFoundError(f"sweep {sweep_id} has no trial with a validation result yet")
     if export is not None:
-        from api_cli.commands.export import export as export_run
-
         # Its "wrote FILE" line goes to stderr when stdout carries JSON.
         with contextlib.redirect_stdout(sys.stderr if json_output else sys.stdout):
-            export_run(trial.run_id, out=export)
+            export_run(trial.run_id, out=export, force=True)  # checked above
     if json_output:
         print_json(
             {
