@@ -100,3 +100,16 @@ def test_downgrading_to_0004_drops_the_datasets_and_upgrading_makes_them_again(
     assert "data_sha256" not in columns
     db_at_0004.upgrade()
     assert Repository(db_at_0004).list_runs()[0].data_sha256 is None
+
+
+def test_postgresql_stores_chunks_uncompressed(db_at_0004: Database) -> None:
+    if db_at_0004.dialect_name != "postgresql":
+        pytest.skip("TOAST storage is PostgreSQL's")
+    db_at_0004.upgrade()
+    query = (
+        "SELECT attstorage FROM pg_attribute "
+        "WHERE attrelid = 'dataset_chunks'::regclass AND attname = 'data'"
+    )
+    with db_at_0004.engine.connect() as connection:
+        # 'e' (external): pglz's compression took 13 times as long as the rest of storing.
+        assert connection.execute(sa.text(query)).scalar_one() == "e"
