@@ -41,9 +41,11 @@ from storage.validation import MAX_ID, check_name
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from storage import Repository
     from storage.quick_reads import QuickReader
-    from storage.records import JobKind, RunRecord
+    from storage.records import JobKind, RunRecord, RunStatus
 
 app = TrainqTyper(
     help="List, inspect and watch runs.",
@@ -74,10 +76,14 @@ def list_runs(
     limit: Annotated[
         int, typer.Option(min=1, max=MAX_ID, help="At most this many, newest first.")
     ] = 20,
+    every: Annotated[bool, typer.Option("--all", help="Every matching run (no --limit).")] = False,
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
-    """List training runs, newest first; running runs show their latest loss and accuracy."""
+    """List training runs, newest first; running runs show their latest loss and accuracy.
+
+    A table that leaves matching runs out says so on stderr ("showing 20 of 57").
+    """
     output_format = chosen_format(output_format, json_output)
     from api_cli.live import running_metrics
     from storage.records import JobKind
@@ -93,12 +99,14 @@ def list_runs(
     name = checked_option("--name", check_name, name)
     hashes = None if data is None else _dataset_hashes(data)
 
-    def listed(source: QuickReader | Repository) -> list[RunRecord] | None:
+    def listed(
+        source: QuickReader | Repository, most: int | None = None if every else limit
+    ) -> list[RunRecord] | None:
         return source.list_runs(
             statuses=statuses,
             tags=tags,
             name=name,
-            limit=limit,
+            limit=most,
             sweep_id=sweep,
             data_sha256=hashes,
         )
@@ -131,6 +139,30 @@ def list_runs(
         print_table(None, RUN_TABLE_HEADER, rows, wrap=RUN_TABLE_WRAP)
         for run_id, pid in gone.items():
             stdout.print(f"* {stranded_sentence(run_id, pid)}", highlight=False)
+        if not every and len(runs) == limit:
+            only_statuses = not (tags or name is not None or sweep is not None or hashes)
+            _say_how_many_matched(len(runs), statuses if only_statuses else listed)
+
+
+def _say_how_many_matched(
+    shown: int, matching: list[RunStatus] | Callable[..., list[RunRecord] | None] | None
+) -> None:
+    """``showing 20 of 57`` on stderr when the limit left matching runs out.
+
+    Args:
+        matching: the statuses listed (None: all), counted per status; or, where other filters
+            apply, the listing itself, called again without a limit.
+    """
+    from api_cli.output import say
+
+    repository = STATE.repository
+    if callable(matching):
+        total = len(matching(repository, None) or [])
+    else:
+        counts = repository.count_runs_by_status()
+        total = sum(count for status, count in counts.items() if not matching or status in matching)
+    if total > shown:
+        say(f"showing {shown:,} of {total:,} (--limit N, or --all)")
 
 
 def _marked(row: tuple[Any, ...], stranded: bool) -> tuple[Any, ...]:
