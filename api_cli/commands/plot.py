@@ -11,9 +11,12 @@ from api_cli.output import literal, stderr, stdout
 from api_cli.plotting.choices import DEFAULT_SMOOTHING, Metric
 from api_cli.state import STATE
 from storage.errors import InvalidStateError, NotFoundError
+from worker.choices import Split
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from storage.records import EvaluationRecord, RunRecord
 
 EPILOG = """
@@ -23,7 +26,7 @@ Examples:
 
   trainq plot 3 4 5 --metric accuracy --out curves.png
 
-  trainq plot 7 --confusion --out cm.png   # run 7's newest evaluation
+  trainq plot 7 --confusion --out cm.png   # run 7's newest test evaluation
 """
 
 #: Terminal charts are at most this many rows high (plus axes and legend).
@@ -42,10 +45,11 @@ def plot(
     ] = DEFAULT_SMOOTHING,
     confusion: Annotated[
         bool,
-        typer.Option("--confusion", help="Plot one run's newest evaluation's confusion matrix."),
+        typer.Option("--confusion", help="Plot the confusion matrix of one run's evaluation."),
     ] = False,
     split: Annotated[
-        str | None, typer.Option(help="With --confusion: the newest evaluation on this split.")
+        Split | None,
+        typer.Option(help="With --confusion: the newest evaluation on this split (default test)."),
     ] = None,
 ) -> None:
     """Plot runs' training curves (or a confusion matrix) to a PNG, or in the terminal.
@@ -112,7 +116,7 @@ def _plot_curves(runs: list[RunRecord], metric: Metric, smoothing: float, out: P
         stdout.print(line)
 
 
-def _plot_confusion(run: RunRecord, split: str | None, out: Path | None) -> None:
+def _plot_confusion(run: RunRecord, split: Split | None, out: Path | None) -> None:
     from api_cli.class_names import run_class_names
     from api_cli.evaluation_json import class_name
 
@@ -134,17 +138,40 @@ def _plot_confusion(run: RunRecord, split: str | None, out: Path | None) -> None
     print_confusion(evaluation.confusion, names, title)
 
 
-def _newest_evaluation(run: RunRecord, split: str | None) -> EvaluationRecord:
-    evaluations = [
-        evaluation
-        for evaluation in STATE.client.evaluations(run.id)
-        if split is None or evaluation.split == split
-    ]
-    if not evaluations:
-        on_split = f" on the {split} split" if split else ""
-        option = f" --split {split}" if split else ""
+def _newest_evaluation(run: RunRecord, split: Split | None) -> EvaluationRecord:
+    """The newest evaluation on ``split``; without one, the test split's (the split that only
+    reports), else the newest on any split, said on stderr.
+
+    Raises:
+        InvalidConfigError: ``--split val`` on a run that held out no validation images.
+        NotFoundError: no such evaluation; the message gives a command that makes one.
+    """
+    held_out = int(run.config.get("val_size") or 0) > 0
+    if split is Split.VAL and not held_out:
+        raise InvalidConfigError(
+            f"--split val: run {run.id} held out no validation images (trained with "
+            f"--val-size 0); plot the test split: drop --split (evaluate it with "
+            f"`trainq eval {run.id}` if need be)"
+        )
+    evaluations = STATE.client.evaluations(run.id)
+    chosen = split or Split.TEST
+    on_split = [evaluation for evaluation in evaluations if evaluation.split == chosen]
+    if not on_split and split is None and evaluations:
+        on_split = evaluations
+        newest = max(evaluations, key=_newness)
+        stderr.print(
+            f"run {run.id} has no test evaluation: showing its newest, on the {newest.split} "
+            f"split (`trainq eval {run.id}` evaluates the test split)",
+            highlight=False,
+        )
+    if not on_split:
+        option = "" if chosen is Split.TEST else f" --split {chosen.value}"
         raise NotFoundError(
-            f"run {run.id} has no evaluation{on_split} yet; create one with "
+            f"run {run.id} has no evaluation on the {chosen.value} split yet; create one with "
             f"`trainq eval {run.id}{option}` (add --wait on a cluster)"
         )
-    return max(evaluations, key=lambda evaluation: (evaluation.created_at, evaluation.id))
+    return max(on_split, key=_newness)
+
+
+def _newness(evaluation: EvaluationRecord) -> tuple[datetime, int]:
+    return (evaluation.created_at, evaluation.id)
