@@ -100,7 +100,7 @@ def show_rows(version: DatasetVersionRecord, usage: DatasetUsage) -> list[tuple[
         ("source", _source_text(version.source)),
         ("added", version.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("runs", _ids_text(usage.run_ids, version.label)),
-        ("evaluation jobs", _ids_text(usage.evaluation_job_ids, None)),
+        ("eval jobs", _ids_text(usage.evaluation_job_ids, None)),
     ]
     return rows
 
@@ -122,9 +122,8 @@ def added_lines(version: DatasetVersionRecord, *, created: bool, seconds: float)
         lines.append(f"  test   {split_text(version, version.test_examples)}")
     names = f": {', '.join(version.class_names)}" if version.class_names else ""
     lines.append(f"  {_count(version.classes, 'class')}{names}")
-    lines.append(
-        f"  stored {human_bytes(version.size_bytes)} in {_count(version.chunk_count, 'chunk')}"
-    )
+    size = f"{human_bytes(version.size_bytes)} in {_count(version.chunk_count, 'chunk')}"
+    lines.append(f"  stored {size}" if created else f"  size   {size}")
     return lines
 
 
