@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from api_cli.views import HOW_IT_RAN
+
 if TYPE_CHECKING:
     from storage.records import EvaluationRecord, RunRecord
 
@@ -26,8 +28,10 @@ _IDENTITY_FIELDS = ("run_id", "name", "status")
 #: Summary keys shown as final metrics (from the run's stored summary).
 _FINAL_FIELDS = ("steps_done", "final_loss", "final_accuracy")
 #: ``device_used`` is where the run trained (``CPU:0``); the ``device`` hyperparameter is what
-#: was asked for (``auto``).
-_SPEED_FIELDS = ("training_steps_per_s", "wall_steps_per_s", "wall_s", "device_used")
+#: was asked for (``auto``). ``xla`` is how it trained (``views.HOW_IT_RAN``): a config field, but
+#: chosen by host and length, so it is shown here and never counted as a differing
+#: hyperparameter.
+_SPEED_FIELDS = ("training_steps_per_s", "wall_steps_per_s", "wall_s", "device_used", "xla")
 #: Splits in the order they are shown; any other split follows, alphabetically.
 _SPLIT_ORDER = ("val", "test", "train")
 
@@ -59,15 +63,21 @@ def compare_runs(
         newest_evaluations: for each run, ``{split: newest evaluation}``.
         diff_only: keep only the fields whose values differ (the run's id and name stay).
     """
-    hyper_rows = [_hyperparameters(run) for run in runs]
+    configs = [_hyperparameters(run) for run in runs]
+    hyper_rows = [
+        {name: value for name, value in config.items() if name not in HOW_IT_RAN}
+        for config in configs
+    ]
     hyper_names = _union_in_order(hyper_rows)
     differing = tuple(name for name in hyper_names if _differs(hyper_rows, name))
     hyper_order = [*differing, *(name for name in hyper_names if name not in differing)]
     splits = _splits(newest_evaluations)
     sections = _sections(hyper_order, splits)
     rows = [
-        _row(run, hyper, evaluations, splits)
-        for run, hyper, evaluations in zip(runs, hyper_rows, newest_evaluations, strict=True)
+        _row(run, hyper, evaluations, splits) | {name: config.get(name) for name in HOW_IT_RAN}
+        for run, hyper, config, evaluations in zip(
+            runs, hyper_rows, configs, newest_evaluations, strict=True
+        )
     ]
     fields = tuple(sections)
     if diff_only:

@@ -105,6 +105,13 @@ def run_detail_dict(
     return detail
 
 
+#: Config fields that say how a run ran rather than what it is: ``xla`` is chosen per host and
+#: per length (``worker.training.xla_choice``) and kept in the config so that a resume takes the
+#: same path; tables show it with the device, never among the hyperparameters (JSON keeps the
+#: config whole).
+HOW_IT_RAN = ("xla",)
+
+
 def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """The ``field | value`` rows of ``trainq runs show``: one row per hyperparameter.
 
@@ -117,7 +124,17 @@ def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
             continue
         if key == "config":
             # As given (0.01, 1e-05), not rounded like a metric: 1e-05 must not read 0.0000.
-            rows.extend((f"  {name}", _as_given(item)) for name, item in value.items())
+            rows.extend(
+                (f"  {name}", _as_given(item))
+                for name, item in value.items()
+                if name not in HOW_IT_RAN
+            )
+        elif key == "device":
+            # How the run ran, not what it is: beside the device (see HOW_IT_RAN).
+            rows.append((key, value))
+            rows.extend(
+                (name, detail["config"][name]) for name in HOW_IT_RAN if name in detail["config"]
+            )
         elif key == "data":
             from api_cli.dataset_view import run_data_text
 
