@@ -274,7 +274,9 @@ def parse_train_config(data: Any) -> TrainConfig:
     Raises:
         InvalidConfigError: naming each offending field and why.
     """
-    return _parse(TrainConfig, data)
+    from worker.parameter_names import canonical_fields
+
+    return _parse(TrainConfig, canonical_fields(data) if isinstance(data, dict) else data)
 
 
 def parse_eval_config(data: Any) -> EvalConfig:
@@ -292,10 +294,10 @@ def _parse(model: type[ConfigT], data: Any) -> ConfigT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidConfigError(_describe(exc)) from None
+        raise InvalidConfigError(_describe(exc, model)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, model: type[BaseModel]) -> str:
     """Each problem in plain words (``learning_rate: must be > 0, got -1``), without pydantic's
     own phrasing ("Value error, ...", "Input should be ...")."""
     problems = []
@@ -304,6 +306,10 @@ def _describe(exc: ValidationError) -> str:
         message = _plain_message(error)
         if error["loc"] and "input" in error and error["type"] != "extra_forbidden":
             message = f"{message}, got {error['input']!r}"
+        if error["type"] == "extra_forbidden":
+            from worker.parameter_names import accepted_names, did_you_mean
+
+            message += did_you_mean(field, accepted_names(model.model_fields))
         problems.append(f"{field}: {message}" if field else message)
     return "invalid config: " + "; ".join(problems)
 

@@ -1,7 +1,8 @@
 """A sweep file, validated: every key checked, every message naming the key the user wrote.
 
 Parameters are named like ``trainq train``'s options (``lr``, ``batch_size`` or ``batch-size``,
-``momentum``...) and their values are checked by the same validator as ``trainq train``
+``momentum``...) or as stored configs name them (``learning_rate``, ``worker.parameter_names``),
+and their values are checked by the same validator as ``trainq train``
 (``worker.config``), here for each value and distribution bound and again, by the planner, for
 every trial's full config, before anything is stored.
 """
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from storage.validation import MAX_SEED
 from worker.config import TRAIN_EXAMPLES, parse_train_config
 from worker.errors import InvalidConfigError
+from worker.parameter_names import did_you_mean
 
 EnumT = TypeVar("EnumT", bound=StrEnum)
 
@@ -36,6 +38,8 @@ PARAMETER_FIELDS = {
     "chunk_steps": "chunk_steps",
     "device": "device",
 }
+#: The config's field names, accepted for the parameters whose option name differs.
+_PARAMETER_FOR_FIELD = {field: name for name, field in PARAMETER_FIELDS.items() if field != name}
 _INTEGER_PARAMETERS = {"batch_size", "steps", "seed", "checkpoint_every", "chunk_steps"}
 _TOP_LEVEL_KEYS = {
     "name",
@@ -166,8 +170,10 @@ def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -
     """
     unknown = sorted(set(data) - _TOP_LEVEL_KEYS)
     if unknown:
+        hint = did_you_mean(str(unknown[0]), _TOP_LEVEL_KEYS)
         raise InvalidConfigError(
-            f"{unknown[0]}: unknown key; a sweep file has {', '.join(sorted(_TOP_LEVEL_KEYS))}"
+            f"{unknown[0]}: unknown key{hint}; a sweep file has "
+            f"{', '.join(sorted(_TOP_LEVEL_KEYS))}"
         )
     objective, goal = _metric(data.get("metric", {"name": "val_accuracy"}))
     method = _choice(Method, data.get("method", "random"), "method")
@@ -247,13 +253,23 @@ def _parameters(value: Any, method: Method) -> tuple[ParameterSpec, ...]:
     if not isinstance(value, dict):
         raise InvalidConfigError("parameters: must be a mapping of option name to its values")
     parsed = []
+    given_as: dict[str, str] = {}
     for raw_name, spec in value.items():
         name = raw_name.replace("-", "_")
+        name = _PARAMETER_FOR_FIELD.get(name, name)  # learning_rate, as configs say it: lr
         if name not in PARAMETER_FIELDS:
+            known = [*PARAMETER_FIELDS, *_PARAMETER_FOR_FIELD]
             raise InvalidConfigError(
-                f"parameters.{raw_name}: unknown parameter; use the options of `trainq train`: "
-                f"{', '.join(PARAMETER_FIELDS)}"
+                f"parameters.{raw_name}: unknown parameter{did_you_mean(str(raw_name), known)} "
+                f"(the options of `trainq train`: {', '.join(PARAMETER_FIELDS)}, or their config "
+                f"names such as learning_rate)"
             )
+        if name in given_as:
+            raise InvalidConfigError(
+                f"parameters.{raw_name}: {given_as[name]} and {raw_name} name the same "
+                "hyperparameter: give one"
+            )
+        given_as[name] = str(raw_name)
         parsed.append(_parameter(name, spec, method, f"parameters.{raw_name}"))
     return tuple(parsed)
 

@@ -59,7 +59,7 @@ Examples:
 
 def train(
     lr: Annotated[
-        float, typer.Option("--lr", help="Learning rate (finite, > 0).")
+        float, typer.Option("--lr", "--learning-rate", help="Learning rate (finite, > 0).")
     ] = _DEFAULTS.learning_rate,
     batch_size: Annotated[
         int, typer.Option(help="Examples per step, 1..60000.")

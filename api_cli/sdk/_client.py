@@ -534,11 +534,15 @@ class Client(SweepMethods, DatasetMethods):
 def _config_fields(
     config: TrainConfig | Mapping[str, Any] | None, overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The fields of ``config`` with ``overrides`` over them; ``lr`` and ``learning_rate`` (and
+    the other option names, ``worker.parameter_names``) name one field on either side."""
+    from worker.parameter_names import canonical_fields
+
     if isinstance(config, TrainConfig):
         fields = config.model_dump(mode="json")
     else:
-        fields = dict(config or {})
-    return {**fields, **overrides}
+        fields = canonical_fields(config) if isinstance(config, Mapping) else dict(config or {})
+    return {**fields, **canonical_fields(overrides)}
 
 
 def _validated(fields: Mapping[str, Any]) -> TrainConfig:
