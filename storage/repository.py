@@ -14,6 +14,7 @@ from storage.dashboard_reads import DashboardReads
 from storage.dataset_store import DatasetStore
 from storage.evaluation_store import EvaluationStore
 from storage.metric_store import MetricStore
+from storage.metrics_reads import MetricsReads
 from storage.reconciliation import Reconciliation
 from storage.repository_base import utc_now
 from storage.run_lifecycle import RunLifecycle
@@ -41,6 +42,7 @@ class Repository(
     RunRelease,
     AttemptLog,
     DatasetStore,
+    MetricsReads,
 ):
     """trainq's system of record. Build it as ``Repository(Database(url))``.
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.dashboard_reads import DEFAULT_MAX_POINTS
+from storage.metrics_reads import WAIT_BUCKETS_S
 from storage.records import JobKind
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from storage.dashboard_reads import LatestMetrics, MetricCurve, RunPage
     from storage.dataset_records import DatasetUsage, DatasetVersionRecord
     from storage.metric_store import StepArray
+    from storage.metrics_reads import MetricsSnapshot
     from storage.records import (
         AttemptRecord,
         Checkpoint,
@@ -474,6 +476,21 @@ class DatasetOperations(Protocol):
         """Remove a version; refused while runs refer to it unless ``force``."""
 
 
+class MetricsReadOperations(Protocol):
+    """The numbers ``trainq exporter`` gives Prometheus, read at scrape time.
+
+    Code: ``storage/metrics_reads.py``.
+    """
+
+    def read_metrics_snapshot(
+        self,
+        *,
+        wait_bounds_s: Sequence[float] = WAIT_BUCKETS_S,
+        now: datetime | None = None,
+    ) -> MetricsSnapshot:
+        """Jobs by queue and status, queue waits, attempt outcomes, running runs' pace."""
+
+
 class StoreContract(
     RunOperations,
     AttemptOperations,
@@ -484,6 +501,7 @@ class StoreContract(
     ReconciliationOperations,
     DashboardReadOperations,
     DatasetOperations,
+    MetricsReadOperations,
     Protocol,
 ):
     """Everything trainq's store offers; :class:`storage.Repository` implements it."""
