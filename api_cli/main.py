@@ -16,6 +16,7 @@ from api_cli.commands import (
     evals,
     evaluate,
     export,
+    exporter,
     metrics,
     plot,
     predict,
@@ -82,6 +83,7 @@ app.command(epilog=plot.EPILOG)(plot.plot)
 app.add_typer(sweep.app, name="sweep")
 app.add_typer(data.app, name="data")
 app.command(epilog=dashboard.EPILOG)(dashboard.dashboard)
+app.command(epilog=exporter.EPILOG)(exporter.exporter)
 
 
 def run() -> None:

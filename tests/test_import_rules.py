@@ -37,6 +37,7 @@ FRAMEWORK_OWNER: dict[str, str] = {
     "keras": "worker",
     "typer": "api_cli",
     "rich": "api_cli",
+    "prometheus_client": "api_cli",
 }
 #: The only modules that may import TensorFlow (they run in the process that trains); worker/data.py
 #: only for Keras's download of the data set, its last resort, reached from a job.

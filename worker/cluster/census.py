@@ -44,6 +44,27 @@ def consumers_by_queue(
     return consumers
 
 
+def busy_workers(settings: Settings, timeout_s: float = CENSUS_TIMEOUT_S) -> set[str]:
+    """Node names of the workers that answered within ``timeout_s`` running at least one job.
+
+    Raises:
+        BrokerUnavailableError: the broker could not be reached.
+    """
+    from kombu.exceptions import OperationalError
+
+    from worker.cluster.celery_app import create_app
+
+    # Its own app, like consumers_by_queue: two broadcasts in flight never share a pool.
+    app = create_app(settings)
+    try:
+        replies = app.control.inspect(timeout=timeout_s).active() or {}
+    except OperationalError as exc:
+        raise BrokerUnavailableError(f"cannot ask the workers what they run: {exc}") from None
+    finally:
+        app.close()
+    return {str(node) for node, jobs in replies.items() if jobs}
+
+
 class QueueCensus:
     """Asks ``consumers_by_queue`` once, in a daemon thread; ``result()`` never blocks."""
 
