@@ -111,11 +111,13 @@ def verdicts(result: dict[str, Any], lengths: list[int]) -> dict[str, Any]:
         for steps in lengths:
             if f"{prefix}auto@{steps}" not in processes:
                 continue
-            auto = processes[f"{prefix}auto@{steps}"]["median_s"]
-            best = min(processes[f"{prefix}{kind}@{steps}"]["median_s"] for kind in KINDS[1:])
-            ratio = auto / best
-            met = ratio <= GOAL_RATIO
-            out[f"{prefix}auto/best@{steps}"] = {"ratio": round(ratio, 3), "met": met}
+            # Wall is the goal; CPU seconds are the steadier figure on a loaded machine.
+            for figure_name, label in (("median_s", "wall"), ("median_cpu_s", "cpu")):
+                auto = processes[f"{prefix}auto@{steps}"][figure_name]
+                best = min(processes[f"{prefix}{k}@{steps}"][figure_name] for k in KINDS[1:])
+                ratio = auto / best
+                met = ratio <= GOAL_RATIO
+                out[f"{prefix}auto/best {label}@{steps}"] = {"ratio": round(ratio, 3), "met": met}
     if f"auto@{SEED_STEPS}" in processes:
         floor = processes["import_tensorflow"]["median_s"]
         beyond = processes[f"auto@{SEED_STEPS}"]["median_s"] - floor
