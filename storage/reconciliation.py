@@ -42,16 +42,17 @@ class Reconciliation(RepositoryBase):
         - RUNNING runs whose lease expired: the worker is gone; call :meth:`requeue_expired`.
 
         On PostgreSQL rows locked by a transaction in flight (a worker recording a chunk,
-        another reconciler) are skipped (``FOR UPDATE SKIP LOCKED``).
+        another reconciler) are skipped (``FOR UPDATE SKIP LOCKED``). Times are compared on the
+        database's clock (``now=None``), never this process's.
         """
-        now = self._now(now)
-        cutoff = now - timedelta(seconds=redispatch_after_s)
 
         def candidates(session: Session) -> list[JobRecord]:
+            moment = self._server_now(session, now)
+            cutoff = moment - timedelta(seconds=redispatch_after_s)
             found: list[JobRecord] = []
             for table in (Run, EvaluationJob):
                 left = None if limit is None else limit - len(found)
-                statement = _lost_jobs(table, cutoff, now).limit(left)
+                statement = _lost_jobs(table, cutoff, moment).limit(left)
                 found += [job_to_record(row) for row in session.scalars(statement)]
             return found
 
@@ -67,28 +68,31 @@ class Reconciliation(RepositoryBase):
         caller publishes it and calls ``mark_published``). With a pending cancel it ends
         CANCELLED. Out of attempts it ends FAILED with an error naming the last host.
 
+        The lease is judged on the database's clock (``now=None``), never this process's.
+
         Raises:
             RunNotFoundError: no run has this id.
         """
-        now = self._now(now)
         table = job_table(kind)
 
         def requeue(session: Session) -> JobRecord:
             sweep = lock_sweep_of(session, run_id, kind)  # FAILED or CANCELLED ends a trial
+            moment = self._server_now(session, now)
             statement = (
                 select(table)
-                .where(table.id == run_id, table.status == _RUNNING, table.lease_expires_at < now)
+                .where(table.id == run_id, table.status == _RUNNING)
+                .where(table.lease_expires_at < moment)
                 .with_for_update(skip_locked=True)
                 .execution_options(populate_existing=True)
             )
             row = session.scalars(statement).one_or_none()
             if not isinstance(row, Run | EvaluationJob):  # not expired, or being written now
                 return job_to_record(load_job(session, run_id, table))
-            values = next_state_of_lost_run(row, now)
+            values = next_state_of_lost_run(row, moment)
             guarded = (
                 update(table)
                 .where(table.id == run_id, table.attempt == row.attempt)
-                .where(table.status == _RUNNING, table.lease_expires_at < now)
+                .where(table.status == _RUNNING, table.lease_expires_at < moment)
                 .values(**values)
                 .returning(table)
                 .execution_options(populate_existing=True)
@@ -96,8 +100,8 @@ class Reconciliation(RepositoryBase):
             updated = session.scalars(guarded).one_or_none()
             if not isinstance(updated, Run | EvaluationJob):
                 return job_to_record(load_job(session, run_id, table))
-            close_attempt(session, updated, row.attempt, AttemptOutcome.LOST, now)
-            refill(session, sweep, updated, now)
+            close_attempt(session, updated, row.attempt, AttemptOutcome.LOST, moment)
+            refill(session, sweep, updated, moment)
             return job_to_record(updated)
 
         return self._db.run(requeue, idempotent=True)
@@ -119,17 +123,17 @@ class Reconciliation(RepositoryBase):
         Returns:
             True when the lease was ended; False when ``attempt`` no longer holds the run.
         """
-        now = self._now(now)
         table = job_table(kind)
-        statement = (
-            update(table)
-            .where(table.id == run_id, table.attempt == attempt, table.status == _RUNNING)
-            # A microsecond in the past: requeue_expired compares with "<".
-            .values(lease_expires_at=now - timedelta(microseconds=1))
-            .returning(table.id)
-        )
 
         def expire(session: Session) -> bool:
+            # A microsecond before the database's now: requeue_expired compares with "<".
+            ended = self._server_now(session, now) - timedelta(microseconds=1)
+            statement = (
+                update(table)
+                .where(table.id == run_id, table.attempt == attempt, table.status == _RUNNING)
+                .values(lease_expires_at=ended)
+                .returning(table.id)
+            )
             return session.execute(statement).first() is not None
 
         return self._db.run(expire, idempotent=True)

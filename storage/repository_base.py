@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Executable, Update, select, update
+from sqlalchemy import ColumnElement, Executable, Update, literal, select, update
 from sqlalchemy.orm import Session
 
+from storage.column_types import UTCDateTime
 from storage.database import Database
 from storage.errors import (
     EvaluationJobNotFoundError,
@@ -20,6 +21,7 @@ from storage.errors import (
 )
 from storage.models import Base, EvaluationJob, Run
 from storage.records import JobKind, RunStatus
+from storage.server_clock import server_now, server_time_after
 from storage.validation import MAX_ID
 
 
@@ -31,23 +33,64 @@ def utc_now() -> datetime:
 class RepositoryBase:
     """Holds the database and the clock; the repository's parts build on it."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
         """Use ``db`` for every operation.
 
         Args:
             db: the database (its schema must be at head; see ``Database.ensure_schema``).
-            clock: returns "now" as a tz-aware datetime. Leases are compared with this clock,
-                so workers on several machines need synchronized clocks (NTP); tests pass a
-                fake one.
+            clock: ``None`` (the default): the database server's clock (``storage.server_clock``)
+                gives every time that decides who owns a job (lease ends, claims, requeues,
+                redispatch) and every time written with a job's state, so workers' clocks may
+                be wrong without harm. Or a function returning "now" as a tz-aware datetime,
+                used for all of them instead: tests move a fake one.
         """
         self._db = db
         self._clock = clock
 
     def _now(self, now: datetime | None = None) -> datetime:
-        moment = self._clock() if now is None else now
-        if moment.tzinfo is None:
-            raise InvalidValueError(f"naive datetime {moment!r}: pass a tz-aware UTC time")
-        return moment.astimezone(UTC)
+        """``now``, else the clock, else this process's time: for times only shown to people
+        (an evaluation's or a dataset's ``created_at``), never for a lease."""
+        return _checked(now if now is not None else (self._clock or utc_now)())
+
+    def _server_now(self, session: Session, now: datetime | None = None) -> datetime:
+        """The transaction's "now": ``now`` if given (tests), else the fake clock, else the
+        database server's time, read in ``session`` (on PostgreSQL the transaction's start)."""
+        if now is not None or self._clock is not None:
+            return self._now(now)
+        return _checked(session.execute(select(server_now())).scalar_one())
+
+    def _server_now_sql(self) -> ColumnElement[datetime]:
+        """:meth:`_server_now` as SQL, for a statement that needs no other read first."""
+        if self._clock is not None:
+            return literal(self._now(), UTCDateTime())
+        return server_now()
+
+    def _lease_end_sql(self, lease_ttl_s: float) -> ColumnElement[datetime]:
+        """``lease_ttl_s`` after :meth:`_server_now_sql`: a lease's end, computed by the server.
+
+        Raises:
+            InvalidValueError: the TTL is not a positive finite number of seconds.
+        """
+        if self._clock is not None:
+            return literal(lease_expiry(self._now(), lease_ttl_s), UTCDateTime())
+        check_lease_ttl(lease_ttl_s)
+        return server_time_after(lease_ttl_s)
+
+
+def _checked(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidValueError(f"naive datetime {moment!r}: pass a tz-aware UTC time")
+    return moment.astimezone(UTC)
+
+
+def check_lease_ttl(lease_ttl_s: float) -> None:
+    """Refuse a TTL that is not positive and finite.
+
+    Raises:
+        InvalidValueError: the TTL is not a positive finite number of seconds.
+    """
+    if not (math.isfinite(lease_ttl_s) and lease_ttl_s > 0):
+        raise InvalidValueError(f"lease_ttl_s={lease_ttl_s!r} must be a positive number")
 
 
 def lease_expiry(now: datetime, lease_ttl_s: float) -> datetime:
@@ -56,8 +99,7 @@ def lease_expiry(now: datetime, lease_ttl_s: float) -> datetime:
     Raises:
         InvalidValueError: the TTL is not a positive finite number of seconds.
     """
-    if not (math.isfinite(lease_ttl_s) and lease_ttl_s > 0):
-        raise InvalidValueError(f"lease_ttl_s={lease_ttl_s!r} must be a positive number")
+    check_lease_ttl(lease_ttl_s)
     return now + timedelta(seconds=lease_ttl_s)
 
 
@@ -147,24 +189,41 @@ def fenced_update(
     return cast(JobRow, row)
 
 
-def fenced_touch(
+class Renewal(NamedTuple):
+    """What a lease renewal's fenced UPDATE returned."""
+
+    #: Whether a cancel was requested for the job.
+    cancel_requested: bool
+    #: The lease's new end, as the database computed it.
+    lease_expires_at: datetime
+
+
+def fenced_renewal(
     session: Session,
     run_id: int,
     attempt: int,
-    values: Mapping[str, Any],
+    lease_end: ColumnElement[datetime],
+    values: Mapping[str, Any] | None = None,
     table: JobTable = Run,
-) -> bool:
-    """Like :func:`fenced_update`, but return only ``cancel_requested`` (the hot path's answer).
+) -> Renewal:
+    """Like :func:`fenced_update`: set the lease's end to ``lease_end`` (SQL, evaluated by the
+    database) and ``values``, and return only what the hot path needs.
 
     Raises:
         StaleAttemptError: the job moved on (another attempt, or no longer RUNNING).
         RunNotFoundError: no run has this id (EvaluationJobNotFoundError for an eval job).
     """
-    statement = _fenced(run_id, attempt, table).values(**values).returning(table.cancel_requested)
-    cancel_requested = session.execute(statement).scalar_one_or_none()
-    if cancel_requested is None:
+    statement = (
+        _fenced(run_id, attempt, table)
+        .values(lease_expires_at=lease_end, **(values or {}))
+        .returning(table.cancel_requested, table.lease_expires_at)
+    )
+    returned = session.execute(statement).one_or_none()
+    if returned is None:
         raise stale_attempt(session, run_id, attempt, table)
-    return bool(cancel_requested)
+    cancel_requested, lease_expires_at = returned
+    assert lease_expires_at is not None  # just set, on a RUNNING job
+    return Renewal(bool(cancel_requested), lease_expires_at)
 
 
 def stale_attempt(

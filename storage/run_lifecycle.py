@@ -8,7 +8,7 @@ backends without a read first. Writes of a worker are fenced by its attempt numb
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, literal, or_, update
@@ -33,10 +33,10 @@ from storage.records import ChunkAck, EvaluationJobRecord, JobKind, JobRecord, R
 from storage.repository_base import (
     JobTable,
     RepositoryBase,
-    fenced_touch,
+    check_lease_ttl,
+    fenced_renewal,
     fenced_update,
     job_table,
-    lease_expiry,
     load_job,
     load_run,
 )
@@ -81,9 +81,10 @@ class RunLifecycle(RepositoryBase):
         check_name(name)
         checked_tags = check_tags(tags or {})
         data_sha256 = data_sha256_of(config)
-        now = self._now()
 
         def insert(session: Session) -> RunRecord:
+            # The server's time: the reconciler compares it (redispatch) with its own.
+            now = self._server_now(session)
             if data_sha256 is not None:
                 # A run never names a missing version; the lock makes a removal wait for it.
                 require_dataset_version(session, data_sha256, lock=True)
@@ -119,9 +120,9 @@ class RunLifecycle(RepositoryBase):
             InvalidValueError: ``max_attempts`` outside the limits of ``storage.validation``.
         """
         check_max_attempts(max_attempts)
-        now = self._now()
 
         def insert(session: Session) -> EvaluationJobRecord:
+            now = self._server_now(session)
             load_run(session, run_id)
             row = EvaluationJob(
                 run_id=run_id,
@@ -146,7 +147,7 @@ class RunLifecycle(RepositoryBase):
         Raises:
             RunNotFoundError: no run has this id (EvaluationJobNotFoundError for ``eval``).
         """
-        now = self._now()
+        now = self._server_now_sql()  # compared with the reconciler's now: the server's clock
         table = job_table(kind)
 
         def publish(session: Session) -> None:
@@ -208,17 +209,20 @@ class RunLifecycle(RepositoryBase):
         lease_ttl_s: float,
         now: datetime | None,
     ) -> JobRecord | None:
-        now = self._now(now)
-        statement = _claim_statement(
-            table, job_id, owner, worker_host, now, lease_expiry(now, lease_ttl_s)
-        )
+        check_lease_ttl(lease_ttl_s)
 
         def claim(session: Session) -> JobRecord | None:
+            # The server's time, read in this transaction: an expired lease is expired by the
+            # database's clock, and the new one ends by it (on PostgreSQL ``now()`` is fixed for
+            # the transaction, so this is ``now() + ttl`` written in SQL).
+            moment = self._server_now(session, now)
+            expires = moment + timedelta(seconds=lease_ttl_s)
+            statement = _claim_statement(table, job_id, owner, worker_host, moment, expires)
             row = session.scalars(statement).one_or_none()
             if row is None:
                 load_job(session, job_id, table)  # a NotFoundError for a bad id
                 return None
-            open_attempt(session, row, now)
+            open_attempt(session, row, moment)
             return job_to_record(row)
 
         # Not retried: a retry after a lost commit would see its own claim as taken.
@@ -227,18 +231,17 @@ class RunLifecycle(RepositoryBase):
     def renew_lease(
         self, run_id: int, attempt: int, lease_ttl_s: float, *, kind: JobKind = JobKind.TRAIN
     ) -> ChunkAck:
-        """Extend the lease of ``attempt`` by ``lease_ttl_s`` from now.
+        """Extend the lease of ``attempt`` by ``lease_ttl_s`` from now (the database's clock).
 
         Raises:
             StaleAttemptError: ``attempt`` no longer owns the job.
         """
-        expires = lease_expiry(self._now(), lease_ttl_s)
+        lease_end = self._lease_end_sql(lease_ttl_s)
         table = job_table(kind)
 
         def renew(session: Session) -> ChunkAck:
-            values = {"lease_expires_at": expires}
-            cancel_requested = fenced_touch(session, run_id, attempt, values, table)
-            return ChunkAck(cancel_requested=cancel_requested, lease_expires_at=expires)
+            renewal = fenced_renewal(session, run_id, attempt, lease_end, table=table)
+            return ChunkAck(renewal.cancel_requested, renewal.lease_expires_at)
 
         return self._db.run(renew, idempotent=True)
 
@@ -267,10 +270,8 @@ class RunLifecycle(RepositoryBase):
         """
         if not RunStatus(status).terminal:
             raise InvalidStateError(f"finish_run needs a terminal status, got {status}")
-        now = self._now()
         values: dict[str, Any] = {
             "status": RunStatus(status).value,
-            "finished_at": now,
             "lease_owner": None,
             "lease_expires_at": None,
             "summary": None if summary is None else json_safe(summary),
@@ -281,7 +282,9 @@ class RunLifecycle(RepositoryBase):
 
         def finish(session: Session) -> RunRecord:
             sweep = lock_sweep_of(session, run_id)  # a trial's slot is refilled below
-            row, repeated = _fenced_finish(session, Run, run_id, attempt, values)
+            now = self._server_now(session)
+            finished = {**values, "finished_at": now}
+            row, repeated = _fenced_finish(session, Run, run_id, attempt, finished)
             assert isinstance(row, Run)
             if not repeated:
                 outcome = OUTCOME_OF_STATUS[values["status"]]
@@ -313,7 +316,7 @@ class RunLifecycle(RepositoryBase):
             raise InvalidStateError(f"finish_evaluation_job needs a terminal status, got {status}")
         values: dict[str, Any] = {
             "status": RunStatus(status).value,
-            "finished_at": self._now(),
+            "finished_at": self._server_now_sql(),
             "lease_owner": None,
             "lease_expires_at": None,
             "error": error,
@@ -344,11 +347,11 @@ class RunLifecycle(RepositoryBase):
             InvalidStateError: the run already finished.
             RunNotFoundError: no run has this id.
         """
-        now = self._now()
         table = job_table(kind)
 
         def cancel(session: Session) -> JobRecord:
             sweep = lock_sweep_of(session, run_id, kind)
+            now = self._server_now(session)
             queued = (
                 update(table)
                 .where(table.id == run_id, table.status == _QUEUED)

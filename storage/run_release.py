@@ -74,7 +74,6 @@ class RunRelease(RepositoryBase):
                 was written.
             RunNotFoundError: no run has this id.
         """
-        now = self._now()
         table = job_table(kind)
         owned = (
             table.id == run_id,
@@ -85,6 +84,7 @@ class RunRelease(RepositoryBase):
 
         def hand_back(session: Session) -> JobRecord:
             sweep = lock_sweep_of(session, run_id, kind)  # a pending cancel ends a trial: refill
+            now = self._server_now(session)
             row = session.scalars(
                 select(table)
                 .where(*owned)
@@ -146,11 +146,12 @@ class RunRelease(RepositoryBase):
         Raises:
             RunNotFoundError: no run has this id.
         """
-        now = self._now()
         table = job_table(kind)
 
         def release(session: Session) -> JobRecord | None:
             sweep = lock_sweep_of(session, run_id, kind)  # out of attempts ends a trial: refill
+            # The server's time: ``published_at`` is compared with the reconciler's now.
+            now = self._server_now(session)
             row = session.scalars(
                 select(table)
                 .where(table.id == run_id, table.status == _RUNNING, table.lease_owner == owner)

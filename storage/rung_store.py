@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from storage.errors import InvalidValueError
 from storage.models import RungResultRow
 from storage.record_mapping import rung_result_to_record
-from storage.repository_base import RepositoryBase, fenced_touch, lease_expiry
+from storage.repository_base import RepositoryBase, fenced_renewal
 from storage.sweep_records import RungDecision, RungResult
 from storage.trial_slots import load_sweep
 
@@ -52,12 +52,12 @@ class RungStore(RepositoryBase):
             raise InvalidValueError(f"rung objective {objective!r} must be finite")
         if reduction_factor < 2:
             raise InvalidValueError(f"reduction_factor {reduction_factor} must be at least 2")
-        now = self._now()
-        expires = lease_expiry(now, lease_ttl_s)
+        lease_end = self._lease_end_sql(lease_ttl_s)
 
         def decide(session: Session) -> RungDecision:
             load_sweep(session, sweep_id, for_update=True)  # lock order: sweep, then run
-            fenced_touch(session, run_id, attempt, {"lease_expires_at": expires})
+            fenced_renewal(session, run_id, attempt, lease_end)
+            now = self._server_now(session)
             earlier = session.get(
                 RungResultRow, (sweep_id, rung_step, run_id), populate_existing=True
             )

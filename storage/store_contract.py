@@ -16,7 +16,10 @@ Rules that hold for every operation:
 * Writes made for a worker carry the attempt it claimed and raise
   :class:`~storage.errors.StaleAttemptError` once a newer attempt owns the job; a repeated write
   of the same attempt is a no-op.
-* Datetimes are tz-aware UTC; ``now`` parameters exist for tests and default to the clock.
+* Datetimes are tz-aware UTC. Every time that decides who owns a job (a lease's end, claims,
+  requeues, redispatch) and every time written with a job's state is the database server's
+  (``storage.server_clock``), never a worker's; ``now`` parameters (and ``Repository``'s
+  ``clock``) exist for tests, and ``now=None`` means the server's clock.
 """
 
 from __future__ import annotations

@@ -62,9 +62,9 @@ class SweepStore(RepositoryBase):
         for planned in trials:
             check_finite_json(planned.config, "trial config")
             data_sha256_of(planned.config)
-        now = self._now()
 
         def insert(session: Session) -> SweepRecord:
+            now = self._server_now(session)
             row = SweepRow(
                 name=name,
                 status=SweepStatus.RUNNING.value,
@@ -152,10 +152,10 @@ class SweepStore(RepositoryBase):
         Raises:
             SweepNotFoundError: no sweep has this id.
         """
-        now = self._now()
 
         def fill(session: Session) -> list[RunRecord]:
-            return fill_free_slots(session, load_sweep(session, sweep_id, for_update=True), now)
+            sweep = load_sweep(session, sweep_id, for_update=True)
+            return fill_free_slots(session, sweep, self._server_now(session))
 
         # Not retried: a retry after a lost commit finds the slots taken and creates nothing;
         # the runs are published by whoever takes them (take_unpublished_trials) or the reconciler.
@@ -172,7 +172,8 @@ class SweepStore(RepositoryBase):
         ``published_at``, which the reconciler publishes again. Handed-back and requeued runs
         (claimed before) are left to those who requeued them.
         """
-        now = self._now()
+        # The server's time: the reconciler compares it with its own (redispatch).
+        now = self._server_now_sql()
         statement = (
             update(Run)
             .where(
@@ -202,10 +203,10 @@ class SweepStore(RepositoryBase):
         Raises:
             SweepNotFoundError: no sweep has this id.
         """
-        now = self._now()
 
         def cancel(session: Session) -> SweepRecord:
             sweep = load_sweep(session, sweep_id, for_update=True)
+            now = self._server_now(session)
             if sweep.status == SweepStatus.RUNNING.value:
                 sweep.status, sweep.finished_at = SweepStatus.CANCELLED.value, now
             trials = Run.sweep_id == sweep_id
