@@ -15,11 +15,14 @@ from urllib.parse import urlsplit
 
 from storage.errors import ConfigurationError
 from storage.redaction import excerpt, redact, remember_secrets
+from storage.tls import check_ca_file, secured_urls
 from storage.validation import MAX_ATTEMPTS_LIMIT
 
 ENV_PREFIX = "TRAINQ_"
 #: 20 GiB: ten versions of the largest size a version may have, or 400 Fashion-MNIST-sized ones.
 DEFAULT_DATA_CACHE_MAX_BYTES: Final = 20 * 1024**3
+#: A URL file (``TRAINQ_*_URL_FILE``) holds one URL; more than this is surely the wrong file.
+MAX_URL_FILE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,12 @@ class Settings:
 
     #: Directory for the embedded SQLite database and local state (``TRAINQ_HOME``).
     home_dir: Path
-    #: SQLAlchemy URL of the system of record (``TRAINQ_DATABASE_URL``); SQLite under home by
-    #: default.
+    #: SQLAlchemy URL of the system of record (``TRAINQ_DATABASE_URL`` or the file
+    #: ``TRAINQ_DATABASE_URL_FILE`` names); SQLite under home by default.
     database_url: str
-    #: Celery broker URL (``TRAINQ_BROKER_URL``); ``None`` selects the embedded mode.
+    #: Celery broker URL (``TRAINQ_BROKER_URL`` or the file ``TRAINQ_BROKER_URL_FILE`` names);
+    #: ``None`` selects the embedded mode. A ``rediss://`` URL always verifies the broker
+    #: (``storage.tls``).
     broker_url: str | None
     #: Explicit Fashion-MNIST directory (``TRAINQ_DATA_DIR``); ``None`` searches the usual places.
     data_dir: Path | None
@@ -51,6 +56,9 @@ class Settings:
     #: The most bytes of dataset versions that cache keeps (``TRAINQ_DATA_CACHE_MAX_BYTES``);
     #: the least recently used go first.
     data_cache_max_bytes: int = DEFAULT_DATA_CACHE_MAX_BYTES
+    #: The CA certificate that signed the broker's and the database's certificates
+    #: (``TRAINQ_CA_FILE``), already written into both URLs (``storage.tls``); None: the URLs say.
+    ca_file: Path | None = None
 
     @property
     def data_cache_path(self) -> Path:
@@ -73,14 +81,20 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         home = Path(env.get(f"{ENV_PREFIX}HOME") or Path.home() / ".trainq").expanduser()
-        database_url = env.get(f"{ENV_PREFIX}DATABASE_URL") or f"sqlite:///{home / 'trainq.db'}"
-        broker_url = env.get(f"{ENV_PREFIX}BROKER_URL") or None
+        database_url, _ = _url_setting(env, "DATABASE_URL")
+        database_url = database_url or f"sqlite:///{home / 'trainq.db'}"
+        broker_url, broker_variable = _url_setting(env, "BROKER_URL")
         # Before any check: a parser's complaint about a URL may quote a piece of its password.
         for url in (database_url, broker_url):
             if url is not None:
                 remember_secrets(url)
         if broker_url is not None:
-            _check_broker_url(broker_url)
+            _check_broker_url(broker_url, broker_variable)
+        ca_file_text = env.get(f"{ENV_PREFIX}CA_FILE")
+        ca_file = check_ca_file(Path(ca_file_text)) if ca_file_text else None
+        broker_url, database_url = secured_urls(
+            broker_url, database_url, ca_file, broker_variable=broker_variable
+        )
         data_dir_text = env.get(f"{ENV_PREFIX}DATA_DIR")
         if data_dir_text and not Path(data_dir_text).expanduser().is_dir():
             # An explicit setting that is wrong is an error, never a fallback to another copy.
@@ -118,6 +132,7 @@ class Settings:
             data_cache_max_bytes=int(
                 _bounded_number(env, "DATA_CACHE_MAX_BYTES", cls.data_cache_max_bytes)
             ),
+            ca_file=ca_file,
         )
 
 
@@ -201,7 +216,56 @@ def _shown(value: float, bounds: SettingRange) -> str:
     return str(int(value)) if bounds.integer else f"{value:g}"
 
 
-def _check_broker_url(url: str) -> None:
+def _url_setting(env: Mapping[str, str], suffix: str) -> tuple[str | None, str]:
+    """``TRAINQ_<suffix>``, or the content of the file ``TRAINQ_<suffix>_FILE`` names (a Docker
+    or Kubernetes secret), and the variable to name in errors about it.
+
+    Raises:
+        ConfigurationError: both are set, or the file is missing, unreadable, too large, empty or
+            holds more than one line; never quoting the file's content.
+    """
+    name, file_name = f"{ENV_PREFIX}{suffix}", f"{ENV_PREFIX}{suffix}_FILE"
+    value, path_text = env.get(name) or None, env.get(file_name)
+    if not path_text:
+        return value, name
+    shown = f"{file_name}={excerpt(redact(path_text))}"
+    if value is not None:
+        raise ConfigurationError(
+            f"both {name} and {file_name} are set: keep one (the file is for secrets mounted by "
+            "Docker or Kubernetes)."
+        )
+    try:
+        with Path(path_text).expanduser().open("rb") as file:
+            data = file.read(MAX_URL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{shown} cannot be read ({exc.strerror or type(exc).__name__}): point it at the "
+            f"file that holds the URL, or set {name} instead."
+        ) from None
+    if len(data) > MAX_URL_FILE_BYTES:
+        raise ConfigurationError(
+            f"{shown} is larger than {MAX_URL_FILE_BYTES // 1024} KiB: the file must hold only "
+            "the URL."
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{shown} is not UTF-8 text: it must hold only the URL.") from None
+    # One trailing newline is what `echo URL > file` and most editors write; nothing else is cut.
+    text = text.removesuffix("\n").removesuffix("\r")
+    remember_secrets(text)  # before any message that could quote it
+    if not text.strip():
+        raise ConfigurationError(
+            f"{shown} is empty: write the URL into it (printf '%s' \"$URL\" > FILE)."
+        )
+    if "\n" in text:
+        raise ConfigurationError(
+            f"{shown} holds more than one line: the file must hold only the URL."
+        )
+    return text, f"{name} (from {file_name})"
+
+
+def _check_broker_url(url: str, variable: str = f"{ENV_PREFIX}BROKER_URL") -> None:
     # Checked here, at start, so that a typo is exit 78 naming the variable rather than an
     # outage or an internal error when the first connection is made.
     problem = None
@@ -220,7 +284,7 @@ def _check_broker_url(url: str) -> None:
             )
     if problem is not None:
         raise ConfigurationError(
-            f"TRAINQ_BROKER_URL={excerpt(redact(url))} {problem}; use "
-            "redis://[:password@]host:6379/0 or unset it to run jobs in-process "
-            "(embedded mode)."
+            f"{variable}={excerpt(redact(url))} {problem}; use "
+            "redis://[:password@]host:6379/0 (rediss:// for TLS) or unset it to run jobs "
+            "in-process (embedded mode)."
         )

@@ -7,6 +7,7 @@ the comments. The database is the system of record, so Celery keeps no results.
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -59,6 +60,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Redis, hardened: an undecodable queue item is dropped instead of stopping the worker.
         "broker_transport": "worker.cluster.redis_transport:Transport",
         "broker_transport_options": dict(_TRANSPORT_OPTIONS),
+        "broker_use_ssl": broker_ssl_options(settings.broker_url),
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # workers ride out Redis restarts
@@ -89,6 +91,24 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": False,
         "imports": ["worker.cluster.tasks"],
     }
+
+
+def broker_ssl_options(url: str | None) -> dict[str, Any] | None:
+    """kombu's ``ssl`` options for a ``rediss://`` URL (None for plain ``redis://``): always
+    ``CERT_REQUIRED``, plus the URL's own ``ssl_*`` parameters (its CA, a client certificate).
+
+    kombu alone does not verify a bare ``rediss://`` (it falls back to ``CERT_NONE`` with a
+    warning); ``Settings.from_env`` writes ``ssl_cert_reqs=required`` into such a URL, and this
+    covers the settings built in code. Flower reads these options too (it refuses ``rediss://``
+    without them).
+    """
+    if url is None or not url.startswith("rediss://"):
+        return None
+    from kombu.utils.url import parse_url
+
+    options: dict[str, Any] = dict(parse_url(url).get("ssl") or {})
+    options["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    return options
 
 
 def kombu_broker_url(url: str | None) -> str | None:

@@ -113,6 +113,27 @@ class PublishedJob:
         """A worker records its failures on the run itself."""
 
 
+def _what_to_check(url: str, exc: Exception) -> str:
+    """The advice for a broker that does not answer, from what went wrong."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return (
+            "the broker's certificate is not signed by the CA trainq was given (TRAINQ_CA_FILE, "
+            "or ssl_ca_certs in TRAINQ_BROKER_URL), or its names do not include the URL's host"
+        )
+    if "SSL" in text and url.startswith("rediss://"):
+        return (
+            "the broker did not answer over TLS: use redis:// if its port speaks plain text, and "
+            "check TRAINQ_BROKER_URL's host and port"
+        )
+    if url.startswith("redis://") and ("reset by peer" in text or "closed by server" in text):
+        return (
+            "the broker closed the connection: if its port speaks TLS, use rediss://… (with "
+            "TRAINQ_CA_FILE); else check TRAINQ_BROKER_URL (host, port, password)"
+        )
+    return "check that Redis is running and TRAINQ_BROKER_URL (host, port, password) is right"
+
+
 class Dispatcher:
     """Publishes job ids to the Redis broker named by ``settings.broker_url`` (cluster mode)."""
 
@@ -155,7 +176,7 @@ class Dispatcher:
         except redis.RedisError as exc:
             raise BrokerUnavailableError(
                 f"the broker at {redact(self._broker_url)} does not answer ({redact(str(exc))}); "
-                "check that Redis is running and TRAINQ_BROKER_URL (host, port, password) is right"
+                f"{_what_to_check(self._broker_url, exc)}"
             ) from None
 
     def queue_depths(self) -> dict[str, int]:
