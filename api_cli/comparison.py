@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from api_cli.dataset_view import recorded_data_text
 from api_cli.views import HOW_IT_RAN
 
 if TYPE_CHECKING:
@@ -129,16 +130,24 @@ def _row(
     return row
 
 
+#: Config fields shown as one ``data`` hyperparameter (``digits@2 (3f9c2a1b2c3d)``); the
+#: config's ``dataset`` names the built-in set whatever version the run trained on.
+_DATA_FIELDS = ("data_sha256", "data_name", "dataset")
+
+
 def _hyperparameters(run: RunRecord) -> dict[str, Any]:
-    """Every hyperparameter of ``run`` in the config's field order (seed included)."""
+    """Every hyperparameter of ``run``, its dataset first, then the config's field order (seed
+    included)."""
     from worker.config import parse_train_config  # pydantic: not for `trainq --help`
     from worker.errors import InvalidConfigError
 
     try:
-        return parse_train_config(run.config).model_dump(mode="json")
+        config = parse_train_config(run.config).model_dump(mode="json")
     except InvalidConfigError:
         # A config stored by another version of trainq: show it as stored, keys sorted.
-        return dict(sorted(run.config.items()))
+        config = dict(sorted(run.config.items()))
+    data = {"data": recorded_data_text(run)}
+    return data | {name: value for name, value in config.items() if name not in _DATA_FIELDS}
 
 
 def _union_in_order(rows: Sequence[Mapping[str, Any]]) -> list[str]:

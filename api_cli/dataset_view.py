@@ -31,6 +31,8 @@ DATA_CSV_HEADER: Final = (
 )
 #: How many run ids ``data show`` lists in its table (JSON lists them all).
 SHOWN_RUN_IDS: Final = 12
+#: What a run without a stored version trained on, wherever a run's dataset is shown.
+BUILT_IN_LABEL: Final = "fashion-mnist (built-in)"
 
 
 def version_dict(
@@ -127,18 +129,33 @@ def added_lines(version: DatasetVersionRecord, *, created: bool, seconds: float)
     return lines
 
 
+def recorded_data(run: RunRecord) -> dict[str, Any]:
+    """The dataset a training run's config records (``NAME@N`` and hash), read without the
+    database: for listings."""
+    sha256 = run.config.get("data_sha256")
+    if not isinstance(sha256, str):
+        return {"label": BUILT_IN_LABEL, "sha256": None}
+    return {"label": str(run.config.get("data_name") or sha256[:12]), "sha256": sha256}
+
+
+def recorded_data_text(run: RunRecord) -> str:
+    """``digits@2 (3f9c2a1b2c3d)``, or ``fashion-mnist (built-in)``: a run's dataset in a cell."""
+    return run_data_text(recorded_data(run) | {"stored": True})
+
+
 def run_data(repository: Repository, run: RunRecord) -> dict[str, Any]:
     """The dataset a run trains on, for ``runs show``: its label and hash (still stored or not)."""
     from storage.errors import DatasetNotFoundError
 
-    if run.data_sha256 is None:
-        return {"label": "fashion-mnist (built in)", "sha256": None, "stored": None}
+    recorded = recorded_data(run)
+    if recorded["sha256"] is None:
+        return recorded | {"stored": None}
     try:
-        label = repository.get_dataset_version(run.data_sha256).label
+        label = repository.get_dataset_version(recorded["sha256"]).label
         stored = True
     except DatasetNotFoundError:
         label, stored = str(run.config.get("data_name") or "removed"), False
-    return {"label": label, "sha256": run.data_sha256, "stored": stored}
+    return {"label": label, "sha256": recorded["sha256"], "stored": stored}
 
 
 def run_data_text(data: dict[str, Any]) -> str:

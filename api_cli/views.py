@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from api_cli.dataset_view import recorded_data, recorded_data_text
 from api_cli.output import literal
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ RUN_LIST_HEADER = (
     "accuracy",
     "tags",
     "created",
+    "data",
+    "data_sha256",
 )
 
 
@@ -77,6 +80,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "summary": summary.to_json() if summary is not None else run.summary,
         "tags": run.tags,
+        "data": recorded_data(run) if _is_train(run) else None,
         "sweep_id": run.sweep_id,
         "trial": run.trial,
         "created_at": _iso(run.created_at),
@@ -90,14 +94,22 @@ def run_detail_dict(
     evaluations: list[EvaluationRecord],
     checkpoints: list[CheckpointInfo],
     attempts: Sequence[AttemptRecord] = (),
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """``run_dict`` plus the run's evaluations, checkpoints and attempt history."""
+    """``run_dict`` plus the run's evaluations (their classes named by ``class_names``, the
+    run's dataset's: ``api_cli.class_names.run_class_names``; default Fashion-MNIST's),
+    checkpoints and attempt history."""
     from api_cli.attempt_view import attempt_dict
     from api_cli.evaluation_json import evaluation_dict  # NumPy: only for a run's detail
 
     detail = run_dict(run)
     detail["attempt_history"] = [attempt_dict(attempt) for attempt in attempts]
-    detail["evaluations"] = [evaluation_dict(evaluation) for evaluation in evaluations]
+    detail["evaluations"] = [
+        evaluation_dict(evaluation)
+        if class_names is None
+        else evaluation_dict(evaluation, class_names)
+        for evaluation in evaluations
+    ]
     detail["checkpoints"] = [
         {"step": info.step, "sha256": info.sha256, "size_bytes": info.size_bytes}
         for info in checkpoints
@@ -110,6 +122,10 @@ def run_detail_dict(
 #: same path; tables show it with the device, never among the hyperparameters (JSON keeps the
 #: config whole).
 HOW_IT_RAN = ("xla",)
+#: Config fields the ``data`` row says for people (``digits@2 (3f9c2a1b2c3d)``): the recorded
+#: label, and ``dataset``, which names the built-in set whatever version the run trained on.
+#: JSON and CSV keep them; ``data_sha256`` stays in the table, whole.
+SAID_BY_THE_DATA_ROW = ("dataset", "data_name")
 
 
 def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -127,7 +143,7 @@ def run_show_rows(detail: Mapping[str, Any]) -> list[tuple[str, Any]]:
             rows.extend(
                 (f"  {name}", _as_given(item))
                 for name, item in value.items()
-                if name not in HOW_IT_RAN
+                if name not in HOW_IT_RAN and name not in SAID_BY_THE_DATA_ROW
             )
         elif key == "device":
             # How the run ran, not what it is: beside the device (see HOW_IT_RAN).
@@ -192,6 +208,8 @@ def run_list_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any, 
         accuracy,
         run.tags,
         _iso(run.created_at),
+        recorded_data(run)["label"] if _is_train(run) else None,
+        recorded_data(run)["sha256"] if _is_train(run) else None,
     )
 
 
@@ -207,6 +225,21 @@ def run_table_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any,
     steps = str(run.steps_done) if run.status.terminal and _is_train(run) else full[4]
     created = run.created_at.strftime("%m-%d %H:%M")
     return (full[0], full[2], full[3], steps, full[5], full[6], full[7], full[8], created)
+
+
+def with_data_column(
+    header: tuple[str, ...], rows: list[tuple[Any, ...]], runs: Sequence[RunRecord]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The run table with a ``data`` column after the name when a shown run trained on a
+    stored version (a listing of default runs only stays as narrow as before)."""
+    if not any(recorded_data(run)["sha256"] for run in runs if _is_train(run)):
+        return header, rows
+    at = header.index("name") + 1
+    cells = [recorded_data_text(run) if _is_train(run) else "-" for run in runs]
+    return (
+        (*header[:at], "data", *header[at:]),
+        [(*row[:at], cell, *row[at:]) for row, cell in zip(rows, cells, strict=True)],
+    )
 
 
 #: ``trainq runs list --evals``: JSON keys and CSV columns; the table shows all but the last two.

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.config import TrainConfig, parse_train_config
+from worker.config import TrainConfig, parse_train_config, require_fits_training_split
 from worker.errors import InvalidConfigError
 from worker.sweep_spec import (
     PARAMETER_FIELDS,
@@ -51,13 +51,26 @@ def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:
     :data:`MAX_TRIAL_CHUNK_STEPS`): a chunk between checkpoints would only cost a transaction, since
     a resumed trial starts from its checkpoint and recomputes that chunk anyway.
 
+    A sweep on a stored dataset trains every trial on the version found at submission
+    (``SweepSpec.on_dataset``), its batch checked against that version's training examples.
+
     Raises:
-        InvalidConfigError: naming the parameters and the offending option.
+        InvalidConfigError: naming the parameters and the offending option; or the sweep names
+            a dataset that was not found first.
     """
     fields: dict[str, Any] = {"seed": spec.seed, "val_size": spec.val_size, "val_seed": spec.seed}
+    if spec.data is not None:
+        if spec.dataset is None:
+            raise InvalidConfigError(
+                f"data: {spec.data!r} must be found among the stored versions before trials are "
+                "planned (Client.submit_sweep does it)"
+            )
+        fields |= {"data_sha256": spec.dataset.sha256, "data_name": spec.dataset.name}
     fields |= {PARAMETER_FIELDS[name]: value for name, value in params.items()}
     try:
         config = parse_train_config(fields)
+        if spec.dataset is not None:
+            require_fits_training_split(config, spec.dataset.train_examples, spec.dataset.name)
         if spec.asha is not None:
             config = _checkpoints_on_rungs(config, spec.asha)
         if "chunk_steps" not in params:

@@ -10,12 +10,12 @@ every trial's full config, before anything is stored.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from storage.validation import MAX_SEED
-from worker.config import TRAIN_EXAMPLES, parse_train_config
+from worker.config import MAX_TRAIN_EXAMPLES, TRAIN_EXAMPLES, parse_train_config
 from worker.errors import InvalidConfigError
 from worker.parameter_names import did_you_mean
 
@@ -52,7 +52,12 @@ _TOP_LEVEL_KEYS = {
     "val_size",
     "parameters",
     "early_terminate",
+    "data",
 }
+#: Stands for the sweep's dataset when a value is checked alone: its training examples are
+#: known only once the version is found (``SweepSpec.on_dataset``), so the built-in
+#: Fashion-MNIST's 60,000 must not bound ``batch_size`` here.
+_SOME_VERSION = "0" * 64
 
 
 class Objective(StrEnum):
@@ -112,6 +117,15 @@ class AshaSpec:
 
 
 @dataclass(frozen=True)
+class SweepData:
+    """The stored dataset version a sweep's trials train on, found when it is submitted."""
+
+    sha256: str  # the version's content hash, recorded in every trial's config
+    name: str  # NAME@N, for people
+    train_examples: int
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep file."""
 
@@ -125,6 +139,8 @@ class SweepSpec:
     val_size: int  # training images held out for validation
     parameters: tuple[ParameterSpec, ...]
     asha: AshaSpec | None
+    data: str | None = None  # the dataset as the file names it; None: Fashion-MNIST, built in
+    dataset: SweepData | None = None  # ``data`` found (``on_dataset``), before trials are planned
 
     @property
     def maximize(self) -> bool:
@@ -155,7 +171,25 @@ class SweepSpec:
         }
         if self.asha is not None:
             data["early_terminate"] = {"type": "asha"} | asdict(self.asha)
+        if self.data is not None:
+            # Once found, the version's hash: what the trials train on, whatever is added later.
+            data["data"] = self.dataset.sha256 if self.dataset is not None else self.data
         return data
+
+    def on_dataset(self, sha256: str, name: str, train_examples: int) -> SweepSpec:
+        """This sweep on the stored version ``data`` named (its hash, ``NAME@N`` and training
+        examples), its ``val_size`` checked against that version.
+
+        Raises:
+            InvalidConfigError: ``val_size`` leaves no training example.
+        """
+        if self.val_size >= train_examples:
+            raise InvalidConfigError(
+                f"val_size: {self.val_size} must be less than the {train_examples} training "
+                f"examples of {name} (some must be left to train on); set val_size in the "
+                "sweep file"
+            )
+        return replace(self, dataset=SweepData(sha256, name, train_examples))
 
 
 def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -> SweepSpec:
@@ -177,7 +211,8 @@ def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -
         )
     objective, goal = _metric(data.get("metric", {"name": "val_accuracy"}))
     method = _choice(Method, data.get("method", "random"), "method")
-    parameters = _parameters(data.get("parameters"), method)
+    dataset = _data(data.get("data"))
+    parameters = _parameters(data.get("parameters"), method, on_dataset=dataset is not None)
     seed = data.get("seed", default_seed)
     if seed is None:
         raise InvalidConfigError(f"seed: give the sweep a seed (0..{MAX_SEED})")
@@ -189,10 +224,28 @@ def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -
         seed=_integer(seed, "seed", 0, MAX_SEED),
         run_cap=_run_cap(data.get("run_cap"), method, parameters),
         max_concurrent=_integer(data.get("max_concurrent", 1), "max_concurrent", 1, 1_000),
-        val_size=_integer(data.get("val_size", 10_000), "val_size", 1, TRAIN_EXAMPLES - 1),
+        # On a stored version, its own count bounds val_size (``SweepSpec.on_dataset``).
+        val_size=_integer(
+            data.get("val_size", 10_000),
+            "val_size",
+            1,
+            (TRAIN_EXAMPLES if dataset is None else MAX_TRAIN_EXAMPLES) - 1,
+        ),
         parameters=parameters,
         asha=_asha(data.get("early_terminate")),
+        data=dataset,
     )
+
+
+def _data(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 200:
+        raise InvalidConfigError(
+            "data: name a stored dataset: NAME (its newest version), NAME@N or a hash "
+            "(`trainq data list`)"
+        )
+    return value.strip()
 
 
 def _name(value: Any) -> str | None:
@@ -247,7 +300,7 @@ def _asha(value: Any) -> AshaSpec | None:
     )
 
 
-def _parameters(value: Any, method: Method) -> tuple[ParameterSpec, ...]:
+def _parameters(value: Any, method: Method, *, on_dataset: bool) -> tuple[ParameterSpec, ...]:
     if value is None:
         value = {}
     if not isinstance(value, dict):
@@ -270,11 +323,11 @@ def _parameters(value: Any, method: Method) -> tuple[ParameterSpec, ...]:
                 "hyperparameter: give one"
             )
         given_as[name] = str(raw_name)
-        parsed.append(_parameter(name, spec, method, f"parameters.{raw_name}"))
+        parsed.append(_parameter(name, spec, method, f"parameters.{raw_name}", on_dataset))
     return tuple(parsed)
 
 
-def _parameter(name: str, spec: Any, method: Method, key: str) -> ParameterSpec:
+def _parameter(name: str, spec: Any, method: Method, key: str, on_dataset: bool) -> ParameterSpec:
     if not isinstance(spec, dict):
         raise InvalidConfigError(
             f"{key}: must be {{value: x}}, {{values: [...]}} or a distribution"
@@ -287,19 +340,23 @@ def _parameter(name: str, spec: Any, method: Method, key: str) -> ParameterSpec:
     if extra:
         raise InvalidConfigError(f"{key}.{extra[0]}: unknown key here")
     if shapes[0] == "value":
-        return ParameterSpec(name, values=(check_value(name, spec["value"], f"{key}.value"),))
+        value = check_value(name, spec["value"], f"{key}.value", on_dataset=on_dataset)
+        return ParameterSpec(name, values=(value,))
     if shapes[0] == "values":
         values = spec["values"]
         if not isinstance(values, list) or not values:
             raise InvalidConfigError(f"{key}.values: must be a non-empty list")
-        checked = (check_value(name, v, f"{key}.values[{i}]") for i, v in enumerate(values))
+        checked = (
+            check_value(name, v, f"{key}.values[{i}]", on_dataset=on_dataset)
+            for i, v in enumerate(values)
+        )
         return ParameterSpec(name, values=tuple(checked))
     if method is Method.GRID:
         raise InvalidConfigError(f"{key}: method grid needs value or values, not a distribution")
-    return _distribution(name, spec, key)
+    return _distribution(name, spec, key, on_dataset)
 
 
-def _distribution(name: str, spec: dict[str, Any], key: str) -> ParameterSpec:
+def _distribution(name: str, spec: dict[str, Any], key: str, on_dataset: bool) -> ParameterSpec:
     distribution = _choice(Distribution, spec["distribution"], f"{key}.distribution")
     bounds = []
     for bound in ("min", "max"):
@@ -308,7 +365,7 @@ def _distribution(name: str, spec: dict[str, Any], key: str) -> ParameterSpec:
             raise InvalidConfigError(f"{key}.{bound}: a number is required")
         if distribution is Distribution.INT_UNIFORM and not isinstance(number, int):
             raise InvalidConfigError(f"{key}.{bound}: int_uniform needs whole numbers")
-        bounds.append(check_value(name, number, f"{key}.{bound}"))
+        bounds.append(check_value(name, number, f"{key}.{bound}", on_dataset=on_dataset))
     low, high = bounds
     if low > high:
         raise InvalidConfigError(f"{key}.min: {low} is greater than max {high}")
@@ -321,8 +378,11 @@ def _distribution(name: str, spec: dict[str, Any], key: str) -> ParameterSpec:
     return ParameterSpec(name, distribution=distribution, low=low, high=high)
 
 
-def check_value(name: str, value: Any, key: str) -> Any:
+def check_value(name: str, value: Any, key: str, *, on_dataset: bool = False) -> Any:
     """Check one parameter value with ``trainq train``'s validator; return it as stored.
+
+    ``on_dataset``: the sweep trains on a stored version, whose training examples bound
+    ``batch_size`` once it is found (``worker.sweep_plan.trial_config``), not Fashion-MNIST's.
 
     Raises:
         InvalidConfigError: naming ``key`` and what the validator said.
@@ -333,6 +393,8 @@ def check_value(name: str, value: Any, key: str) -> Any:
         probe["chunk_steps"] = 1  # alone, only the value's own range is checked here
     if field == "batch_size":
         probe["val_size"] = 0
+        if on_dataset:
+            probe["data_sha256"] = _SOME_VERSION
     try:
         checked = parse_train_config(probe)
     except InvalidConfigError as exc:

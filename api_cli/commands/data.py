@@ -129,8 +129,10 @@ def list_versions(
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
-    """List the stored dataset versions, by name then number."""
+    """List the stored dataset versions, by name then number (Fashion-MNIST, the default, is
+    there by itself as fashion-mnist@1 where its Debian package is installed)."""
     output_format = chosen_format(output_format, json_output)
+    _register_the_default_dataset()
     versions = STATE.repository.list_dataset_versions(name)
     if output_format is Format.JSON:
         print_json([version_dict(version) for version in versions])
@@ -156,6 +158,7 @@ def show(
     """Show a version: its splits and shapes, class names, hash, size, and the runs on it."""
     output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
+    _register_the_default_dataset()
     version = _find(ref)
     usage = repository.dataset_usage(version.sha256)
     if output_format is Format.JSON:
@@ -206,6 +209,19 @@ def remove(
             highlight=False,
             soft_wrap=not stdout.is_terminal,
         )
+
+
+def _register_the_default_dataset() -> None:
+    """Fashion-MNIST as ``fashion-mnist@1``, registered from the Debian files the first time
+    the versions are read (one query once it is there)."""
+    from api_cli.default_dataset import ensure_default_dataset
+    from api_cli.output import say
+    from worker.errors import InvalidDatasetError
+
+    try:
+        ensure_default_dataset(STATE.repository)
+    except InvalidDatasetError as exc:  # the listing still lists what is stored
+        say(f"warning: Fashion-MNIST's files were not registered: {literal(exc)}")
 
 
 def _find(ref: str) -> DatasetVersionRecord:

@@ -35,6 +35,7 @@ from api_cli.views import (
     run_list_row,
     run_show_rows,
     run_table_row,
+    with_data_column,
 )
 from api_cli.waiting import TimeoutOption
 from storage.validation import MAX_ID, check_name
@@ -136,7 +137,8 @@ def list_runs(
 
         gone = dead_owners(runs)
         rows = [_marked(run_table_row(run, live), run.id in gone) for run in runs]
-        print_table(None, RUN_TABLE_HEADER, rows, wrap=RUN_TABLE_WRAP)
+        header, rows = with_data_column(RUN_TABLE_HEADER, rows, runs)
+        print_table(None, header, rows, wrap=(*RUN_TABLE_WRAP, "data"))
         for run_id, pid in gone.items():
             stdout.print(f"* {stranded_sentence(run_id, pid)}", highlight=False)
         if not every and len(runs) == limit:
@@ -263,6 +265,8 @@ def show_run(
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
     checkpoints, evaluations, and every attempt with its worker host, device, times and
     outcome (JSON: an attempt_history list); a queued run also shows its place in its queue."""
+    from api_cli.class_names import run_class_names  # NumPy: only for a run's detail
+
     output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
     run = repository.get_run(run_id)
@@ -271,6 +275,7 @@ def show_run(
         repository.list_evaluations(run_id),
         repository.list_checkpoints(run_id),
         repository.list_attempts(run_id),
+        class_names=run_class_names(repository, run_id),
     )
     detail["data"] = run_data(repository, run)
     if output_format is Format.JSON:

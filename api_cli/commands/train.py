@@ -26,6 +26,7 @@ from worker.choices import Device, Init, Schedule
 from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
+    from api_cli.sdk import Client
     from worker.config import TrainConfig
 
 #: Config field → the option that sets it, so validation errors name what the user typed.
@@ -54,6 +55,8 @@ Examples:
   trainq train --steps 3000 --name best --wait
 
   trainq train --steps 500 --tag team=vision --tag sweep=3 --no-wait --json
+
+  trainq train --data digits@1 --init zeros --batch-size 1078 --steps 3000 --wait
 """
 
 
@@ -62,7 +65,11 @@ def train(
         float, typer.Option("--lr", "--learning-rate", help="Learning rate (finite, > 0).")
     ] = _DEFAULTS.learning_rate,
     batch_size: Annotated[
-        int, typer.Option(help="Examples per step, 1..60000.")
+        int,
+        typer.Option(
+            help="Examples per step, at most the training examples left after --val-size "
+            "(Fashion-MNIST: 60,000)."
+        ),
     ] = _DEFAULTS.batch_size,
     steps: Annotated[int, typer.Option(help=f"SGD steps, 1..{MAX_STEPS:,}.")] = _DEFAULTS.steps,
     seed: Annotated[
@@ -93,8 +100,16 @@ def train(
     ] = _DEFAULTS.device,
     val_size: Annotated[
         int,
-        typer.Option(help="Training images held out for validation (0: train on all 60,000)."),
+        typer.Option(help="Training examples held out for validation (0: train on them all)."),
     ] = _DEFAULTS.val_size,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="A stored dataset to train on: NAME (its newest version), NAME@N or a hash "
+            "(`trainq data list`); recorded with the run by content hash. Default: the "
+            "built-in Fashion-MNIST."
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help=f"A name to find the run by (<= {MAX_NAME_CHARS} chars).")
     ] = None,
@@ -111,30 +126,36 @@ def train(
     json_output: JsonOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
-    """Submit a training run of the seed's logistic regression on Fashion-MNIST.
+    """Submit a training run of the seed's logistic regression on Fashion-MNIST (or on a
+    dataset of your own: --data).
 
     With no TRAINQ_BROKER_URL the run executes right here (embedded mode, SQLite under TRAINQ_HOME);
     otherwise it is queued for `trainq worker` processes. The run id is printed; with --wait a live
     progress bar follows and the exit code says whether the run succeeded.
     """
-    config = _validated_config(
-        learning_rate=lr,
-        batch_size=batch_size,
-        steps=steps,
-        seed=seed,
-        init=init.value,
-        momentum=momentum,
-        l2=l2,
-        schedule=schedule.value,
-        checkpoint_every_steps=checkpoint_every,
-        chunk_steps=chunk_steps,
-        device=device.value,
-        val_size=val_size,
-    )
+    fields: dict[str, Any] = {
+        "learning_rate": lr,
+        "batch_size": batch_size,
+        "steps": steps,
+        "seed": seed,
+        "init": init.value,
+        "momentum": momentum,
+        "l2": l2,
+        "schedule": schedule.value,
+        "checkpoint_every_steps": checkpoint_every,
+        "chunk_steps": chunk_steps,
+        "device": device.value,
+        "val_size": val_size,
+    }
+    # Without --data, every option is checked before anything is opened; with it, the
+    # batch and the held-out split are checked against the version, once it is found.
+    config = _validated_config(**fields) if data is None else None
     tags = parse_tags(tag or [])
     checked_option("--name", check_name, name)
     refuse_no_wait_in_process(wait, timeout)
     client = STATE.client
+    if config is None:
+        config = _on_data(client, fields, str(data))
     keep_terminal()  # before TensorFlow's import captures stderr (api_cli.progress)
     # Once the options are known good: an error must not wait for TensorFlow's import.
     config = client.ready_for_one_run(config)
@@ -153,8 +174,24 @@ def _validated_config(**fields: Any) -> TrainConfig:
     try:
         return parse_train_config(fields)
     except InvalidConfigError as exc:
+        raise InvalidConfigError(_in_option_words(str(exc))) from None
+
+
+def _on_data(client: Client, fields: dict[str, Any], data: str) -> TrainConfig:
+    """The config of these options on the stored version ``--data`` names, its batch and
+    held-out split checked against that version's training examples."""
+    try:
+        return client.train_config(fields, data=data)
+    except InvalidConfigError as exc:
         message = str(exc)
-        for field, option in OPTION_FOR_FIELD.items():
-            # Whole field names only: "steps" is also the end of "checkpoint_every_steps".
-            message = re.sub(rf"(?<![\w-]){field}\b", option, message)
-        raise InvalidConfigError(message) from None
+        if message.startswith("data: "):
+            raise InvalidConfigError(f"--data: {message.removeprefix('data: ')}") from None
+        raise InvalidConfigError(_in_option_words(message)) from None
+
+
+def _in_option_words(message: str) -> str:
+    """A validator's message with each config field named by the option that sets it."""
+    for field, option in OPTION_FOR_FIELD.items():
+        # Whole field names only: "steps" is also the end of "checkpoint_every_steps".
+        message = re.sub(rf"(?<![\w-]){field}\b", option, message)
+    return message

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from api_cli.class_names import run_class_names
 from api_cli.comparison import HYPERPARAMETERS, compare_runs
+from api_cli.dataset_view import recorded_data_text, run_data, run_data_text
 from api_cli.evaluation_json import evaluation_dict
 from api_cli.sdk import Client
 from storage.errors import InvalidValueError
@@ -119,6 +121,7 @@ def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dic
                 "val_accuracy": validation.get(run.id),
                 "test_accuracy": _test_accuracy(evaluations.get(run.id, [])),
                 "device": run.device or "",
+                "data": recorded_data_text(run),
                 "age": age_text(now, run.created_at),
                 "sweep_id": run.sweep_id,
                 "tags": run.tags,
@@ -143,15 +146,18 @@ def age_text(now: datetime, then: datetime) -> str:
 
 
 def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, Any]:
-    """One run: hyperparameters, checkpoints, evaluations, attempts.
+    """One run: its dataset, hyperparameters, checkpoints, evaluations (the dataset's class
+    names), attempts.
 
     Raises:
         RunNotFoundError: no run has this id.
     """
     run = repository.get_run(run_id)
     summary = run.train_summary
+    class_names = run_class_names(repository, run_id)
     return {
         "run": run_json(run, now),
+        "data": run_data_text(run_data(repository, run)),
         "hyperparameters": sorted(run.config.items()),
         "summary": summary.to_json() if summary else None,
         "checkpoints": [
@@ -163,7 +169,9 @@ def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, An
             }
             for c in repository.list_checkpoints(run_id)
         ],
-        "evaluations": [evaluation_dict(e) for e in repository.list_evaluations(run_id)],
+        "evaluations": [
+            evaluation_dict(e, class_names) for e in repository.list_evaluations(run_id)
+        ],
         "attempt_history": [_attempt_row(a) for a in repository.list_attempts(run_id)],
         "attempt": {
             "attempt": run.attempt,

@@ -107,6 +107,7 @@ class Client(SweepMethods, DatasetMethods):
         name: str | None = None,
         tags: Mapping[str, str] | None = None,
         max_attempts: int | None = None,
+        data: str | None = None,
         **hyperparameters: Any,
     ) -> RunRecord:
         """Store a training run and start it; returns the run as stored (QUEUED).
@@ -117,11 +118,20 @@ class Client(SweepMethods, DatasetMethods):
             name: a name to find the run by.
             tags: ``KEY=VALUE`` labels.
             max_attempts: worker losses tolerated before FAILED (default from the settings).
+            data: the stored dataset version to train on: ``NAME`` (its newest), ``NAME@N`` or
+                a hash (``trainq data list``); recorded with the run by content hash. None: the
+                config's own (``data_sha256``), else the built-in Fashion-MNIST.
             **hyperparameters: fields of :class:`TrainConfig`.
 
+        Example:
+            >>> client.submit(data="digits@1", init="zeros", batch_size=1078, steps=3000)
+
         Raises:
-            InvalidConfigError: a hyperparameter, tag or ``max_attempts`` is invalid; nothing
-                was stored.
+            InvalidConfigError: a hyperparameter, tag, ``data`` or ``max_attempts`` is invalid,
+                or ``batch_size``/``val_size`` does not fit the dataset's training examples;
+                nothing was stored.
+            DatasetNotFoundError: ``data`` (or the config's ``data_sha256``) names no stored
+                version; the message says what is stored. Nothing was stored.
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
         check.config_source(config)
@@ -130,7 +140,32 @@ class Client(SweepMethods, DatasetMethods):
             name=name,
             tags=tags,
             max_attempts=max_attempts,
+            data=data,
         )[0]
+
+    def train_config(
+        self,
+        config: TrainConfig | Mapping[str, Any] | None = None,
+        /,
+        *,
+        data: str | None = None,
+        **hyperparameters: Any,
+    ) -> TrainConfig:
+        """The config :meth:`submit` would store, without storing it: validated, on its dataset
+        version, and checked against that version. Its seed and XLA choice are left as given
+        (``TrainConfig.resolved``, :meth:`ready_for_one_run`).
+
+        ``data`` is resolved now to the version's content hash and ``NAME@N`` (both recorded in
+        the config); ``batch_size`` and ``val_size`` are checked against its training examples.
+
+        Raises:
+            InvalidConfigError: a field or ``data`` is invalid, or ``batch_size``/``val_size``
+                does not fit the dataset (named).
+            DatasetNotFoundError: no stored version matches; the message says what is stored.
+        """
+        check.config_source(config)
+        fields = self._with_data([_config_fields(config, hyperparameters)], data)
+        return self._checked_on_data([parse_train_config(fields[0])])[0]
 
     def ready_for_one_run(self, config: TrainConfig) -> TrainConfig:
         """``config`` as a caller that submits this one run and then exits should submit it.
@@ -150,15 +185,18 @@ class Client(SweepMethods, DatasetMethods):
             raise check.refuse("config", "a TrainConfig", config)
         if not self.dispatcher.in_this_process:
             return config.resolved()
+        from api_cli.sdk._run_data import data_shape, stored_version
         from worker.training import start_importing
         from worker.training.xla_choice import choose_xla, use_compile_cache
 
         home = self.settings.home_dir
         use_compile_cache(home)  # before TensorFlow's import, which reads its XLA flags
+        # The version's D, C and kind (one query, and only for a run that names data).
+        shape = data_shape(stored_version(self.repository, config))
         start_importing()
         if config.xla is not None:
             return config.resolved()
-        return config.resolved(xla=choose_xla(config, home))
+        return config.resolved(xla=choose_xla(config, home, shape))
 
     def submit_many(
         self,
@@ -167,19 +205,23 @@ class Client(SweepMethods, DatasetMethods):
         name: str | None = None,
         tags: Mapping[str, str] | None = None,
         max_attempts: int | None = None,
+        data: str | None = None,
     ) -> list[RunRecord]:
         """Store several training runs, then start them all (one broker connection).
 
-        Every config is validated before the first run is stored.
+        Every config is validated before the first run is stored; ``data`` (as in
+        :meth:`submit`) applies to every one of them.
 
         Raises:
-            InvalidConfigError: one of the configs, ``name``, ``tags`` or ``max_attempts`` is
-                invalid; nothing was stored.
+            InvalidConfigError: one of the configs, ``name``, ``tags``, ``data`` or
+                ``max_attempts`` is invalid, or a batch does not fit the dataset; nothing was
+                stored.
+            DatasetNotFoundError: ``data`` or a config's ``data_sha256`` names no stored
+                version; nothing was stored.
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
-        checked = [
-            _validated(_config_fields(config, {})) for config in check.config_sources(configs)
-        ]
+        fields = [_config_fields(config, {}) for config in check.config_sources(configs)]
+        checked = self._checked_on_data([_validated(f) for f in self._with_data(fields, data)])
         name = check.optional_name(name)
         checked_tags = check.optional_tags(tags) or {}
         attempts = check.optional_max_attempts(max_attempts) or self.settings.max_attempts
@@ -198,6 +240,26 @@ class Client(SweepMethods, DatasetMethods):
         ]
         self.dispatch_many(runs)
         return runs
+
+    def _with_data(self, configs: list[dict[str, Any]], data: str | None) -> list[dict[str, Any]]:
+        """The config fields on the version ``data`` names (None: as they are)."""
+        from api_cli.sdk._run_data import data_fields, find_version
+
+        if data is None:
+            return configs
+        recorded = data_fields(find_version(self.repository, data))
+        return [config | recorded for config in configs]
+
+    def _checked_on_data(self, configs: list[TrainConfig]) -> list[TrainConfig]:
+        """Each config that names a version by hash checked against it (each read once)."""
+        from api_cli.sdk._run_data import on_version
+
+        named = {config.data_sha256 for config in configs if config.data_sha256 is not None}
+        versions = {sha256: self.repository.get_dataset_version(sha256) for sha256 in named}
+        return [
+            on_version(config, versions[config.data_sha256]) if config.data_sha256 else config
+            for config in configs
+        ]
 
     def submit_evaluation(
         self,

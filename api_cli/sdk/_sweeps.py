@@ -46,9 +46,14 @@ class SweepMethods:
         another, and this returns when the sweep has ended (with ``run_here=False`` it returns
         the stored sweep at once: :meth:`run_sweep` runs it).
 
+        The file's ``data`` key (``NAME``, ``NAME@N`` or a hash) names the stored dataset every
+        trial trains on; it is found now and recorded by content hash.
+
         Raises:
-            InvalidConfigError: the file is bad (the message names the key), or an argument has
-                the wrong type; nothing was stored.
+            InvalidConfigError: the file is bad (the message names the key), an argument has
+                the wrong type, or ``val_size``/a batch does not fit the dataset; nothing was
+                stored.
+            DatasetNotFoundError: ``data`` names no stored version; nothing was stored.
             BrokerUnavailableError: the broker does not answer; nothing was stored.
         """
         from worker.sweep_file import check_sweep_document, read_sweep_file
@@ -61,6 +66,11 @@ class SweepMethods:
         else:  # checked as a file's contents are: nesting, size, NaN, string keys
             data = check_sweep_document(dict(sweep), source="sweep")
         spec = parse_spec(data)
+        if spec.data is not None:
+            from api_cli.sdk._run_data import find_version
+
+            version = find_version(self.repository, spec.data)
+            spec = spec.on_dataset(version.sha256, version.label, version.train_examples)
         publisher = self._sweep_publisher()
         self.dispatcher.check()  # fail fast, before anything is stored
         record = submit_sweep(
