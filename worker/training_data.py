@@ -193,6 +193,7 @@ _BY_HASH_LOCK = threading.Lock()
 def _version_data(
     sha256: str, name: str | None, settings: Settings, repository: Repository
 ) -> TrainingData:
+    _require_stored(repository, sha256, name)
     with _BY_HASH_LOCK:
         cached = _BY_HASH.get(sha256)
     if cached is not None:
@@ -204,6 +205,19 @@ def _version_data(
             _BY_HASH.pop(next(iter(_BY_HASH)))
         _BY_HASH[sha256] = data
     return data
+
+
+def _require_stored(repository: Repository, sha256: str, name: str | None) -> None:
+    """Refuse a version the cluster no longer stores (``trainq data rm --force``), though this
+    process or its worker's cache still holds it: its runs can no longer be resumed, evaluated
+    or predicted, whichever worker takes the job. One indexed read per job."""
+    from storage.errors import DatasetNotFoundError
+    from worker.datasets.fetch import removed_from_cluster
+
+    try:
+        repository.get_dataset_version(sha256)
+    except DatasetNotFoundError:
+        raise removed_from_cluster(sha256, name) from None
 
 
 def _load_version(

@@ -218,13 +218,18 @@ def _fetch(
     try:
         return repository.read_dataset_chunks(sha256)
     except StoredVersionNotFoundError:  # never added, or removed (trainq data rm --force)
-        name = f"{label} ({short_hash(sha256)})" if label else short_hash(sha256)
-        raise DatasetNotAvailableError(
-            f"dataset {name} was removed from this cluster (trainq data rm --force), so this "
-            "job cannot run on it: add the same data again (trainq data add NAME PATH...; the "
-            "same data gets the same hash, and the run can then be resumed) or train a new run "
-            "on another version (trainq data list)"
-        ) from None
+        raise removed_from_cluster(sha256, label) from None
+
+
+def removed_from_cluster(sha256: str, label: str | None) -> DatasetNotAvailableError:
+    """The error of a job on a version this cluster no longer stores: what to do next."""
+    name = f"{label} ({short_hash(sha256)})" if label else short_hash(sha256)
+    return DatasetNotAvailableError(
+        f"dataset {name} was removed from this cluster (trainq data rm --force), so this "
+        "job cannot run on it: add the same data again (trainq data add NAME PATH...; the "
+        "same data gets the same hash, and the run can then be resumed) or train a new run "
+        "on another version (trainq data list)"
+    )
 
 
 def _verified(
