@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
 from tests.cluster.compose import (
@@ -23,7 +26,7 @@ from tests.cluster.compose import (
     resolved_config,
     worker_command,
 )
-from tests.tls_servers import make_certificates
+from tests.tls_servers import free_port, make_certificates
 
 TLS_FILE = REPO_ROOT / "docker-compose.tls.yml"
 WORKER_HOST_FILE = REPO_ROOT / "deploy" / "worker-host" / "docker-compose.yml"
@@ -188,3 +191,52 @@ def test_compose_resolves_the_worker_host_file_with_its_secrets(tmp_path: Path) 
     }
     assert targets == {"broker_url", "database_url", "ca.crt"}
     assert config["secrets"]["ca_cert"]["file"] == str(tmp_path / "ca.crt")
+
+
+def test_the_tls_overrides_redis_command_starts_a_server_that_refuses_plain_text(
+    tmp_path: Path,
+) -> None:
+    # The override's exact options, with the container's paths mapped into tmp_path and a free
+    # port: a typo in an option name or value fails here, not on the first cluster start.
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        pytest.skip("redis-server is not installed")
+    certificates = make_certificates(tmp_path / "tls")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for source, name in (
+        (certificates.ca, "ca.crt"),
+        (certificates.server_cert, "server.crt"),
+        (certificates.server_key, "server.key"),
+    ):
+        shutil.copyfile(source, run_dir / name)
+    port = free_port()
+    command = [
+        arg.replace("/run/trainq-tls", str(run_dir)).replace("/data", str(tmp_path))
+        for arg in load(TLS_FILE)["services"]["redis"]["command"][1:]
+    ]
+    command[command.index("--tls-port") + 1] = str(port)
+    process = subprocess.Popen(
+        [redis_server, *command], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        verified = redis.Redis.from_url(
+            f"rediss://localhost:{port}/0?ssl_ca_certs={certificates.ca}", socket_timeout=5
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert verified.ping()
+                break
+            except redis.ConnectionError:
+                assert process.poll() is None, "redis-server refused the override's options"
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        verified.close()
+        plain = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        with pytest.raises(redis.ConnectionError):
+            plain.ping()
+        plain.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
