@@ -191,12 +191,13 @@ class Client(SweepMethods, DatasetMethods):
 
         home = self.settings.home_dir
         use_compile_cache(home)  # before TensorFlow's import, which reads its XLA flags
-        # The version's D, C and kind (one query, and only for a run that names data).
-        shape = data_shape(stored_version(self.repository, config))
         start_importing()
         if config.xla is not None:
             return config.resolved()
-        return config.resolved(xla=choose_xla(config, home, shape))
+        # The version's D, C and kind: one query, only for a run that names data (the seed's
+        # job opens nothing here, so TensorFlow's import starts no later than before).
+        version = stored_version(self.repository, config) if config.data_sha256 else None
+        return config.resolved(xla=choose_xla(config, home, data_shape(version)))
 
     def submit_many(
         self,

@@ -354,3 +354,19 @@ def test_a_version_added_later_changes_nothing_a_run_resumes_evaluates_or_export
     with np.load(tmp_path / "run.npz", allow_pickle=False) as weights:
         assert weights["W"].shape == (64, 10)
         assert tuple(weights["class_names"]) == NAMES_V1
+
+
+def test_the_seed_s_job_opens_no_database_before_tensorflow_starts_importing(
+    tmp_path: Path,
+) -> None:
+    from worker.config import TrainConfig
+    from worker.training import wait_for_import
+
+    settings = Settings.from_env({"TRAINQ_HOME": str(tmp_path)})
+    client = Client(settings)
+
+    ready = client.ready_for_one_run(TrainConfig(steps=20))
+    wait_for_import()
+
+    assert ready.xla is not None and ready.data_sha256 is None
+    assert "repository" not in client.__dict__  # never opened: no look-up on the default path
