@@ -24,6 +24,7 @@ from worker.lease import LeaseHeartbeat, LeaseLostInOutageError
 from worker.outage import hand_back_after_outage
 from worker.resume_point import newest_intact_checkpoint
 from worker.start_up import StartUp
+from worker.training.compile_cache import CompileCacheUnusableError
 from worker.training_data import load_training_data
 from worker.trial_hooks import CheckpointHooks
 
@@ -202,17 +203,21 @@ def _train(
         if state is not None and hooks.decide(state, validation):
             heartbeat.stop_requested.set()
 
-    result = train(
-        config,
-        data,
-        resume_from=resume,
-        on_chunk=record,
-        should_stop=lambda: (
-            heartbeat.stop_requested.is_set()
-            or heartbeat.lease_lost.is_set()
-            or context.hand_back_requested()
-        ),
-    )
+    try:
+        result = train(
+            config,
+            data,
+            resume_from=resume,
+            on_chunk=record,
+            should_stop=lambda: (
+                heartbeat.stop_requested.is_set()
+                or heartbeat.lease_lost.is_set()
+                or context.hand_back_requested()
+            ),
+        )
+    except CompileCacheUnusableError as exc:  # not the run's fault: a new process trains it
+        logger.warning("run %s: %s", run.id, exc)
+        return _state_to_hand_back(repository, run.id, resume)
     traced = traces_so_far() > start_up.traces_before
     xla_choice.record_run(
         context.settings.home_dir, config, result, traced=traced, data=data.data_shape
@@ -241,6 +246,19 @@ def _train(
         return heartbeat.write(finish)
     except LeaseLostInOutageError:  # every chunk is recorded: hand back at the last step
         return _StoppedByOutage(heartbeat, result.state, None)
+
+
+def _state_to_hand_back(
+    repository: Repository, run_id: int, resume: TrainingState | None
+) -> TrainingState:
+    """Where a run stopped mid-way hands back from: its newest checkpoint (chunks recorded after
+    it are recorded again, idempotently), else the state it resumed from, else its start."""
+    from worker.training import TrainingState
+
+    checkpoint = newest_intact_checkpoint(repository, run_id)
+    if checkpoint is not None:
+        return TrainingState(step=checkpoint.info.step, arrays=checkpoint.arrays)
+    return resume or TrainingState(step=0, arrays={})
 
 
 def effective_device(requested: Device, settings: Settings) -> Device:

@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from worker.data import FashionMnist
 from worker.errors import DivergenceError
 from worker.holdout import holdout
 from worker.tensorflow_import import tf
+from worker.training import compile_cache
 from worker.training import step as step_module
 from worker.training.batches import batch_indices, learning_rates
 from worker.training.runtime import (
@@ -198,6 +200,7 @@ class _ChunkRunner:
             classes=data.dims.classes,
             feature_kind=data.feature_kind.value,
         )
+        self._shape = shape
         self._function = chunk_function(shape)
         self._examples = data.train_examples
         # None when nothing is held out: the seed's order over all training examples, unchanged.
@@ -245,17 +248,11 @@ class _ChunkRunner:
     def compile(self) -> None:
         """Trace and compile the chunk for this runner's shape by calling it for zero steps."""
         config, padded = self._config, self._call_steps
-        with tf.device(self._device.name):
-            self._function(
-                self._dataset.images,
-                self._dataset.labels,
-                self._params,
-                np.zeros((padded, config.batch_size), np.int32),
-                np.zeros(padded, np.float32),
-                tf.constant(0, tf.int32),
-                self._l2,
-                self._momentum,
-            )
+        self._invoke(
+            np.zeros((padded, config.batch_size), np.int32),
+            np.zeros(padded, np.float32),
+            tf.constant(0, tf.int32),
+        )
 
     def _call(self, first: int, count: int) -> tuple[FloatArray, FloatArray]:
         config, padded = self._config, self._call_steps
@@ -267,22 +264,37 @@ class _ChunkRunner:
         rates[:count] = learning_rates(
             config.learning_rate, config.schedule, config.steps, first, count
         )
-        with tf.device(self._device.name):
-            params, loss, accuracy, finite = self._function(
-                self._dataset.images,
-                self._dataset.labels,
-                self._params,
-                indices,
-                rates,
-                tf.constant(count, tf.int32),
-                self._l2,
-                self._momentum,
-            )
+        params, loss, accuracy, finite = self._invoke(indices, rates, tf.constant(count, tf.int32))
         loss, accuracy = loss.numpy()[:count], accuracy.numpy()[:count]
         _check_finite(loss, bool(finite), first, config)
         self._params = tuple(params)
         self.step = first + count
         return loss, accuracy
+
+    def _invoke(self, indices: object, rates: object, n_steps: tf.Tensor) -> Any:
+        """Call the compiled chunk; a failure of the persistent XLA cache never fails the run.
+
+        The call that failed changed nothing (the weights are replaced only after a call), so a
+        second call with the same inputs, compiled afresh, gives what a clean compile gives.
+
+        Raises:
+            CompileCacheUnusableError: when the cache failed the fresh compile too.
+        """
+        args = (self._dataset.images, self._dataset.labels, self._params, indices, rates, n_steps)
+        with tf.device(self._device.name):
+            try:
+                return self._function(*args, self._l2, self._momentum)
+            except tf.errors.OpError as error:
+                aside = compile_cache.set_aside(error)  # raises what is not the cache's
+                failed = error
+            chunk_function.cache_clear()  # the failed function remembers its failure
+            self._function = chunk_function(self._shape)
+            try:
+                outputs = self._function(*args, self._l2, self._momentum)
+            except tf.errors.OpError as error:
+                raise compile_cache.give_up(error) from None
+        compile_cache.compiled_again(failed, aside)
+        return outputs
 
 
 def _check_finite(loss: FloatArray, weights_finite: bool, first: int, config: TrainConfig) -> None:

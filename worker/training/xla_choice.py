@@ -28,13 +28,15 @@ import json
 import logging
 import os
 import platform
-import shutil
+import re
 import statistics
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from worker.training import compile_cache
 
 if TYPE_CHECKING:
     from worker.config import TrainConfig
@@ -47,6 +49,9 @@ MAX_INDICES_PER_CALL = 1 << 20
 
 #: Free space below which the compile cache is not used (an entry is ~0.1-1 MiB).
 MIN_FREE_BYTES: Final = 256 << 20
+
+#: ... and free inodes (an entry is one file, written as a temporary one and renamed).
+MIN_FREE_INODES: Final = 64
 
 #: Observations kept per figure; the figure is their median (the machine may be shared).
 KEPT_OBSERVATIONS: Final = 5
@@ -197,20 +202,30 @@ def use_compile_cache(home: Path) -> bool:
     """Make this process keep its XLA-compiled chunks under ``home`` for this host type.
 
     Call it before TensorFlow is imported (TensorFlow reads its XLA flags once); returns False
-    when it is too late or the directory cannot be made, and training then compiles as before.
-    Only CPU executables are kept: the key names the CPU, not a GPU.
+    when it is too late, the directory cannot be made or written, the disk is nearly full, or a
+    process here turned the cache off (``compile_cache``), and training then compiles as before.
+    Only CPU executables are kept: the key names the CPU, not a GPU. A damaged entry, or a write
+    that fails later, never fails the run (``worker.training.compile_cache``).
     """
     if "tensorflow" in sys.modules:
         return False
+    if compile_cache.active_directory() is not None:  # on already (the CLI, then the job)
+        return True
     directory = host_directory(home) / "compiled"
+    if compile_cache.turned_off(directory):
+        logger.debug("no XLA compile cache: %s is there", compile_cache.off_marker(directory))
+        return False
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        # TensorFlow fails the training op itself when it cannot write an entry (a full disk:
-        # ResourceExhaustedError), so a nearly full disk trains without the cache.
-        if shutil.disk_usage(directory).free < MIN_FREE_BYTES:
+        # A failed write fails the compiled call (compile_cache meets it, but only a new process
+        # can train without the cache): a nearly full disk trains without it from the start.
+        if not _room_for_entries(directory):
             return False
+        _check_writable(directory)
     except OSError as error:
-        logger.debug("no XLA compile cache: %s", error)
+        if directory not in _UNWRITABLE:  # said once per process (the CLI, then the job, ask)
+            logger.warning("XLA compile cache off: %s cannot be written (%s)", directory, error)
+        _UNWRITABLE.add(directory)
         return False
     flags = (
         f"--tf_xla_persistent_cache_directory={directory} "
@@ -220,7 +235,31 @@ def use_compile_cache(home: Path) -> bool:
     previous = os.environ.get("TF_XLA_FLAGS", "")
     if "--tf_xla_persistent_cache_directory" not in previous:
         os.environ["TF_XLA_FLAGS"] = f"{previous} {flags}".strip()
+    # The directory TensorFlow will use (one given by whoever started this process wins).
+    named = re.search(r"--tf_xla_persistent_cache_directory=(\S+)", os.environ["TF_XLA_FLAGS"])
+    compile_cache.activate(Path(named.group(1)) if named else directory)
     return True
+
+
+_UNWRITABLE: set[Path] = set()
+
+
+def _room_for_entries(directory: Path) -> bool:
+    """Whether the disk has :data:`MIN_FREE_BYTES` and some inodes free (none counted: no limit)."""
+    stats = os.statvfs(directory)
+    inodes_ok = stats.f_files == 0 or stats.f_favail >= MIN_FREE_INODES
+    return stats.f_bavail * stats.f_frsize >= MIN_FREE_BYTES and inodes_ok
+
+
+def _check_writable(directory: Path) -> None:
+    """Create and remove a file in ``directory`` (root ignores its mode; a read-only mount not).
+
+    Raises:
+        OSError: when it cannot.
+    """
+    probe = directory / f".probe.{os.getpid()}"
+    probe.touch()
+    probe.unlink()
 
 
 def host_directory(home: Path) -> Path:
