@@ -23,6 +23,8 @@ from typing import NoReturn
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAKE_CERTS = REPO_ROOT / "deploy" / "tls" / "make-certs.sh"
@@ -80,8 +82,11 @@ class TlsRedis:
         return f"rediss://127.0.0.1:{self.port}/{database}"
 
     def client(self) -> redis.Redis[bytes]:
+        """A client that trusts the server's CA; it fails at once, never retrying with backoff."""
         return redis.Redis.from_url(
-            f"{self.url()}?ssl_ca_certs={self.certificates.ca}", socket_timeout=5
+            f"{self.url()}?ssl_ca_certs={self.certificates.ca}",
+            socket_timeout=5,
+            retry=Retry(NoBackoff(), 0),
         )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import redis
 import yaml
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.cluster.compose import (
     COMPOSE_FILE,
@@ -31,6 +33,7 @@ from tests.tls_servers import free_port, make_certificates
 TLS_FILE = REPO_ROOT / "docker-compose.tls.yml"
 WORKER_HOST_FILE = REPO_ROOT / "deploy" / "worker-host" / "docker-compose.yml"
 PG_HBA = REPO_ROOT / "deploy" / "tls" / "pg_hba.conf"
+NO_RETRY = Retry(NoBackoff(), 0)
 #: The services built from trainq's image that talk to redis or postgres.
 CLIENTS = ("migrate", "worker", "worker-gpu", "flower", "dashboard", "cli")
 
@@ -216,12 +219,15 @@ def test_the_tls_overrides_redis_command_starts_a_server_that_refuses_plain_text
         for arg in load(TLS_FILE)["services"]["redis"]["command"][1:]
     ]
     command[command.index("--tls-port") + 1] = str(port)
+    command += ["--save", ""]  # no snapshot at exit: a test's server stops at once
     process = subprocess.Popen(
         [redis_server, *command], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     try:
         verified = redis.Redis.from_url(
-            f"rediss://localhost:{port}/0?ssl_ca_certs={certificates.ca}", socket_timeout=5
+            f"rediss://localhost:{port}/0?ssl_ca_certs={certificates.ca}",
+            socket_timeout=5,
+            retry=NO_RETRY,  # this loop retries; redis-py's backoff would only add sleeps
         )
         deadline = time.monotonic() + 10
         while True:
@@ -233,7 +239,7 @@ def test_the_tls_overrides_redis_command_starts_a_server_that_refuses_plain_text
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         verified.close()
-        plain = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        plain = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, retry=NO_RETRY)
         with pytest.raises(redis.ConnectionError):
             plain.ping()
         plain.close()
