@@ -56,7 +56,7 @@ Examples:
 
   trainq train --steps 500 --tag team=vision --tag sweep=3 --no-wait --json
 
-  trainq train --data digits@1 --init zeros --batch-size 1078 --steps 3000 --wait
+  trainq train --data digits@1 --init zeros --batch-size 1078 --wait
 """
 
 
