@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api_cli.sdk import _arguments as check
+
 if TYPE_CHECKING:
     from storage import Repository
     from storage.dataset_records import DatasetUsage, DatasetVersionRecord
@@ -69,23 +71,37 @@ class DatasetMethods:
         return add_dataset(self.repository, name, files).version
 
     def datasets(self, name: str | None = None) -> list[DatasetVersionRecord]:
-        """Every stored version (or every version of ``name``), by name then number."""
+        """Every stored version (or every version of ``name``), by name then number.
+
+        Raises:
+            InvalidConfigError: ``name`` is not a string.
+        """
+        if name is not None and not isinstance(name, str):
+            raise check.refuse("name", "a dataset's name (or None)", name)
         return self.repository.list_dataset_versions(name)
 
     def dataset(self, ref: str) -> DatasetVersionRecord:
-        """The version ``NAME`` (its newest), ``NAME@N`` or a hash (8+ characters) names.
+        """The version ``NAME`` (its newest), ``NAME@N`` or a hash (8+ characters) names
+        (``fashion-mnist`` registers itself from the Debian files when first named).
 
         Raises:
+            InvalidConfigError: ``ref`` is none of these forms.
             DatasetNotFoundError: nothing matches; the message says what is stored.
         """
-        return self.repository.find_dataset_version(ref)
+        from api_cli.sdk._run_data import find_version
+
+        return find_version(self.repository, ref, "ref")
 
     def remove_dataset(self, ref: str, *, force: bool = False) -> DatasetUsage:
         """Remove a version (``trainq data rm``); returns the runs that used it.
 
         Raises:
+            InvalidConfigError: ``ref`` is not a reference, or ``force`` not True or False.
             DatasetNotFoundError: nothing matches ``ref``.
             InvalidStateError: runs use it and ``force`` is off; nothing was removed.
         """
-        version = self.repository.find_dataset_version(ref)
+        from api_cli.sdk._run_data import find_version
+
+        force = check.flag(force, "force")
+        version = find_version(self.repository, ref, "ref", register_default=False)
         return self.repository.delete_dataset_version(version.sha256, force=force)

@@ -20,11 +20,14 @@ if TYPE_CHECKING:
     from worker.training.xla_choice import DataShape
 
 
-def find_version(repository: Repository, ref: Any, what: str = "data") -> DatasetVersionRecord:
+def find_version(
+    repository: Repository, ref: Any, what: str = "data", *, register_default: bool = True
+) -> DatasetVersionRecord:
     """The version ``ref`` names (``NAME``: its newest, ``NAME@N``, or a hash of 8+ hex).
 
     ``fashion-mnist`` registers itself from the Debian files the first time it is named
-    (``api_cli.default_dataset``), so the default dataset can be named like any other.
+    (``api_cli.default_dataset``; unless ``register_default`` is off), so the default dataset
+    can be named like any other.
 
     Raises:
         InvalidConfigError: ``ref`` is not a reference (the message starts with ``what``).
@@ -42,7 +45,8 @@ def find_version(repository: Repository, ref: Any, what: str = "data") -> Datase
         parsed = parse_dataset_ref(ref)
     except InvalidValueError as exc:
         raise InvalidConfigError(f"{what}: {exc}") from None
-    if parsed.name == DEFAULT_DATASET_NAME and not repository.list_dataset_versions(parsed.name):
+    named_default = register_default and parsed.name == DEFAULT_DATASET_NAME
+    if named_default and not repository.list_dataset_versions(DEFAULT_DATASET_NAME):
         ensure_default_dataset(repository)
     return repository.find_dataset_version(parsed.text)
 
