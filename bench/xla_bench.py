@@ -42,7 +42,7 @@ import sys
 kind = sys.argv.pop(1)
 if kind != "auto":
     import worker.training.xla_choice as choice
-    choice.choose_xla = lambda config, home: kind == "xla"
+    choice.choose_xla = lambda *_, **__: kind == "xla"
 sys.argv[0] = "trainq"
 from api_cli.main import run
 run()

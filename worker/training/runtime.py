@@ -7,11 +7,8 @@ embedded CLI running a job, a benchmark) ever does.
 from __future__ import annotations
 
 import logging
-import math
-import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from worker.config import Device
 from worker.errors import DeviceUnavailableError
@@ -19,6 +16,14 @@ from worker.tensorflow_import import tf
 from worker.training_data import TrainingData
 
 logger = logging.getLogger(__name__)
+
+#: Threads inside one op. One: a training step's products are small (batch 128 against 784x10 for
+#: the seed's job) and every step depends on the one before, so splitting each product across cores
+#: costs more in synchronisation than it gains. Measured on the 2-core Xeon of CI (TF 2.21, XLA,
+#: the same process alternating): the seed's chunk trains at ~7,000 steps/s with one thread against
+#: ~5,000 with two, and a 10,000x100 model at ~190 against ~140. The weights are bit-identical
+#: either way (checked at 784x10, with and without XLA), so the count is not part of a run's record.
+INTRA_OP_THREADS = 1
 
 _CONFIGURED = threading.Event()
 _CONFIGURE_LOCK = threading.Lock()
@@ -33,8 +38,8 @@ def configure_tensorflow(
     a later call (or one after TensorFlow started) changes nothing and only logs a warning.
 
     Args:
-        intra_op_threads: Threads inside one op (a matmul); None means the CPUs this process may
-            use. Give ``cpus // worker_processes`` when several workers share a machine.
+        intra_op_threads: Threads inside one op (a matmul); None means
+            :data:`INTRA_OP_THREADS`.
         inter_op_threads: Ops run concurrently. The training step is a chain of dependent ops,
             so 1 avoids scheduling overhead (measured: 2 was ~25% slower on 2 cores).
         deterministic: Turn on ``tf.config.experimental.enable_op_determinism`` so that a run
@@ -44,7 +49,7 @@ def configure_tensorflow(
         if _CONFIGURED.is_set():
             return
         _CONFIGURED.set()
-        intra = intra_op_threads or _available_cpus()
+        intra = intra_op_threads or INTRA_OP_THREADS
         try:
             tf.config.threading.set_intra_op_parallelism_threads(intra)
             tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
@@ -67,42 +72,6 @@ def start_thread_pools() -> None:
     with tf.device("/CPU:0"):  # spares run on CPU workers only (worker.cluster.standby)
         one = tf.ones((1, 1))
         tf.function(lambda x: tf.matmul(x, x), jit_compile=True, autograph=False)(one)
-
-
-def _available_cpus() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))  # honours taskset/cgroup CPU sets, unlike cpu_count
-    except AttributeError:  # pragma: no cover - not on Linux
-        cpus = os.cpu_count() or 1
-    quota = cpus_from_cpu_max(_read_text(CGROUP_CPU_MAX))
-    # A container limited with `cpus: 2` still sees every host core in its affinity mask; without
-    # the quota, TensorFlow would start a thread per host core and thrash on two cores' worth.
-    return max(1, min(cpus, quota)) if quota is not None else cpus
-
-
-#: cgroup v2's CPU bandwidth limit of this process ("max 100000" when unlimited).
-CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-
-
-def cpus_from_cpu_max(text: str | None) -> int | None:
-    """CPUs granted by a cgroup v2 ``cpu.max`` ("QUOTA PERIOD"), rounded up; None if unlimited."""
-    if not text:
-        return None
-    fields = text.split()
-    if len(fields) != 2 or fields[0] == "max":
-        return None
-    try:
-        quota_us, period_us = int(fields[0]), int(fields[1])
-    except ValueError:
-        return None
-    return max(1, math.ceil(quota_us / period_us)) if period_us > 0 else None
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
 
 
 @dataclass(frozen=True)
