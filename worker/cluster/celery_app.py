@@ -1,7 +1,7 @@
 """The Celery application: broker settings chosen for a queue that never loses a job.
 
-Every value below has its reason in ``../shared/design/reliability.md``; the short version is in
-the comments. The database is the system of record, so Celery keeps no results.
+Every value below has its reason in the comment beside it (``docs/architecture.md``, "Reliability",
+says how they work together). The database is the system of record, so Celery keeps no results.
 """
 
 from __future__ import annotations
