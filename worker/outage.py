@@ -62,7 +62,11 @@ def hand_back_after_outage(
 
     Returns:
         The job handed back (QUEUED; CANCELLED if a cancel came meanwhile), or None when a newer
-        attempt took it over or the database stayed away for ``HAND_BACK_PATIENCE_S``.
+        attempt took it over.
+
+    Raises:
+        DatabaseUnavailableError: the database stayed away (or unwritable, e.g. a full disk)
+            for ``HAND_BACK_PATIENCE_S``, or refused a write that is not retried.
     """
     down_since = heartbeat.outage_started_at() or time.monotonic()
     give_up_at = time.monotonic() + HAND_BACK_PATIENCE_S
@@ -92,7 +96,9 @@ def hand_back_after_outage(
             outage,
             time.monotonic() - down_since,
         )
-        return None
+        # Raised, not swallowed: the job could record nothing, and its caller must say so (the
+        # embedded CLI exits 69 with the run left resumable; a worker's task logs one line).
+        raise
     at_step = f" at step {checkpoint_step:,}" if kind is JobKind.TRAIN else ""
     logger.warning(
         "%s (%.1f s): handed back%s without spending attempt %s (%s)",

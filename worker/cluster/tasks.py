@@ -16,7 +16,7 @@ import logging
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from storage.errors import NotFoundError, TrainqError
+from storage.errors import NotFoundError, StorageError, TrainqError
 from storage.records import JobKind, JobRecord, RunStatus
 from storage.redaction import excerpt
 from worker.cluster import lifecycle  # noqa: F401  (registers the reconciler and the health probe)
@@ -82,6 +82,8 @@ def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore
             _publish_again(context, outcome)
     except NotFoundError as exc:
         logger.error("rejected message %s: %s", task.request.id, exc)
+    except StorageError as exc:  # the job recorded nothing more; its lease expires, the run resumes
+        logger.warning("%s %s: stopped, the database failed under it: %s", kind.value, run_id, exc)
     except SoftTimeLimitExceeded:
         if kind is JobKind.EVAL:
             fail_timed_out_evaluation(context, run_id, TASK_SOFT_TIME_LIMIT_S)
