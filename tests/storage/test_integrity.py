@@ -59,11 +59,11 @@ def test_a_truncated_metric_chunk_is_reported_with_its_steps(
     assert "metrics of steps 101..200: 396 bytes of loss" in problem.detail
 
 
+# Only SQLite can hold TEXT in a blob column (PostgreSQL's bytea refuses it).
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_checkpoint_stored_as_text_is_reported_with_how_to_store_it_as_a_blob_again(
     db: Database, repo: Repository
 ) -> None:
-    if db.dialect_name != "sqlite":
-        pytest.skip("only SQLite stores TEXT in a blob column")
     run_id = stored_run(repo)
     execute_sql(db, "UPDATE checkpoints SET weights = CAST(weights AS TEXT) WHERE step = 100")
     execute_sql(db, "UPDATE checkpoints SET weights = CAST(X'00FF' AS TEXT) WHERE step = 200")

@@ -102,9 +102,10 @@ def test_downgrading_to_0004_drops_the_datasets_and_upgrading_makes_them_again(
     assert Repository(db_at_0004).list_runs()[0].data_sha256 is None
 
 
+@pytest.mark.parametrize(
+    "db_at_0004", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_postgresql_stores_chunks_uncompressed(db_at_0004: Database) -> None:
-    if db_at_0004.dialect_name != "postgresql":
-        pytest.skip("TOAST storage is PostgreSQL's")
     db_at_0004.upgrade()
     query = (
         "SELECT attstorage FROM pg_attribute "

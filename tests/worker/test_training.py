@@ -240,15 +240,14 @@ def test_asking_for_a_gpu_without_one_fails_clearly(fashion_mnist: FashionMnist)
 
 
 def test_tensorflow_is_set_up_once_for_a_small_worker(fashion_mnist: FashionMnist) -> None:
-    import os
-
     import tensorflow as tf
 
     from worker.training import configure_tensorflow
+    from worker.training.runtime import INTRA_OP_THREADS
 
     train(config(steps=100), fashion_mnist)
     configure_tensorflow(intra_op_threads=7)  # too late, and only the first call counts
-    assert tf.config.threading.get_intra_op_parallelism_threads() == len(os.sched_getaffinity(0))
+    assert tf.config.threading.get_intra_op_parallelism_threads() == INTRA_OP_THREADS == 1
     assert tf.config.threading.get_inter_op_parallelism_threads() == 1
 
 

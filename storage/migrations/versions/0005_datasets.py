@@ -82,7 +82,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop the dataset tables and ``runs.data_sha256``."""
     op.drop_index(op.f("ix_runs_data_sha256"), table_name="runs")
-    with op.batch_alter_table("runs") as batch:  # SQLite drops a column by rebuilding the table
-        batch.drop_column("data_sha256")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite's own DROP COLUMN (3.35+), not batch mode: batch rebuilds `runs`, and dropping
+        # the old table with foreign keys on would cascade into evaluation_jobs and evaluations.
+        op.execute("ALTER TABLE runs DROP COLUMN data_sha256")
+    else:
+        op.drop_column("runs", "data_sha256")
     op.drop_table("dataset_chunks")
     op.drop_table("dataset_versions")
