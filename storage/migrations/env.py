@@ -30,6 +30,19 @@ def run_migrations_online() -> None:
 
 
 def _migrate(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite" and not connection.in_transaction():
+        # Alembic gives a database without transactional DDL (its view of SQLite) one transaction
+        # per migration, so two processes upgrading at once could interleave between migrations
+        # and both CREATE a table. SQLite's DDL is transactional: one transaction, begun here
+        # with BEGIN IMMEDIATE (storage.engine), holds the write lock for the whole upgrade, and
+        # the second process then finds the schema at head.
+        with connection.begin():
+            _run_migrations(connection)
+        return
+    _run_migrations(connection)
+
+
+def _run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
