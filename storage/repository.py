@@ -9,6 +9,7 @@ per concern (each in its own module); all of them return the frozen records of
 from __future__ import annotations
 
 from storage.attempt_log import AttemptLog
+from storage.checkpoint_retention import CheckpointRetention
 from storage.checkpoint_store import CheckpointStore
 from storage.dashboard_reads import DashboardReads
 from storage.dataset_store import DatasetStore
@@ -34,6 +35,7 @@ class Repository(
     DashboardReads,  # before MetricStore, which it builds on
     MetricStore,
     CheckpointStore,
+    CheckpointRetention,
     EvaluationStore,
     Reconciliation,
     SweepStore,

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         RunRecord,
         RunStatus,
     )
+    from storage.retention_records import CheckpointKeep, CheckpointThinning
     from storage.sweep_records import (
         PlannedTrial,
         RungDecision,
@@ -271,6 +272,21 @@ class CheckpointOperations(Protocol):
 
     def list_checkpoints(self, run_id: int) -> list[CheckpointInfo]:
         """A run's checkpoints, oldest first, without loading their blobs."""
+
+
+class RetentionOperations(Protocol):
+    """Thinning the checkpoints of finished runs (``trainq gc``), one run per transaction.
+
+    Code: ``storage/checkpoint_retention.py``.
+    """
+
+    def runs_to_thin(self, *, older_than_s: float | None = None) -> list[int]:
+        """Ids of finished training runs with more than one checkpoint, oldest first."""
+
+    def thin_checkpoints(
+        self, run_id: int, *, keep: CheckpointKeep, dry_run: bool = False
+    ) -> CheckpointThinning:
+        """Remove a finished run's checkpoints that ``keep`` does not keep (never the newest)."""
 
 
 class EvaluationOperations(Protocol):
@@ -499,6 +515,7 @@ class StoreContract(
     AttemptOperations,
     MetricOperations,
     CheckpointOperations,
+    RetentionOperations,
     EvaluationOperations,
     SweepOperations,
     ReconciliationOperations,
