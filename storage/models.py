@@ -106,6 +106,11 @@ class Run(JobColumns, Base):
     # JSON so that `runs list --data` and a version's usage are indexed look-ups. NULL: the
     # built-in Fashion-MNIST. No foreign key: a version removed with --force leaves its runs.
     data_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What a person wrote about the run (`trainq runs note`); NULL: nothing.
+    note: Mapped[str | None] = mapped_column(Text)
+    # When the run was archived (`trainq runs archive`); NULL: not archived. Listings hide
+    # archived runs unless asked for them.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EvaluationJob(JobColumns, Base):
@@ -198,6 +203,8 @@ class SweepRow(Base):
     max_attempts: Mapped[int] = mapped_column(Integer)  # given to every trial run
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the sweep was archived with its trials (`trainq sweep archive`); NULL: not archived.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SweepTrialRow(Base):

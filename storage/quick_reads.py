@@ -49,7 +49,14 @@ HEAD_REVISIONS: frozenset[str] = frozenset(SCHEMA_HEAD_REVISIONS)
 QUICK_TIMEOUT_S = 2
 
 _JSON_COLUMNS = ("config", "summary", "tags")
-_TIME_COLUMNS = ("lease_expires_at", "created_at", "started_at", "finished_at", "published_at")
+_TIME_COLUMNS = (
+    "lease_expires_at",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "published_at",
+    "archived_at",
+)
 _POSTGRES_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
 
@@ -106,6 +113,7 @@ class QuickReader(ABC):
         limit: int | None = None,
         sweep_id: int | None = None,
         data_sha256: Collection[str] | None = None,
+        archived: bool | None = False,
     ) -> list[RunRecord] | None:
         """:meth:`Repository.list_runs` of training runs; None if the read failed.
 
@@ -134,6 +142,8 @@ class QuickReader(ABC):
                 f"data_sha256 IN ({', '.join('?' * len(hashes))})" if hashes else "1 = 0"
             )
             parameters += hashes
+        if archived is not None:
+            clauses.append(f"archived_at IS {'NOT ' if archived else ''}NULL")
         statement = (
             f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE {' AND '.join(clauses)} "
             "ORDER BY id DESC"

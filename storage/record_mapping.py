@@ -153,6 +153,7 @@ def sweep_to_record(row: SweepRow) -> SweepRecord:
         max_attempts=row.max_attempts,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        archived_at=row.archived_at,
     )
 
 

@@ -79,6 +79,8 @@ class RunRecord:
     sweep_id: int | None = None  # the sweep this run is a trial of
     trial: int | None = None  # its trial number in that sweep (0-based)
     data_sha256: str | None = None  # the dataset version it trains on; None: built-in Fashion-MNIST
+    note: str | None = None  # what a person wrote about the run (`trainq runs note`)
+    archived_at: datetime | None = None  # when it was archived; None: not archived (listed)
 
     @property
     def label(self) -> str:
@@ -91,6 +93,29 @@ class RunRecord:
         if self.kind is not JobKind.TRAIN or self.summary is None:
             return None
         return TrainSummary.from_json(self.summary)
+
+
+@dataclass(frozen=True)
+class RemovedRuns:
+    """What deleting runs (or a sweep with its trials) removed, or would remove (a dry run).
+
+    The bytes are those of the blobs: per-step metric chunks and weights (checkpoints, final
+    weights included). On PostgreSQL the rows are gone and autovacuum reuses their space; a
+    SQLite file keeps its size until ``VACUUM`` (``Repository.reclaim_space``).
+    """
+
+    run_ids: tuple[int, ...]
+    sweep_ids: tuple[int, ...]  # the sweep deleted with its trials (empty for runs alone)
+    metric_bytes: int
+    checkpoint_bytes: int
+    checkpoints: int
+    evaluations: int
+    deleted: bool  # False: a dry run, nothing was removed
+
+    @property
+    def freed_bytes(self) -> int:
+        """Bytes of blobs removed: metrics and weights."""
+        return self.metric_bytes + self.checkpoint_bytes
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from storage.metric_store import MetricStore
 from storage.metrics_reads import MetricsReads
 from storage.reconciliation import Reconciliation
 from storage.repository_base import utc_now
+from storage.run_annotations import RunAnnotations
 from storage.run_lifecycle import RunLifecycle
 from storage.run_queries import RunQueries
 from storage.run_release import RunRelease
+from storage.run_removal import RunRemoval
 from storage.rung_store import RungStore
 from storage.store_contract import StoreContract
 from storage.sweep_store import SweepStore
@@ -32,6 +34,8 @@ __all__ = ["Repository", "utc_now"]
 class Repository(
     RunLifecycle,
     RunQueries,
+    RunAnnotations,
+    RunRemoval,
     DashboardReads,  # before MetricStore, which it builds on
     MetricStore,
     CheckpointStore,

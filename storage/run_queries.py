@@ -78,6 +78,7 @@ class RunQueries(RepositoryBase):
         limit: int | None = None,
         sweep_id: int | None = None,
         data_sha256: Collection[str] | None = None,
+        archived: bool | None = False,
     ) -> list[RunRecord]:
         """Runs matching every given filter, newest first (by id).
 
@@ -90,6 +91,8 @@ class RunQueries(RepositoryBase):
             limit: at most this many runs.
             sweep_id: only the trials of this sweep.
             data_sha256: only runs trained on one of these dataset versions (content hashes).
+            archived: False (the default): only runs not archived; True: only archived ones;
+                None: both.
 
         Raises:
             InvalidValueError: a tag key is malformed.
@@ -107,6 +110,10 @@ class RunQueries(RepositoryBase):
             statement = statement.where(Run.sweep_id == sweep_id)
         if data_sha256 is not None:
             statement = statement.where(Run.data_sha256.in_(list(data_sha256)))
+        if archived is not None:
+            statement = statement.where(
+                Run.archived_at.is_not(None) if archived else Run.archived_at.is_(None)
+            )
         if limit is not None:
             statement = statement.limit(max(limit, 0))
 

@@ -15,10 +15,17 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 #: The newest revisions of ``storage/migrations`` (update with every new migration).
-HEAD_REVISIONS: tuple[str, ...] = ("0005_datasets",)
+HEAD_REVISIONS: tuple[str, ...] = ("0006_run_management",)
 #: Every revision of ``storage/migrations``.
 KNOWN_REVISIONS: frozenset[str] = frozenset(
-    {"0001", "0002_sweeps", "0003_evaluation_jobs", "0004_run_attempts", "0005_datasets"}
+    {
+        "0001",
+        "0002_sweeps",
+        "0003_evaluation_jobs",
+        "0004_run_attempts",
+        "0005_datasets",
+        "0006_run_management",
+    }
 )
 
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         JobRecord,
         MetricChunk,
         MetricRow,
+        RemovedRuns,
         RunRecord,
         RunStatus,
     )
@@ -117,8 +118,9 @@ class RunOperations(Protocol):
         limit: int | None = None,
         sweep_id: int | None = None,
         data_sha256: Collection[str] | None = None,
+        archived: bool | None = False,
     ) -> list[RunRecord]:
-        """Runs matching every filter (``data_sha256``: on one of these versions), newest first."""
+        """Runs matching every filter (``archived`` None: archived or not), newest first."""
 
     def list_evaluation_jobs(
         self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None
@@ -127,6 +129,47 @@ class RunOperations(Protocol):
 
     def count_runs_by_status(self, kind: JobKind | None = None) -> dict[RunStatus, int]:
         """How many jobs are in each status (every status present, zero included)."""
+
+
+class RunManagementOperations(Protocol):
+    """What people change about runs after the fact, and deleting them for good.
+
+    Code: ``storage/run_annotations.py`` (name, note, tags, archive), ``storage/run_removal.py``
+    (delete runs or a sweep with its trials, reclaim SQLite's space).
+    """
+
+    def rename_run(self, run_id: int, name: str | None) -> RunRecord:
+        """Give a run a new name (None or empty: no name)."""
+
+    def set_run_note(self, run_id: int, note: str | None) -> RunRecord:
+        """Replace a run's note (None or empty: remove it)."""
+
+    def tag_run(self, run_id: int, tags: Mapping[str, str]) -> RunRecord:
+        """Add tags to a run, replacing the values of keys it already has."""
+
+    def untag_run(self, run_id: int, keys: Collection[str]) -> RunRecord:
+        """Remove tags from a run by key (a key it does not have: InvalidValueError)."""
+
+    def archive_runs(self, run_ids: Sequence[int]) -> list[RunRecord]:
+        """Hide finished runs from listings (``list_runs(archived=...)``), all or nothing."""
+
+    def unarchive_runs(self, run_ids: Sequence[int]) -> list[RunRecord]:
+        """Bring archived runs back into the listings."""
+
+    def archive_sweep(self, sweep_id: int) -> SweepRecord:
+        """Archive a finished sweep and every trial it started."""
+
+    def unarchive_sweep(self, sweep_id: int) -> SweepRecord:
+        """Bring an archived sweep and its trials back into the listings."""
+
+    def delete_runs(self, run_ids: Sequence[int], *, dry_run: bool = False) -> RemovedRuns:
+        """Delete finished runs (not sweep trials) and all their rows, all or nothing."""
+
+    def delete_sweep(self, sweep_id: int, *, dry_run: bool = False) -> RemovedRuns:
+        """Delete a finished sweep, its planned trials and all its trials' runs."""
+
+    def reclaim_space(self) -> int | None:
+        """SQLite: VACUUM, returning the bytes the file shrank by; PostgreSQL: None, no-op."""
 
 
 class AttemptOperations(Protocol):
@@ -353,8 +396,10 @@ class SweepOperations(Protocol):
     def get_sweep(self, sweep_id: int) -> SweepRecord:
         """One sweep by id."""
 
-    def list_sweeps(self, *, limit: int | None = None) -> list[SweepRecord]:
-        """Sweeps, newest first."""
+    def list_sweeps(
+        self, *, limit: int | None = None, archived: bool | None = False
+    ) -> list[SweepRecord]:
+        """Sweeps, newest first (``archived`` False: those not archived; None: all)."""
 
     def list_sweep_trials(self, sweep_id: int) -> list[SweepTrial]:
         """A sweep's planned trials by number, started or not."""
@@ -512,6 +557,7 @@ class MetricsReadOperations(Protocol):
 
 class StoreContract(
     RunOperations,
+    RunManagementOperations,
     AttemptOperations,
     MetricOperations,
     CheckpointOperations,

@@ -33,6 +33,7 @@ class SweepRecord:
     max_attempts: int
     created_at: datetime
     finished_at: datetime | None
+    archived_at: datetime | None = None  # when it was archived with its trials; None: listed
 
 
 @dataclass(frozen=True)

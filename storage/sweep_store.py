@@ -103,9 +103,22 @@ class SweepStore(RepositoryBase):
             idempotent=True,
         )
 
-    def list_sweeps(self, *, limit: int | None = None) -> list[SweepRecord]:
-        """Sweeps, newest first."""
+    def list_sweeps(
+        self, *, limit: int | None = None, archived: bool | None = False
+    ) -> list[SweepRecord]:
+        """Sweeps, newest first.
+
+        Args:
+            limit: at most this many.
+            archived: False (the default): only sweeps not archived; True: only archived
+                ones; None: both.
+        """
         statement = select(SweepRow).order_by(SweepRow.id.desc())
+        if archived is not None:
+            archived_at = SweepRow.archived_at
+            statement = statement.where(
+                archived_at.is_not(None) if archived else archived_at.is_(None)
+            )
         if limit is not None:
             statement = statement.limit(max(limit, 0))
 

@@ -24,6 +24,8 @@ MAX_SEED: Final = 2**31 - 1
 MAX_STEPS: Final = 10_000_000
 #: ``runs.name`` is VARCHAR(200).
 MAX_NAME_CHARS: Final = 200
+#: A run's note (``runs.note``, TEXT): a paragraph or a few, not a document.
+MAX_NOTE_CHARS: Final = 10_000
 #: ``runs.max_attempts`` and ``TRAINQ_MAX_ATTEMPTS``: a run that keeps killing its worker
 #: should fail, not bounce for days.
 MAX_ATTEMPTS_LIMIT: Final = 100
@@ -79,6 +81,21 @@ def check_name(name: str | None) -> str | None:
             f"name must be at most {MAX_NAME_CHARS} characters (got {len(name)})"
         )
     return name
+
+
+def check_note(note: str | None) -> str | None:
+    """Return ``note`` if it is ``None`` or a string of at most :data:`MAX_NOTE_CHARS`.
+
+    Raises:
+        InvalidValueError: the note is too long or not a string.
+    """
+    if note is not None and not isinstance(note, str):
+        raise InvalidValueError(f"note must be a string, got {type(note).__name__}")
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise InvalidValueError(
+            f"note must be at most {MAX_NOTE_CHARS:,} characters (got {len(note):,})"
+        )
+    return note
 
 
 def check_tags(tags: Mapping[str, str]) -> dict[str, str]:

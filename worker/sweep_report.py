@@ -85,7 +85,8 @@ def sweep_report(repository: Repository, sweep_id: int) -> SweepReport:
     """
     sweep = repository.get_sweep(sweep_id)
     spec = parse_sweep_spec(sweep.spec)
-    runs = {run.id: run for run in repository.list_runs(sweep_id=sweep_id)}
+    # Archived trials too: a sweep is read whole, archived with its trials or not.
+    runs = {run.id: run for run in repository.list_runs(sweep_id=sweep_id, archived=None)}
     results = repository.list_rung_results(sweep_id)
     trials = tuple(
         _trial_view(repository, spec, planned.trial, planned.params, planned.config, run, results)

@@ -41,6 +41,9 @@ FILTERS: list[dict[str, Any]] = [
     {"data_sha256": ["ab" * 32]},
     {"data_sha256": ["ab" * 32, "cd" * 32], "limit": 2},
     {"data_sha256": []},
+    {"archived": True},
+    {"archived": None},
+    {"archived": None, "name": "baseline", "limit": 2},
 ]
 
 
@@ -98,6 +101,8 @@ def seeded(database: Database) -> Repository:
             error=None if succeeded else "out of memory",
         )
     repo.cancel_job(new_run(repo).id, kind=repo.get_run(1).kind)
+    repo.set_run_note(3, "lr too high? ünïcode")
+    repo.archive_runs([3, 7])  # finished runs, hidden unless asked for
     return repo
 
 
