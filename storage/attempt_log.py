@@ -94,6 +94,20 @@ def close_attempt(
     )
 
 
+def record_attempt_device(session: Session, run_id: int, attempt: int, device: str) -> None:
+    """Set the device of run ``run_id``'s open attempt ``attempt`` (known at its first chunk)."""
+    session.execute(
+        update(RunAttemptRow)
+        .where(
+            RunAttemptRow.run_id == run_id,
+            RunAttemptRow.attempt == attempt,
+            RunAttemptRow.ended_at.is_(None),
+        )
+        .values(device=device)
+        .execution_options(synchronize_session=False)
+    )
+
+
 class AttemptLog(RepositoryBase):
     """Reading the attempt history of a run."""
 

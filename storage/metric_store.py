@@ -7,11 +7,12 @@ chunk ends), so a redelivered or resumed worker rewrites the same keys and the i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
+from storage.attempt_log import record_attempt_device
 from storage.checkpoint_store import store_checkpoint
 from storage.errors import InvalidValueError
 from storage.metric_codec import F32_LE, decode_chunks, wanted_steps
@@ -47,9 +48,13 @@ class MetricStore(RepositoryBase):
         lease_ttl_s: float,
         checkpoint: Mapping[str, np.ndarray] | None = None,
         validation: tuple[float, float] | None = None,
+        device: str | None = None,
     ) -> ChunkAck:
         """Store one chunk of metrics (and optionally the checkpoint at its last step, and that
         checkpoint's validation ``(loss, accuracy)``).
+
+        ``device`` (an attempt's first chunk) is where the run trains, set on the run and its
+        attempt so that it shows while the run is running, not only once it finished.
 
         One transaction: the fenced UPDATE of the run (lease renewal, ``steps_done``) comes first
         and takes the row lock; then the chunk, the checkpoint and its validation metrics are
@@ -66,7 +71,7 @@ class MetricStore(RepositoryBase):
         # The lease ends by the database's clock, computed in the UPDATE: no extra round trip.
         lease_end = self._lease_end_sql(lease_ttl_s)
         last_step = chunk.last_step
-        run_values = {
+        run_values: dict[str, Any] = {
             "steps_done": case((Run.steps_done < last_step, last_step), else_=Run.steps_done),
         }
         chunk_values = {
@@ -77,8 +82,13 @@ class MetricStore(RepositoryBase):
             "accuracy": accuracy,
         }
 
+        if device is not None:
+            run_values["device"] = device
+
         def record(session: Session) -> ChunkAck:
             renewal = fenced_renewal(session, run_id, attempt, lease_end, run_values)
+            if device is not None:
+                record_attempt_device(session, run_id, attempt, device)
             insert_ignoring_duplicates(session, MetricChunkRow, chunk_values)
             if checkpoint is not None:
                 now = self._server_now(session)  # once per checkpoint, not per chunk

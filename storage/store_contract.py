@@ -271,6 +271,7 @@ class MetricOperations(Protocol):
         lease_ttl_s: float,
         checkpoint: Mapping[str, np.ndarray] | None = None,
         validation: tuple[float, float] | None = None,
+        device: str | None = None,
     ) -> ChunkAck:
         """Store one metric chunk (and the checkpoint at its end, with its validation) fenced."""
 

@@ -178,6 +178,8 @@ def _train(
     held_back: list[Callable[[], object]] = []  # a chunk write a long database outage stopped
 
     def record(report: ChunkReport) -> None:
+        # The attempt's first chunk names the device, so a running run shows where it runs.
+        device = None if start_up.reported else report.device
         start_up.first_chunk_done(report.first_step + len(report.loss) - 1, traces_so_far())
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
         state = report.state  # set when the chunk ends at a checkpoint
@@ -191,6 +193,7 @@ def _train(
                 lease_ttl_s=context.settings.lease_ttl_s,
                 checkpoint=state.arrays if state is not None else None,
                 validation=(validation.loss, validation.accuracy) if validation else None,
+                device=device,
             )
 
         try:

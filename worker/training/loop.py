@@ -101,7 +101,8 @@ def train(
         with clock.chunk(end - step):
             losses, accuracies = runner.run(step, end - step)
         due = end % config.checkpoint_every_steps == 0 or end == config.steps
-        last = ChunkReport(step + 1, losses, accuracies, runner.state() if due else None)
+        state = runner.state() if due else None
+        last = ChunkReport(step + 1, losses, accuracies, state, device.label)
         step, steps_run = end, steps_run + len(losses)
         if on_chunk is not None:
             on_chunk(last)

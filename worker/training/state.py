@@ -72,6 +72,7 @@ class ChunkReport:
     loss: FloatArray  # mean softmax cross-entropy of each step's batch (without the L2 term)
     accuracy: FloatArray  # fraction of each step's batch whose argmax is the label
     state: TrainingState | None  # set when a checkpoint is due at the chunk's end, and at the end
+    device: str | None = None  # where it ran, as people read it: "CPU:0", "GPU:0 (model)"
 
     @property
     def last_step(self) -> int:
