@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from storage.dashboard_reads import RunPage
     from storage.database import Database
     from storage.dataset_records import DatasetUsage, DatasetVersionRecord
     from storage.engine import dispose_engines
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         InvalidStateError,
         InvalidValueError,
         NotFoundError,
+        QuerySyntaxError,
         RunNotFoundError,
         SchemaOutdatedError,
         StaleAttemptError,
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     )
     from storage.redaction import redact
     from storage.repository import Repository, utc_now
+    from storage.run_query import RunQuery, SortKey, parse_run_query, parse_run_sort
     from storage.settings import Settings
     from storage.store_contract import StoreContract
     from storage.validation import check_tags
@@ -80,12 +83,16 @@ _EXPORTS = {
     "MetricChunk": "storage.records",
     "MetricRow": "storage.records",
     "NotFoundError": "storage.errors",
+    "QuerySyntaxError": "storage.errors",
     "Repository": "storage.repository",
+    "RunPage": "storage.dashboard_reads",
+    "RunQuery": "storage.run_query",
     "RunNotFoundError": "storage.errors",
     "RunRecord": "storage.records",
     "RunStatus": "storage.records",
     "SchemaOutdatedError": "storage.errors",
     "Settings": "storage.settings",
+    "SortKey": "storage.run_query",
     "StaleAttemptError": "storage.errors",
     "StorageError": "storage.errors",
     "StoreContract": "storage.store_contract",
@@ -99,6 +106,8 @@ _EXPORTS = {
     "decode_weights": "storage.weights_codec",
     "dispose_engines": "storage.engine",
     "encode_weights": "storage.weights_codec",
+    "parse_run_query": "storage.run_query",
+    "parse_run_sort": "storage.run_query",
     "sha256_hex": "storage.weights_codec",
     "utc_now": "storage.repository",
 }
@@ -127,12 +136,16 @@ __all__ = [
     "MetricChunk",
     "MetricRow",
     "NotFoundError",
+    "QuerySyntaxError",
     "Repository",
     "RunNotFoundError",
+    "RunPage",
+    "RunQuery",
     "RunRecord",
     "RunStatus",
     "SchemaOutdatedError",
     "Settings",
+    "SortKey",
     "StaleAttemptError",
     "StorageError",
     "StoreContract",
@@ -145,6 +158,8 @@ __all__ = [
     "decode_weights",
     "dispose_engines",
     "encode_weights",
+    "parse_run_query",
+    "parse_run_sort",
     "redact",
     "sha256_hex",
     "utc_now",

@@ -107,3 +107,20 @@ class EvaluationJobNotFoundError(NotFoundError):
 
 class DatasetNotFoundError(NotFoundError):
     """Raised when no stored dataset version matches a name, ``NAME@N`` or hash."""
+
+
+class QuerySyntaxError(InvalidValueError):
+    """Raised when a run query (``--where``, ``--sort``) cannot be read: ``message`` names the
+    mistake, ``column`` (1-based) is where it is in ``text``."""
+
+    def __init__(self, message: str, column: int, text: str = "") -> None:
+        super().__init__(f"{message} (column {column})")
+        self.message = message
+        self.column = column
+        self.text = text
+
+    def pointer(self, indent: str = "  ") -> str:
+        """The query and a caret under the mistake, on two lines."""
+        # Every blank as one space, so the caret stays under the same character.
+        line = "".join(" " if char.isspace() else char for char in self.text)
+        return f"{indent}{line}\n{indent}{' ' * (self.column - 1)}^"

@@ -23,6 +23,7 @@ from storage.run_lifecycle import RunLifecycle
 from storage.run_queries import RunQueries
 from storage.run_release import RunRelease
 from storage.run_removal import RunRemoval
+from storage.run_search import RunSearch
 from storage.rung_store import RungStore
 from storage.store_contract import StoreContract
 from storage.sweep_store import SweepStore
@@ -36,6 +37,7 @@ class Repository(
     RunQueries,
     RunAnnotations,
     RunRemoval,
+    RunSearch,
     DashboardReads,  # before MetricStore, which it builds on
     MetricStore,
     CheckpointStore,

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         RunStatus,
     )
     from storage.retention_records import CheckpointKeep, CheckpointThinning
+    from storage.run_query import RunQuery, SortKey
     from storage.sweep_records import (
         PlannedTrial,
         RungDecision,
@@ -69,7 +70,7 @@ class RunOperations(Protocol):
     """Jobs (training runs and evaluation jobs) from creation to cancel, and reading them.
 
     Code: ``storage/run_lifecycle.py`` (create, publish, cancel), ``storage/run_queries.py``
-    (get, list, count).
+    (get, list, count), ``storage/run_search.py`` (query).
     """
 
     def create_run(
@@ -121,6 +122,22 @@ class RunOperations(Protocol):
         archived: bool | None = False,
     ) -> list[RunRecord]:
         """Runs matching every filter (``archived`` None: archived or not), newest first."""
+
+    def query_runs(
+        self,
+        where: str | RunQuery | None = None,
+        sort: str | Sequence[SortKey] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        archived: bool | None = False,
+        sweep_id: int | None = None,
+        *,
+        statuses: Sequence[RunStatus] | None = None,
+        tags: Mapping[str, str] | None = None,
+        name: str | None = None,
+        data_sha256: Collection[str] | None = None,
+    ) -> RunPage:
+        """Runs matching a query (docs/queries.md) and the filters, one page, with the total."""
 
     def list_evaluation_jobs(
         self, *, statuses: Sequence[RunStatus] | None = None, limit: int | None = None

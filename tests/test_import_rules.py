@@ -29,6 +29,7 @@ ALLOWED_INTERNAL: dict[str, set[str]] = {
 FRAMEWORK_OWNER: dict[str, str] = {
     "sqlalchemy": "storage",
     "alembic": "storage",
+    "lark": "storage",
     "celery": "worker",
     "kombu": "worker",
     "billiard": "worker",
