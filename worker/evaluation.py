@@ -67,17 +67,8 @@ def evaluate(
         ValueError: when features and labels do not match or the split is empty.
     """
     check_weights(arrays, WEIGHT_NAMES, dims, dataset=dataset)
-    inputs: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = (
-        np.asarray(features, dtype=np.uint8)
-        if feature_kind is FeatureKind.UINT8
-        else np.asarray(features, dtype=np.float32)
-    )
-    truth = np.asarray(labels).astype(np.int64)
+    inputs, truth = checked_split(features, labels, dims, feature_kind)
     classes = dims.classes
-    if inputs.ndim != 2 or inputs.shape[1] != dims.features or len(inputs) != len(truth):
-        raise ValueError(f"need features (n, {dims.features}) and labels (n,) with n > 0")
-    if len(truth) == 0 or truth.min() < 0 or truth.max() >= classes:
-        raise ValueError(f"need labels in 0..{classes - 1} and at least one example")
     configure_tensorflow()
     resolved = resolve_device(device)
     forward_slice = _forward_slice(dims.features, classes, feature_kind)
@@ -85,16 +76,47 @@ def evaluate(
     confusion = np.bincount(truth * classes + predictions, minlength=classes * classes).reshape(
         classes, classes
     )
+    return result_of(float(losses.astype(np.float64).mean()), confusion, resolved.label)
+
+
+def checked_split(
+    features: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    labels: npt.ArrayLike,
+    dims: ModelDims,
+    feature_kind: FeatureKind,
+) -> tuple[npt.NDArray[np.uint8] | npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """The split's features as the forward pass takes them and its labels as int64.
+
+    Raises:
+        ValueError: when features and labels do not match or the split is empty.
+    """
+    inputs: npt.NDArray[np.uint8] | npt.NDArray[np.float32] = (
+        np.asarray(features, dtype=np.uint8)
+        if feature_kind is FeatureKind.UINT8
+        else np.asarray(features, dtype=np.float32)
+    )
+    truth = np.asarray(labels).astype(np.int64)
+    if inputs.ndim != 2 or inputs.shape[1] != dims.features or len(inputs) != len(truth):
+        raise ValueError(f"need features (n, {dims.features}) and labels (n,) with n > 0")
+    if len(truth) == 0 or truth.min() < 0 or truth.max() >= dims.classes:
+        raise ValueError(f"need labels in 0..{dims.classes - 1} and at least one example")
+    return inputs, truth
+
+
+def result_of(loss: float, confusion: npt.NDArray[np.int64], device: str) -> EvaluationResult:
+    """The result of one weight set from its mean loss and its (C, C) confusion matrix."""
+    n_examples = int(confusion.sum())
     support = confusion.sum(axis=1)
     return EvaluationResult(
-        n_examples=len(truth),
-        loss=float(losses.astype(np.float64).mean()),
-        accuracy=float(np.trace(confusion) / len(truth)),
+        n_examples=n_examples,
+        loss=loss,
+        accuracy=float(np.trace(confusion) / n_examples),
         per_class_accuracy=tuple(
-            float(confusion[c, c] / support[c]) if support[c] else None for c in range(classes)
+            float(confusion[c, c] / support[c]) if support[c] else None
+            for c in range(len(confusion))
         ),
         confusion=confusion.astype(np.int64),
-        device=resolved.label,
+        device=device,
     )
 
 

@@ -41,6 +41,9 @@ class InProcessJob:
     hand_back: threading.Event = field(default_factory=threading.Event)
     #: The lease owner this job claims the run as (known from dispatch on).
     owner: str = ""
+    #: Evaluation jobs dispatched together with this one, which may share its pass over the
+    #: split (``worker.evaluation_riders``); whichever runs first takes the others along.
+    mates: tuple[int, ...] = ()
 
     def finished(self) -> bool:
         """True once ``execute_job`` has returned or raised."""
@@ -71,12 +74,17 @@ class InProcessDispatcher:
     def check(self) -> None:
         """Nothing to reach: the job runs here."""
 
-    def dispatch(self, repository: Repository, run: JobRecord) -> JobHandle:
-        """Queue ``run`` for this process's job thread and return its handle at once."""
+    def dispatch(
+        self, repository: Repository, run: JobRecord, *, mates: Sequence[int] = ()
+    ) -> JobHandle:
+        """Queue ``run`` for this process's job thread and return its handle at once.
+
+        ``mates``: other evaluation jobs dispatched with it, which may ride in its pass.
+        """
         from worker.jobs import JobContext
 
         owner = JobContext.for_this_process(repository, self._settings, "embedded").owner
-        job = InProcessJob(run.id, run.kind, owner=owner)
+        job = InProcessJob(run.id, run.kind, owner=owner, mates=tuple(mates))
         with self._lock:
             self._jobs = [*(j for j in self._jobs if not j.finished()), job]
             self._pending.put((repository, job))
@@ -88,8 +96,13 @@ class InProcessDispatcher:
         return job
 
     def dispatch_many(self, repository: Repository, runs: Sequence[JobRecord]) -> list[JobHandle]:
-        """Queue several jobs; they run in this order."""
-        return [self.dispatch(repository, run) for run in runs]
+        """Queue several jobs; they run in this order. The first of several evaluation jobs
+        evaluates the others that share its images in the same pass; theirs are then no-ops."""
+        evaluations = tuple(run.id for run in runs if run.kind is JobKind.EVAL)
+        return [
+            self.dispatch(repository, run, mates=evaluations if run.kind is JobKind.EVAL else ())
+            for run in runs
+        ]
 
     def close(self) -> None:
         """Let every dispatched job finish: a daemon thread would die mid-chunk at exit."""
@@ -116,7 +129,7 @@ def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> No
         if job.hand_back.is_set():
             pass
         elif job.kind is JobKind.EVAL:
-            execute_evaluation_job(context, job.run_id)
+            execute_evaluation_job(context, job.run_id, mates=job.mates)
         else:
             execute_job(context, job.run_id)
     except BaseException as exc:  # reported by the caller's thread, recorded on the run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,38 @@ def test_embedded_eval_says_it_evaluated_rather_than_queued(
     said = trainq("eval", str(two_runs[0]), "--checkpoint", "100", "--force")
     assert said.returncode == 0, said.stderr
     assert "evaluating 1 checkpoint" in said.stderr and "queued" not in said.stderr
+
+
+@pytest.mark.slow
+def test_every_checkpoint_gets_its_own_evaluation_equal_to_the_one_evaluated_alone(
+    trainq: Trainq, two_runs: list[int]
+) -> None:
+    def evaluations(*args: str) -> list[dict[str, Any]]:
+        shown = _eval_json(trainq, *args)
+        assert shown.get("failed", []) == []
+        found: list[dict[str, Any]] = shown["evaluations"]  # type: ignore[assignment]
+        assert sorted(e["job_id"] for e in found if not e["stored"]) == sorted(
+            shown["evaluation_job_ids"]  # type: ignore[type-var]
+        )
+        return found
+
+    # Stored by the fixture, each checkpoint in a job of its own; below they share one pass.
+    alone = [evaluations(str(run_id))[0] for run_id in two_runs]
+
+    one_run = evaluations(str(two_runs[0]), "--checkpoint", "all", "--force")
+    every_run = evaluations("--all", "--checkpoint", "all", "--force")
+
+    assert [(e["run_id"], e["checkpoint_step"]) for e in one_run] == [
+        (two_runs[0], 100),
+        (two_runs[0], 200),
+    ]
+    pairs = [(e["run_id"], e["checkpoint_step"]) for e in every_run]
+    assert len(set(pairs)) == len(pairs) >= 4
+    assert {(run_id, step) for run_id in two_runs for step in (100, 200)} <= set(pairs)
+    assert not any(e["stored"] for e in [*one_run, *every_run])
+    for reference in alone:
+        key = (reference["run_id"], 200)
+        (packed,) = [e for e in every_run if (e["run_id"], e["checkpoint_step"]) == key]
+        assert packed["accuracy"] == reference["accuracy"]
+        assert packed["confusion"] == reference["confusion"]
+        assert packed["loss"] == pytest.approx(reference["loss"], rel=1e-6)
