@@ -11,35 +11,64 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from api_cli.dashboard.views import run_json
+from api_cli.dashboard.views import age_text, run_json
 from storage.errors import TrainqError
-from storage.records import RunStatus
+from storage.records import JobKind, RunStatus
 from storage.redaction import redact
 
 if TYPE_CHECKING:
     from storage import Repository, Settings
+    from storage.records import EvaluationJobRecord
 
-#: At most this many running and queued runs are listed (the counts cover them all).
+#: At most this many running and queued jobs of each kind are listed (the counts cover them all).
 LISTED_RUNS = 200
 
 
 def queue_page(repository: Repository, broker: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The broker's state (from :func:`broker_state`), runs by status, running and queued runs."""
+    """The broker's state (from :func:`broker_state`), jobs by status, running and queued jobs.
+
+    Evaluation jobs take worker slots and queue places like training runs, so they are counted
+    and listed beside them (``kind`` says which; an evaluation job links to its run).
+    """
     running = repository.page_training_runs(statuses=[RunStatus.RUNNING], limit=LISTED_RUNS)
     queued = repository.page_training_runs(statuses=[RunStatus.QUEUED], limit=LISTED_RUNS)
+    trainings = repository.count_runs_by_status(kind=JobKind.TRAIN)
+    evaluations = repository.count_runs_by_status(kind=JobKind.EVAL)
+    running_evals = repository.list_evaluation_jobs(statuses=[RunStatus.RUNNING], limit=LISTED_RUNS)
+    queued_evals = repository.list_evaluation_jobs(statuses=[RunStatus.QUEUED], limit=LISTED_RUNS)
     return {
         "broker": broker,
-        "runs_by_status": {
-            status.value: count
-            for status, count in repository.count_runs_by_status(kind=None).items()
-        },
+        "runs_by_status": {status.value: count for status, count in trainings.items()},
+        "evaluations_by_status": {status.value: count for status, count in evaluations.items()},
         "running": [
-            run_json(run, now) | {"worker_host": run.worker_host or "", "attempt": run.attempt}
+            run_json(run, now)
+            | {"kind": "train", "worker_host": run.worker_host or "", "attempt": run.attempt}
             for run in running.runs
-        ],
-        "queued": [run_json(run, now) | {"queue": run.queue} for run in queued.runs],
-        "running_total": running.total,
-        "queued_total": queued.total,
+        ]
+        + [_evaluation_json(job, now) for job in running_evals],
+        "queued": [
+            run_json(run, now) | {"kind": "train", "queue": run.queue} for run in queued.runs
+        ]
+        + [_evaluation_json(job, now) for job in queued_evals],
+        "running_total": running.total + evaluations[RunStatus.RUNNING],
+        "queued_total": queued.total + evaluations[RunStatus.QUEUED],
+    }
+
+
+def _evaluation_json(job: EvaluationJobRecord, now: datetime) -> dict[str, Any]:
+    """An evaluation job as the queue page lists it, beside training runs."""
+    step = "newest checkpoint" if job.checkpoint_step is None else f"step {job.checkpoint_step:,}"
+    return {
+        "kind": "eval",
+        "id": job.id,
+        "run_id": job.run_id,
+        "name": f"evaluates run {job.run_id} ({step}) on the {job.split} split",
+        "status": job.status.value,
+        "queue": job.queue,
+        "worker_host": job.worker_host or "",
+        "attempt": job.attempt,
+        "device": job.device or "",
+        "age": age_text(now, job.created_at),
     }
 
 

@@ -159,6 +159,8 @@ def run_page(repository: Repository, run_id: int, now: datetime) -> dict[str, An
         "run": run_json(run, now),
         "data": run_data_text(run_data(repository, run)),
         "hyperparameters": sorted(run.config.items()),
+        # No validation series (nor its legend) on a run that holds out no images.
+        "validation_split": int(run.config.get("val_size") or 0) > 0,
         "summary": summary.to_json() if summary else None,
         "checkpoints": [
             {

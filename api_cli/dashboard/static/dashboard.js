@@ -63,12 +63,17 @@
     if (element.dataset.series === "loss") {
       return [[{ label: "loss", stroke: palette[0], width: 1.5 }], [metrics.steps, metrics.loss]];
     }
+    const training = { label: "training accuracy", stroke: palette[0], width: 1.5 };
+    // A run without a validation split has no validation series, so no legend entry for one.
+    if (element.dataset.validation !== "yes" && !metrics.validation.steps.length) {
+      return [[training], [metrics.steps, metrics.accuracy]];
+    }
     const joined = uPlot.join([
       [metrics.steps, metrics.accuracy],
       [metrics.validation.steps, metrics.validation.accuracy],
     ]);
     return [[
-      { label: "training accuracy", stroke: palette[0], width: 1.5 },
+      training,
       { label: "validation accuracy", stroke: palette[3], width: 2, spanGaps: true,
         points: { show: true, size: 6 } },
     ], joined];
