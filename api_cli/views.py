@@ -224,7 +224,18 @@ def run_table_row(run: RunRecord, live: LiveMetrics | None = None) -> tuple[Any,
     full = run_list_row(run, live)
     steps = str(run.steps_done) if run.status.terminal and _is_train(run) else full[4]
     created = run.created_at.strftime("%m-%d %H:%M")
-    return (full[0], full[2], full[3], steps, full[5], full[6], full[7], full[8], created)
+    status = "pruned" if is_pruned(run) else full[3]  # PRUNED_NOTE under the table says why
+    return (full[0], full[2], status, steps, full[5], full[6], full[7], full[8], created)
+
+
+#: The line under a run table that shows a pruned trial (its status is succeeded).
+PRUNED_NOTE = "pruned: stopped early by its sweep's ASHA at a rung (status succeeded)"
+
+
+def is_pruned(run: RunRecord) -> bool:
+    """True for a sweep trial that ASHA stopped at a rung."""
+    summary = run.train_summary
+    return summary is not None and summary.pruned
 
 
 def with_data_column(

@@ -24,11 +24,13 @@ from api_cli.output import (
 from api_cli.state import STATE
 from api_cli.views import (
     EVAL_JOB_HEADER,
+    PRUNED_NOTE,
     RUN_LIST_HEADER,
     RUN_TABLE_HEADER,
     RUN_TABLE_WRAP,
     evaluation_job_dict,
     evaluation_job_table_row,
+    is_pruned,
     run_csv_rows,
     run_detail_dict,
     run_dict,
@@ -141,6 +143,8 @@ def list_runs(
         print_table(None, header, rows, wrap=(*RUN_TABLE_WRAP, "data"))
         for run_id, pid in gone.items():
             stdout.print(f"* {stranded_sentence(run_id, pid)}", highlight=False)
+        if any(is_pruned(run) for run in runs):
+            stdout.print(PRUNED_NOTE, highlight=False, soft_wrap=not stdout.is_terminal)
         if not every and len(runs) == limit:
             only_statuses = not (tags or name is not None or sweep is not None or hashes)
             _say_how_many_matched(len(runs), statuses if only_statuses else listed)

@@ -30,12 +30,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_cli.dashboard import params, views
 from api_cli.dashboard.broker_snapshot import BrokerSnapshot
+from api_cli.dashboard.parallel_view import parallel_coordinates
 from api_cli.dashboard.queue_view import broker_state, queue_page
 from api_cli.dashboard.read_gate import RETRY_AFTER_S, DashboardBusyError, ReadGate
 from api_cli.dashboard.sweep_view import sweep_curves, sweep_page
+from api_cli.dashboard.sweeps_index import sweeps_index
 from storage.errors import InvalidValueError, NotFoundError, TrainqError
 from storage.redaction import redact
 from worker.errors import InvalidConfigError
+from worker.sweep_report import sweep_report
 
 if TYPE_CHECKING:
     from storage import Repository, Settings
@@ -96,12 +99,17 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/", off_loop(pages.runs), methods=["GET"]),
         Route("/runs/{run_id:int}", off_loop(pages.run), methods=["GET"]),
+        Route("/sweeps", off_loop(pages.sweeps), methods=["GET"]),
         Route("/sweeps/{sweep_id:int}", off_loop(pages.sweep), methods=["GET"]),
         Route("/compare", off_loop(pages.compare), methods=["GET"]),
         Route("/queue", with_broker(pages.queue), methods=["GET"]),
         Route("/api/runs", off_loop(pages.runs_json), methods=["GET"]),
         Route("/api/runs/{run_id:int}/metrics", off_loop(pages.metrics_json), methods=["GET"]),
+        Route("/api/sweeps", off_loop(pages.sweeps_json), methods=["GET"]),
         Route("/api/sweeps/{sweep_id:int}/curves", off_loop(pages.sweep_json), methods=["GET"]),
+        Route(
+            "/api/sweeps/{sweep_id:int}/parallel", off_loop(pages.parallel_json), methods=["GET"]
+        ),
         Route("/api/queue", with_broker(pages.queue_json), methods=["GET"]),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
@@ -192,6 +200,13 @@ class _Pages:
         max_points = params.max_points(request)
         return JSONResponse(views.curve_json(self._repository, run_id, max_points))
 
+    def sweeps(self, request: Request) -> Response:
+        data = sweeps_index(self._repository, params.page(request), self._now())
+        return self._render(request, "sweeps.html", {"data": data})
+
+    def sweeps_json(self, request: Request) -> Response:
+        return JSONResponse(sweeps_index(self._repository, params.page(request), self._now()))
+
     def sweep(self, request: Request) -> Response:
         data = sweep_page(self._repository, params.path_id(request, "sweep_id", "sweep id"))
         return self._render(request, "sweep.html", {"data": data})
@@ -199,6 +214,10 @@ class _Pages:
     def sweep_json(self, request: Request) -> Response:
         sweep_id = params.path_id(request, "sweep_id", "sweep id")
         return JSONResponse(sweep_curves(self._repository, sweep_id))
+
+    def parallel_json(self, request: Request) -> Response:
+        sweep_id = params.path_id(request, "sweep_id", "sweep id")
+        return JSONResponse(parallel_coordinates(sweep_report(self._repository, sweep_id)))
 
     def compare(self, request: Request) -> Response:
         data = views.compare_page(self._repository, params.compared_run_ids(request))

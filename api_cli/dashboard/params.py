@@ -69,6 +69,11 @@ def run_filters(request: Request) -> views.RunFilters:
     )
 
 
+def page(request: Request) -> int:
+    """``?page=`` of a paged list (1 when absent)."""
+    return whole_number(request.query_params.get("page", "1"), "page", 1, MAX_ID)
+
+
 def max_points(request: Request) -> int:
     """``?max_points=`` of a curve (1,000 when absent)."""
     return whole_number(

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 PLOT_WIDTH = 260
 PLOT_HEIGHT = 160
 _MARGIN = 30
+#: Space between the plot area's edge and the outermost points (a mark is never cut in half).
+_INSET = 8
 
 
 def sweep_page(repository: Repository, sweep_id: int) -> dict[str, Any]:
@@ -95,30 +97,44 @@ def _varying(report: SweepReport) -> list[str]:
 
 
 def _scatter(report: SweepReport, name: str) -> dict[str, Any]:
-    """One parameter against the final metric: points already placed in the plot's box."""
+    """One parameter against the final metric: points already placed in the plot's box.
+
+    A parameter listed with ``values`` (or any non-number) is categorical: its values evenly
+    spaced in file order, each labelled; a ``log_uniform`` one is placed by its log.
+    """
     points = [
         (t.params.get(name), t.objective, t) for t in report.trials if t.objective is not None
     ]
-    log = any(
-        p.name == name and p.distribution is Distribution.LOG_UNIFORM
-        for p in report.spec.parameters
-    )
+    spec = next(p for p in report.spec.parameters if p.name == name)
+    log = spec.distribution is Distribution.LOG_UNIFORM
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v, _, _ in points)
-    labels = sorted({str(v) for v, _, _ in points})
+    categorical = spec.values is not None or not numeric
+    listed = [str(v) for v in spec.values or ()]
+    labels = listed + sorted({str(v) for v, _, _ in points} - set(listed))
 
     def x_of(value: Any) -> float:
-        if not numeric:
+        if categorical:
             return float(labels.index(str(value)))
         return math.log10(value) if log and value > 0 else float(value)
 
     xs = [x_of(v) for v, _, _ in points]
     ys = [float(o) for _, o, _ in points if o is not None]
-    place_x = _axis(xs, _MARGIN, PLOT_WIDTH)
-    place_y = _axis(ys, PLOT_HEIGHT, _MARGIN)  # SVG's y grows downwards
+    # Categories keep their place whichever were scored; a lone one sits in the middle.
+    span = [0.0, float(len(labels) - 1)] if categorical and len(labels) > 1 else xs
+    place_x = _axis(span, _MARGIN + _INSET, PLOT_WIDTH - _INSET)
+    place_y = _axis(ys, PLOT_HEIGHT - _INSET, _INSET)  # SVG's y grows downwards
+    if categorical:
+        ticks = [{"x": place_x(float(i)), "label": label} for i, label in enumerate(labels)]
+    else:
+        ticks = [
+            {"x": place_x(min(xs, default=0)), "label": _label(min(xs, default=0), log)},
+            {"x": place_x(max(xs, default=0)), "label": _label(max(xs, default=0), log)},
+        ]
     return {
         "name": name,
-        "log": log,
-        "x_range": (_label(min(xs, default=0), log), _label(max(xs, default=0), log)),
+        "log": log and not categorical,
+        "categorical": categorical,
+        "x_ticks": ticks,
         "y_range": (f"{min(ys, default=0):.4g}", f"{max(ys, default=0):.4g}"),
         "points": [
             {
@@ -138,9 +154,11 @@ def _scatter(report: SweepReport, name: str) -> dict[str, Any]:
 
 def _axis(values: list[float], start: float, end: float) -> Any:
     low, high = min(values, default=0.0), max(values, default=1.0)
-    span = high - low or 1.0
+    span = high - low
 
     def place(value: float) -> float:
+        if not span:
+            return round((start + end) / 2, 1)  # one value: the middle, not an edge
         return round(start + (value - low) / span * (end - start), 1)
 
     return place

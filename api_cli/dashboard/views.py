@@ -125,10 +125,19 @@ def runs_page(repository: Repository, filters: RunFilters, now: datetime) -> dic
                 "age": age_text(now, run.created_at),
                 "sweep_id": run.sweep_id,
                 "tags": run.tags,
+                "pruned_at": pruned_at(run),
             }
         )
     pages = max(1, math.ceil(page.total / filters.per_page))
     return {"rows": rows, "total": page.total, "page": filters.page, "pages": pages}
+
+
+def pruned_at(run: RunRecord) -> int | None:
+    """The step a sweep's ASHA stopped the run at, or None when it was not pruned."""
+    summary = run.train_summary
+    if summary is None or not summary.pruned:
+        return None
+    return summary.pruned_at_step if summary.pruned_at_step is not None else run.steps_done
 
 
 def _test_accuracy(evaluations: Sequence[EvaluationRecord]) -> float | None:
@@ -216,6 +225,7 @@ def run_json(run: RunRecord, now: datetime) -> dict[str, Any]:
         "tags": run.tags,
         "sweep_id": run.sweep_id,
         "trial": run.trial,
+        "pruned_at": pruned_at(run),
     }
 
 
@@ -232,6 +242,7 @@ def curve_json(repository: Repository, run_id: int, max_points: int) -> dict[str
         "run_id": run_id,
         "status": run.status.value,
         "steps_done": run.steps_done,
+        "device": run.device or "",
         "bucket_steps": curve.bucket_steps,
         "steps": list(curve.steps),
         "loss": list(curve.loss),

@@ -153,3 +153,15 @@ def test_a_validation_split_larger_than_the_training_set_exits_2_naming_the_opti
 ) -> None:
     result = trainq("train", "--val-size", "60000")
     assert result.returncode == 2 and "--val-size" in result.stderr
+
+
+def test_runs_list_of_a_sweep_marks_its_pruned_trials_and_says_what_pruned_means(
+    trainq: Trainq, finished_sweep: dict[str, Any]
+) -> None:
+    result = trainq("runs", "list", "--sweep", str(finished_sweep["sweep_id"]))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for trial in finished_sweep["trials"]:
+        [row] = [line for line in lines if line.split()[:1] == [str(trial["run_id"])]]
+        assert ("pruned" if trial["pruned"] else "succeeded") in row.split(), row
+    assert "pruned: stopped early by its sweep's ASHA at a rung (status succeeded)" in lines

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ max_concurrent: 2
 val_size: 1000
 parameters:
   lr:         {distribution: log_uniform, min: 0.001, max: 0.5}
+  batch_size: {values: [32, 128]}
   steps:      {value: 200}
   chunk_steps: {value: 50}
   checkpoint_every: {value: 50}
@@ -101,6 +103,36 @@ def trained(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def home_repository(home: Path) -> Repository:
     """A read-write repository on the home's database, as a worker in this process would use."""
     return Repository(Database(f"sqlite:///{home / 'trainq.db'}"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the served dashboard answered: the status, the body, and the body as JSON."""
+
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Served:
+    """Plain GETs to the served dashboard (what a page says; the browser tests what it draws)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def get(self, path: str) -> Answer:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as response:
+                return Answer(response.status, response.read().decode())
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, error.read().decode())
+
+
+@pytest.fixture(scope="package")
+def client(dashboard_url: str) -> Served:
+    return Served(dashboard_url)
 
 
 def free_port() -> int:
