@@ -71,3 +71,33 @@ def test_a_running_runs_row_and_curves_grow_without_reloading_the_page(
     assert "300 steps done" in browser.find_element(By.ID, "run-steps").text
     browser.save_screenshot(str(screenshots / "run-live.png"))
     assert console_problems(browser) == []
+
+
+def test_a_run_page_opened_before_the_first_chunk_shows_the_device_once_it_runs(
+    browser: WebDriver, dashboard_url: str, home: Path, trained: Trained
+) -> None:
+    repository = home_repository(home)
+    run = repository.create_run(
+        kind=JobKind.TRAIN,
+        config={"steps": 400, "learning_rate": 0.01, "chunk_steps": 100},
+        seed=1,
+        queue="trainq",
+        max_attempts=1,
+        name="device",
+    )
+    claimed = repository.claim_run(
+        run.id, owner="test-worker", worker_host="test-host", lease_ttl_s=LEASE_TTL_S
+    )
+    assert claimed is not None
+    open_page(browser, f"{dashboard_url}/runs/{run.id}", charts=2)
+    device = "return document.getElementById('run-device').textContent"
+    assert browser.execute_script(device) == "-"
+
+    steps = np.arange(1, 101, dtype=np.float32)
+    chunk = MetricChunk(first_step=1, loss=1 / steps, accuracy=1 - 1 / steps)
+    repository.record_chunk(
+        run.id, claimed.attempt, chunk, lease_ttl_s=LEASE_TTL_S, device="GPU:0 (test card)"
+    )
+
+    wait_for(browser, device, "GPU:0 (test card)")
+    assert console_problems(browser) == []
