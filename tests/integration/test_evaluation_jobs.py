@@ -64,3 +64,30 @@ def test_an_eval_message_naming_no_evaluation_job_is_logged_and_dropped(cluster:
         assert time.monotonic() < deadline, worker.log()
         time.sleep(0.2)
     assert worker.alive()
+
+
+def test_a_worker_evaluates_every_checkpoint_of_a_run_in_one_pass_and_stores_each(
+    cluster: Cluster,
+) -> None:
+    worker = cluster.start_worker(worker_command())
+    trained = cluster.trainq(
+        "train", "--steps", "400", "--chunk-steps", "50", "--checkpoint-every", "50", "--json"
+    )
+    run_id = int(json.loads(trained.stdout)["run_id"])
+    repository = cluster.repository()
+    assert wait_for(run_id, repository, timeout_s=120).status is RunStatus.SUCCEEDED
+
+    evaluated = cluster.trainq(
+        "eval", str(run_id), "--checkpoint", "all", "--wait", "--format", "json"
+    )
+
+    assert evaluated.returncode == 0, evaluated.stderr + worker.log()
+    shown = json.loads(evaluated.stdout)
+    steps = [e["checkpoint_step"] for e in shown["evaluations"]]
+    assert steps == list(range(50, 401, 50)) and shown["failed"] == []
+    jobs = [repository.get_evaluation_job(job_id) for job_id in shown["evaluation_job_ids"]]
+    assert all(job.status is RunStatus.SUCCEEDED and job.attempt == 1 for job in jobs)
+    # The first job a job process claimed took the queued others along ("ride"); their own
+    # messages then found them finished (or claimed) and were no-ops.
+    assert "other job(s) in one pass" in worker.log(), worker.log()
+    assert "to ride with eval" in worker.log()
