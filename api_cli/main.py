@@ -17,6 +17,7 @@ from api_cli.commands import (
     evaluate,
     export,
     exporter,
+    gc,
     metrics,
     plot,
     predict,
@@ -84,6 +85,7 @@ app.add_typer(sweep.app, name="sweep")
 app.add_typer(data.app, name="data")
 app.command(epilog=dashboard.EPILOG)(dashboard.dashboard)
 app.command(epilog=exporter.EPILOG)(exporter.exporter)
+app.command("gc", epilog=gc.EPILOG)(gc.gc)
 
 
 def run() -> None:

@@ -33,6 +33,7 @@ from storage.errors import (
     TrainqError,
 )
 from storage.records import EvaluationJobRecord, EvaluationRecord, JobKind, RunRecord, RunStatus
+from storage.retention_records import CheckpointKeep, CheckpointThinning, RetentionReport
 from storage.settings import Settings
 from worker.config import Device, Init, Schedule, Split, TrainConfig
 from worker.errors import BrokerUnavailableError, InvalidConfigError
@@ -40,7 +41,9 @@ from worker.queues import queue_for
 
 __all__ = [
     "BrokerUnavailableError",
+    "CheckpointKeep",
     "CheckpointNotFoundError",
+    "CheckpointThinning",
     "Client",
     "DatasetNotFoundError",
     "DatasetUsage",
@@ -55,6 +58,7 @@ __all__ = [
     "JobKind",
     "Metrics",
     "NotFoundError",
+    "RetentionReport",
     "RunNotFoundError",
     "RunRecord",
     "RunStatus",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self, overload
 
 from api_cli.sdk import _arguments as check
 from api_cli.sdk._datasets import DatasetMethods
+from api_cli.sdk._maintenance import MaintenanceMethods
 from api_cli.sdk._records import Metrics
 from api_cli.sdk._sweeps import SweepMethods
 from storage import Settings
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 DEFAULT_POLL_INTERVAL_S = 0.1
 
 
-class Client(SweepMethods, DatasetMethods):
+class Client(SweepMethods, DatasetMethods, MaintenanceMethods):
     """Submit training and evaluation jobs, wait for them, and read their results.
 
     Example:
