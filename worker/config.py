@@ -63,6 +63,9 @@ ConfigT = TypeVar("ConfigT", bound=BaseModel)
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, use_enum_values=False)
 
 
+#: Widest pack of trials (``TrainConfig.pack``): 1,024 trials of 784 x 10 hold ~160 MB of state.
+MAX_PACK: Final = 1024
+
 #: The two fields fitted to each other when only one is given (None means "not given").
 _FITTED: Final = frozenset({"checkpoint_every_steps", "chunk_steps"})
 
@@ -118,6 +121,11 @@ class TrainConfig(BaseModel):
     # decides (see resolved(), worker.training.xla_choice); a stored config without it (a run
     # from before this field) trained with XLA and resumes with XLA.
     xla: bool | None = None
+    # The width of the compiled pack the run trains in (``worker.training.pack``): 1 alone; P > 1
+    # a sweep trial trained side by side with up to P-1 others on shared batches. How it runs,
+    # recorded so that a resume or a rerun takes a product of the same width: on some builds a
+    # trial's last bits depend on it (never on which trials share the pack).
+    pack: Annotated[int, Field(ge=1, le=MAX_PACK)] = 1
     # The dataset version trained on, by content hash (``trainq data``); None is the built-in
     # Fashion-MNIST, as every run before datasets trained (so old runs stay valid, unchanged).
     data_sha256: Annotated[str, Field(pattern=_SHA256_PATTERN)] | None = None
@@ -155,6 +163,7 @@ class TrainConfig(BaseModel):
         "chunk_steps",
         "val_size",
         "val_seed",
+        "pack",
         mode="before",
     )
     @classmethod

@@ -29,7 +29,7 @@ from worker.training_data import load_training_data
 from worker.trial_hooks import CheckpointHooks
 
 if TYPE_CHECKING:
-    from worker.training import ChunkReport, TrainingState
+    from worker.training import ChunkReport, TrainingState, TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ class JobContext:
     #: Asked at every chunk boundary: True stops the job there, checkpointed, and hands the run
     #: back to the queue without spending its attempt (the worker is shutting down).
     hand_back_requested: Callable[[], bool] = _never
+    #: Trains instead of ``worker.training.train`` (same arguments and result): a seat in a pack
+    #: of trials (``worker.pack_job``). None: ``train``.
+    train_with: Callable[..., TrainResult] | None = None
 
     @classmethod
     def for_this_process(
@@ -207,7 +210,7 @@ def _train(
             heartbeat.stop_requested.set()
 
     try:
-        result = train(
+        result = (context.train_with or train)(
             config,
             data,
             resume_from=resume,
@@ -221,10 +224,14 @@ def _train(
     except CompileCacheUnusableError as exc:  # not the run's fault: a new process trains it
         logger.warning("run %s: %s", run.id, exc)
         return _state_to_hand_back(repository, run.id, resume)
-    traced = traces_so_far() > start_up.traces_before
-    xla_choice.record_run(
-        context.settings.home_dir, config, result, traced=traced, data=data.data_shape
-    )
+    if config.pack == 1:  # the figures choose between the two paths of a run alone
+        xla_choice.record_run(
+            context.settings.home_dir,
+            config,
+            result,
+            traced=traces_so_far() > start_up.traces_before,
+            data=data.data_shape,
+        )
     if heartbeat.lease_lost.is_set():
         return _StoppedByOutage(heartbeat, result.state, held_back[0] if held_back else None)
     if hooks.pruned_at_step is not None:

@@ -58,7 +58,12 @@ def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:
         InvalidConfigError: naming the parameters and the offending option; or the sweep names
             a dataset that was not found first.
     """
-    fields: dict[str, Any] = {"seed": spec.seed, "val_size": spec.val_size, "val_seed": spec.seed}
+    fields: dict[str, Any] = {
+        "seed": spec.seed,
+        "val_size": spec.val_size,
+        "val_seed": spec.seed,
+        "pack": spec.pack or 1,
+    }
     if spec.data is not None:
         if spec.dataset is None:
             raise InvalidConfigError(

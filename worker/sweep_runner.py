@@ -1,7 +1,8 @@
 """The embedded mode of a sweep: its trials run in this process, one after another.
 
-Each trial is a run executed by ``worker.jobs.execute_job``, exactly as a worker would; the
-transaction that ends it creates the next trial, and this loop takes the QUEUED trials in order.
+Each trial is a run executed by ``worker.jobs.execute_job``, exactly as a worker would, with its
+QUEUED pack-mates when the sweep packs its trials (``worker.pack_job``); the transaction that
+ends a trial creates the next one, and this loop takes the QUEUED trials in order.
 
 A sweep whose process died (killed, machine rebooted) is left RUNNING with one trial RUNNING
 under the dead process's lease; :func:`take_over_trials` ends that lease at once when the process
@@ -18,8 +19,9 @@ from storage import Repository
 from storage.errors import InvalidStateError
 from storage.records import RunRecord, RunStatus
 from storage.sweep_records import SweepRecord
-from worker.jobs import JobContext, execute_job
+from worker.jobs import JobContext
 from worker.lease_owner import owner_pid_if_dead_here
+from worker.pack_job import execute_training
 from worker.sweeps import advance_sweep
 
 logger = logging.getLogger(__name__)
@@ -61,11 +63,12 @@ def run_sweep_here(
         for run in sorted(waiting, key=lambda r: r.trial or 0):
             if context.hand_back_requested():
                 break
-            outcome = execute_job(context, run.id)
-            if outcome is not None:
-                ran = True
-                if on_trial_end is not None and outcome.status.terminal:
-                    on_trial_end(outcome)
+            packed = execute_training(context, run.id)  # with its QUEUED pack-mates
+            for outcome in (packed.run, *packed.mates):
+                if outcome is not None:
+                    ran = True
+                    if on_trial_end is not None and outcome.status.terminal:
+                        on_trial_end(outcome)
         if not ran:  # only trials owned by a live process elsewhere: nothing to do here
             break
     return repository.get_sweep(sweep_id)

@@ -15,11 +15,14 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from storage.validation import MAX_SEED
-from worker.config import MAX_TRAIN_EXAMPLES, TRAIN_EXAMPLES, parse_train_config
+from worker.config import MAX_PACK, MAX_TRAIN_EXAMPLES, TRAIN_EXAMPLES, parse_train_config
 from worker.errors import InvalidConfigError
 from worker.parameter_names import did_you_mean
 
 EnumT = TypeVar("EnumT", bound=StrEnum)
+
+#: The sweep file's ``pack`` left to trainq (``worker.pack_plan.resolve_pack``).
+AUTO_PACK = "auto"
 
 #: Largest number of trials a sweep may plan (a grid beyond this is refused).
 MAX_TRIALS = 10_000
@@ -53,6 +56,7 @@ _TOP_LEVEL_KEYS = {
     "parameters",
     "early_terminate",
     "data",
+    "pack",
 }
 #: Stands for the sweep's dataset when a value is checked alone: its training examples are
 #: known only once the version is found (``SweepSpec.on_dataset``), so the built-in
@@ -123,6 +127,8 @@ class SweepData:
     sha256: str  # the version's content hash, recorded in every trial's config
     name: str  # NAME@N, for people
     train_examples: int
+    features: int = 784  # D (sizes a pack's memory)
+    classes: int = 10  # C
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,9 @@ class SweepSpec:
     asha: AshaSpec | None
     data: str | None = None  # the dataset as the file names it; None: Fashion-MNIST, built in
     dataset: SweepData | None = None  # ``data`` found (``on_dataset``), before trials are planned
+    # Trials trained side by side per compiled call (``worker.pack_plan``): None is ``auto``,
+    # decided when the sweep is submitted and stored as a number.
+    pack: int | None = None
 
     @property
     def maximize(self) -> bool:
@@ -174,9 +183,12 @@ class SweepSpec:
         if self.data is not None:
             # Once found, the version's hash: what the trials train on, whatever is added later.
             data["data"] = self.dataset.sha256 if self.dataset is not None else self.data
+        data["pack"] = AUTO_PACK if self.pack is None else self.pack
         return data
 
-    def on_dataset(self, sha256: str, name: str, train_examples: int) -> SweepSpec:
+    def on_dataset(
+        self, sha256: str, name: str, train_examples: int, *, features: int = 784, classes: int = 10
+    ) -> SweepSpec:
         """This sweep on the stored version ``data`` named (its hash, ``NAME@N`` and training
         examples), its ``val_size`` checked against that version.
 
@@ -189,7 +201,7 @@ class SweepSpec:
                 f"examples of {name} (some must be left to train on); set val_size in the "
                 "sweep file"
             )
-        return replace(self, dataset=SweepData(sha256, name, train_examples))
+        return replace(self, dataset=SweepData(sha256, name, train_examples, features, classes))
 
 
 def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -> SweepSpec:
@@ -234,7 +246,19 @@ def parse_sweep_spec(data: dict[str, Any], *, default_seed: int | None = None) -
         parameters=parameters,
         asha=_asha(data.get("early_terminate")),
         data=dataset,
+        pack=_pack(data.get("pack", AUTO_PACK)),
     )
+
+
+def _pack(value: Any) -> int | None:
+    if value == AUTO_PACK:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
+        raise InvalidConfigError(
+            f"pack: must be auto or a whole number of trials from 1 to {MAX_PACK} (1 trains "
+            "each trial on its own)"
+        )
+    return value
 
 
 def _data(value: Any) -> str | None:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from storage import Repository
 from storage.sweep_records import PlannedTrial, SweepRecord
 from storage.validation import MAX_SEED
+from worker.data import IMAGE_PIXELS, NUM_CLASSES
+from worker.pack_plan import resolve_pack
 from worker.queues import queue_for
 from worker.sweep_plan import plan_trials
 from worker.sweep_spec import SweepSpec, parse_sweep_spec
+from worker.training.xla_choice import steps_per_call
 
 if TYPE_CHECKING:
     from storage.records import RunRecord
@@ -34,6 +38,7 @@ def submit_sweep(
     *,
     max_attempts: int,
     dispatcher: JobPublisher | None = None,
+    workers: int = 1,
 ) -> SweepRecord:
     """Validate a sweep file's data, plan and store its trials, and start the first ones.
 
@@ -43,6 +48,8 @@ def submit_sweep(
         max_attempts: worker losses each trial tolerates.
         dispatcher: publishes the first trials (cluster); None in embedded mode, where
             ``worker.sweep_runner.run_sweep_here`` runs them.
+        workers: the workers serving the trials' queue, for ``pack: auto``
+            (``worker.pack_plan``).
 
     Returns:
         The stored sweep (its id names it in every ``trainq sweep`` command).
@@ -51,6 +58,7 @@ def submit_sweep(
         InvalidConfigError: naming the offending key; nothing was stored.
     """
     spec = data if isinstance(data, SweepSpec) else parse_spec(data)
+    spec = with_pack_decided(spec, workers)
     planned = [
         PlannedTrial(
             params=params,
@@ -70,6 +78,27 @@ def submit_sweep(
     if dispatcher is not None:
         advance_sweep(repository, sweep.id, dispatcher)
     return sweep
+
+
+def with_pack_decided(spec: SweepSpec, workers: int) -> SweepSpec:
+    """``spec`` with its pack width decided (``auto`` resolved; stored as a number)."""
+    first = plan_trials(replace(spec, run_cap=1))[0][1]
+    dims = spec.dataset
+    width = resolve_pack(
+        spec.pack,
+        max_concurrent=spec.max_concurrent,
+        workers=workers,
+        device=first.device,
+        swept=frozenset(
+            parameter.name
+            for parameter in spec.parameters
+            if parameter.distribution is not None or len(parameter.values or ()) > 1
+        ),
+        features=dims.features if dims is not None else IMAGE_PIXELS,
+        classes=dims.classes if dims is not None else NUM_CLASSES,
+        call_steps=steps_per_call(first.chunk_steps, first.batch_size),
+    )
+    return replace(spec, pack=width)
 
 
 def parse_spec(data: dict[str, Any]) -> SweepSpec:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from worker.cluster.publisher import Dispatcher
     from worker.dispatch import JobDispatcher
     from worker.sweep_report import SweepReport
+    from worker.sweep_spec import SweepSpec
 
 
 class SweepMethods:
@@ -70,11 +71,21 @@ class SweepMethods:
             from api_cli.sdk._run_data import find_version
 
             version = find_version(self.repository, spec.data)
-            spec = spec.on_dataset(version.sha256, version.label, version.train_examples)
+            spec = spec.on_dataset(
+                version.sha256,
+                version.label,
+                version.train_examples,
+                features=version.features,
+                classes=version.classes,
+            )
         publisher = self._sweep_publisher()
         self.dispatcher.check()  # fail fast, before anything is stored
         record = submit_sweep(
-            self.repository, spec, max_attempts=self.settings.max_attempts, dispatcher=publisher
+            self.repository,
+            spec,
+            max_attempts=self.settings.max_attempts,
+            dispatcher=publisher,
+            workers=self._workers_for(spec) if publisher is not None else 1,
         )
         if publisher is not None or not run_here:
             return record
@@ -159,6 +170,21 @@ class SweepMethods:
         self.dispatcher.check()
         advance_sweep(self.repository, sweep_id, publisher)
         return self.repository.get_sweep(sweep_id)
+
+    def _workers_for(self, spec: SweepSpec) -> int:
+        """Workers online for the sweep's trials' queue, for ``pack: auto`` (1 when unknown)."""
+        if spec.pack is not None:
+            return 1  # an explicit pack does not depend on them
+        from worker.cluster.census import consumers_by_queue
+        from worker.errors import BrokerUnavailableError
+        from worker.queues import queue_for
+        from worker.sweep_plan import plan_trials
+
+        queue = queue_for(plan_trials(spec)[0][1])
+        try:
+            return max(1, len(consumers_by_queue(self.settings).get(queue, ())))
+        except BrokerUnavailableError:
+            return 1
 
     def _sweep_publisher(self) -> Dispatcher | None:
         """The broker dispatcher that publishes trials, or None when they run in this process."""

@@ -26,7 +26,8 @@ from worker.cluster.publisher import publisher_for, trial_ended
 from worker.cluster.services import services
 from worker.cluster.shutdown import WORKER_STOPPING
 from worker.evaluation_job import execute_evaluation_job, fail_timed_out_evaluation
-from worker.jobs import JobContext, execute_job, fail_timed_out
+from worker.jobs import JobContext, fail_timed_out
+from worker.pack_job import execute_training
 from worker.queues import EVAL_TASK, TRAIN_TASK
 
 logger = logging.getLogger(__name__)
@@ -71,15 +72,13 @@ def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore
         if WORKER_STOPPING.is_set():  # delivered while stopping: leave it to another worker
             _publish_again(context, found.repository.get_job(run_id, kind))
             return
-        outcome = (
-            execute_evaluation_job(context, run_id)
-            if kind is JobKind.EVAL
-            else execute_job(context, run_id)
-        )
-        if outcome is not None:
-            logger.info("%s", outcome_line(outcome))
-        if outcome is not None and outcome.status is RunStatus.QUEUED:
-            _publish_again(context, outcome)
+        ended = _run_job(context, run_id, kind)
+        outcome = ended[0]
+        for record in ended:
+            if record is not None:
+                logger.info("%s", outcome_line(record))
+            if record is not None and record.status is RunStatus.QUEUED:
+                _publish_again(context, record)
     except NotFoundError as exc:
         logger.error("rejected message %s: %s", task.request.id, exc)
     except StorageError as exc:  # the job recorded nothing more; its lease expires, the run resumes
@@ -92,6 +91,15 @@ def _execute(task: Task, run_id: object, kind: JobKind) -> None:  # type: ignore
     finally:
         if kind is JobKind.TRAIN:
             _start_next_trial(context, run_id, outcome)
+
+
+def _run_job(context: JobContext, run_id: int, kind: JobKind) -> list[JobRecord | None]:
+    """The job's record as it ended (None: not claimable), then those of the pack-mates a
+    training job took along (``worker.pack_job``)."""
+    if kind is JobKind.EVAL:
+        return [execute_evaluation_job(context, run_id)]
+    packed = execute_training(context, run_id)
+    return [packed.run, *packed.mates]
 
 
 def _start_next_trial(context: JobContext, run_id: int, outcome: JobRecord | None) -> None:

@@ -47,7 +47,7 @@ from worker.training.state import (
     frozen_array,
     initial_state,
 )
-from worker.training.step import ChunkShape, chunk_function
+from worker.training.step import ChunkFn, ChunkShape, chunk_function
 from worker.training.xla_choice import steps_per_call
 from worker.training_data import TrainingData, training_data
 
@@ -84,6 +84,12 @@ def train(
         DivergenceError: when the loss or the weights stop being finite; nothing of the
             diverged chunk is delivered and no non-finite weights are returned.
     """
+    if config.pack > 1:  # a packed trial trained without its mates: the same numbers
+        from worker.training.pack import train_in_pack_alone
+
+        return train_in_pack_alone(
+            config, data, resume_from=resume_from, on_chunk=on_chunk, should_stop=should_stop
+        )
     started = time.perf_counter()
     seed = config.seed_value
     ready = training_data(data)
@@ -95,7 +101,7 @@ def train(
     runner.load(resume_from or initial_state(config, ready.dims))
     step, steps_run = runner.step, 0
     last: ChunkReport | None = None
-    clock = _TrainingClock()
+    clock = TrainingClock()
     while step < config.steps:
         end = min(config.steps, (step // config.chunk_steps + 1) * config.chunk_steps)
         with clock.chunk(end - step):
@@ -109,7 +115,7 @@ def train(
         if step < config.steps and should_stop is not None and should_stop():
             break
     final_state = last.state if last is not None and last.state is not None else runner.state()
-    return _result(final_state, config, steps_run, device, started, last, clock)
+    return train_result(final_state, config, steps_run, device.label, started, last, clock)
 
 
 def prepare(config: TrainConfig, data: TrainingData | FashionMnist) -> None:
@@ -129,21 +135,22 @@ def prepare(config: TrainConfig, data: TrainingData | FashionMnist) -> None:
     runner.compile()
 
 
-def _result(
+def train_result(
     state: TrainingState,
     config: TrainConfig,
     steps_run: int,
-    device: ResolvedDevice,
+    device_label: str,
     started: float,
     last: ChunkReport | None,
-    clock: _TrainingClock,
+    clock: TrainingClock,
 ) -> TrainResult:
+    """How a ``train`` call that started at ``started`` (``time.perf_counter``) ended."""
     duration_s = time.perf_counter() - started
     return TrainResult(
         state=state,
         completed=state.step == config.steps,
         steps_run=steps_run,
-        device=device.label,
+        device=device_label,
         duration_s=duration_s,
         steps_per_s=steps_run / duration_s if duration_s > 0 else 0.0,
         final_loss=float(np.mean(last.loss)) if last is not None else None,
@@ -152,7 +159,7 @@ def _result(
     )
 
 
-class _TrainingClock:
+class TrainingClock:
     """Times the compiled calls alone, leaving out the first chunk when there are more.
 
     The first chunk's call traces and compiles the step; counting it would make a short run look
@@ -167,7 +174,11 @@ class _TrainingClock:
         """Time one chunk of ``n_steps`` steps."""
         started = time.perf_counter()
         yield
-        self._chunks.append((n_steps, time.perf_counter() - started))
+        self.record(n_steps, time.perf_counter() - started)
+
+    def record(self, n_steps: int, seconds: float) -> None:
+        """Count a chunk of ``n_steps`` steps that took ``seconds``."""
+        self._chunks.append((n_steps, seconds))
 
     def steps_per_s(self) -> float | None:
         """Steps per second of the timed chunks (after the first when there are several)."""
@@ -273,36 +284,62 @@ class _ChunkRunner:
         return loss, accuracy
 
     def _invoke(self, indices: object, rates: object, n_steps: tf.Tensor) -> Any:
-        """Call the compiled chunk; a failure of the persistent XLA cache never fails the run.
-
-        The call that failed changed nothing (the weights are replaced only after a call), so a
-        second call with the same inputs, compiled afresh, gives what a clean compile gives.
-
-        Raises:
-            CompileCacheUnusableError: when the cache failed the fresh compile too.
-        """
+        """Call the compiled chunk (a failure of the persistent XLA cache never fails the run)."""
         args = (self._dataset.images, self._dataset.labels, self._params, indices, rates, n_steps)
         with tf.device(self._device.name):
-            try:
-                return self._function(*args, self._l2, self._momentum)
-            except tf.errors.OpError as error:
-                aside = compile_cache.set_aside(error)  # raises what is not the cache's
-                failed = error
-            chunk_function.cache_clear()  # the failed function remembers its failure
-            self._function = chunk_function(self._shape)
-            try:
-                outputs = self._function(*args, self._l2, self._momentum)
-            except tf.errors.OpError as error:
-                raise compile_cache.give_up(error) from None
-        compile_cache.compiled_again(failed, aside)
+            outputs, self._function = call_compiled(
+                self._function, lambda: _rebuilt(self._shape), (*args, self._l2, self._momentum)
+            )
         return outputs
+
+
+def _rebuilt(shape: ChunkShape) -> ChunkFn:
+    chunk_function.cache_clear()  # the failed function remembers its failure
+    return chunk_function(shape)
+
+
+def call_compiled(
+    function: ChunkFn, rebuild: Callable[[], ChunkFn], args: tuple[Any, ...]
+) -> tuple[Any, ChunkFn]:
+    """Call a compiled chunk; a failure of the persistent XLA cache never fails the run.
+
+    The call that failed changed nothing (the weights are replaced only after a call), so a
+    second call with the same inputs, compiled afresh (``rebuild``), gives what a clean compile
+    gives.
+
+    Returns:
+        The call's outputs and the function to call from now on.
+
+    Raises:
+        CompileCacheUnusableError: when the cache failed the fresh compile too.
+    """
+    try:
+        return function(*args), function
+    except tf.errors.OpError as error:
+        aside = compile_cache.set_aside(error)  # raises what is not the cache's
+        failed = error
+    function = rebuild()
+    try:
+        outputs = function(*args)
+    except tf.errors.OpError as error:
+        raise compile_cache.give_up(error) from None
+    compile_cache.compiled_again(failed, aside)
+    return outputs, function
 
 
 def _check_finite(loss: FloatArray, weights_finite: bool, first: int, config: TrainConfig) -> None:
     """Raise DivergenceError when a loss or the new weights are not finite."""
-    bad = np.flatnonzero(~np.isfinite(loss))
-    if bad.size == 0 and weights_finite:
+    if np.isfinite(loss).all() and weights_finite:
         return
+    raise divergence_error(loss, weights_finite, first, config)
+
+
+def divergence_error(
+    loss: FloatArray, weights_finite: bool, first: int, config: TrainConfig
+) -> DivergenceError:
+    """What went wrong in a chunk from step ``first`` (0-based) whose loss or weights are not
+    finite, with the advice for ``config``."""
+    bad = np.flatnonzero(~np.isfinite(loss))
     if bad.size:
         what, step = f"loss became {loss[bad[0]]}", first + int(bad[0]) + 1
     else:
@@ -313,4 +350,4 @@ def _check_finite(loss: FloatArray, weights_finite: bool, first: int, config: Tr
     unstable_from = 2 * (1 + config.momentum) / config.l2 if config.l2 > 0 else math.inf
     if rate >= unstable_from:
         advice += f"; with --l2 {config.l2:g} any rate from {unstable_from:g} up diverges"
-    raise DivergenceError(f"{what} at step {step}; {advice}")
+    return DivergenceError(f"{what} at step {step}; {advice}")

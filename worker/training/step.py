@@ -18,11 +18,11 @@ Internally ``W`` is held transposed, ``(C, D)`` (``(10, 784)``): both matmuls th
 outputs, which XLA's CPU dot runs ~1.7x faster than the ``(784, 10)`` layout (measured, 128x784
 batches).
 
-A compiled function is specialised on ``(device, batch size, steps per call, momentum on/off,
-XLA on/off, D, C, feature kind)`` only; every other hyperparameter is a tensor argument, so a warm
-worker reuses the same compiled code for every job of that shape, and the last, shorter chunk of
-a run reuses it too (the loop bound ``n_steps`` is a tensor; the unused tail of the outputs is
-ignored).
+A compiled function is specialised on ``ChunkShape`` only (device, batch size, steps per call,
+momentum on/off, XLA on/off, D, C, feature kind, pack size); every other hyperparameter is a
+tensor argument, so a warm worker reuses the same compiled code for every job of that shape,
+and the last, shorter chunk of a run reuses it too (the loop bound ``n_steps`` is a tensor; the
+unused tail of the outputs is ignored).
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ class ChunkShape:
     # "uint8": bytes on the device, cast and divided by 255 per batch (the seed's arithmetic);
     # "float32": features the job standardised once, used as they are.
     feature_kind: str = "uint8"
+    # P: trials trained side by side on shared batches (``worker.training.packed_step``); 1 is a
+    # single run, compiled by this module's own body.
+    pack: int = 1
 
 
 ChunkFn = Callable[..., Any]
@@ -79,6 +82,11 @@ ChunkFn = Callable[..., Any]
 #: set-up a job paid for rather than found done (``worker.cluster.warm_up``, the job's start-up
 #: line).
 _traces = [0]
+
+
+def count_trace() -> None:
+    """Count one trace of a chunk body (called from the bodies, so only while tracing)."""
+    _traces[0] += 1
 
 
 def traces_so_far() -> int:
@@ -122,7 +130,7 @@ def _run_chunk(
     *,
     shape: ChunkShape,
 ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor, tf.Tensor, tf.Tensor]:
-    _traces[0] += 1  # tracing only (see traces_so_far)
+    count_trace()  # tracing only (see traces_so_far)
 
     def step(i: tf.Tensor, *carried: Any) -> tuple[Any, ...]:
         weights_t, bias, vel_w, vel_b, losses, accuracies = carried

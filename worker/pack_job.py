@@ -1,0 +1,119 @@
+"""A packed sweep trial's job: it takes its QUEUED pack-mates along and trains them together.
+
+When the job of a trial whose ``pack`` is P > 1 starts, it picks up to P-1 other QUEUED trials
+of the same sweep that share its batches (``worker.training.pack.pack_key``), in trial order, and
+runs each of them through :func:`worker.jobs.execute_job` in a thread of its own, exactly as a
+job of its own would run: its own claim (a mate claimed elsewhere meanwhile is simply not in
+the pack), lease heartbeat, fenced chunk writes, validation, rung decisions, cancel, hand-back,
+failure. Only the ``train`` call is shared: every run's thread sits in one
+:class:`~worker.training.pack.Pack`, which this thread drives. A mate's own message, delivered
+later, finds the run claimed or finished and is a no-op, as any duplicate delivery is.
+
+Nothing of the pack is stored beyond each run's ``pack`` width: after a kill each trial resumes
+from its own newest checkpoint, with whichever mates are QUEUED with it then, or alone, at the
+same width and so with the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from dataclasses import dataclass
+
+from storage.records import RunRecord, RunStatus
+from worker.config import parse_train_config
+from worker.errors import InvalidConfigError
+from worker.jobs import JobContext, execute_job
+from worker.pack_plan import pack_key
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackOutcome:
+    """How a trial's job and its mates' ended (``execute_job``'s result for each)."""
+
+    run: RunRecord | None  # the trial the job was for
+    mates: tuple[RunRecord, ...]  # the mates it trained and could claim, as they ended
+
+
+def execute_training(context: JobContext, run_id: int) -> PackOutcome:
+    """Run ``run_id``'s training job, in a pack with its QUEUED mates when its ``pack`` > 1.
+
+    Raises:
+        What ``execute_job`` raises for ``run_id`` itself; a mate's failure is its own.
+    """
+    mates = _mates(context, run_id)
+    if not mates:
+        return PackOutcome(execute_job(context, run_id), ())
+    from worker.training.pack import Pack  # TensorFlow: this process trains
+
+    run = context.repository.get_run(run_id)
+    width = parse_train_config(run.config).pack
+    pack = Pack(width)
+    # Seats in trial order, whichever trial's job formed the pack: rung decisions are taken in
+    # seat order, so the same trials decide in the same order on every rerun.
+    members = [member.id for member in sorted([run, *mates], key=lambda r: r.trial or 0)]
+    results: dict[int, RunRecord | None] = {}
+    failures: dict[int, BaseException] = {}
+
+    def run_member(member: int, seat_context: JobContext) -> None:
+        try:
+            results[member] = execute_job(seat_context, member)
+        except BaseException as error:  # re-raised below for the job's own trial
+            failures[member] = error
+        finally:
+            seats[member].withdraw()
+
+    seats = {member: pack.seat() for member in members}
+    threads = []
+    for member in members:
+        seat = seats[member]
+        seat_context = dataclasses.replace(context, train_with=seat.train)
+        thread = threading.Thread(
+            target=run_member, args=(member, seat_context), name=f"trainq-pack-{member}"
+        )
+        thread.start()
+        threads.append(thread)
+    logger.info(
+        "run %s: training in a pack of %s with runs %s", run_id, width, [m.id for m in mates]
+    )
+    try:
+        pack.run()
+    finally:
+        for thread in threads:
+            thread.join()
+    for member, error in failures.items():
+        if member != run_id:
+            logger.error("run %s (in run %s's pack): %s", member, run_id, error)
+    if run_id in failures:
+        raise failures[run_id]
+    ended = tuple(record for mate in mates if (record := results.get(mate.id)) is not None)
+    return PackOutcome(results.get(run_id), ended)
+
+
+def _mates(context: JobContext, run_id: int) -> list[RunRecord]:
+    """The QUEUED trials that may share ``run_id``'s pack, in trial order (none: train alone)."""
+    repository = context.repository
+    run = repository.get_run(run_id)
+    if run.sweep_id is None or run.status is not RunStatus.QUEUED:
+        return []
+    try:
+        config = parse_train_config(run.config)
+    except InvalidConfigError:
+        return []  # execute_job records why
+    if config.pack <= 1:
+        return []
+    key = pack_key(config)
+    mates: list[RunRecord] = []
+    queued = repository.list_runs(sweep_id=run.sweep_id, statuses=[RunStatus.QUEUED])
+    for other in sorted(queued, key=lambda r: r.trial or 0):
+        if other.id == run_id or len(mates) >= config.pack - 1:
+            continue
+        try:
+            if pack_key(parse_train_config(other.config)) == key:
+                mates.append(other)
+        except InvalidConfigError:
+            continue
+    return mates

@@ -1,0 +1,116 @@
+"""How many trials of a sweep train side by side (the sweep file's ``pack``), decided once.
+
+``pack: auto`` (the default) is decided when the sweep is submitted and stored as a number, so
+that every trial of the sweep, resumed or taken over anywhere, trains at the same width:
+
+- trials are packed only when they can share batches: ``auto`` is 1 when a parameter that
+  decides the batches or the chunks is swept (``seed``, ``batch_size``, ``chunk_steps``,
+  ``checkpoint_every``, ``device``), since each trial would sit alone in a wide pack;
+- otherwise ``max_concurrent`` trials are QUEUED at once, spread over the workers that serve
+  the trials' queue (embedded: one), so ``auto`` is ``ceil(max_concurrent / workers)``;
+- at most 64 trials on a CPU (beyond that the state outgrows the caches: bench/pack_bench.py),
+  1,024 on a GPU;
+- and never more than fits :data:`PACK_MEMORY_BUDGET_BYTES` (an explicit ``pack`` too: a pack
+  that would not fit is narrowed, never swapped).
+
+No TensorFlow here: the CLI plans sweeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Final
+
+from worker.choices import Device
+from worker.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+#: Widest ``auto`` pack on a CPU and on a GPU.
+MAX_AUTO_PACK_CPU: Final = 64
+MAX_AUTO_PACK_GPU: Final = 1024
+
+#: Device memory a pack's state may take (``pack_memory_bytes``): 512 MiB.
+PACK_MEMORY_BUDGET_BYTES: Final = 512 << 20
+
+#: Swept parameters that give trials different batches or chunk ends: such trials cannot share.
+UNPACKABLE_PARAMETERS: Final = frozenset(
+    {"seed", "batch_size", "chunk_steps", "checkpoint_every", "device"}
+)
+
+
+#: Fields every run of one pack must share: they decide the batches (seed, batch size, the
+#: held-out split, the data), where chunks end and checkpoints fall, the device and the width.
+PACK_KEY_FIELDS: Final = (
+    "seed",
+    "batch_size",
+    "val_size",
+    "val_seed",
+    "data_sha256",
+    "chunk_steps",
+    "checkpoint_every_steps",
+    "device",
+    "pack",
+)
+
+
+def pack_key(config: TrainConfig) -> tuple[object, ...]:
+    """What runs must have in common to train in one pack."""
+    return tuple(getattr(config, name) for name in PACK_KEY_FIELDS)
+
+
+def pack_memory_bytes(width: int, features: int, classes: int, call_steps: int) -> int:
+    """Memory of a pack's state while it trains: weights and velocities with their new values
+    and the gradient (five ``P*C x D`` float32 arrays), biases, and one call's metric buffers.
+    The training split and the compiled code come on top, shared by every pack of a process."""
+    rows = width * classes
+    return 4 * (5 * rows * (features + 1) + 2 * call_steps * width)
+
+
+def resolve_pack(
+    requested: int | None,
+    *,
+    max_concurrent: int,
+    workers: int,
+    device: Device,
+    swept: frozenset[str],
+    features: int,
+    classes: int,
+    call_steps: int,
+    budget_bytes: int = PACK_MEMORY_BUDGET_BYTES,
+) -> int:
+    """The width the sweep's trials train at (see the module).
+
+    Args:
+        requested: the file's ``pack``; None is ``auto``.
+        max_concurrent: the sweep's trials QUEUED or RUNNING at once.
+        workers: workers serving the trials' queue (1 embedded).
+        device: the trials' device.
+        swept: the names of the swept parameters.
+        features: D of the data.
+        classes: C of the data.
+        call_steps: steps per compiled call (the metric buffers' length).
+        budget_bytes: the memory a pack may take.
+    """
+    if requested is None:
+        if swept & UNPACKABLE_PARAMETERS:
+            return 1
+        cap = MAX_AUTO_PACK_GPU if device is Device.GPU else MAX_AUTO_PACK_CPU
+        width = min(cap, math.ceil(max_concurrent / max(1, workers)))
+    else:
+        width = requested
+    fitting = width
+    while fitting > 1 and pack_memory_bytes(fitting, features, classes, call_steps) > budget_bytes:
+        fitting -= 1
+    if fitting < width:
+        logger.warning(
+            "pack: %s trials of %s x %s would take %.0f MiB, over the %.0f MiB budget: packs of %s",
+            width,
+            features,
+            classes,
+            pack_memory_bytes(width, features, classes, call_steps) / 2**20,
+            budget_bytes / 2**20,
+            fitting,
+        )
+    return fitting
