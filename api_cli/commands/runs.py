@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from storage import Repository
+    from storage.dashboard_reads import RunPage
     from storage.quick_reads import QuickReader
     from storage.records import JobKind, RunRecord, RunStatus
 
@@ -58,7 +60,12 @@ app = TrainqTyper(
 )
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog="Examples:\n\n  trainq runs list --status running --limit 5\n\n"
+    '  trainq runs list --where "val_accuracy > 0.84 and lr < 0.1"\n\n'
+    "  trainq runs list --sort -test_accuracy --offset 20 --limit 20",
+)
 def list_runs(
     status: Annotated[
         list[str] | None,
@@ -80,6 +87,20 @@ def list_runs(
         int, typer.Option(min=1, max=MAX_ID, help="At most this many, newest first.")
     ] = 20,
     every: Annotated[bool, typer.Option("--all", help="Every matching run (no --limit).")] = False,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs matching a query over hyperparameters, metrics, evaluations, tags, "
+            "name, status and dates (docs/queries.md).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(help="Order by these names, -NAME descending (default: newest first)."),
+    ] = None,
+    offset: Annotated[
+        int, typer.Option(min=0, max=MAX_ID, help="Skip this many matching runs (a next page).")
+    ] = 0,
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
@@ -88,13 +109,15 @@ def list_runs(
     A table that leaves matching runs out says so on stderr ("showing 20 of 57").
     """
     output_format = chosen_format(output_format, json_output)
-    from api_cli.live import running_metrics
     from storage.records import JobKind
 
     kind = JobKind.EVAL if evals else JobKind.TRAIN
     if evals:
-        if data is not None:
-            raise InvalidConfigError("--data selects training runs; with --evals use --status")
+        if data is not None or where is not None or sort is not None or offset:
+            raise InvalidConfigError(
+                "--data, --where, --sort and --offset select training runs; "
+                "with --evals use --status"
+            )
         _list_evaluation_jobs(status, tag, name, sweep, limit, output_format)
         return
     statuses = [parse_status(text) for text in status or []] or None
@@ -114,23 +137,29 @@ def list_runs(
             data_sha256=hashes,
         )
 
-    # The quick reader (the schema at head) imports no SQLAlchemy; None: the repository reads.
-    runs: list[RunRecord] | None = None
-    live: dict[int, tuple[float | None, float | None]] | None = None
-    reader = STATE.open_quick_reader()
-    if reader is not None:
-        with reader:
-            runs = listed(reader)
-            live = None if runs is None else running_metrics(reader, runs)
-    if runs is None or live is None:
-        runs = listed(STATE.repository) or []
-        live = running_metrics(STATE.repository, runs) or {}
+    from api_cli.run_finder import find_runs
+
+    page = find_runs(
+        where=where,
+        sort=sort,
+        limit=None if every else limit,
+        offset=offset,
+        statuses=statuses,
+        tags=tags,
+        name=name,
+        sweep_id=sweep,
+        data_sha256=hashes,
+    )
+    runs, live = _runs_and_metrics(listed, page)
     if output_format is Format.JSON:
         print_json([run_dict(run) for run in runs])
     elif output_format is Format.CSV:
         print_csv(RUN_LIST_HEADER, [run_list_row(run, live) for run in runs])
+    elif not runs and page is not None and page.total:
+        stdout.print(f"no runs past --offset {offset:,}: {page.total:,} match", highlight=False)
     elif not runs:
         filters = _filters_typed(status=status, tag=tag, name=name)
+        filters += [f"--where {shlex.quote(where)}"] if where is not None else []
         stdout.print(
             _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
         )
@@ -145,9 +174,42 @@ def list_runs(
             stdout.print(f"* {stranded_sentence(run_id, pid)}", highlight=False)
         if any(is_pruned(run) for run in runs):
             stdout.print(PRUNED_NOTE, highlight=False, soft_wrap=not stdout.is_terminal)
-        if not every and len(runs) == limit:
+        if page is not None:
+            _say_which_page(len(runs), offset, page.total)
+        elif not every and len(runs) == limit:
             only_statuses = not (tags or name is not None or sweep is not None or hashes)
             _say_how_many_matched(len(runs), statuses if only_statuses else listed)
+
+
+def _runs_and_metrics(
+    listed: Callable[[QuickReader | Repository], list[RunRecord] | None], page: RunPage | None
+) -> tuple[list[RunRecord], dict[int, tuple[float | None, float | None]]]:
+    """The runs to show (``page``'s, else ``listed``) and the running ones' newest metrics."""
+    from api_cli.live import running_metrics
+
+    # The quick reader (the schema at head) imports no SQLAlchemy; None: the repository reads.
+    runs: list[RunRecord] | None = None if page is None else list(page.runs)
+    live: dict[int, tuple[float | None, float | None]] | None = None
+    reader = STATE.open_quick_reader() if page is None else None
+    if reader is not None:
+        with reader:
+            runs = listed(reader)
+            live = None if runs is None else running_metrics(reader, runs)
+    if runs is None or (live is None and page is None):
+        runs = listed(STATE.repository) or []
+    if live is None:
+        live = running_metrics(STATE.repository, runs) or {}
+    return runs, live
+
+
+def _say_which_page(shown: int, offset: int, total: int) -> None:
+    """``showing 21-40 of 57`` on stderr when a page of a query leaves matching runs out."""
+    from api_cli.output import say
+    from api_cli.run_finder import page_note
+
+    note = page_note(shown, offset, total)
+    if note is not None:
+        say(note)
 
 
 def _say_how_many_matched(
