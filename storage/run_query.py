@@ -85,6 +85,8 @@ STRING: /'(?:[^']|'')*'/ | /"(?:[^"]|"")*"/
 #: Seconds in each unit of a time ago (``-7d``).
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The longest time ago a query may name: far enough, and never before year 1.
+_MAX_AGO_S = 1000 * 365.25 * 86400
 
 
 class Operator(StrEnum):
@@ -371,8 +373,10 @@ def _typed(field: Field, typed_name: str, op: Operator, token: Token, text: str)
 
 def _moment(name: str, kind: str, raw: str, refuse: Callable[[str], QuerySyntaxError]) -> Moment:
     if kind == "AGO":
-        amount, unit = float(raw[1:-1]), raw[-1]
-        return Moment(ago=timedelta(seconds=amount * _UNIT_S[unit]))
+        seconds = float(raw[1:-1]) * _UNIT_S[raw[-1]]
+        if seconds > _MAX_AGO_S:
+            raise refuse("too long ago: at most 1,000 years (-52000w)")
+        return Moment(ago=timedelta(seconds=seconds))
     example = f"{name} > '2026-12-01' or {name} > -7d"
     if kind != "STRING":
         raise refuse(f"{name} is a date: write {example}")
@@ -381,15 +385,24 @@ def _moment(name: str, kind: str, raw: str, refuse: Callable[[str], QuerySyntaxE
         at = datetime.fromisoformat(value)
     except ValueError:
         raise refuse(f"not a date; write {example}") from None
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    try:
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        at + timedelta(days=1)  # a whole day's end must be a time too
+    except OverflowError:
+        raise refuse("a date must fall within the years 1-9999") from None
     return Moment(at=at, whole_day=_DATE_ONLY.fullmatch(value) is not None)
+
+
+#: Integers past 64 bits are compared as floats: no database driver binds them as integers.
+_MAX_INT = 2**63 - 1
 
 
 def _number(raw: str) -> float | int:
     try:
-        return int(raw)
+        number = int(raw)
     except ValueError:
         return float(raw)
+    return number if -_MAX_INT <= number <= _MAX_INT else float(number)
 
 
 def _string(raw: str) -> str:

@@ -153,6 +153,8 @@ def error_of(text: str, *, sort: bool = False) -> QuerySyntaxError:
         ("lr like '0.1%'", 9, "like compares text"),
         ("name like 'a\\'", 11, "lone \\"),
         ("lr = 1e999", 6, "too large"),
+        ("created = '9999-12-31'", 11, "within the years 1-9999"),
+        ("created > -400000d", 11, "too long ago"),
         ("tags.bad key = 'x'", 10, "expected an operator"),
         ("nonsense = 1", 1, "docs/queries.md"),
     ],

@@ -169,6 +169,7 @@ QUERIES = [
     ("created < '2030-01-02T13:00:00+02:00'", [1]),
     ("finished is null", [5]),
     ("seed = 7 and sweep is null", [8, 7, 6, 5, 4, 3, 2, 1]),
+    ("id < 99999999999999999999 and lr > -99999999999999999999", [8, 7, 5, 4, 3, 2, 1]),
 ]
 
 #: (sort, the order of every run).
