@@ -80,6 +80,8 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "summary": summary.to_json() if summary is not None else run.summary,
         "tags": run.tags,
+        "note": run.note,
+        "archived_at": _iso(run.archived_at),
         "data": recorded_data(run) if _is_train(run) else None,
         "sweep_id": run.sweep_id,
         "trial": run.trial,

@@ -122,14 +122,23 @@ class RunQueries(RepositoryBase):
 
         return self._db.run(listing, readonly=True, idempotent=True)
 
-    def count_runs_by_status(self, kind: JobKind | None = None) -> dict[RunStatus, int]:
+    def count_runs_by_status(
+        self, kind: JobKind | None = None, archived: bool | None = None
+    ) -> dict[RunStatus, int]:
         """How many jobs are in each status (every status present, zero included).
 
         Args:
             kind: ``train`` or ``None``: training runs; ``eval``: evaluation jobs.
+            archived: training runs only: False counts those not archived, True the archived
+                ones, None (the default) all of them.
         """
         table = job_table(kind or JobKind.TRAIN)
         statement = select(table.status, func.count()).group_by(table.status)
+        if archived is not None and table is Run:
+            archived_at = Run.archived_at
+            statement = statement.where(
+                archived_at.is_not(None) if archived else archived_at.is_(None)
+            )
 
         def counting(session: Session) -> dict[RunStatus, int]:
             counts = dict.fromkeys(RunStatus, 0)

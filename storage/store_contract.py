@@ -144,8 +144,10 @@ class RunOperations(Protocol):
     ) -> list[EvaluationJobRecord]:
         """Evaluation jobs, newest first, in one of ``statuses`` if given."""
 
-    def count_runs_by_status(self, kind: JobKind | None = None) -> dict[RunStatus, int]:
-        """How many jobs are in each status (every status present, zero included)."""
+    def count_runs_by_status(
+        self, kind: JobKind | None = None, archived: bool | None = None
+    ) -> dict[RunStatus, int]:
+        """How many jobs are in each status (``archived``: of training runs; None: all)."""
 
 
 class RunManagementOperations(Protocol):

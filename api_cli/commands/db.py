@@ -165,6 +165,26 @@ def check(
         raise typer.Exit(ExitCode.DATA_ERROR)
 
 
+@app.command("vacuum")
+def vacuum() -> None:
+    """Give the space of deleted runs back to the file system (SQLite's VACUUM).
+
+    Deleting runs frees their pages inside the SQLite file, which keeps its size until this
+    rewrites it (it needs about as much free disk again, and waits for writers). PostgreSQL
+    reuses the space of deleted rows by itself (autovacuum): nothing to do there.
+
+    Example: trainq runs delete 3 4 --yes && trainq db vacuum
+    """
+    from api_cli.dataset_view import human_bytes
+    from api_cli.state import STATE
+
+    reclaimed = STATE.repository.reclaim_space()
+    if reclaimed is None:
+        stdout.print("PostgreSQL reuses the space of deleted rows by itself (autovacuum)")
+    else:
+        stdout.print(f"VACUUM: the SQLite file shrank by {human_bytes(reclaimed)}")
+
+
 def _print_report(report: IntegrityReport) -> None:
     stdout.print(
         f"{literal(report.database)}: file {report.file_check}; "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from api_cli.commands import run_manage
 from api_cli.dataset_view import run_data
 from api_cli.help_format import TrainqTyper
 from api_cli.options import checked_option, parse_status, parse_tags
@@ -53,10 +54,11 @@ if TYPE_CHECKING:
     from storage.records import JobKind, RunRecord, RunStatus
 
 app = TrainqTyper(
-    help="List, inspect and watch runs.",
+    help="List, inspect, watch and manage runs (rename, note, tag, archive, delete).",
     no_args_is_help=True,
     epilog="Examples:\n\n  trainq runs list --status running\n\n  trainq runs show 7 --format json"
-    "\n\n  trainq runs watch 7",
+    '\n\n  trainq runs watch 7\n\n  trainq runs note 7 "lr too high"\n\n'
+    "  trainq runs archive 3 4",
 )
 
 
@@ -101,6 +103,9 @@ def list_runs(
     offset: Annotated[
         int, typer.Option(min=0, max=MAX_ID, help="Skip this many matching runs (a next page).")
     ] = 0,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Archived runs only (hidden otherwise).")
+    ] = False,
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
@@ -113,9 +118,9 @@ def list_runs(
 
     kind = JobKind.EVAL if evals else JobKind.TRAIN
     if evals:
-        if data is not None or where is not None or sort is not None or offset:
+        if data is not None or archived or where is not None or sort is not None or offset:
             raise InvalidConfigError(
-                "--data, --where, --sort and --offset select training runs; "
+                "--data, --archived, --where, --sort and --offset select training runs; "
                 "with --evals use --status"
             )
         _list_evaluation_jobs(status, tag, name, sweep, limit, output_format)
@@ -135,6 +140,7 @@ def list_runs(
             limit=most,
             sweep_id=sweep,
             data_sha256=hashes,
+            archived=archived,
         )
 
     from api_cli.run_finder import find_runs
@@ -149,6 +155,7 @@ def list_runs(
         name=name,
         sweep_id=sweep,
         data_sha256=hashes,
+        archived=archived,
     )
     runs, live = _runs_and_metrics(listed, page)
     if output_format is Format.JSON:
@@ -160,6 +167,9 @@ def list_runs(
     elif not runs:
         filters = _filters_typed(status=status, tag=tag, name=name)
         filters += [f"--where {shlex.quote(where)}"] if where is not None else []
+        filters += [f"--sweep {sweep}"] if sweep is not None else []
+        filters += [f"--data {data}"] if data is not None else []
+        filters += ["--archived"] if archived else []
         stdout.print(
             _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
         )
@@ -178,7 +188,7 @@ def list_runs(
             _say_which_page(len(runs), offset, page.total)
         elif not every and len(runs) == limit:
             only_statuses = not (tags or name is not None or sweep is not None or hashes)
-            _say_how_many_matched(len(runs), statuses if only_statuses else listed)
+            _say_how_many_matched(len(runs), statuses if only_statuses else listed, archived)
 
 
 def _runs_and_metrics(
@@ -213,13 +223,16 @@ def _say_which_page(shown: int, offset: int, total: int) -> None:
 
 
 def _say_how_many_matched(
-    shown: int, matching: list[RunStatus] | Callable[..., list[RunRecord] | None] | None
+    shown: int,
+    matching: list[RunStatus] | Callable[..., list[RunRecord] | None] | None,
+    archived: bool = False,
 ) -> None:
     """``showing 20 of 57`` on stderr when the limit left matching runs out.
 
     Args:
         matching: the statuses listed (None: all), counted per status; or, where other filters
             apply, the listing itself, called again without a limit.
+        archived: the listing shows archived runs (else those not archived).
     """
     from api_cli.output import say
 
@@ -227,7 +240,7 @@ def _say_how_many_matched(
     if callable(matching):
         total = len(matching(repository, None) or [])
     else:
-        counts = repository.count_runs_by_status()
+        counts = repository.count_runs_by_status(archived=archived)
         total = sum(count for status, count in counts.items() if not matching or status in matching)
     if total > shown:
         say(f"showing {shown:,} of {total:,} (--limit N, or --all)")
@@ -316,6 +329,11 @@ def _nothing_listed(kind: JobKind, filters: list[str]) -> str:
             return "no runs yet: start one with `trainq train`"
         return "no evaluation jobs yet: evaluate a run with `trainq eval RUN_ID`"
     noun = what if stored != 1 else what[:-1]
+    if not filters and kind is JobKind.TRAIN:  # nothing filtered, nothing listed: all archived
+        return (
+            f"no runs listed: all {stored:,} are archived (`trainq runs list --archived` lists "
+            "them, `trainq runs unarchive ID` brings one back)"
+        )
     return (
         f"no {what[:-1]} matches {literal(' '.join(filters))} ({stored:,} {noun} stored; "
         f"`trainq runs list{' --evals' if kind is JobKind.EVAL else ''}` lists them)"
@@ -330,7 +348,10 @@ def show_run(
 ) -> None:
     """Show one run: every hyperparameter (seed included), status, attempts, device, summary,
     checkpoints, evaluations, and every attempt with its worker host, device, times and
-    outcome (JSON: an attempt_history list); a queued run also shows its place in its queue."""
+    outcome (JSON: an attempt_history list); a queued run also shows its place in its queue.
+
+    Example: trainq runs show 7 --format json
+    """
     from api_cli.class_names import run_class_names  # NumPy: only for a run's detail
 
     output_format = chosen_format(output_format, json_output)
@@ -443,3 +464,6 @@ def watch_runs(
             worst = max(worst, outcome.exit_code)
     if worst:
         raise typer.Exit(worst)
+
+
+run_manage.register(app)  # rename, note, tag, untag, archive, unarchive, delete

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api_cli.commands import sweep_manage
 from api_cli.commands.plot import MAX_CHART_ROWS
 from api_cli.exit_codes import ExitCode
 from api_cli.help_format import TrainqTyper
@@ -41,7 +42,7 @@ app = TrainqTyper(
     epilog="Examples:\n\n  trainq sweep start sweep.yaml\n\n  trainq sweep resume 3\n\n"
     "  trainq sweep show 3\n\n"
     "  trainq sweep best 3 --export best.npz\n\n  trainq sweep plot 3\n\n"
-    "  trainq sweep plot 3 --out sweep3.png",
+    "  trainq sweep plot 3 --out sweep3.png\n\n  trainq sweep archive 3",
 )
 
 
@@ -158,15 +159,22 @@ def _report_end(sweep: SweepRecord, *, json_output: bool) -> None:
 @app.command("list")
 def list_sweeps(
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 20,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Archived sweeps only (hidden otherwise).")
+    ] = False,
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
-    """List sweeps, newest first."""
+    """List sweeps, newest first (archived ones with --archived only).
+
+    Example: trainq sweep list --archived
+    """
     output_format = chosen_format(output_format, json_output)
     from worker.sweep_report import sweep_report
 
     repository = STATE.repository
-    reports = [sweep_report(repository, s.id) for s in repository.list_sweeps(limit=limit)]
+    sweeps = repository.list_sweeps(limit=limit, archived=archived)
+    reports = [sweep_report(repository, s.id) for s in sweeps]
     rows = [
         {
             "id": r.sweep.id,
@@ -184,9 +192,18 @@ def list_sweeps(
     elif output_format is Format.CSV:
         print_csv(SWEEP_LIST_HEADER, [tuple(row.values()) for row in rows])
     elif not rows:
-        stdout.print("no sweeps yet: start one with `trainq sweep start FILE`")
+        stdout.print(_no_sweeps(archived), highlight=False)
     else:
         print_table(None, SWEEP_LIST_HEADER, [tuple(row.values()) for row in rows])
+
+
+def _no_sweeps(archived: bool) -> str:
+    """An empty sweep listing: none at all, none archived, or every one archived."""
+    if archived:
+        return "no archived sweeps (`trainq sweep archive ID` archives one)"
+    if STATE.repository.list_sweeps(limit=1, archived=True):
+        return "no sweeps listed: every sweep is archived (`trainq sweep list --archived`)"
+    return "no sweeps yet: start one with `trainq sweep start FILE`"
 
 
 @app.command("show")
@@ -345,3 +362,6 @@ def plot(
     height = max(6, min(MAX_CHART_ROWS, stdout.height - 8))
     for line in render_sweep(report, width=stdout.width, height=height, colour=colour):
         stdout.print(line)
+
+
+sweep_manage.register(app)  # archive, unarchive, delete: a sweep with its trials

@@ -32,7 +32,14 @@ from storage.errors import (
     RunNotFoundError,
     TrainqError,
 )
-from storage.records import EvaluationJobRecord, EvaluationRecord, JobKind, RunRecord, RunStatus
+from storage.records import (
+    EvaluationJobRecord,
+    EvaluationRecord,
+    JobKind,
+    RemovedRuns,
+    RunRecord,
+    RunStatus,
+)
 from storage.retention_records import CheckpointKeep, CheckpointThinning, RetentionReport
 from storage.settings import Settings
 from worker.config import Device, Init, Schedule, Split, TrainConfig
@@ -58,6 +65,7 @@ __all__ = [
     "JobKind",
     "Metrics",
     "NotFoundError",
+    "RemovedRuns",
     "RetentionReport",
     "RunNotFoundError",
     "RunRecord",

@@ -19,6 +19,7 @@ from api_cli.sdk import _arguments as check
 from api_cli.sdk._datasets import DatasetMethods
 from api_cli.sdk._maintenance import MaintenanceMethods
 from api_cli.sdk._records import Metrics
+from api_cli.sdk._run_management import RunManagementMethods
 from api_cli.sdk._sweeps import SweepMethods
 from storage import Settings
 from storage.errors import RunNotFoundError
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 DEFAULT_POLL_INTERVAL_S = 0.1
 
 
-class Client(SweepMethods, DatasetMethods, MaintenanceMethods):
+class Client(SweepMethods, DatasetMethods, MaintenanceMethods, RunManagementMethods):
     """Submit training and evaluation jobs, wait for them, and read their results.
 
     Example:
@@ -505,17 +506,22 @@ class Client(SweepMethods, DatasetMethods, MaintenanceMethods):
         tags: Mapping[str, str] | None = None,
         name: str | None = None,
         limit: int | None = None,
+        archived: bool | None = False,
     ) -> list[RunRecord]:
-        """Training runs, newest first, filtered by status, tags and name.
+        """Training runs, newest first, filtered by status, tags and name; archived runs
+        (:meth:`archive_runs`) only with ``archived=True``, with the others with ``None``.
 
         Raises:
             InvalidConfigError: a filter has the wrong type or value (named).
         """
+        if archived is not None:
+            archived = check.flag(archived, "archived")
         return self.repository.list_runs(
             statuses=check.choices(RunStatus, statuses, "statuses") or None,
             tags=check.optional_tags(tags) or None,
             name=check.optional_name(name),
             limit=check.optional_limit(limit),
+            archived=archived,
         )
 
     def metrics(

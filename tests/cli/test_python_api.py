@@ -222,13 +222,26 @@ WRONG_ARGUMENTS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("gc", (), {"older_than_s": -1}, "older_than_s: must be a finite number of seconds"),
     ("gc", (), {"dry_run": "yes"}, "dry_run: must be True or False"),
     ("gc", (), {"on_run": 5}, "on_run: must be a function (or None)"),
+    ("rename_run", ("1", "x"), {}, "run_id: must be a whole number"),
+    ("rename_run", (1, "x" * 201), {}, "name: must be a string of at most 200 characters"),
+    ("set_note", (1, 5), {}, "note: must be a string of at most 10,000 characters, got 5"),
+    ("tag_run", (1, ["a=b"]), {}, "tags: must be a mapping of KEY to VALUE strings"),
+    ("tag_run", (1, {"bad key": "x"}), {}, "tags: tag key 'bad key' must be 1-64 characters"),
+    ("untag_run", (1, "team"), {}, "keys: must be a list of tag keys, got 'team'"),
+    ("archive_runs", (1,), {}, "run_ids: must be a list of run ids, got 1"),
+    ("unarchive_runs", ("1",), {}, "run_ids: must be a list of run ids, got '1'"),
+    ("delete_runs", ([1],), {"dry_run": "yes"}, "dry_run: must be True or False"),
+    ("archive_sweep", ("1",), {}, "sweep_id: must be a whole number"),
+    ("unarchive_sweep", (0,), {}, "sweep_id: must be a whole number from 1"),
+    ("delete_sweep", (1,), {"dry_run": 1}, "dry_run: must be True or False, got 1"),
+    ("runs", (), {"archived": "yes"}, "archived: must be True or False, got 'yes'"),
     ("run_sweep", ("1",), {}, "sweep_id: must be a whole number"),
     ("run_sweep", (1,), {"on_trial_end": "print"}, "on_trial_end: must be a function"),
     ("resume_sweep", (1,), {"run_here": 1}, "run_here: must be True or False, got 1"),
     ("sweep", (2**63,), {}, "sweep_id: must be a whole number from 1 to 2,147,483,647"),
 ]
 #: Public methods that take no argument a caller could get wrong.
-NO_ARGUMENTS = {"close"}
+NO_ARGUMENTS = {"close", "reclaim_space"}
 
 
 @pytest.fixture(scope="module")
