@@ -1,16 +1,25 @@
-"""Sweep benchmark: the issue's 64-trial sweep with ASHA against the same trials trained to the end.
+"""Sweep benchmark: the issue's 64-trial ASHA sweep, packed and as today, and trained to the end.
 
-In one run: the ASHA sweep and the full sweep (same seed, same 64 trials, no early stopping) run
-embedded (in this process, SQLite), and the ASHA sweep again on a cluster of 2 real `trainq worker`
-processes (PostgreSQL, Redis database TRAINQ_TEST_REDIS_DB; workers warmed up by four short
-runs, timing from submission to the sweep's end). For each: best validation accuracy,
-the test accuracy of that trial's final weights (chosen on validation only), steps trained against
-the budget, wall time.
+In one run: the ASHA sweep as today (``pack: 1``, the file as it is: ``max_concurrent`` 4), the
+same ASHA sweep packed (``max_concurrent: 64`` and ``pack: auto``: trials train side by side in
+packs, ``worker.pack_plan``) and the full sweep (same seed, same 64 trials, no early stopping,
+``pack: 1``) run embedded (in this process, SQLite), and both ASHA sweeps again on a cluster of
+2 real `trainq worker` processes (PostgreSQL, Redis database TRAINQ_TEST_REDIS_DB; workers
+warmed up by short runs of every chunk shape the sweeps use, timing from submission to the
+sweep's end). For each: best validation accuracy, the test accuracy of that trial's final
+weights (chosen on validation only), steps trained against the budget, wall time.
+
+``max_concurrent`` is part of what async ASHA sees: with 4 trials at a time a trial meets its
+rung when most earlier trials have already recorded theirs; with 64 (all of them, in one pack
+embedded or two packs of 32 on 2 workers, ``pack: auto`` being ``ceil(64 / workers)``) the
+trials reach each rung together, in seat order. So the two ASHA sweeps may prune different
+trials and train different steps; both are reported.
 
     python -m bench.sweep_bench                       # the issue's sweep (several minutes)
     python -m bench.sweep_bench --quick               # 16 trials of 3,000 steps (about a minute)
+    python -m bench.sweep_bench --skip-full           # without the unpruned sweep
     python -m bench.sweep_bench --full-on-cluster     # also the full sweep with 2 workers
-    python -m bench.sweep_bench --skip-embedded       # only the ASHA sweep on 2 workers
+    python -m bench.sweep_bench --skip-embedded       # only the ASHA sweeps on 2 workers
 """
 
 from __future__ import annotations
@@ -38,8 +47,13 @@ from worker.sweeps import submit_sweep
 ISSUE_SWEEP_FILE = Path(__file__).parent / "sweeps" / "issue10.yaml"
 
 
-def sweep_data(*, quick: bool, asha: bool) -> dict[str, Any]:
-    """The issue's sweep (or a small variant), with or without ASHA."""
+#: The packed sweep's ``max_concurrent``: every trial of the issue's sweep at once.
+PACKED_MAX_CONCURRENT = 64
+
+
+def sweep_data(*, quick: bool, asha: bool, packed: bool = False) -> dict[str, Any]:
+    """The issue's sweep (or a small variant), with or without ASHA; today's (``pack: 1``) or
+    packed (``max_concurrent: 64``, ``pack: auto``)."""
     data = parse_sweep_text(ISSUE_SWEEP_FILE.read_text())
     if quick:
         data["run_cap"] = 16
@@ -47,7 +61,23 @@ def sweep_data(*, quick: bool, asha: bool) -> dict[str, Any]:
         data["early_terminate"]["min_steps"] = 500  # rungs 500, 1500 (checkpoints every 500)
     if not asha:
         del data["early_terminate"]
+    if packed:
+        # Never more than the trials (--quick has 16): ``pack: auto`` does not look at run_cap,
+        # and a pack wider than the sweep would train parked columns to the end.
+        data["max_concurrent"] = min(PACKED_MAX_CONCURRENT, data["run_cap"])
+        data["pack"] = "auto"
+    else:
+        data["pack"] = 1
     return data
+
+
+def pack_width(data: dict[str, Any], workers: int) -> int:
+    """The width ``pack: auto`` resolves to for ``data`` served by ``workers`` workers."""
+    from worker.sweeps import parse_spec, with_pack_decided
+
+    width = with_pack_decided(parse_spec(data), workers).pack
+    assert width is not None
+    return width
 
 
 def test_accuracy(repository: Repository, run_id: int | None) -> float:
@@ -67,6 +97,7 @@ def test_accuracy(repository: Repository, run_id: int | None) -> float:
 def summarize(repository: Repository, sweep_id: int, wall_s: float) -> dict[str, Any]:
     """The figures of one finished sweep."""
     report = sweep_report(repository, sweep_id)
+    sweep = repository.get_sweep(sweep_id)
     best = report.best
     return {
         "trials": len(report.trials),
@@ -77,6 +108,8 @@ def summarize(repository: Repository, sweep_id: int, wall_s: float) -> dict[str,
         "best_test_accuracy": test_accuracy(repository, best.run_id if best else None),
         "steps_trained": report.steps_trained,
         "steps_budget": report.steps_budget,
+        "pack": sweep.spec.get("pack"),
+        "max_concurrent": sweep.max_concurrent,
         "wall_s": wall_s,
     }
 
@@ -89,14 +122,18 @@ def trial_chunk_steps(data: dict[str, Any]) -> int:
     return plan_trials(parse_spec(data))[0][1].chunk_steps
 
 
-def warm_up(chunk_steps: int) -> None:
-    """Import TensorFlow and compile the chunk functions once, so no sweep pays for it alone."""
+def warm_up(chunk_steps: int, widths: tuple[int, ...] = ()) -> None:
+    """Import TensorFlow and compile the chunk functions once, so no sweep pays for it alone:
+    today's two shapes (plain SGD and momentum) and the packed chunk of each of ``widths``."""
     from worker.config import TrainConfig
     from worker.data import load_fashion_mnist
     from worker.training import train
 
     for momentum in (0.0, 0.9):
         config = TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=1)
+        train(config, load_fashion_mnist())
+    for width in widths:  # a run of pack P trains alone in a pack of P: the same compiled call
+        config = TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, seed=1, pack=width)
         train(config, load_fashion_mnist())
 
 
@@ -112,16 +149,23 @@ def run_embedded(home: Path, data: dict[str, Any]) -> dict[str, Any]:
     return summarize(repository, sweep.id, time.perf_counter() - started)
 
 
-def warm_up_workers(repository: Repository, dispatcher: Any, chunk_steps: int) -> None:
-    """Four short runs, so both workers have TensorFlow loaded and both step shapes compiled."""
+def warm_up_workers(
+    repository: Repository, dispatcher: Any, chunk_steps: int, widths: tuple[int, ...] = ()
+) -> None:
+    """Short runs, so both workers have TensorFlow loaded and every step shape compiled: four
+    of today's (plain SGD and momentum) and two of each packed width (a run of pack P trains
+    alone in a pack of P). Which worker takes which run is the broker's choice, so this makes
+    it likely, not certain, that each worker compiled each shape."""
     from storage.records import JobKind
     from tests.integration.harness import wait_for
     from worker.config import TrainConfig
 
     run_ids = []
-    for seed, momentum in enumerate((0.0, 0.0, 0.9, 0.9)):
+    shapes = [(0.0, 1), (0.0, 1), (0.9, 1), (0.9, 1)]
+    shapes += [(0.9, width) for width in widths for _ in range(2)]
+    for seed, (momentum, width) in enumerate(shapes):
         config = TrainConfig(
-            steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=seed
+            steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=seed, pack=width
         )
         run = repository.create_run(
             kind=JobKind.TRAIN,
@@ -136,8 +180,13 @@ def warm_up_workers(repository: Repository, dispatcher: Any, chunk_steps: int) -
         wait_for(run_id, repository, timeout_s=300)
 
 
+#: Workers of the cluster mode.
+CLUSTER_WORKERS = 2
+
+
 def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Each sweep through 2 real workers; timed from submission to the sweep's end."""
+    """Each sweep through 2 real workers; timed from submission to the sweep's end. ``pack:
+    auto`` is resolved for the 2 workers, as the client does from the broker's census."""
     from worker.cluster.publisher import Dispatcher
 
     results = {}
@@ -145,19 +194,30 @@ def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str,
     with cluster_environment(scratch, f"trainq_bench_sweep_{os.getpid()}") as cluster:
         cluster.extra_env["TRAINQ_LEASE_TTL_S"] = "30"  # production-like settings for timings
         cluster.extra_env["TRAINQ_RECONCILE_EVERY_S"] = "30"
-        cluster.start_worker(worker_command())
-        cluster.start_worker(worker_command())
+        for _ in range(CLUSTER_WORKERS):
+            cluster.start_worker(worker_command())
         repository = cluster.repository()
         dispatcher = Dispatcher(cluster.settings())
-        warm_up_workers(repository, dispatcher, trial_chunk_steps(next(iter(datas.values()))))
+        widths = _packed_widths(datas.values(), CLUSTER_WORKERS)
+        warm_up_workers(
+            repository, dispatcher, trial_chunk_steps(next(iter(datas.values()))), widths
+        )
         for label, data in datas.items():
-            started = time.perf_counter()
-            sweep = submit_sweep(repository, data, max_attempts=3, dispatcher=dispatcher)
+            load_before, started = _load(), time.perf_counter()
+            sweep = submit_sweep(
+                repository, data, max_attempts=3, dispatcher=dispatcher, workers=CLUSTER_WORKERS
+            )
             while not repository.get_sweep(sweep.id).status.terminal:
                 time.sleep(0.05)
-            results[label] = summarize(repository, sweep.id, time.perf_counter() - started)
+            figures = summarize(repository, sweep.id, time.perf_counter() - started)
+            results[label] = figures | {"load_1min": [load_before, _load()]}
         dispatcher.close()
     return results
+
+
+def _packed_widths(datas: Any, workers: int) -> tuple[int, ...]:
+    """The pack widths above 1 the sweeps train at with ``workers`` workers."""
+    return tuple(sorted({w for data in datas if (w := pack_width(data, workers)) > 1}))
 
 
 def main() -> None:
@@ -167,24 +227,30 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="16 trials of 3,000 steps")
     parser.add_argument("--full-on-cluster", action="store_true")
+    parser.add_argument("--skip-full", action="store_true", help="no unpruned sweep")
     parser.add_argument("--skip-cluster", action="store_true")
     parser.add_argument(
-        "--skip-embedded", action="store_true", help="only the 2-worker sweep (no ratios)"
+        "--skip-embedded", action="store_true", help="only the 2-worker sweeps (no ratios)"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    asha, full = sweep_data(quick=args.quick, asha=True), sweep_data(quick=args.quick, asha=False)
+    sweeps = {
+        "asha": sweep_data(quick=args.quick, asha=True),
+        "asha_packed": sweep_data(quick=args.quick, asha=True, packed=True),
+    }
+    full = {} if args.skip_full else {"full": sweep_data(quick=args.quick, asha=False)}
     results: dict[str, Any] = {}
     if not args.skip_embedded:
-        warm_up(trial_chunk_steps(asha))
+        embedded = sweeps | full
+        warm_up(trial_chunk_steps(sweeps["asha"]), _packed_widths(embedded.values(), 1))
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        for label, data in (("asha", asha), ("full", full)):
-            if not args.skip_embedded:
+        if not args.skip_embedded:
+            for label, data in embedded.items():
                 (root / label).mkdir()
-                results[f"embedded_{label}"] = run_embedded(root / label, data)
+                results[f"embedded_{label}"] = _with_load(run_embedded, root / label, data)
         if not args.skip_cluster:
-            datas = {"asha": asha} | ({"full": full} if args.full_on_cluster else {})
+            datas = sweeps | (full if args.full_on_cluster else {})
             for label, figures in run_on_cluster(root / "cluster", datas).items():
                 results[f"2_workers_{label}"] = figures
     if args.json:
@@ -193,17 +259,40 @@ def main() -> None:
     print_table(results)
 
 
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _with_load(work: Any, *args: Any) -> dict[str, Any]:
+    """``work(*args)``'s figures with the 1-minute load average before and after."""
+    before = _load()
+    figures: dict[str, Any] = work(*args)
+    return figures | {"load_1min": [before, _load()]}
+
+
 def print_table(results: dict[str, Any]) -> None:
     """One line per sweep, then the ratios the issue sets goals for."""
     print(
-        f"{'sweep':<18} {'best val':>9} {'its test':>9} {'steps':>10} {'pruned':>7} {'wall s':>8}"
+        f"{'sweep':<22} {'pack':>4} {'conc':>4} {'best val':>9} {'its test':>9} {'steps':>10} "
+        f"{'pruned':>7} {'wall s':>8}  load"
     )
     for label, r in results.items():
         print(
-            f"{label:<18} {r['best_val_accuracy']:>9.4f} {r['best_test_accuracy']:>9.4f} "
-            f"{r['steps_trained']:>10,} {r['pruned']:>7} {r['wall_s']:>8.1f}"
+            f"{label:<22} {r['pack']:>4} {r['max_concurrent']:>4} {r['best_val_accuracy']:>9.4f} "
+            f"{r['best_test_accuracy']:>9.4f} {r['steps_trained']:>10,} {r['pruned']:>7} "
+            f"{r['wall_s']:>8.1f}  {r['load_1min'][0]:.1f}->{r['load_1min'][1]:.1f}"
         )
-    if "embedded_asha" not in results:
+    for where in ("embedded", "2_workers"):
+        today, packed = results.get(f"{where}_asha"), results.get(f"{where}_asha_packed")
+        if today and packed:
+            print(
+                f"{where}: packed ASHA is {today['wall_s'] / packed['wall_s']:.1f}x faster than "
+                f"today's ({packed['wall_s']:.1f} s against {today['wall_s']:.1f} s; goal 5x"
+                + (", and at most 15 s" if where == "2_workers" else "")
+                + f"); its best trial's test accuracy {packed['best_test_accuracy']:.2%} "
+                "(goal at least 84.4 %)"
+            )
+    if "embedded_asha" not in results or "embedded_full" not in results:
         return
     asha, full = results["embedded_asha"], results["embedded_full"]
     gap = asha["best_val_accuracy"] - full["best_val_accuracy"]
