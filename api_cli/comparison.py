@@ -32,7 +32,14 @@ _FINAL_FIELDS = ("steps_done", "final_loss", "final_accuracy")
 #: was asked for (``auto``). ``xla`` is how it trained (``views.HOW_IT_RAN``): a config field, but
 #: chosen by host and length, so it is shown here and never counted as a differing
 #: hyperparameter.
-_SPEED_FIELDS = ("training_steps_per_s", "wall_steps_per_s", "wall_s", "device_used", "xla")
+_SPEED_FIELDS = (
+    "training_steps_per_s",
+    "wall_steps_per_s",
+    "wall_s",
+    "device_used",
+    "xla",
+    "pack",
+)
 #: Splits in the order they are shown; any other split follows, alphabetically.
 _SPLIT_ORDER = ("val", "test", "train")
 

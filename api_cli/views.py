@@ -120,10 +120,11 @@ def run_detail_dict(
 
 
 #: Config fields that say how a run ran rather than what it is: ``xla`` is chosen per host and
-#: per length (``worker.training.xla_choice``) and kept in the config so that a resume takes the
-#: same path; tables show it with the device, never among the hyperparameters (JSON keeps the
-#: config whole).
-HOW_IT_RAN = ("xla",)
+#: per length (``worker.training.xla_choice``) and ``pack`` (the width of the pack of trials it
+#: trained in, ``worker.training.pack``) per sweep; both are kept in the config so that a resume
+#: takes the same path; tables show them with the device, never among the hyperparameters (JSON
+#: keeps the config whole).
+HOW_IT_RAN = ("xla", "pack")
 #: Config fields the ``data`` row says for people (``digits@2 (3f9c2a1b2c3d)``): the recorded
 #: label, and ``dataset``, which names the built-in set whatever version the run trained on.
 #: JSON and CSV keep them; ``data_sha256`` stays in the table, whole.

@@ -240,6 +240,8 @@ class TrainSummary:
     final_window_steps: int  # how many steps the final means cover (FINAL_WINDOW_STEPS or fewer)
     pruned: bool = False  # a sweep trial that ASHA stopped at a rung (its status stays SUCCEEDED)
     pruned_at_step: int | None = None  # the rung it stopped at
+    #: The runs this attempt trained beside, in one compiled pack (``TrainConfig.pack``), by id.
+    packed_with: tuple[int, ...] = ()
     #: What trained it: versions of trainq, TensorFlow, NumPy and Python (reproducibility).
     versions: Mapping[str, str] = field(default_factory=dict)
 
@@ -247,6 +249,7 @@ class TrainSummary:
         """The JSON object stored as the run's ``summary`` (keys are the field names)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["versions"] = dict(self.versions)
+        data["packed_with"] = list(self.packed_with)
         return data
 
     @classmethod
@@ -271,6 +274,7 @@ class TrainSummary:
             final_window_steps=int(data.get("final_window_steps", 0)),
             pruned=bool(data.get("pruned", False)),
             pruned_at_step=_optional_int(data.get("pruned_at_step")),
+            packed_with=tuple(int(run) for run in data.get("packed_with") or ()),
             versions={str(k): str(v) for k, v in dict(data.get("versions") or {}).items()},
         )
 

@@ -77,6 +77,7 @@ HYPERPARAMETERS: Final[dict[str, ValueType]] = {
     "val_size": ValueType.NUMBER,
     "val_seed": ValueType.NUMBER,
     "xla": ValueType.BOOL,
+    "pack": ValueType.NUMBER,
     "data_name": ValueType.TEXT,
 }
 #: TrainConfig's ``seed`` is the run's ``seed`` column (always resolved there); ``data_sha256``

@@ -66,7 +66,7 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
         finally:
             seats[member].withdraw()
 
-    seats = {member: pack.seat() for member in members}
+    seats = {member: pack.seat(run_id=member) for member in members}
     threads = []
     for member in members:
         seat = seats[member]

@@ -28,6 +28,7 @@ def summarize(
         final_loss=window_mean(loss),
         final_accuracy=window_mean(accuracy),
         final_window_steps=int(loss.shape[0]),
+        packed_with=result.packed_with,
         versions=software_versions(),
     )
 

@@ -24,6 +24,7 @@ groups, one per starting step, each at the pack's width.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,7 @@ class Seat:
 
     pack: Pack
     slot: int
+    run_id: int | None = None  # the run it trains, when a job's (recorded as a mate's)
     config: TrainConfig | None = None
     on_chunk: Callable[[ChunkReport], None] | None = None
     should_stop: Callable[[], bool] | None = None
@@ -128,11 +130,11 @@ class Pack:
         self._data: TrainingData | None = None
         self._key: tuple[object, ...] | None = None
 
-    def seat(self) -> Seat:
-        """A new seat, in seat order (the order ``on_chunk`` is called in)."""
+    def seat(self, *, run_id: int | None = None) -> Seat:
+        """A new seat, in seat order (the order ``on_chunk`` is called in), for ``run_id``."""
         if len(self.seats) >= self.width:
             raise InvalidConfigError(f"a pack of width {self.width} has no free seat")
-        seat = Seat(self, len(self.seats))
+        seat = Seat(self, len(self.seats), run_id)
         self.seats.append(seat)
         return seat
 
@@ -372,9 +374,15 @@ class _PackRunner:
         else:
             assert state is not None
             label, steps_run = self._device.label, seat.steps_run
-            seat.result = train_result(
+            result = train_result(
                 state, config, steps_run, label, seat.started, seat.last, seat.clock
             )
+            mates = tuple(
+                other.run_id
+                for other in self._seats
+                if other is not seat and other.run_id is not None
+            )
+            seat.result = dataclasses.replace(result, packed_with=mates)
         seat.done.set()
 
     def _run(self, first: int, n_steps: int) -> tuple[FloatArray, FloatArray, FloatArray]:

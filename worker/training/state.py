@@ -95,6 +95,8 @@ class TrainResult:
     # Compiled steps alone: the steps after the first chunk (whose call includes compilation)
     # over their time; all steps when there was one chunk. None when no step ran.
     training_steps_per_s: float | None = None
+    #: The runs trained beside this one in its pack (``worker.training.pack``), by id.
+    packed_with: tuple[int, ...] = ()
 
 
 def frozen_array(array: npt.ArrayLike) -> FloatArray:
