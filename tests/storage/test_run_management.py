@@ -124,6 +124,8 @@ def test_archived_runs_are_hidden_from_listings_unless_asked_for(repo: Repositor
     assert [run.id for run in repo.list_runs(archived=True)] == [archived]
     assert [run.id for run in repo.list_runs(archived=None)] == [archived, kept]
     assert repo.get_run(archived).archived_at == marked.archived_at  # still found by id
+    counts = [repo.count_runs_by_status(archived=a)[RunStatus.SUCCEEDED] for a in (False, True)]
+    assert counts == [1, 1] and repo.count_runs_by_status()[RunStatus.SUCCEEDED] == 2
     (again,) = repo.archive_runs([archived])
     assert again.archived_at == marked.archived_at  # archiving twice keeps the first time
     assert repo.unarchive_runs([archived])[0].archived_at is None
