@@ -41,7 +41,7 @@ app = TrainqTyper(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    epilog="Start with: trainq train   ·   trainq runs list   ·   trainq status",
+    epilog="Examples:\n\n  trainq train --steps 2000\n\n  trainq runs list\n\n  trainq status",
 )
 
 
@@ -103,12 +103,24 @@ def run() -> None:
 
 def _run() -> None:
     from rich.markup import escape
+    from typer import Abort
+    from typer._click.exceptions import ClickException  # entry 9 of docs/internals.md
 
     from storage.errors import TrainqError
     from storage.redaction import redact
 
     try:
-        app()
+        # Not standalone: click's usage errors come here, to be said as trainq says its own.
+        returned = app(standalone_mode=False)
+    except ClickException as exc:
+        from api_cli.usage_errors import report_usage_error
+
+        _wait_for_stderr()
+        sys.exit(report_usage_error(exc))
+    except Abort:
+        from api_cli.usage_errors import report_abort
+
+        sys.exit(report_abort())
     except TrainqError as exc:
         _wait_for_stderr()
         if STATE.debug:
@@ -131,6 +143,8 @@ def _run() -> None:
             highlight=False,
         )
         sys.exit(ExitCode.INTERNAL)
+    # A command's own `typer.Exit(code)` comes back as its code; a command returns None.
+    sys.exit(returned if isinstance(returned, int) and not isinstance(returned, bool) else 0)
 
 
 def _wait_for_stderr() -> None:

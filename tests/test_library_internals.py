@@ -316,3 +316,35 @@ def test_every_library_reached_into_has_an_upper_bound_that_the_installed_releas
         f"{distribution} {version(distribution)} is outside pyproject.toml's {specifier}: "
         "check docs/internals.md's entries for it before moving the bound"
     )
+
+
+def test_typers_vendored_click_still_raises_the_usage_errors_trainq_says_in_its_style() -> None:
+    import typer
+    from typer._click import exceptions
+
+    from api_cli.help_format import TrainqTyper
+
+    for name in ("ClickException", "UsageError", "BadParameter", "MissingParameter"):
+        assert isinstance(getattr(exceptions, name, None), type), moved(
+            "typer", f"typer._click.exceptions.{name}", "usage errors end as internal errors"
+        )
+    app = TrainqTyper()
+
+    @app.command()
+    def show(run_id: int) -> None:
+        """Show."""
+
+    @app.command()
+    def other() -> None:
+        """Make ``show`` a subcommand, as every trainq command is."""
+
+    with pytest.raises(exceptions.BadParameter) as raised:
+        app(["show", "abc"], standalone_mode=False)
+    assert raised.value.ctx is not None and callable(raised.value.param.get_error_hint), moved(
+        "typer", "the ctx and param of a BadParameter", "usage errors name no option nor help"
+    )
+    errors = getattr(raised.value.__cause__, "errors", None)
+    assert callable(errors) and errors()[0]["input"] == "abc", moved(
+        "typer", "BadParameter raised from pydantic's ValidationError", "no 'got x' in messages"
+    )
+    assert issubclass(typer.BadParameter, exceptions.UsageError)

@@ -101,6 +101,8 @@ def add(
     0..C-1, finite values, the size limit. The same data added again is the
     version already stored. --format here is the input's format (the output is
     a summary, or JSON with --json).
+
+    Example: trainq data add digits train.csv --class-names zero,one,two
     """
     from api_cli.dataset_intake import DatasetFiles, add_dataset, parse_class_names
 
@@ -130,7 +132,10 @@ def list_versions(
     json_output: JsonShorthand = False,
 ) -> None:
     """List the stored dataset versions, by name then number (Fashion-MNIST, the default, is
-    there by itself as fashion-mnist@1 where its Debian package is installed)."""
+    there by itself as fashion-mnist@1 where its Debian package is installed).
+
+    Example: trainq data list digits
+    """
     output_format = chosen_format(output_format, json_output)
     _register_the_default_dataset()
     versions = STATE.repository.list_dataset_versions(name)
@@ -155,7 +160,10 @@ def show(
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
-    """Show a version: its splits and shapes, class names, hash, size, and the runs on it."""
+    """Show a version: its splits and shapes, class names, hash, size, and the runs on it.
+
+    Example: trainq data show digits@2
+    """
     output_format = chosen_format(output_format, json_output)
     repository = STATE.repository
     _register_the_default_dataset()
@@ -183,7 +191,10 @@ def remove(
     output_format: FormatOption = Format.TABLE,
     json_output: JsonShorthand = False,
 ) -> None:
-    """Remove a dataset version and its data; refused while runs use it (unless --force)."""
+    """Remove a dataset version and its data; refused while runs use it (unless --force).
+
+    Example: trainq data rm digits@1
+    """
     output_format = chosen_format(output_format, json_output)
     if "@" not in ref and ref.strip() and not _looks_like_hash(ref):
         numbers = [v.label for v in STATE.repository.list_dataset_versions(ref.strip())]

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 #: The columns of a problem in ``db check``'s table and CSV, named as in its JSON.
 PROBLEM_HEADER = ("what", "detail", "run_id", "step")
 
-app = TrainqTyper(help="Database schema and integrity.", no_args_is_help=True)
+app = TrainqTyper(
+    help="Database schema and integrity.",
+    no_args_is_help=True,
+    epilog="Examples:\n\n  trainq db upgrade\n\n  trainq db current\n\n  trainq db check",
+)
 
 
 @app.command("upgrade")

@@ -61,6 +61,18 @@ def start(
     chunk and keeps the sweep resumable: `trainq sweep resume ID`); in a
     cluster they are queued for workers, at most max_concurrent at once.
     Prints the sweep id.
+
+    A small sweep file (every key, with its default: docs/sweep-file.md in trainq's source):
+
+      name: lr-search
+      method: random
+      run_cap: 8
+      parameters:
+        lr:    {distribution: log_uniform, min: 0.001, max: 0.5}
+        steps: {value: 2000}
+      early_terminate: {type: asha, min_steps: 250}
+
+    Example: trainq sweep start sweep.yaml
     """
     _refuse_no_wait_embedded(wait)
     sweep = STATE.client.submit_sweep(file, run_here=False)  # exit 2 naming the key
@@ -215,6 +227,8 @@ def show(
     """Show a sweep: trials, rungs with their cut-offs, the best trial, steps against budget.
 
     CSV has one line per trial, with the keys of the JSON's trials as its header.
+
+    Example: trainq sweep show 3 --format csv
     """
     output_format = chosen_format(output_format, json_output)
     from worker.sweep_report import sweep_report
@@ -278,7 +292,10 @@ def _print_summary(report: SweepReport) -> None:
 
 @app.command("cancel")
 def cancel(sweep_id: Annotated[int, typer.Argument(help="The sweep's id.")]) -> None:
-    """Cancel a sweep: queued trials never train, running ones stop within a chunk."""
+    """Cancel a sweep: queued trials never train, running ones stop within a chunk.
+
+    Example: trainq sweep cancel 3
+    """
     sweep = STATE.repository.cancel_sweep(sweep_id)
     stdout.print(f"sweep {sweep_id} is {sweep.status.value}")
 
@@ -292,7 +309,10 @@ def best(
     force: Annotated[bool, typer.Option(help="With --export: overwrite an existing file.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """The best trial so far (chosen on validation), optionally exporting its weights."""
+    """The best trial so far (chosen on validation), optionally exporting its weights.
+
+    Example: trainq sweep best 3 --export best.npz
+    """
     from api_cli.commands.export import check_destination
     from api_cli.commands.export import export as export_run
     from storage.errors import NotFoundError

@@ -93,3 +93,33 @@ def test_help_mentions_only_commands_and_options_that_exist(path: tuple[str, ...
 
 def test_worker_help_states_celerys_default_node_name() -> None:
     assert "celery@HOST" in " ".join(rendered_help(("worker",)).split())
+
+
+#: An example, as every help gives one: `Example: trainq ...` or an `Examples:` paragraph.
+EXAMPLE_HEADING = re.compile(r"^\s*Examples?:", re.MULTILINE)
+#: reST a reader of `--help` would see as stray marks: ``literal``, :role:`x`, `::`, directives.
+REST_MARKUP = re.compile(r"``|:[a-z]+:`|::\s*$|^\s*\.\. [a-z]+::", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=lambda path: " ".join(("trainq", *path)))
+def test_every_help_has_an_example_of_its_own_command(path: tuple[str, ...]) -> None:
+    name = " ".join(("trainq", *path))
+    shown = rendered_help(path)
+    heading = EXAMPLE_HEADING.search(shown)
+    assert heading is not None, f"`{name} --help` has no example: add 'Example: {name} ...'"
+    examples = " ".join(shown[heading.start() :].split())
+    assert f"{name} " in examples or examples.endswith(name), (
+        f"`{name} --help` has examples, but none of `{name}` itself"
+    )
+
+
+@pytest.mark.parametrize("path", list(COMMANDS), ids=lambda path: " ".join(("trainq", *path)))
+def test_no_help_shows_rest_markup(path: tuple[str, ...]) -> None:
+    marks = REST_MARKUP.findall(rendered_help(path))
+    assert not marks, f"`{' '.join(('trainq', *path))} --help` shows reST markup: {marks}"
+
+
+def test_sweep_start_help_shows_a_small_sweep_file_and_where_every_key_is() -> None:
+    shown = rendered_help(("sweep", "start"))
+    assert "docs/sweep-file.md" in " ".join(shown.split())
+    assert "  parameters:" in shown and "lr:    {distribution: log_uniform" in shown
