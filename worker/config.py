@@ -126,6 +126,10 @@ class TrainConfig(BaseModel):
     # recorded so that a resume or a rerun takes a product of the same width: on some builds a
     # trial's last bits depend on it (never on which trials share the pack).
     pack: Annotated[int, Field(ge=1, le=MAX_PACK)] = 1
+    # Where the pack narrows, as (from step, width) pairs, steps rising and widths falling: a
+    # sweep with ASHA narrows at its rungs, where most trials leave (``worker.pack_plan``). Fixed
+    # when the sweep is planned, so a trial's widths never depend on which mates it had.
+    pack_narrows: tuple[tuple[int, int], ...] = ()
     # The dataset version trained on, by content hash (``trainq data``); None is the built-in
     # Fashion-MNIST, as every run before datasets trained (so old runs stay valid, unchanged).
     data_sha256: Annotated[str, Field(pattern=_SHA256_PATTERN)] | None = None
@@ -185,6 +189,26 @@ class TrainConfig(BaseModel):
         if value is not None and not isinstance(value, bool):
             raise ValueError("must be True, False or None")
         return value
+
+    @model_validator(mode="after")
+    def _the_pack_only_narrows(self) -> TrainConfig:
+        width, step = self.pack, 0
+        for from_step, narrower in self.pack_narrows:
+            if not (from_step > step and 1 <= narrower < width):
+                raise ValueError(
+                    f"pack_narrows: ({from_step}, {narrower}) must come after step {step} and "
+                    f"be narrower than {width}"
+                )
+            width, step = narrower, from_step
+        return self
+
+    def pack_width_at(self, step: int) -> int:
+        """The width of the pack this run's step ``step + 1`` trains in (0-based ``step``)."""
+        width = self.pack
+        for from_step, narrower in self.pack_narrows:
+            if step >= from_step:
+                width = narrower
+        return width
 
     @model_validator(mode="after")
     def _checkpoints_fall_on_chunk_ends(self) -> TrainConfig:

@@ -52,12 +52,29 @@ PACK_KEY_FIELDS: Final = (
     "checkpoint_every_steps",
     "device",
     "pack",
+    "pack_narrows",
 )
 
 
 def pack_key(config: TrainConfig) -> tuple[object, ...]:
     """What runs must have in common to train in one pack."""
     return tuple(getattr(config, name) for name in PACK_KEY_FIELDS)
+
+
+def narrowing(width: int, rungs: list[int], reduction_factor: int) -> tuple[tuple[int, int], ...]:
+    """Where a pack of ``width`` narrows in a sweep with ASHA: after rung ``k`` about one trial
+    in ``reduction_factor**k`` goes on, so the pack narrows there to that share of its width,
+    rounded up to a power of two (few widths, few compiles). More survivors than that train as
+    several packs of the narrower width; fewer leave seats parked."""
+    narrows: list[tuple[int, int]] = []
+    current = width
+    for k, rung in enumerate(rungs, start=1):
+        share = max(1, math.ceil(width / reduction_factor**k))
+        narrower = 1 << (share - 1).bit_length()
+        if narrower < current:
+            narrows.append((rung, narrower))
+            current = narrower
+    return tuple(narrows)
 
 
 def pack_memory_bytes(width: int, features: int, classes: int, call_steps: int) -> int:

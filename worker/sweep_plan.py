@@ -17,6 +17,7 @@ import numpy as np
 
 from worker.config import TrainConfig, parse_train_config, require_fits_training_split
 from worker.errors import InvalidConfigError
+from worker.pack_plan import narrowing
 from worker.sweep_spec import (
     PARAMETER_FIELDS,
     AshaSpec,
@@ -39,7 +40,17 @@ def plan_trials(spec: SweepSpec) -> list[tuple[dict[str, Any], TrainConfig]]:
         InvalidConfigError: a trial's combination of values fails ``trainq train``'s validator
             (naming the trial, its parameters and the option).
     """
-    return [(params, trial_config(spec, params)) for params in _parameter_sets(spec)]
+    planned = [(params, trial_config(spec, params)) for params in _parameter_sets(spec)]
+    if spec.asha is None or not spec.pack or spec.pack <= 1:
+        return planned
+    # One narrowing for the whole sweep (from the longest trial's rungs), so that trials of
+    # different lengths still share packs.
+    longest = max(config.steps for _, config in planned)
+    narrows = narrowing(spec.pack, spec.asha.rungs(longest), spec.asha.reduction_factor)
+    return [
+        (params, config.model_copy(update={"pack_narrows": narrows}))
+        for params, config in planned
+    ]
 
 
 def trial_config(spec: SweepSpec, params: dict[str, Any]) -> TrainConfig:

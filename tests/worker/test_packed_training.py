@@ -261,3 +261,37 @@ def test_a_pack_over_the_memory_budget_is_narrowed_to_fit() -> None:
     )
     assert width == 100
     assert pack_memory_bytes(256, 784, 10, 1000) == 4 * (5 * 2560 * 785 + 2 * 1000 * 256)
+
+
+def test_a_pack_narrows_where_its_schedule_says_and_each_run_keeps_its_numbers(
+    fashion_mnist: FashionMnist,
+) -> None:
+    narrowing = {"pack_narrows": ((100, 4), (200, 2))}
+    trials = [
+        config(learning_rate=rate, momentum=momentum, **narrowing)
+        for rate, momentum in [(0.05, 0.9), (0.3, 0.0), (0.01, 0.5), (0.1, 0.0), (0.002, 0.9)]
+    ]
+    assert trials[0].pack_width_at(99) == WIDTH and trials[0].pack_width_at(100) == 4
+    members = [Member(trial) for trial in trials]
+    train_pack(fashion_mnist, members)  # 16 wide, then two packs of 4 (4 + 1), then of 2
+    for member in members:
+        assert member.error is None
+        alone = train(member.config, fashion_mnist)
+        assert_same_arrays(weights(alone), weights(member.result))
+        steps = [s for r in member.reports for s in range(r.first_step, r.last_step + 1)]
+        assert steps == list(range(1, 301))
+    # Resumed after the first narrowing, alone: the same widths from there, the same numbers.
+    halfway = Member(trials[2], stop_after=200)
+    train_pack(fashion_mnist, [halfway])
+    assert halfway.result is not None and halfway.result.state.step == 200
+    resumed = train(trials[2], fashion_mnist, resume_from=halfway.result.state)
+    assert_same_arrays(weights(resumed), weights(members[2].result))
+
+
+def test_the_narrowing_follows_the_rungs_in_powers_of_two() -> None:
+    from worker.pack_plan import narrowing
+
+    assert narrowing(64, [1000, 3000, 9000], 3) == ((1000, 32), (3000, 8), (9000, 4))
+    assert narrowing(4, [100, 200], 2) == ((100, 2), (200, 1))
+    assert narrowing(2, [100], 4) == ((100, 1),)
+    assert narrowing(1, [100], 3) == ()

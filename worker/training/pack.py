@@ -1,9 +1,9 @@
 """Packed training: the ``train`` calls of several runs served by one compiled call per chunk.
 
-A pack has a fixed *width* ``P`` (the runs' ``pack`` field, chosen when their sweep was planned)
-and up to ``P`` seats. Each run's job thread calls :meth:`Seat.train` exactly as it would call
-``worker.training.train`` (same arguments, same result, same exceptions); the thread that owns
-the pack calls :meth:`Pack.run`, which trains every seated run together
+A pack has up to ``P`` seats (the runs' ``pack`` field, chosen when their sweep was planned) and
+trains them at the width their schedule gives for the step. Each run's job thread calls
+:meth:`Seat.train` exactly as it would call ``worker.training.train`` (same arguments, same
+result, same exceptions); the thread that owns the pack calls :meth:`Pack.run`, which trains every seated run together
 (``worker.training.packed_step``) and calls each run's ``on_chunk`` and ``should_stop`` itself,
 one run after another in seat order, so that whatever those callbacks decide (ASHA rungs above
 all) is decided in the same order on every rerun.
@@ -11,15 +11,20 @@ all) is decided in the same order on every rerun.
 A run leaves the pack at a chunk end: it reached its steps, ``should_stop`` said so (cancelled,
 pruned, handed back), its ``on_chunk`` raised (the exception is raised in its own thread), or its
 loss stopped being finite. Its seat is then *parked* (learning rate 0: ``W - 0 * g`` is ``W``);
-the others go on. The pack keeps its width to the end: on this CPU and TensorFlow build a trial's
-last bits depend on the width of the product it is a column block of (widths 1-8 equal training
-alone, 16 its own, 32-512 one class; ``docs/benchmarks.md``), never on its seat or on its
-pack-mates, so a fixed width is what makes a packed trial repeat bit for bit after a takeover
-with other mates, or alone (a run whose ``pack`` is P trains in a pack of P with the other
-seats parked).
+the others go on. Parking costs the seat's share of every product until the pack narrows.
+
+On this CPU and TensorFlow build a trial's last bits depend on the width of the product it is a
+column block of (widths 1-8 equal training alone, 16 its own, 32-512 one class;
+``docs/benchmarks.md``), never on its seat or on its pack-mates. So the widths are a schedule
+fixed when the sweep is planned (``TrainConfig.pack`` and ``pack_narrows``, at ASHA's rungs, where
+most trials leave: ``worker.pack_plan.narrowing``), never decided by who is still in the pack:
+at a narrowing the seats still training go on in packs of the narrower width (several, one
+after another, if more stayed than the schedule expected). A trial taken over with other mates,
+or alone (a run whose ``pack`` is P trains in a pack of P with the other seats parked), follows
+the same widths and repeats its numbers bit for bit.
 
 Runs that resume from different steps cannot share batches: the pack trains them as consecutive
-groups, one per starting step, each at the pack's width.
+groups, one per starting step, each at the width of its step.
 """
 
 from __future__ import annotations
@@ -167,7 +172,7 @@ class Pack:
             steps = sorted({seat.state.step for seat in seated if seat.state is not None})
             for step in steps:
                 group = [s for s in seated if s.state is not None and s.state.step == step]
-                _PackRunner(self.width, group, self._data_of(group)).train()
+                self._train_group(group, step)
         except BaseException as error:  # a failure of the pack itself reaches every run
             for seat in seated:
                 if not seat.done.is_set():
@@ -175,9 +180,17 @@ class Pack:
                     seat.done.set()
             raise
 
-    def _data_of(self, group: list[Seat]) -> TrainingData:
-        assert self._data is not None and group
-        return self._data
+    def _train_group(self, group: list[Seat], step: int) -> None:
+        """Train seats that all start at ``step``: in packs of the width their schedule gives
+        there (several, one after another, when more seats than that), each until every seat
+        left or the schedule narrows the pack, when the seats still in it go on narrower."""
+        assert self._data is not None and group[0].config is not None
+        width = group[0].config.pack_width_at(step)
+        for first in range(0, len(group), width):
+            runner = _PackRunner(width, group[first : first + width], self._data)
+            staying = runner.train()
+            if staying:
+                self._train_group(staying, runner.step)
 
 
 def train_in_pack_alone(
@@ -285,12 +298,16 @@ class _PackRunner:
         with tf.device(self._device.name):
             return tuple(tf.constant(a) for a in (weights_t, bias, vel_w, vel_b))
 
-    def train(self) -> None:
-        """Chunk after chunk until every seat has left."""
+    def train(self) -> list[Seat]:
+        """Chunk after chunk until every seat has left, or until the schedule narrows the pack:
+        then the seats still in it, their states at this step, to go on in a narrower pack."""
         chunk = self._first.chunk_steps
         while self._active:
+            if self._first.pack_width_at(self.step) < self._width:
+                return self._staying()
             ends = [self._config(slot).steps for slot in self._active]
-            end = min([(self.step // chunk + 1) * chunk, *ends])
+            narrows = [step for step, _ in self._first.pack_narrows if step > self.step]
+            end = min([(self.step // chunk + 1) * chunk, *ends, *narrows])
             started = time.perf_counter()
             losses, accuracies, finite = self._run(self.step, end - self.step)
             seconds = time.perf_counter() - started
@@ -307,6 +324,18 @@ class _PackRunner:
                     fetched=fetched,
                 )
             self.step = end
+        return []
+
+    def _staying(self) -> list[Seat]:
+        arrays = _Fetched(self._params).arrays()
+        staying = []
+        for slot in self._active:
+            seat, position = self._by_slot[slot], self._index[slot]
+            config = self._config(slot)
+            # Velocities kept for every seat: a narrower pack carries them on exactly.
+            seat.state = self._state(position, config, self.step, arrays, velocities=True)
+            staying.append(seat)
+        return staying
 
     def _deliver(
         self,
@@ -350,12 +379,18 @@ class _PackRunner:
         return config
 
     def _state(
-        self, position: int, config: TrainConfig, step: int, arrays: list[FloatArray]
+        self,
+        position: int,
+        config: TrainConfig,
+        step: int,
+        arrays: list[FloatArray],
+        *,
+        velocities: bool = False,
     ) -> TrainingState:
         weights_t, bias, vel_w, vel_b = arrays
         rows = slice(position * self._classes, (position + 1) * self._classes)
         state = {"W": frozen_array(weights_t[rows].T), "b": frozen_array(bias[position])}
-        if config.momentum > 0:
+        if config.momentum > 0 or velocities:
             state |= {"vW": frozen_array(vel_w[rows].T), "vb": frozen_array(vel_b[position])}
         return TrainingState(step=step, arrays=state)
 
