@@ -8,6 +8,7 @@ there; its pack-mates go on.
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -129,3 +130,33 @@ def test_a_trial_cancelled_mid_pack_stops_and_its_mates_go_on(
     assert 500 <= cancelled.steps_done < 4000
     mates = [trials[r.trial or 0] for r in running if r.id != victim.id]
     assert all(m.status is RunStatus.SUCCEEDED and m.steps_done == 4000 for m in mates)
+
+
+def test_a_worker_stopped_mid_pack_hands_every_trial_back_without_spending_an_attempt(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    path = tmp_path / "sweep.yaml"
+    six_trials = SWEEP.replace("{values: [0.9, 0.0]}", "{value: 0.9}")
+    path.write_text(six_trials.replace("early_terminate:", "# early_terminate:"))
+    stopping = cluster.start_worker(worker_command())
+    repository = cluster.repository()
+    sweep_id = start_sweep(cluster, path)
+    deadline = time.monotonic() + 120
+    running: list[RunRecord] = []
+    while len(running) < 4 or min(r.steps_done for r in running) < 500:
+        assert time.monotonic() < deadline, "the first pack did not start"
+        running = repository.list_runs(sweep_id=sweep_id, statuses=[RunStatus.RUNNING])
+        time.sleep(0.02)
+    stopping.signal_main(signal.SIGTERM)  # `docker stop`: hand back at the next chunk
+    stopping.process.wait(timeout=30)
+    for run in running:  # every trial of the pack back in the queue, its checkpoint kept
+        back = repository.get_run(run.id)
+        assert back.status is RunStatus.QUEUED, (back.id, back.status)
+        assert back.steps_done >= 500
+    cluster.start_worker(worker_command())
+    wait_for_sweep(repository, sweep_id, timeout_s=300)
+    for run in running:
+        done = repository.get_run(run.id)
+        assert done.status is RunStatus.SUCCEEDED and done.attempt == 1, done
+        rows = repository.read_metrics(run.id)
+        assert [row.step for row in rows] == list(range(1, 4001))
