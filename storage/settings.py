@@ -21,6 +21,8 @@ from storage.validation import MAX_ATTEMPTS_LIMIT
 ENV_PREFIX = "TRAINQ_"
 #: 20 GiB: ten versions of the largest size a version may have, or 400 Fashion-MNIST-sized ones.
 DEFAULT_DATA_CACHE_MAX_BYTES: Final = 20 * 1024**3
+#: Device memory one pack of sweep trials may take (``TRAINQ_PACK_MEMORY_BYTES``): 512 MiB.
+DEFAULT_PACK_MEMORY_BYTES: Final = 512 * 1024**2
 #: A URL file (``TRAINQ_*_URL_FILE``) holds one URL; more than this is surely the wrong file.
 MAX_URL_FILE_BYTES: Final = 64 * 1024
 
@@ -56,6 +58,9 @@ class Settings:
     #: The most bytes of dataset versions that cache keeps (``TRAINQ_DATA_CACHE_MAX_BYTES``);
     #: the least recently used go first.
     data_cache_max_bytes: int = DEFAULT_DATA_CACHE_MAX_BYTES
+    #: The most device memory one pack of sweep trials may take (``TRAINQ_PACK_MEMORY_BYTES``):
+    #: a wider pack is narrowed when the sweep is submitted (``worker.pack_plan``).
+    pack_memory_bytes: int = DEFAULT_PACK_MEMORY_BYTES
     #: The CA certificate that signed the broker's and the database's certificates
     #: (``TRAINQ_CA_FILE``), already written into both URLs (``storage.tls``); None: the URLs say.
     ca_file: Path | None = None
@@ -132,6 +137,7 @@ class Settings:
             data_cache_max_bytes=int(
                 _bounded_number(env, "DATA_CACHE_MAX_BYTES", cls.data_cache_max_bytes)
             ),
+            pack_memory_bytes=int(_bounded_number(env, "PACK_MEMORY_BYTES", cls.pack_memory_bytes)),
             ca_file=ca_file,
         )
 
@@ -180,6 +186,13 @@ RANGES: Final[dict[str, SettingRange]] = {
         integer=False,
         reason="sooner would publish copies of messages still on their way to a worker; later "
         "than a day leaves a lost message unreplaced too long",
+    ),
+    "PACK_MEMORY_BYTES": SettingRange(
+        16 * 1024**2,
+        1024**4,
+        integer=True,
+        reason="a count of bytes (1 GiB is 1073741824); a pack of 784 x 10 trials takes about "
+        "160 KiB per trial, and more than a TiB is surely a typo",
     ),
     "DATA_CACHE_MAX_BYTES": SettingRange(
         1024**2,

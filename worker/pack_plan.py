@@ -10,8 +10,8 @@ that every trial of the sweep, resumed or taken over anywhere, trains at the sam
   the trials' queue (embedded: one), so ``auto`` is ``ceil(max_concurrent / workers)``;
 - at most 64 trials on a CPU (beyond that the state outgrows the caches: bench/pack_bench.py),
   1,024 on a GPU;
-- and never more than fits :data:`PACK_MEMORY_BUDGET_BYTES` (an explicit ``pack`` too: a pack
-  that would not fit is narrowed, never swapped).
+- and never more than fits the memory budget, ``TRAINQ_PACK_MEMORY_BYTES`` (512 MiB unless set;
+  an explicit ``pack`` too: a pack that would not fit is narrowed, never swapped).
 
 No TensorFlow here: the CLI plans sweeps.
 """
@@ -22,6 +22,7 @@ import logging
 import math
 from typing import Final
 
+from storage.settings import DEFAULT_PACK_MEMORY_BYTES
 from worker.choices import Device
 from worker.config import TrainConfig
 
@@ -31,8 +32,9 @@ logger = logging.getLogger(__name__)
 MAX_AUTO_PACK_CPU: Final = 64
 MAX_AUTO_PACK_GPU: Final = 1024
 
-#: Device memory a pack's state may take (``pack_memory_bytes``): 512 MiB.
-PACK_MEMORY_BUDGET_BYTES: Final = 512 << 20
+#: Device memory a pack's state may take (``pack_memory_bytes``) unless
+#: ``TRAINQ_PACK_MEMORY_BYTES`` says otherwise: 512 MiB.
+PACK_MEMORY_BUDGET_BYTES: Final = DEFAULT_PACK_MEMORY_BYTES
 
 #: Swept parameters that give trials different batches or chunk ends: such trials cannot share.
 UNPACKABLE_PARAMETERS: Final = frozenset(

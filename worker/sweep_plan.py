@@ -48,8 +48,7 @@ def plan_trials(spec: SweepSpec) -> list[tuple[dict[str, Any], TrainConfig]]:
     longest = max(config.steps for _, config in planned)
     narrows = narrowing(spec.pack, spec.asha.rungs(longest), spec.asha.reduction_factor)
     return [
-        (params, config.model_copy(update={"pack_narrows": narrows}))
-        for params, config in planned
+        (params, config.model_copy(update={"pack_narrows": narrows})) for params, config in planned
     ]
 
 

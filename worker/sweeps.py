@@ -19,7 +19,7 @@ from storage import Repository
 from storage.sweep_records import PlannedTrial, SweepRecord
 from storage.validation import MAX_SEED
 from worker.data import IMAGE_PIXELS, NUM_CLASSES
-from worker.pack_plan import resolve_pack
+from worker.pack_plan import PACK_MEMORY_BUDGET_BYTES, resolve_pack
 from worker.queues import queue_for
 from worker.sweep_plan import plan_trials
 from worker.sweep_spec import SweepSpec, parse_sweep_spec
@@ -39,6 +39,7 @@ def submit_sweep(
     max_attempts: int,
     dispatcher: JobPublisher | None = None,
     workers: int = 1,
+    pack_memory_bytes: int = PACK_MEMORY_BUDGET_BYTES,
 ) -> SweepRecord:
     """Validate a sweep file's data, plan and store its trials, and start the first ones.
 
@@ -50,6 +51,7 @@ def submit_sweep(
             ``worker.sweep_runner.run_sweep_here`` runs them.
         workers: the workers serving the trials' queue, for ``pack: auto``
             (``worker.pack_plan``).
+        pack_memory_bytes: the most memory one pack may take (``TRAINQ_PACK_MEMORY_BYTES``).
 
     Returns:
         The stored sweep (its id names it in every ``trainq sweep`` command).
@@ -58,7 +60,7 @@ def submit_sweep(
         InvalidConfigError: naming the offending key; nothing was stored.
     """
     spec = data if isinstance(data, SweepSpec) else parse_spec(data)
-    spec = with_pack_decided(spec, workers)
+    spec = with_pack_decided(spec, workers, pack_memory_bytes)
     planned = [
         PlannedTrial(
             params=params,
@@ -80,7 +82,9 @@ def submit_sweep(
     return sweep
 
 
-def with_pack_decided(spec: SweepSpec, workers: int) -> SweepSpec:
+def with_pack_decided(
+    spec: SweepSpec, workers: int, budget_bytes: int = PACK_MEMORY_BUDGET_BYTES
+) -> SweepSpec:
     """``spec`` with its pack width decided (``auto`` resolved; stored as a number)."""
     first = plan_trials(replace(spec, run_cap=1))[0][1]
     dims = spec.dataset
@@ -97,6 +101,7 @@ def with_pack_decided(spec: SweepSpec, workers: int) -> SweepSpec:
         features=dims.features if dims is not None else IMAGE_PIXELS,
         classes=dims.classes if dims is not None else NUM_CLASSES,
         call_steps=steps_per_call(first.chunk_steps, first.batch_size),
+        budget_bytes=budget_bytes,
     )
     return replace(spec, pack=width)
 

@@ -86,6 +86,7 @@ class SweepMethods:
             max_attempts=self.settings.max_attempts,
             dispatcher=publisher,
             workers=self._workers_for(spec) if publisher is not None else 1,
+            pack_memory_bytes=self.settings.pack_memory_bytes,
         )
         if publisher is not None or not run_here:
             return record

@@ -65,9 +65,7 @@ def test_a_mistake_shows_a_caret_under_it_and_exits_2(trainq: Trainq, four_runs:
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_a_syntax_error_in_where_or_sort_names_the_option(
-    trainq: Trainq, four_runs: None
-) -> None:
+def test_a_syntax_error_in_where_or_sort_names_the_option(trainq: Trainq, four_runs: None) -> None:
     unfinished = trainq("runs", "list", "--where", "lr <")
     assert unfinished.returncode == 2
     assert "error: --where: the query ends too early: expected a value" in unfinished.stderr

@@ -28,6 +28,7 @@ from storage.settings import RANGES
         ("TRAINQ_DATA_CACHE_MAX_BYTES", "0", "whole number from 1048576 to 1125899906842624"),
         ("TRAINQ_DATA_CACHE_MAX_BYTES", "20GiB", "whole number from 1048576 to"),
         ("TRAINQ_DATA_CACHE_MAX_BYTES", "1e10", "whole number from 1048576 to"),
+        ("TRAINQ_PACK_MEMORY_BYTES", "1000", "whole number from 16777216 to 1099511627776"),
     ],
 )
 def test_a_setting_outside_its_range_names_the_variable_the_value_and_the_range(

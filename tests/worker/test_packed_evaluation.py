@@ -173,7 +173,9 @@ def test_jobs_dispatched_together_share_one_pass_and_each_stores_its_own_row(
         lead = execute_evaluation_job(trained.context(), jobs[0], mates=mates)
 
     assert lead is not None and lead.status is RunStatus.SUCCEEDED
-    assert f"eval {jobs[0]}: evaluating with {len(jobs) - 1} other job(s) in one pass" in caplog.text
+    assert (
+        f"eval {jobs[0]}: evaluating with {len(jobs) - 1} other job(s) in one pass" in caplog.text
+    )
     for job_id, step, reference in zip(jobs, steps, alone, strict=True):
         stored = trained.result(job_id)
         assert trained.status(job_id).status is RunStatus.SUCCEEDED

@@ -3,10 +3,10 @@
 A pack has up to ``P`` seats (the runs' ``pack`` field, chosen when their sweep was planned) and
 trains them at the width their schedule gives for the step. Each run's job thread calls
 :meth:`Seat.train` exactly as it would call ``worker.training.train`` (same arguments, same
-result, same exceptions); the thread that owns the pack calls :meth:`Pack.run`, which trains every seated run together
-(``worker.training.packed_step``) and calls each run's ``on_chunk`` and ``should_stop`` itself,
-one run after another in seat order, so that whatever those callbacks decide (ASHA rungs above
-all) is decided in the same order on every rerun.
+result, same exceptions); the thread that owns the pack calls :meth:`Pack.run`, which trains
+every seated run together (``worker.training.packed_step``) and calls each run's ``on_chunk``
+and ``should_stop`` itself, one run after another in seat order, so that whatever those
+callbacks decide (ASHA rungs above all) is decided in the same order on every rerun.
 
 A run leaves the pack at a chunk end: it reached its steps, ``should_stop`` said so (cancelled,
 pruned, handed back), its ``on_chunk`` raised (the exception is raised in its own thread), or its
