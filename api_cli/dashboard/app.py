@@ -183,12 +183,23 @@ class _Pages:
 
     def runs(self, request: Request) -> Response:
         filters = params.run_filters(request)
-        data = views.runs_page(self._repository, filters, self._now())
-        return self._render(request, "runs.html", {"data": data, "filters": filters})
+        try:
+            data = views.runs_page(self._repository, filters, self._now())
+        except views.RunsQueryError as exc:
+            # The page with the boxes as typed and the mistake beside them: fix it in place.
+            header = views.header(filters, [])
+            data = {"rows": [], "total": 0, "page": 1, "pages": 1, "header": header}
+            context = {"data": data, "filters": filters, "query_error": exc.to_json()}
+            return self._templates.TemplateResponse(request, "runs.html", context, 400)
+        context = {"data": data, "filters": filters, "query_error": None}
+        return self._render(request, "runs.html", context)
 
     def runs_json(self, request: Request) -> Response:
         filters = params.run_filters(request)
-        return JSONResponse(views.runs_page(self._repository, filters, self._now()))
+        try:
+            return JSONResponse(views.runs_page(self._repository, filters, self._now()))
+        except views.RunsQueryError as exc:
+            return JSONResponse(exc.to_json(), status_code=400)
 
     def run(self, request: Request) -> Response:
         run_id = params.path_id(request, "run_id", "run id")

@@ -62,6 +62,9 @@ def run_filters(request: Request) -> views.RunFilters:
         status=params.get("status", "").strip(),
         tag=params.get("tag", "").strip(),
         sweep=params.get("sweep", "").strip(),
+        q=params.get("q", "").strip(),
+        sort=params.get("sort", "").strip(),
+        archived=params.get("archived", "").strip(),
         page=whole_number(params.get("page", "1"), "page", 1, MAX_ID),
         per_page=whole_number(
             params.get("per_page", str(views.PAGE_SIZE)), "per_page", 1, views.MAX_PAGE_SIZE
