@@ -6,8 +6,9 @@ that every trial of the sweep, resumed or taken over anywhere, trains at the sam
 - trials are packed only when they can share batches: ``auto`` is 1 when a parameter that
   decides the batches or the chunks is swept (``seed``, ``batch_size``, ``chunk_steps``,
   ``checkpoint_every``, ``device``), since each trial would sit alone in a wide pack;
-- otherwise ``max_concurrent`` trials are QUEUED at once, spread over the workers that serve
-  the trials' queue (embedded: one), so ``auto`` is ``ceil(max_concurrent / workers)``;
+- otherwise ``max_concurrent`` trials (or all of them, when fewer) are QUEUED at once, spread
+  over the workers that serve the trials' queue (embedded: one), so ``auto`` is
+  ``ceil(min(max_concurrent, run_cap) / workers)``;
 - at most 64 trials on a CPU (beyond that the state outgrows the caches: bench/pack_bench.py),
   1,024 on a GPU;
 - and never more than fits the memory budget, ``TRAINQ_PACK_MEMORY_BYTES`` (512 MiB unless set;
@@ -93,6 +94,7 @@ def resolve_pack(
     max_concurrent: int,
     workers: int,
     device: Device,
+    trials: int | None = None,
     swept: frozenset[str],
     features: int,
     classes: int,
@@ -116,7 +118,8 @@ def resolve_pack(
         if swept & UNPACKABLE_PARAMETERS:
             return 1
         cap = MAX_AUTO_PACK_GPU if device is Device.GPU else MAX_AUTO_PACK_CPU
-        width = min(cap, math.ceil(max_concurrent / max(1, workers)))
+        at_once = min(max_concurrent, trials or max_concurrent)
+        width = min(cap, math.ceil(at_once / max(1, workers)))
     else:
         width = requested
     fitting = width

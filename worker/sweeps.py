@@ -92,6 +92,7 @@ def with_pack_decided(
         spec.pack,
         max_concurrent=spec.max_concurrent,
         workers=workers,
+        trials=spec.run_cap,
         device=first.device,
         swept=frozenset(
             parameter.name

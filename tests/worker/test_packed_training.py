@@ -238,6 +238,8 @@ def test_auto_packs_max_concurrent_over_the_workers_unless_batches_differ() -> N
     assert resolve_pack(None, max_concurrent=64, workers=2, swept=frozenset({"lr"}), **common) == 32
     assert resolve_pack(None, max_concurrent=5, workers=2, swept=frozenset(), **common) == 3
     assert resolve_pack(None, max_concurrent=500, workers=1, swept=frozenset(), **common) == 64
+    few = resolve_pack(None, max_concurrent=64, workers=1, trials=6, swept=frozenset(), **common)
+    assert few == 6
     gpu = common | {"device": Device.GPU}
     assert resolve_pack(None, max_concurrent=2000, workers=1, swept=frozenset(), **gpu) == 1024
     for unpackable in ("seed", "batch_size"):
