@@ -74,8 +74,14 @@ def test_a_worker_killed_mid_pack_leaves_every_trial_bit_identical_to_an_uninter
     for run in trials.values():
         rows = repository.read_metrics(run.id)
         assert [row.step for row in rows] == list(range(1, run.steps_done + 1))
-    mates = [run for run in trials.values() if run.train_summary and run.train_summary.packed_with]
-    assert mates, "no trial says which runs it was packed with"
+    first_pack = {run.id for run in trials.values() if (run.trial or 0) < 4}
+    ended_in_it = [  # the first four trials started together, in one pack
+        run for run in trials.values() if run.id in first_pack and run.attempt == 1
+    ]
+    assert ended_in_it, "every trial of the first pack was taken over"
+    for run in ended_in_it:
+        assert run.train_summary is not None
+        assert set(run.train_summary.packed_with) == first_pack - {run.id}, run.id
 
     # Asynchronous ASHA decides by what reached a rung first, which the kill reorders: a trial
     # may stop at another rung than in the reference sweep, but every checkpoint both sweeps

@@ -412,10 +412,10 @@ class _PackRunner:
             result = train_result(
                 state, config, steps_run, label, seat.started, seat.last, seat.clock
             )
-            mates = tuple(
+            mates = tuple(  # the pack it started in, not only the seats left at its end
                 other.run_id
-                for other in self._seats
-                if other is not seat and other.run_id is not None
+                for other in seat.pack.seats
+                if other is not seat and other.run_id is not None and other.seated
             )
             seat.result = dataclasses.replace(result, packed_with=mates)
         seat.done.set()
