@@ -72,10 +72,13 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     cwd: Path = REPO_ROOT,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv``; raise ComposeError with its output when ``check`` and it fails."""
+    """Run ``argv`` (``input_text`` on its stdin); raise ComposeError with its output when
+    ``check`` and it fails."""
     result = subprocess.run(
         list(argv),
+        input=input_text,
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -98,6 +101,8 @@ class LiveCluster:
     directory: Path
     variables: dict[str, str]
     files: list[Path] = field(default_factory=lambda: [COMPOSE_FILE, TEST_OVERRIDE_FILE])
+    #: Where the files' relative paths start (deploy/worker-host for the worker-host file).
+    project_directory: Path = REPO_ROOT
     _repositories: dict[str, Repository] = field(default_factory=dict)
 
     @classmethod
@@ -112,7 +117,21 @@ class LiveCluster:
             "TRAINQ_HOST_REDIS_PORT": str(free_port()),
             "TRAINQ_HOST_POSTGRES_PORT": str(free_port()),
         }
-        cluster = cls(f"trainqtest{os.getpid()}", directory, variables)
+        return cls.with_env(f"trainqtest{os.getpid()}", directory, variables)
+
+    @classmethod
+    def with_env(
+        cls,
+        project: str,
+        directory: Path,
+        variables: dict[str, str],
+        files: Sequence[Path] | None = None,
+        project_directory: Path = REPO_ROOT,
+    ) -> LiveCluster:
+        """Project ``project`` with ``variables`` written to ``directory/.env``."""
+        cluster = cls(project, directory, variables, project_directory=project_directory)
+        if files is not None:
+            cluster.files = list(files)
         cluster.env_file.write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
         return cluster
 
@@ -129,7 +148,7 @@ class LiveCluster:
             "--project-name",
             self.project,
             "--project-directory",
-            str(REPO_ROOT),
+            str(self.project_directory),
             "--env-file",
             str(self.env_file),
         ]
