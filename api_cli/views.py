@@ -124,7 +124,7 @@ def run_detail_dict(
 #: trained in, ``worker.training.pack``) per sweep; both are kept in the config so that a resume
 #: takes the same path; tables show them with the device, never among the hyperparameters (JSON
 #: keeps the config whole).
-HOW_IT_RAN = ("xla", "pack")
+HOW_IT_RAN = ("xla", "pack", "pack_narrows")
 #: Config fields the ``data`` row says for people (``digits@2 (3f9c2a1b2c3d)``): the recorded
 #: label, and ``dataset``, which names the built-in set whatever version the run trained on.
 #: JSON and CSV keep them; ``data_sha256`` stays in the table, whole.

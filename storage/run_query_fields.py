@@ -83,6 +83,9 @@ HYPERPARAMETERS: Final[dict[str, ValueType]] = {
 #: TrainConfig's ``seed`` is the run's ``seed`` column (always resolved there); ``data_sha256``
 #: too is a column of its own.
 CONFIG_FIELDS_AS_COLUMNS: Final = frozenset({"seed", "data_sha256"})
+#: TrainConfig fields no query names: ``pack_narrows`` is a list of (step, width) pairs, how a
+#: packed trial's widths were scheduled (``pack`` says the width it started at).
+CONFIG_FIELDS_NOT_QUERIED: Final = frozenset({"pack_narrows"})
 
 #: Option names of ``trainq train`` that differ from the field (``worker.parameter_names``).
 HYPERPARAMETER_ALIASES: Final = {

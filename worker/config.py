@@ -13,8 +13,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -201,6 +203,17 @@ class TrainConfig(BaseModel):
                 )
             width, step = narrower, from_step
         return self
+
+    @model_serializer(mode="wrap")
+    def _packing_only_when_packed(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A run trained alone is stored without ``pack`` and ``pack_narrows``: as every run was
+        before packs, so that a worker of an older release still reads it (it refuses fields it
+        does not know) while a cluster is upgraded one host at a time."""
+        data = handler(self)
+        if isinstance(data, dict) and self.pack == 1 and not self.pack_narrows:
+            data.pop("pack", None)
+            data.pop("pack_narrows", None)
+        return data
 
     def pack_width_at(self, step: int) -> int:
         """The width of the pack this run's step ``step + 1`` trains in (0-based ``step``)."""

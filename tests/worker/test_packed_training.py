@@ -297,3 +297,12 @@ def test_the_narrowing_follows_the_rungs_in_powers_of_two() -> None:
     assert narrowing(4, [100, 200], 2) == ((100, 2), (200, 1))
     assert narrowing(2, [100], 4) == ((100, 1),)
     assert narrowing(1, [100], 3) == ()
+
+
+def test_a_run_trained_alone_is_stored_without_the_pack_fields_as_before_packs() -> None:
+    alone = config(pack=1).model_dump(mode="json")
+    assert "pack" not in alone and "pack_narrows" not in alone  # an older worker reads it
+    assert parse_train_config(alone).pack == 1
+    packed = config(pack_narrows=((100, 4),)).model_dump(mode="json")
+    assert packed["pack"] == WIDTH and packed["pack_narrows"] == [[100, 4]]
+    assert parse_train_config(packed).pack_width_at(100) == 4
