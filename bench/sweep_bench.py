@@ -110,8 +110,23 @@ def summarize(repository: Repository, sweep_id: int, wall_s: float) -> dict[str,
         "steps_budget": report.steps_budget,
         "pack": sweep.spec.get("pack"),
         "max_concurrent": sweep.max_concurrent,
+        "start_groups": start_groups(repository, sweep_id),
         "wall_s": wall_s,
     }
+
+
+def start_groups(repository: Repository, sweep_id: int, gap_s: float = 1.0) -> list[int]:
+    """The sweep's trials grouped by when they started training (a new group after ``gap_s``
+    without a start): how many trials each pack, or each wave of unpacked trials, started."""
+    starts = sorted(
+        run.started_at for run in repository.list_runs(sweep_id=sweep_id) if run.started_at
+    )
+    groups: list[int] = []
+    for index, started in enumerate(starts):
+        if index == 0 or (started - starts[index - 1]).total_seconds() > gap_s:
+            groups.append(0)
+        groups[-1] += 1
+    return groups
 
 
 def trial_chunk_steps(data: dict[str, Any]) -> int:
