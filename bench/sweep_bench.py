@@ -29,6 +29,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,41 @@ def sweep_data(*, quick: bool, asha: bool, packed: bool = False) -> dict[str, An
     return data
 
 
-def pack_width(data: dict[str, Any], workers: int) -> int:
-    """The width ``pack: auto`` resolves to for ``data`` served by ``workers`` workers."""
+def packed_warm_up(data: dict[str, Any], workers: int) -> list[Any]:
+    """Configs whose training compiles every packed width ``data``'s trials train at with
+    ``workers`` workers: the width ``pack: auto`` resolves to and each width its packs narrow
+    to at ASHA's rungs (``TrainConfig.pack_narrows``), one chunk at each, in one run (a run of
+    pack P trains alone in a pack of P, narrowing on the same schedule). None when unpacked."""
+    from worker.config import TrainConfig
+    from worker.sweep_plan import plan_trials
     from worker.sweeps import parse_spec, with_pack_decided
 
-    width = with_pack_decided(parse_spec(data), workers).pack
-    assert width is not None
-    return width
+    trial = plan_trials(with_pack_decided(parse_spec(data), workers))[0][1]
+    if trial.pack <= 1:
+        return []
+    chunk = trial.chunk_steps
+    narrows = tuple((chunk * (i + 1), width) for i, (_, width) in enumerate(trial.pack_narrows))
+    config = TrainConfig(
+        steps=chunk * (len(narrows) + 1),
+        chunk_steps=chunk,
+        momentum=0.9,
+        seed=1,
+        pack=trial.pack,
+        pack_narrows=narrows,
+    )
+    return [config]
+
+
+def pack_schedule(data: dict[str, Any], workers: int) -> str:
+    """The packed widths of ``data``'s trials, e.g. ``64, 32 from 1000, 8 from 3000``."""
+    configs = packed_warm_up(data, workers)
+    if not configs:
+        return "1"
+    from worker.sweep_plan import plan_trials
+    from worker.sweeps import parse_spec, with_pack_decided
+
+    trial = plan_trials(with_pack_decided(parse_spec(data), workers))[0][1]
+    return ", ".join([str(trial.pack), *(f"{w} from {s}" for s, w in trial.pack_narrows)])
 
 
 def test_accuracy(repository: Repository, run_id: int | None) -> float:
@@ -137,9 +166,9 @@ def trial_chunk_steps(data: dict[str, Any]) -> int:
     return plan_trials(parse_spec(data))[0][1].chunk_steps
 
 
-def warm_up(chunk_steps: int, widths: tuple[int, ...] = ()) -> None:
+def warm_up(chunk_steps: int, packed: Sequence[Any] = ()) -> None:
     """Import TensorFlow and compile the chunk functions once, so no sweep pays for it alone:
-    today's two shapes (plain SGD and momentum) and the packed chunk of each of ``widths``."""
+    today's two shapes (plain SGD and momentum) and every packed width (``packed_warm_up``)."""
     from worker.config import TrainConfig
     from worker.data import load_fashion_mnist
     from worker.training import train
@@ -147,8 +176,7 @@ def warm_up(chunk_steps: int, widths: tuple[int, ...] = ()) -> None:
     for momentum in (0.0, 0.9):
         config = TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=1)
         train(config, load_fashion_mnist())
-    for width in widths:  # a run of pack P trains alone in a pack of P: the same compiled call
-        config = TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, seed=1, pack=width)
+    for config in packed:
         train(config, load_fashion_mnist())
 
 
@@ -165,23 +193,24 @@ def run_embedded(home: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def warm_up_workers(
-    repository: Repository, dispatcher: Any, chunk_steps: int, widths: tuple[int, ...] = ()
+    repository: Repository, dispatcher: Any, chunk_steps: int, packed: list[Any]
 ) -> None:
     """Short runs, so both workers have TensorFlow loaded and every step shape compiled: four
-    of today's (plain SGD and momentum) and two of each packed width (a run of pack P trains
-    alone in a pack of P). Which worker takes which run is the broker's choice, so this makes
-    it likely, not certain, that each worker compiled each shape."""
+    of today's (plain SGD and momentum) and two of each ``packed_warm_up`` config. Which worker
+    takes which run is the broker's choice, so this makes it likely, not certain, that each
+    worker compiled each shape."""
     from storage.records import JobKind
     from tests.integration.harness import wait_for
     from worker.config import TrainConfig
 
     run_ids = []
-    shapes = [(0.0, 1), (0.0, 1), (0.9, 1), (0.9, 1)]
-    shapes += [(0.9, width) for width in widths for _ in range(2)]
-    for seed, (momentum, width) in enumerate(shapes):
-        config = TrainConfig(
-            steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=seed, pack=width
-        )
+    configs = [
+        TrainConfig(steps=chunk_steps, chunk_steps=chunk_steps, momentum=momentum, seed=seed)
+        for seed, momentum in enumerate((0.0, 0.0, 0.9, 0.9))
+    ]
+    configs += [config for config in packed for _ in range(2)]
+    for config in configs:
+        seed = config.seed_value
         run = repository.create_run(
             kind=JobKind.TRAIN,
             config=config.model_dump(mode="json"),
@@ -213,9 +242,9 @@ def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str,
             cluster.start_worker(worker_command())
         repository = cluster.repository()
         dispatcher = Dispatcher(cluster.settings())
-        widths = _packed_widths(datas.values(), CLUSTER_WORKERS)
+        packed = _packed_warm_up(datas.values(), CLUSTER_WORKERS)
         warm_up_workers(
-            repository, dispatcher, trial_chunk_steps(next(iter(datas.values()))), widths
+            repository, dispatcher, trial_chunk_steps(next(iter(datas.values()))), packed
         )
         for label, data in datas.items():
             load_before, started = _load(), time.perf_counter()
@@ -230,9 +259,9 @@ def run_on_cluster(scratch: Path, datas: dict[str, dict[str, Any]]) -> dict[str,
     return results
 
 
-def _packed_widths(datas: Any, workers: int) -> tuple[int, ...]:
-    """The pack widths above 1 the sweeps train at with ``workers`` workers."""
-    return tuple(sorted({w for data in datas if (w := pack_width(data, workers)) > 1}))
+def _packed_warm_up(datas: Any, workers: int) -> list[Any]:
+    """``packed_warm_up`` of every sweep in ``datas``."""
+    return [config for data in datas for config in packed_warm_up(data, workers)]
 
 
 def main() -> None:
@@ -257,17 +286,19 @@ def main() -> None:
     results: dict[str, Any] = {}
     if not args.skip_embedded:
         embedded = sweeps | full
-        warm_up(trial_chunk_steps(sweeps["asha"]), _packed_widths(embedded.values(), 1))
+        warm_up(trial_chunk_steps(sweeps["asha"]), _packed_warm_up(embedded.values(), 1))
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         if not args.skip_embedded:
             for label, data in embedded.items():
                 (root / label).mkdir()
-                results[f"embedded_{label}"] = _with_load(run_embedded, root / label, data)
+                figures = _with_load(run_embedded, root / label, data)
+                results[f"embedded_{label}"] = figures | {"widths": pack_schedule(data, 1)}
         if not args.skip_cluster:
             datas = sweeps | (full if args.full_on_cluster else {})
             for label, figures in run_on_cluster(root / "cluster", datas).items():
-                results[f"2_workers_{label}"] = figures
+                widths = pack_schedule(datas[label], CLUSTER_WORKERS)
+                results[f"2_workers_{label}"] = figures | {"widths": widths}
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -296,6 +327,10 @@ def print_table(results: dict[str, Any]) -> None:
             f"{label:<22} {r['pack']:>4} {r['max_concurrent']:>4} {r['best_val_accuracy']:>9.4f} "
             f"{r['best_test_accuracy']:>9.4f} {r['steps_trained']:>10,} {r['pruned']:>7} "
             f"{r['wall_s']:>8.1f}  {r['load_1min'][0]:.1f}->{r['load_1min'][1]:.1f}"
+        )
+        print(
+            f"{'':<22} widths {r.get('widths', '?')}; "
+            f"trials started in groups of {r['start_groups']}"
         )
     for where in ("embedded", "2_workers"):
         today, packed = results.get(f"{where}_asha"), results.get(f"{where}_asha_packed")
