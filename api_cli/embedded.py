@@ -50,7 +50,13 @@ def run_in_process(state: AppState, handle: JobHandle, *, show_progress: bool) -
     job = cast("InProcessJob", handle)
     repository = state.repository
     try:
-        wait_for_run(repository, job.run_id, show_progress=show_progress, abandon=job.finished)
+        wait_for_run(
+            repository,
+            job.run_id,
+            show_progress=show_progress,
+            abandon=job.finished,
+            wake=job.done,
+        )
     except KeyboardInterrupt:
         _stop_at_next_chunk(state, job)
     job.join()

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from worker.dispatch import JobHandle
 
 POLL_INTERVAL_S = 0.1
+#: A run in this process that has no steps yet is importing TensorFlow and loading its data: each
+#: read of the database then competes with that import for the interpreter (one core's worth of
+#: Python between the threads), so it is read less often; its end is told at once (``wake``).
+STARTING_POLL_INTERVAL_S = 0.5
 #: Without a terminal, a progress line at least this often, and at every tenth of the steps.
 PLAIN_EVERY_S = 10.0
 PLAIN_LINES_PER_RUN = 10
@@ -47,8 +52,13 @@ def wait_for_run(
     abandon: Callable[[], bool] = lambda: False,
     timeout_s: float | None = None,
     queue_note: QueueNote | None = None,
+    wake: threading.Event | None = None,
 ) -> RunRecord:
     """Poll run ``run_id`` until it is terminal, ``abandon()`` says stop, or ``timeout_s`` passed.
+
+    ``wake``: for a job running in this process, an event it sets when it stops; the poll then
+    follows at once instead of after the interval, and before its first steps the run is read
+    every :data:`STARTING_POLL_INTERVAL_S` only.
 
     Returns:
         The run as last read: terminal unless abandoned or timed out.
@@ -65,7 +75,10 @@ def wait_for_run(
                 return watch.run
             if deadline is not None and time.monotonic() >= deadline:
                 return watch.run
-            time.sleep(POLL_INTERVAL_S)
+            if wake is None:
+                time.sleep(POLL_INTERVAL_S)
+            else:
+                wake.wait(POLL_INTERVAL_S if snapshot.steps_done else STARTING_POLL_INTERVAL_S)
 
 
 def wait_for_jobs(

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from storage import Repository
 from storage.sweep_records import PlannedTrial, SweepRecord
 from storage.validation import MAX_SEED
 from worker.data import IMAGE_PIXELS, NUM_CLASSES
@@ -26,6 +25,7 @@ from worker.sweep_spec import SweepSpec, parse_sweep_spec
 from worker.training.xla_choice import steps_per_call
 
 if TYPE_CHECKING:
+    from storage import Repository  # types only: importing it loads SQLAlchemy
     from storage.records import RunRecord
     from worker.dispatch import JobPublisher
 
