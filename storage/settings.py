@@ -192,7 +192,7 @@ RANGES: Final[dict[str, SettingRange]] = {
         1024**4,
         integer=True,
         reason="a count of bytes (1 GiB is 1073741824); a pack of 784 x 10 trials takes about "
-        "160 KiB per trial, and more than a TiB is surely a typo",
+        "350 KiB per trial, and more than a TiB is surely a typo",
     ),
     "DATA_CACHE_MAX_BYTES": SettingRange(
         1024**2,

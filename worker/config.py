@@ -65,7 +65,7 @@ ConfigT = TypeVar("ConfigT", bound=BaseModel)
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, use_enum_values=False)
 
 
-#: Widest pack of trials (``TrainConfig.pack``): 1,024 trials of 784 x 10 hold ~160 MB of state.
+#: Widest pack of trials (``TrainConfig.pack``): 1,024 trials of 784 x 10 hold ~350 MB of state.
 MAX_PACK: Final = 1024
 
 #: The two fields fitted to each other when only one is given (None means "not given").
