@@ -111,7 +111,8 @@ def list_runs(
 ) -> None:
     """List training runs, newest first; running runs show their latest loss and accuracy.
 
-    A table that leaves matching runs out says so on stderr ("showing 20 of 57").
+    A table that leaves matching runs out says so on stderr ("showing 20 of 57"); so does JSON
+    or CSV output of a query (--where, --sort, --offset), whose stdout stays a plain list.
     """
     output_format = chosen_format(output_format, json_output)
     from storage.records import JobKind
@@ -158,10 +159,8 @@ def list_runs(
         archived=archived,
     )
     runs, live = _runs_and_metrics(listed, page)
-    if output_format is Format.JSON:
-        print_json([run_dict(run) for run in runs])
-    elif output_format is Format.CSV:
-        print_csv(RUN_LIST_HEADER, [run_list_row(run, live) for run in runs])
+    if output_format is not Format.TABLE:
+        _print_for_scripts(output_format, runs, live, page, offset)
     elif not runs and page is not None and page.total:
         stdout.print(f"no runs past --offset {offset:,}: {page.total:,} match", highlight=False)
     elif not runs:
@@ -189,6 +188,23 @@ def list_runs(
         elif not every and len(runs) == limit:
             only_statuses = not (tags or name is not None or sweep is not None or hashes)
             _say_how_many_matched(len(runs), statuses if only_statuses else listed, archived)
+
+
+def _print_for_scripts(
+    output_format: Format,
+    runs: list[RunRecord],
+    live: dict[int, tuple[float | None, float | None]],
+    page: RunPage | None,
+    offset: int,
+) -> None:
+    """JSON or CSV on stdout, a plain list; a query's page says its total on stderr, so that a
+    script paging with ``--offset`` learns it without parsing another shape."""
+    if output_format is Format.JSON:
+        print_json([run_dict(run) for run in runs])
+    else:
+        print_csv(RUN_LIST_HEADER, [run_list_row(run, live) for run in runs])
+    if page is not None:
+        _say_which_page(len(runs), offset, page.total)
 
 
 def _runs_and_metrics(

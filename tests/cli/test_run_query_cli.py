@@ -50,6 +50,9 @@ def test_pages_say_how_many_match(trainq: Trainq, four_runs: None) -> None:
     last = trainq("runs", "list", "--sort", "-lr", "--limit", "2", "--offset", "2")
     assert "showing 3-4 of 4" in last.stderr
     assert json_ids(trainq, "--sort", "-lr", "--limit", "2", "--offset", "2") == [1, 4]
+    scripted = trainq("runs", "list", "--sort", "-lr", "--limit", "2", "--format", "json")
+    assert len(json.loads(scripted.stdout)) == 2  # stdout stays a plain list for scripts
+    assert "showing 2 of 4 (--offset 2 for the next" in scripted.stderr
     past = trainq("runs", "list", "--offset", "9")
     assert past.returncode == 0 and "no runs past --offset 9: 4 match" in past.stdout
 
