@@ -64,6 +64,7 @@ class SweepReport:
             "status": self.sweep.status.value,
             "metric": self.spec.objective.value,
             "goal": self.spec.goal.value,
+            "pack": self.spec.pack,
             "best_run_id": best.run_id if best else None,
             "best_objective": best.objective if best else None,
             "best_params": best.params if best else None,

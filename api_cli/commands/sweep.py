@@ -247,6 +247,9 @@ def show(
     if fixed:
         pairs = ", ".join(f"{p.name}={(p.values or ('',))[0]}" for p in fixed)
         stdout.print(f"fixed: {literal(pairs)}")
+    if report.spec.pack is not None and report.spec.pack > 1:
+        narrowing = " (narrower at ASHA's rungs)" if report.spec.asha is not None else ""
+        stdout.print(f"packed: up to {report.spec.pack} trials per compiled call{narrowing}")
     print_table(
         f"sweep {sweep_id} ({report.sweep.name or 'unnamed'}): {report.sweep.status.value}",
         ("trial", "run", "status", "params", "steps", metric, "rung", "pruned"),
