@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -130,6 +131,26 @@ class Database:
         in tests use ``close=True``.
         """
         self.engine.dispose(close=close)
+
+    def run_outside_a_transaction(self, statements: Sequence[str]) -> None:
+        """Run statements that cannot run inside a transaction (SQLite's ``VACUUM``) on the
+        driver's own connection, which autocommits: the engine begins a transaction (IMMEDIATE)
+        on a connection's first statement. Errors are translated like every other.
+
+        Raises:
+            DatabaseBusyError: another process held the database for too long.
+            StorageError: a statement failed (a full disk, among others).
+        """
+        with driver_errors_translated(self.url):
+            connection = self.engine.raw_connection()
+            try:
+                for statement in statements:
+                    try:
+                        connection.cursor().execute(statement)
+                    except sqlite3.Error as error:  # the driver's own: translated like others
+                        raise sa_exc.DBAPIError(statement, None, error) from error
+            finally:
+                connection.close()
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -11,14 +11,11 @@ refused: a worker may be writing to it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from storage.driver_errors import driver_errors_translated
 from storage.errors import InvalidStateError
 from storage.models import (
     CheckpointRow,
@@ -146,18 +143,7 @@ class RunRemoval(RepositoryBase):
             return sum(p.stat().st_size for p in (path, wal) if p.exists())
 
         before = size_bytes()
-        with driver_errors_translated(self._db.url):
-            # VACUUM cannot run inside a transaction, and the engine begins one (IMMEDIATE) on
-            # a connection's first statement: the driver's connection (autocommit) runs it.
-            connection = self._db.engine.raw_connection()
-            try:
-                for statement in _VACUUM:
-                    try:
-                        connection.cursor().execute(statement)
-                    except sqlite3.Error as error:  # the driver's own: translated like others
-                        raise sa_exc.DBAPIError(statement, None, error) from error
-            finally:
-                connection.close()
+        self._db.run_outside_a_transaction(_VACUUM)
         return max(before - size_bytes(), 0)
 
 
