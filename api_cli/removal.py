@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +21,14 @@ from worker.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from storage.records import RemovedRuns
+
+#: ``--yes`` of the commands that delete (``runs delete``, ``sweep delete``).
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")]
+#: ``--vacuum`` of the same commands.
+VacuumOption = Annotated[
+    bool,
+    typer.Option("--vacuum", help="SQLite: compact the file afterwards, giving the space back."),
+]
 
 
 def delete_confirmed(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import EvaluationJob, Run
@@ -100,20 +100,7 @@ class RunQueries(RepositoryBase):
         statement = select(Run).order_by(Run.id.desc())
         if kind is not None:
             statement = statement.where(Run.kind == JobKind(kind).value)  # eval: none since 0003
-        if statuses is not None:
-            statement = statement.where(Run.status.in_([RunStatus(s).value for s in statuses]))
-        for key, value in check_tags(tags or {}).items():
-            statement = statement.where(Run.tags[key].as_string() == value)
-        if name is not None:
-            statement = statement.where(Run.name == name)
-        if sweep_id is not None:
-            statement = statement.where(Run.sweep_id == sweep_id)
-        if data_sha256 is not None:
-            statement = statement.where(Run.data_sha256.in_(list(data_sha256)))
-        if archived is not None:
-            statement = statement.where(
-                Run.archived_at.is_not(None) if archived else Run.archived_at.is_(None)
-            )
+        statement = filtered_runs(statement, archived, sweep_id, statuses, tags, name, data_sha256)
         if limit is not None:
             statement = statement.limit(max(limit, 0))
 
@@ -147,3 +134,29 @@ class RunQueries(RepositoryBase):
             return counts
 
         return self._db.run(counting, readonly=True, idempotent=True)
+
+
+def filtered_runs(
+    statement: Select[Run],
+    archived: bool | None,
+    sweep_id: int | None,
+    statuses: Sequence[RunStatus] | None,
+    tags: Mapping[str, str] | None,
+    name: str | None,
+    data_sha256: Collection[str] | None,
+) -> Select[Run]:
+    """``statement`` narrowed by the plain filters (``list_runs``' and ``query_runs``')."""
+    if archived is not None:
+        archived_at = Run.archived_at
+        statement = statement.where(archived_at.is_not(None) if archived else archived_at.is_(None))
+    if sweep_id is not None:
+        statement = statement.where(Run.sweep_id == sweep_id)
+    if statuses is not None:
+        statement = statement.where(Run.status.in_([RunStatus(s).value for s in statuses]))
+    for key, value in check_tags(tags or {}).items():
+        statement = statement.where(Run.tags[key].as_string() == value)
+    if name is not None:
+        statement = statement.where(Run.name == name)
+    if data_sha256 is not None:
+        statement = statement.where(Run.data_sha256.in_(list(data_sha256)))
+    return statement

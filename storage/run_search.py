@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.dashboard_reads import RunPage, training_runs_statement
 from storage.errors import InvalidValueError
-from storage.models import Run
 from storage.record_mapping import run_to_record
 from storage.records import RunStatus
 from storage.repository_base import RepositoryBase
+from storage.run_queries import filtered_runs
 from storage.run_query import RunQuery, SortKey, parse_run_query, parse_run_sort
 from storage.run_query_sql import run_condition, sort_order
-from storage.validation import check_tags
 
 
 class RunSearch(RepositoryBase):
@@ -67,7 +66,7 @@ class RunSearch(RepositoryBase):
         else:
             keys = tuple(sort or ())
         now = self._now()
-        statement = _filtered(
+        statement = filtered_runs(
             training_runs_statement(), archived, sweep_id, statuses, tags, name, data_sha256
         )
 
@@ -87,29 +86,3 @@ class RunSearch(RepositoryBase):
             return RunPage(runs=runs, total=int(session.execute(counting).scalar_one()))
 
         return self._db.run(read, readonly=True, idempotent=True)
-
-
-def _filtered(
-    statement: Select[Run],
-    archived: bool | None,
-    sweep_id: int | None,
-    statuses: Sequence[RunStatus] | None,
-    tags: Mapping[str, str] | None,
-    name: str | None,
-    data_sha256: Collection[str] | None,
-) -> Select[Run]:
-    """``statement`` narrowed by the plain filters (the same as ``list_runs``')."""
-    if archived is not None:
-        archived_at = Run.archived_at
-        statement = statement.where(archived_at.is_not(None) if archived else archived_at.is_(None))
-    if sweep_id is not None:
-        statement = statement.where(Run.sweep_id == sweep_id)
-    if statuses is not None:
-        statement = statement.where(Run.status.in_([RunStatus(s).value for s in statuses]))
-    for key, value in check_tags(tags or {}).items():
-        statement = statement.where(Run.tags[key].as_string() == value)
-    if name is not None:
-        statement = statement.where(Run.name == name)
-    if data_sha256 is not None:
-        statement = statement.where(Run.data_sha256.in_(list(data_sha256)))
-    return statement

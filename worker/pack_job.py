@@ -44,13 +44,12 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     Raises:
         What ``execute_job`` raises for ``run_id`` itself; a mate's failure is its own.
     """
-    mates = _mates(context, run_id)
-    if not mates:
+    packing = _pack_of(context, run_id)
+    if packing is None:
         return PackOutcome(execute_job(context, run_id), ())
     from worker.training.pack import Pack  # TensorFlow: this process trains
 
-    run = context.repository.get_run(run_id)
-    width = parse_train_config(run.config).pack
+    run, width, mates = packing
     pack = Pack(width)
     # Seats in trial order, whichever trial's job formed the pack: rung decisions are taken in
     # seat order, so the same trials decide in the same order on every rerun.
@@ -93,18 +92,19 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     return PackOutcome(results.get(run_id), ended)
 
 
-def _mates(context: JobContext, run_id: int) -> list[RunRecord]:
-    """The QUEUED trials that may share ``run_id``'s pack, in trial order (none: train alone)."""
+def _pack_of(context: JobContext, run_id: int) -> tuple[RunRecord, int, list[RunRecord]] | None:
+    """``run_id``'s run, its pack width and the QUEUED trials that may share its pack, in trial
+    order; None when it trains alone."""
     repository = context.repository
     run = repository.get_run(run_id)
     if run.sweep_id is None or run.status is not RunStatus.QUEUED:
-        return []
+        return None
     try:
         config = parse_train_config(run.config)
     except InvalidConfigError:
-        return []  # execute_job records why
+        return None  # execute_job records why
     if config.pack <= 1:
-        return []
+        return None
     key = pack_key(config)
     mates: list[RunRecord] = []
     queued = repository.list_runs(sweep_id=run.sweep_id, statuses=[RunStatus.QUEUED])
@@ -116,4 +116,4 @@ def _mates(context: JobContext, run_id: int) -> list[RunRecord]:
                 mates.append(other)
         except InvalidConfigError:
             continue
-    return mates
+    return (run, config.pack, mates) if mates else None

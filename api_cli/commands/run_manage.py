@@ -14,6 +14,7 @@ import typer
 
 from api_cli.options import checked_option
 from api_cli.output import literal, print_json, stdout
+from api_cli.removal import VacuumOption, YesOption
 from api_cli.state import STATE
 from storage.errors import InvalidValueError
 from storage.validation import MAX_ID
@@ -150,13 +151,8 @@ def unarchive(run_ids: RunIds, json_output: JsonOutput = False) -> None:
 
 def delete(
     run_ids: RunIds,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
-    vacuum: Annotated[
-        bool,
-        typer.Option(
-            "--vacuum", help="SQLite: compact the file afterwards, giving the space back."
-        ),
-    ] = False,
+    yes: YesOption = False,
+    vacuum: VacuumOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Delete finished runs for good: metrics, checkpoints, final weights, evaluations,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.output import print_json, stdout
+from api_cli.removal import VacuumOption, YesOption
 from api_cli.state import STATE
 from storage.validation import MAX_ID
 
@@ -53,13 +54,8 @@ def unarchive(sweep_id: SweepId, json_output: JsonOutput = False) -> None:
 
 def delete(
     sweep_id: SweepId,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
-    vacuum: Annotated[
-        bool,
-        typer.Option(
-            "--vacuum", help="SQLite: compact the file afterwards, giving the space back."
-        ),
-    ] = False,
+    yes: YesOption = False,
+    vacuum: VacuumOption = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Delete a finished sweep for good with every trial it ran (their metrics, checkpoints,

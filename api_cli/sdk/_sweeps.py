@@ -176,12 +176,14 @@ class SweepMethods:
         """Workers online for the sweep's trials' queue, for ``pack: auto`` (1 when unknown)."""
         if spec.pack is not None:
             return 1  # an explicit pack does not depend on them
+        from dataclasses import replace
+
         from worker.cluster.census import consumers_by_queue
         from worker.errors import BrokerUnavailableError
         from worker.queues import queue_for
         from worker.sweep_plan import plan_trials
 
-        queue = queue_for(plan_trials(spec)[0][1])
+        queue = queue_for(plan_trials(replace(spec, run_cap=1))[0][1])  # one trial says it
         try:
             return max(1, len(consumers_by_queue(self.settings).get(queue, ())))
         except BrokerUnavailableError:

@@ -26,7 +26,7 @@ import functools
 from typing import Any
 
 from worker.tensorflow_import import tf
-from worker.training.step import ChunkFn, ChunkShape, count_trace
+from worker.training.step import ChunkFn, ChunkShape, compiled_chunk, count_trace
 
 
 @functools.lru_cache(maxsize=16)
@@ -41,13 +41,7 @@ def packed_chunk_function(shape: ChunkShape) -> ChunkFn:
     ``momentum`` float32 ``(P,)``. It returns ``(params, losses (S, P), accuracies (S, P),
     finite (P,))``, ``finite[p]`` saying whether trial ``p``'s new weights are all finite.
     """
-    function: ChunkFn = tf.function(
-        functools.partial(_run_packed_chunk, shape=shape),
-        jit_compile=shape.xla,
-        reduce_retracing=False,
-        autograph=False,
-    )
-    return function
+    return compiled_chunk(_run_packed_chunk, shape)
 
 
 def _run_packed_chunk(

@@ -106,11 +106,17 @@ def chunk_function(shape: ChunkShape) -> ChunkFn:
     ``momentum`` float32 scalars. It returns ``(params, losses (K,), accuracies (K,), finite)``
     where ``finite`` says whether the new weights are all finite; entries past ``n_steps`` are 0.
     """
+    return compiled_chunk(_run_chunk, shape)
+
+
+def compiled_chunk(body: Callable[..., Any], shape: ChunkShape) -> ChunkFn:
+    """``body`` (a chunk's traced Python, taking ``shape=``) as a ``tf.function`` specialised on
+    ``shape``: XLA when ``shape.xla``, else a plain graph."""
     # autograph=False: the body's loop is an explicit tf.while_loop and its one `if` is on a
     # Python bool, so AutoGraph's source-to-source conversion (~0.35 s of every new process's
     # first trace) would produce the very same graph (same nodes, ops and inputs, checked).
     function: ChunkFn = tf.function(
-        functools.partial(_run_chunk, shape=shape),
+        functools.partial(body, shape=shape),
         jit_compile=shape.xla,
         reduce_retracing=False,
         autograph=False,
