@@ -1,5 +1,5 @@
 """``python -m api_cli`` runs the ``trainq`` command."""
 
-from api_cli.main import run
+from api_cli.entry import run
 
 run()

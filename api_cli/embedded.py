@@ -66,6 +66,8 @@ def run_in_process(state: AppState, handle: JobHandle, *, show_progress: bool) -
     run = repository.get_run(job.run_id)
     if job.hand_back.is_set() and not run.status.terminal:
         _say_interrupted(state, run)
+    if not run.status.terminal:  # handed back by the job itself: its trainer process died, say
+        _say_handed_back(run)
     return run
 
 
@@ -172,6 +174,17 @@ def _say_interrupted(state: AppState, run: RunRecord, *, hard: bool = False) -> 
     _stderr().print(f"[yellow]{message}; continue with `trainq resume {run.id}`[/]")
     if not hard:
         raise typer.Exit(ExitCode.INTERRUPTED)
+
+
+def _say_handed_back(run: RunRecord) -> NoReturn:
+    """The job handed its run back for a reason of its own (logged above it, e.g. the trainer
+    process was killed): nothing else here will train it, so say how to continue."""
+    _stderr().print(
+        f"[yellow]run {run.id} stopped at step {run.steps_done:,} before it finished; it keeps "
+        f"its checkpoints — continue with `trainq resume {run.id}`[/]",
+        highlight=False,
+    )
+    raise typer.Exit(ExitCode.TEMPFAIL)
 
 
 def _explain_storage_failure(state: AppState, run_id: int, error: BaseException) -> None:

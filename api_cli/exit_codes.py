@@ -24,7 +24,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 69  # database or broker unreachable
     INTERNAL = 70  # a bug: rerun with --debug and report it
     CANT_CREATE = 73  # an output file could not be written (disk full, read-only, denied)
-    TEMPFAIL = 75  # not done yet: --timeout ran out while the run goes on; try again later
+    TEMPFAIL = 75  # not done yet: --timeout ran out, or an embedded run stopped early; resume it
     CONFIG = 78  # a TRAINQ_* variable is unusable
     INTERRUPTED = 130  # Ctrl-C
     OUTPUT_CLOSED = 141  # the reader of our output went away (`| head`); as a SIGPIPE would say

@@ -169,14 +169,14 @@ def test_accuracy(data: FashionMnist, timing: Timing) -> float:
 def without_xla(function: Callable[[], Timing]) -> Timing:
     """Run ``function`` twice with trainq's chunks compiled as a plain graph instead of with XLA;
     return the second (warm) timing."""
-    from worker.training import step
+    from worker.training import xla_choice
 
-    saved, step.USE_XLA = step.USE_XLA, False
+    saved, xla_choice.USE_XLA = xla_choice.USE_XLA, False
     try:
         function()
         return function()
     finally:
-        step.USE_XLA = saved
+        xla_choice.USE_XLA = saved
 
 
 def median(timings: list[Timing]) -> Timing:

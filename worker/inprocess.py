@@ -9,6 +9,7 @@ progress by reading the database (as it does for a cluster run) and to be interr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -121,10 +122,14 @@ def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> No
     """Execute ``job`` here; an exception that escapes the job code is kept and recorded."""
     from worker.evaluation_job import execute_evaluation_job
     from worker.jobs import JobContext, execute_job
+    from worker.training import trainer_process
 
     context = JobContext.for_this_process(
         repository, settings, "embedded", hand_back_requested=job.hand_back.is_set
     )
+    trainer = trainer_process.started()  # forked for this process's run by `trainq train`
+    if trainer is not None and job.kind is JobKind.TRAIN:
+        context = dataclasses.replace(context, trainer=trainer)
     try:
         if job.hand_back.is_set():
             pass

@@ -25,11 +25,14 @@ from worker.outage import hand_back_after_outage
 from worker.resume_point import newest_intact_checkpoint
 from worker.start_up import StartUp
 from worker.training.compile_cache import CompileCacheUnusableError
+from worker.training.trainer import InThisProcess
+from worker.training.trainer_process import TrainerProcessLostError
 from worker.training_data import load_training_data
 from worker.trial_hooks import CheckpointHooks
 
 if TYPE_CHECKING:
-    from worker.training import ChunkReport, TrainingState, TrainResult
+    from worker.training import ChunkReport, TrainingState
+    from worker.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +60,9 @@ class JobContext:
     #: Asked at every chunk boundary: True stops the job there, checkpointed, and hands the run
     #: back to the queue without spending its attempt (the worker is shutting down).
     hand_back_requested: Callable[[], bool] = _never
-    #: Trains instead of ``worker.training.train`` (same arguments and result): a seat in a pack
-    #: of trials (``worker.pack_job``). None: ``train``.
-    train_with: Callable[..., TrainResult] | None = None
+    #: Trains the job's steps: a seat in a pack of trials (``worker.pack_job``) or a trainer
+    #: process (``worker.training.trainer_process``). None: ``train`` in this process.
+    trainer: Trainer | None = None
 
     @classmethod
     def for_this_process(
@@ -162,16 +165,14 @@ def _train(
         logger.info("run %s: resuming from checkpoint at step %s", run.id, resume.step)
     data = load_training_data(config, context.settings, repository)  # the recorded version
     loaded_at = time.perf_counter()
-    # TensorFlow only now: where it is importing in a thread (an embedded `trainq train`, see
-    # worker.training.start_importing), touching `train` waits for that import, and the
-    # checkpoint and the data above load meanwhile instead of after it.
+    # TensorFlow only now, and only where it trains: where it is importing in a thread (an
+    # embedded `trainq train`, see worker.training.start_importing), the first call below waits
+    # for that import, and the checkpoint and the data above load meanwhile instead of after it.
     from worker.training import xla_choice
 
     xla_choice.use_compile_cache(context.settings.home_dir)  # unless TensorFlow is in already
-    from worker.training import train
-    from worker.training.step import traces_so_far
-
-    start_up = StartUp(run.id, started, loaded_at, time.perf_counter(), traces_so_far())
+    trainer = context.trainer or InThisProcess()
+    start_up = StartUp(run.id, started, loaded_at, time.perf_counter(), trainer.traces_so_far())
     hooks = CheckpointHooks(context, run, config, data)  # validation metrics, ASHA rungs
     if resume is not None and hooks.at_checkpoint(resume):  # killed right after its rung
         return hooks.finish_pruned(resume, None, wall_s=time.perf_counter() - started)
@@ -183,7 +184,7 @@ def _train(
     def record(report: ChunkReport) -> None:
         # The attempt's first chunk names the device, so a running run shows where it runs.
         device = None if start_up.reported else report.device
-        start_up.first_chunk_done(report.first_step + len(report.loss) - 1, traces_so_far())
+        start_up.first_chunk_done(report.first_step + len(report.loss) - 1, trainer.traces_so_far())
         chunk = MetricChunk(report.first_step, report.loss, report.accuracy)
         state = report.state  # set when the chunk ends at a checkpoint
         validation = hooks.validate(state) if state is not None else None
@@ -210,7 +211,7 @@ def _train(
             heartbeat.stop_requested.set()
 
     try:
-        result = (context.train_with or train)(
+        result = trainer.train(
             config,
             data,
             resume_from=resume,
@@ -221,7 +222,8 @@ def _train(
                 or context.hand_back_requested()
             ),
         )
-    except CompileCacheUnusableError as exc:  # not the run's fault: a new process trains it
+    except (CompileCacheUnusableError, TrainerProcessLostError) as exc:
+        # Not the run's fault: a new process trains it.
         logger.warning("run %s: %s", run.id, exc)
         return _state_to_hand_back(repository, run.id, resume)
     if config.pack == 1:  # the figures choose between the two paths of a run alone
@@ -229,7 +231,7 @@ def _train(
             context.settings.home_dir,
             config,
             result,
-            traced=traces_so_far() > start_up.traces_before,
+            traced=trainer.traces_so_far() > start_up.traces_before,
             data=data.data_shape,
         )
     if heartbeat.lease_lost.is_set():

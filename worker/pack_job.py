@@ -69,7 +69,7 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     threads = []
     for member in members:
         seat = seats[member]
-        seat_context = dataclasses.replace(context, train_with=seat.train)
+        seat_context = dataclasses.replace(context, trainer=seat)
         thread = threading.Thread(
             target=run_member, args=(member, seat_context), name=f"trainq-pack-{member}"
         )

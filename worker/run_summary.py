@@ -29,26 +29,27 @@ def summarize(
         final_accuracy=window_mean(accuracy),
         final_window_steps=int(loss.shape[0]),
         packed_with=result.packed_with,
-        versions=software_versions(),
+        versions=software_versions(result.tensorflow_version),
     )
 
 
-def software_versions() -> dict[str, str]:
-    """The versions that trained a run: trainq, TensorFlow, NumPy and Python."""
+def software_versions(tensorflow_version: str = "") -> dict[str, str]:
+    """The versions that trained a run: trainq, TensorFlow (``tensorflow_version``, where the
+    steps ran; else this process's), NumPy and Python."""
     import platform
     import sys
     from importlib.metadata import PackageNotFoundError, version
 
     import numpy
 
-    tensorflow = sys.modules.get("tensorflow")
+    here = str(getattr(sys.modules.get("tensorflow"), "__version__", "not loaded"))
     try:
         trainq = version("trainq")
     except PackageNotFoundError:  # run from a source tree that was never installed
         trainq = "unknown"
     return {
         "trainq": trainq,
-        "tensorflow": str(getattr(tensorflow, "__version__", "not loaded")),
+        "tensorflow": tensorflow_version or here,
         "numpy": numpy.__version__,
         "python": platform.python_version(),
     }

@@ -176,8 +176,10 @@ class Client(SweepMethods, DatasetMethods, MaintenanceMethods, RunManagementMeth
         only this run: its path (XLA or a plain graph) is the one this machine's figures say ends
         sooner, counting XLA's compile unless an earlier run here left it in the home's cache
         (``worker.training.xla_choice``); and TensorFlow starts importing now, while the run is
-        stored and the data loaded (its stderr is captured meanwhile: call
-        ``worker.training.wait_for_import`` before printing an error). With a broker, the
+        stored and the data loaded, in a thread here (its stderr is captured meanwhile: call
+        ``worker.training.wait_for_import`` before printing an error), unless the ``trainq``
+        command forked a trainer process that imports it and trains the run's steps
+        (``worker.training.trainer_process``). With a broker, the
         workers' warm processes take the run: XLA, as usual.
 
         Raises:
@@ -185,7 +187,10 @@ class Client(SweepMethods, DatasetMethods, MaintenanceMethods, RunManagementMeth
         """
         if not isinstance(config, TrainConfig):
             raise check.refuse("config", "a TrainConfig", config)
+        from worker.training import trainer_process
+
         if not self.dispatcher.in_this_process:
+            trainer_process.discard()  # it has exited already: reap it
             return config.resolved()
         from api_cli.sdk._run_data import data_shape, stored_version
         from worker.training import start_importing
@@ -193,7 +198,8 @@ class Client(SweepMethods, DatasetMethods, MaintenanceMethods, RunManagementMeth
 
         home = self.settings.home_dir
         use_compile_cache(home)  # before TensorFlow's import, which reads its XLA flags
-        start_importing()
+        if trainer_process.for_this_run(home) is None:  # none forked early: import in a thread
+            start_importing()
         if config.xla is not None:
             return config.resolved()
         # The version's D, C and kind: one query, only for a run that names data (the seed's

@@ -11,7 +11,7 @@ from worker.config import Device, Init, Schedule, TrainConfig
 from worker.data import FashionMnist
 from worker.errors import DeviceUnavailableError, DivergenceError, IncompatibleWeightsError
 from worker.evaluation import evaluate
-from worker.training import ChunkReport, TrainingState, TrainResult, train
+from worker.training import ChunkReport, TrainingState, TrainResult, train, xla_choice
 
 # 600 steps in chunks of 100, a checkpoint every 200: small, but crosses an epoch (468 batches).
 # The plain-graph path, as an embedded `trainq train` of a short run takes it (see below).
@@ -224,7 +224,7 @@ def test_a_warm_process_reuses_the_compiled_chunk(fashion_mnist: FashionMnist) -
 
     run(fashion_mnist, config(seed=11))
     run(fashion_mnist, config(seed=12, steps=250, learning_rate=0.5))  # shorter last chunk too
-    xla = step.compiles_with_xla(config())
+    xla = xla_choice.compiles_with_xla(config())
     shape = step.ChunkShape("/CPU:0", 128, 100, momentum=False, xla=xla)
     function: Any = step.chunk_function(shape)
     assert function.experimental_get_tracing_count() == 1
@@ -252,8 +252,6 @@ def test_tensorflow_is_set_up_once_for_a_small_worker(fashion_mnist: FashionMnis
 
 
 def test_the_xla_choice_is_made_once_at_submission_and_stored() -> None:
-    from worker.training import step
-
     # Open until submission; then what the submitter chose (worker.training.xla_choice), XLA
     # by default (a worker compiles once for every run of the same shape), never changed again.
     assert TrainConfig(steps=600).xla is None
@@ -262,19 +260,18 @@ def test_the_xla_choice_is_made_once_at_submission_and_stored() -> None:
     assert TrainConfig(steps=600, xla=False).resolved().xla is False
     # Decided by the stored config alone: a resumed run takes its first attempt's path, and a
     # run stored before the field existed trained with XLA, so it resumes with XLA.
-    assert step.compiles_with_xla(config(xla=True)) and not step.compiles_with_xla(config())
-    assert step.compiles_with_xla(TrainConfig.model_validate({"steps": 600, "seed": 1}))
+    assert xla_choice.compiles_with_xla(config(xla=True))
+    assert not xla_choice.compiles_with_xla(config())
+    assert xla_choice.compiles_with_xla(TrainConfig.model_validate({"steps": 600, "seed": 1}))
 
 
 def test_the_xla_and_the_graph_paths_agree_within_float_tolerance(
     fashion_mnist: FashionMnist,
     uninterrupted: tuple[TrainConfig, TrainResult, list[ChunkReport]],
 ) -> None:
-    from worker.training import step
-
     graph_cfg, graph, graph_reports = uninterrupted
     cfg = graph_cfg.model_copy(update={"xla": True})  # the same run compiled with XLA
-    assert step.compiles_with_xla(cfg) and not step.compiles_with_xla(graph_cfg)
+    assert xla_choice.compiles_with_xla(cfg) and not xla_choice.compiles_with_xla(graph_cfg)
     xla, xla_reports = run(fashion_mnist, cfg)
     for name, array in graph.state.arrays.items():
         np.testing.assert_allclose(xla.state.arrays[name], array, rtol=1e-4, atol=1e-5)

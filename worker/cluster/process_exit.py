@@ -24,8 +24,9 @@ HEAVY_MODULES = frozenset({"tensorflow", "celery"})
 def exit_without_teardown(code: int) -> None:
     """Run the exit handlers, close the database connections, flush stdout and stderr, and end
     the process with ``code``; return (do nothing) when neither TensorFlow nor Celery was
-    imported or another non-daemon thread is still alive, and let the interpreter exit as usual."""
-    if not HEAVY_MODULES & sys.modules.keys():
+    imported nor a trainer process forked, or another non-daemon thread is still alive, and let
+    the interpreter exit as usual."""
+    if not HEAVY_MODULES & sys.modules.keys() and not _trained_elsewhere():
         return
     others = [
         thread
@@ -41,3 +42,10 @@ def exit_without_teardown(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(code)
+
+
+def _trained_elsewhere() -> bool:
+    """Whether this process forked a trainer process (``worker.training.trainer_process``): the
+    embedded ``trainq train``, whose own teardown (SQLAlchemy, NumPy, the CLI) costs ~0.2 s."""
+    trainer_process = sys.modules.get("worker.training.trainer_process")
+    return trainer_process is not None and trainer_process.started() is not None

@@ -29,7 +29,6 @@ from worker.errors import DivergenceError
 from worker.holdout import holdout
 from worker.tensorflow_import import tf
 from worker.training import compile_cache
-from worker.training import step as step_module
 from worker.training.batches import batch_indices, learning_rates
 from worker.training.runtime import (
     DeviceDataset,
@@ -48,7 +47,7 @@ from worker.training.state import (
     initial_state,
 )
 from worker.training.step import ChunkFn, ChunkShape, chunk_function
-from worker.training.xla_choice import steps_per_call
+from worker.training.xla_choice import compiles_with_xla, steps_per_call
 from worker.training_data import TrainingData, training_data
 
 
@@ -156,6 +155,7 @@ def train_result(
         final_loss=float(np.mean(last.loss)) if last is not None else None,
         final_accuracy=float(np.mean(last.accuracy)) if last is not None else None,
         training_steps_per_s=clock.steps_per_s(),
+        tensorflow_version=tf.__version__,
     )
 
 
@@ -207,7 +207,7 @@ class _ChunkRunner:
             batch_size=batch,
             steps_per_call=self._call_steps,
             momentum=config.momentum > 0,
-            xla=step_module.compiles_with_xla(config),
+            xla=compiles_with_xla(config),
             features=data.dims.features,
             classes=data.dims.classes,
             feature_kind=data.feature_kind.value,

@@ -66,7 +66,7 @@ from worker.training.state import (
     frozen_array,
     initial_state,
 )
-from worker.training.step import ChunkShape
+from worker.training.step import ChunkShape, traces_so_far
 from worker.training.xla_choice import steps_per_call
 from worker.training_data import TrainingData, training_data
 
@@ -115,6 +115,10 @@ class Seat:
             raise self.error
         assert self.result is not None
         return self.result
+
+    def traces_so_far(self) -> int:
+        """Chunk traces made in this process (the pack trains here)."""
+        return traces_so_far()
 
     def withdraw(self) -> None:
         """This seat's run will not train (not claimed, or its job ended before training):

@@ -97,6 +97,9 @@ class TrainResult:
     training_steps_per_s: float | None = None
     #: The runs trained beside this one in its pack (``worker.training.pack``), by id.
     packed_with: tuple[int, ...] = ()
+    #: The TensorFlow release that trained it (the process that trained may not be the job's:
+    #: ``worker.training.trainer_process``).
+    tensorflow_version: str = ""
 
 
 def frozen_array(array: npt.ArrayLike) -> FloatArray:

@@ -30,30 +30,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from worker.data import IMAGE_PIXELS, NUM_CLASSES
 from worker.tensorflow_import import tf
-
-if TYPE_CHECKING:
-    from worker.config import TrainConfig
-
-# Whether chunks may be compiled with XLA (read when a run starts). Measured on CPU (TF 2.21, 2
-# cores, batch 128, bench/training_bench.py): XLA ~1.3-1.5x the steps/s of the same loop as a plain
-# graph (15,200 against 11,500), as it fuses the gather, the uint8->float32 cast and the
-# elementwise work around the two matmuls, and drops the graph executor's per-op dispatch.
-USE_XLA = True
-
-
-def compiles_with_xla(config: TrainConfig) -> bool:
-    """Whether ``config``'s chunks are compiled with XLA.
-
-    A function of the stored config alone (never of the machine or of what this process has
-    compiled already), so that a resumed run takes the same path and ends bit-identical: its
-    ``xla`` field, chosen at submission (``TrainConfig.resolved``); absent, XLA (runs stored
-    before the field existed trained with it).
-    """
-    return USE_XLA and config.xla is not False
 
 
 @dataclass(frozen=True)
