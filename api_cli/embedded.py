@@ -34,7 +34,6 @@ from api_cli.state import AppState
 from storage.errors import DiskFullError, StaleAttemptError, StorageError
 
 if TYPE_CHECKING:
-    from api_cli.output import VisibleConsole
     from storage.records import RunRecord
     from worker.dispatch import JobHandle
     from worker.inprocess import InProcessJob
@@ -75,7 +74,7 @@ def _stop_at_next_chunk(state: AppState, job: InProcessJob) -> None:
     """First Ctrl-C: hand the run back at its next chunk; a second one: hand it back now."""
     job.hand_back.set()
     try:  # a second Ctrl-C may come at any moment from here on
-        _stderr().print(
+        _tell(
             f"[yellow]interrupted: run {job.run_id} stops at its next chunk and keeps a "
             "checkpoint there (Ctrl-C again to stop at once)…[/]"
         )
@@ -96,9 +95,7 @@ def _hand_back_now(state: AppState, job: InProcessJob) -> NoReturn:
         assert isinstance(run, RunRecord)  # a training run: eval jobs never get here
         _say_interrupted(state, run, hard=True)
     except (StaleAttemptError, StorageError) as error:
-        _stderr().print(
-            f"[red]could not hand run {job.run_id} back:[/] {literal(error)}", highlight=False
-        )
+        _tell(f"[red]could not hand run {job.run_id} back:[/] {literal(error)}")
     # The job thread may be inside a TensorFlow call that would hold up interpreter
     # shutdown; the run is already handed back, so leave without waiting for it.
     with contextlib.suppress(OSError):
@@ -133,10 +130,9 @@ def output_closed(state: AppState, handle: JobHandle) -> NoReturn:
                 else "was handed back before its first step"
             )
             with contextlib.suppress(OSError):
-                _stderr().print(
+                _tell(
                     f"[yellow]run {run.id} {kept}: its output was closed; continue it with "
-                    f"`trainq resume {run.id}`[/]",
-                    highlight=False,
+                    f"`trainq resume {run.id}`[/]"
                 )
     raise typer.Exit(ExitCode.OUTPUT_CLOSED)
 
@@ -158,10 +154,11 @@ def _closed_pipes_to_devnull() -> None:
             os.close(devnull)
 
 
-def _stderr() -> VisibleConsole:
-    """Where messages about the job go: the terminal kept from before TensorFlow's import, where
-    there is one (``api_cli.progress``)."""
-    return progress_console()
+def _tell(message: str) -> None:
+    """A message about the job, wrapped at words on a terminal, one line in a log (``say``), on
+    the terminal kept from before TensorFlow's import where there is one (``api_cli.progress``)."""
+    console = progress_console()
+    console.print(message, soft_wrap=not console.is_terminal, highlight=False)
 
 
 def _say_interrupted(state: AppState, run: RunRecord, *, hard: bool = False) -> None:
@@ -171,7 +168,7 @@ def _say_interrupted(state: AppState, run: RunRecord, *, hard: bool = False) -> 
         checkpoints = state.repository.list_checkpoints(run.id)
         newest = checkpoints[-1].step if checkpoints else 0
         message += f" (it resumes from its checkpoint at step {newest:,})"
-    _stderr().print(f"[yellow]{message}; continue with `trainq resume {run.id}`[/]")
+    _tell(f"[yellow]{message}; continue with `trainq resume {run.id}`[/]")
     if not hard:
         raise typer.Exit(ExitCode.INTERRUPTED)
 
@@ -179,10 +176,9 @@ def _say_interrupted(state: AppState, run: RunRecord, *, hard: bool = False) -> 
 def _say_handed_back(run: RunRecord) -> NoReturn:
     """The job handed its run back for a reason of its own (logged above it, e.g. the trainer
     process was killed): nothing else here will train it, so say how to continue."""
-    _stderr().print(
+    _tell(
         f"[yellow]run {run.id} stopped at step {run.steps_done:,} before it finished; it keeps "
-        f"its checkpoints — continue with `trainq resume {run.id}`[/]",
-        highlight=False,
+        f"its checkpoints — continue with `trainq resume {run.id}`[/]"
     )
     raise typer.Exit(ExitCode.TEMPFAIL)
 
@@ -202,8 +198,7 @@ def _explain_storage_failure(state: AppState, run_id: int, error: BaseException)
         steps = f" at step {state.repository.get_run(run_id).steps_done:,}"
     except StorageError:
         steps = ""
-    _stderr().print(
+    _tell(
         f"[yellow]run {run_id} stopped{steps}: {cause}; it keeps its checkpoints — continue "
-        f"with `trainq resume {run_id}` once that is fixed[/]",
-        highlight=False,
+        f"with `trainq resume {run_id}` once that is fixed[/]"
     )
