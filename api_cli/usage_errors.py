@@ -11,6 +11,7 @@ vendors click as ``typer._click``, whose exception classes are not re-exported (
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from rich.markup import escape
@@ -45,10 +46,31 @@ def usage_error_line(error: ClickException) -> str:
         message = message[:1].lower() + message[1:]
     message = visible(message, one_line=True)
     context = getattr(error, "ctx", None)
-    if not isinstance(error, UsageError) or context is None:
+    if not isinstance(error, UsageError):
         return message.rstrip(".")
+    # Click's parser raises some (an option without its value) before it has a context.
+    path = context.command_path if context is not None else command_path(sys.argv[1:])
     stop = "" if message.endswith((".", "?")) else "."
-    return f"{message}{stop} See `{context.command_path} --help`"
+    return f"{message}{stop} See `{path} --help`"
+
+
+def command_path(args: list[str]) -> str:
+    """``trainq runs list`` for ``args`` ``["runs", "list", "--limit"]``: the command words they
+    start with, as trainq's command tree knows them."""
+    from typer.main import get_command
+
+    from api_cli.main import app
+
+    command, path = get_command(app), ["trainq"]
+    for arg in args:
+        if arg == "--debug":
+            continue
+        subcommands = getattr(command, "commands", {})
+        if arg not in subcommands:
+            break
+        command = subcommands[arg]
+        path.append(arg)
+    return " ".join(path)
 
 
 def _parameter_name(param: Any) -> str:

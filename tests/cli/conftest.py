@@ -21,8 +21,13 @@ def embedded_env(home: Path) -> dict[str, str]:
 
 def trainq_in(home: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
     """Run `trainq ARGS...` embedded with ``home`` as TRAINQ_HOME; return the completed process."""
+    return python_in(home, "-m", "api_cli", *args, timeout_s=timeout_s)
+
+
+def python_in(home: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS...`` (a probe: ``-c CODE``) embedded with ``home`` as TRAINQ_HOME."""
     return subprocess.run(
-        [sys.executable, "-m", "api_cli", *args],
+        [sys.executable, *args],
         env=embedded_env(home),
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ import numpy as np
 
 from storage import Database, Repository, StorageError
 from storage.records import RunStatus
-from tests.cli.conftest import embedded_env, trainq_in
+from tests.cli.conftest import embedded_env, python_in, trainq_in
 
 #: `trainq train` through the console script's entry, saying what was imported when the trainer
 #: process was forked and, at the end, whether the CLI's process ever imported TensorFlow.
@@ -51,14 +51,7 @@ run()
 
 
 def test_the_cli_forks_its_trainer_first_and_never_imports_tensorflow(tmp_path: Path) -> None:
-    probe = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        env=embedded_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    probe = python_in(tmp_path, "-c", _PROBE)
     assert probe.returncode == 0, probe.stderr
     assert "loaded when the trainer process is forked: []" in probe.stdout
     assert "tensorflow in the CLI's process: False" in probe.stdout

@@ -8,8 +8,6 @@ the job stops.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 from api_cli import progress
 from storage import Database, Repository
 from storage.records import RunRecord, RunStatus
-from tests.cli.conftest import embedded_env
+from tests.cli.conftest import python_in
 from tests.cli.seeding import queued_run
 
 #: Runs `trainq train`, stopping the process where TensorFlow's import would start.
@@ -40,14 +38,7 @@ run()
 
 
 def test_an_embedded_train_starts_importing_tensorflow_before_sqlalchemy(tmp_path: Path) -> None:
-    probe = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        env=embedded_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    probe = python_in(tmp_path, "-c", _PROBE, timeout_s=120)
     assert probe.returncode == 0, probe.stderr
     assert "loaded when the import starts: []" in probe.stdout
     assert not (tmp_path / "trainq.db").exists()  # nor was the database opened

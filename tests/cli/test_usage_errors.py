@@ -43,6 +43,27 @@ def test_the_help_a_usage_error_points_at_is_the_commands_own(trainq: Trainq) ->
     assert result.stderr.rstrip().endswith("runs show --help`")
 
 
+@pytest.mark.parametrize(
+    ("args", "help_of"),
+    [
+        (("train", "--steps"), "trainq train"),
+        (("--debug", "runs", "list", "--limit"), "trainq runs list"),
+        (("runs", "show", "3", "--format"), "trainq runs show"),
+    ],
+)
+def test_an_option_without_its_value_points_at_the_commands_help(
+    trainq: Trainq, args: tuple[str, ...], help_of: str
+) -> None:
+    # Click raises these before it has a context: the command is read from what was typed.
+    result = trainq(*args)
+
+    assert result.returncode == 2
+    option = next(arg for arg in reversed(args) if arg.startswith("--"))
+    assert result.stderr.strip() == (
+        f"error: option '{option}' requires an argument. See `{help_of} --help`"
+    )
+
+
 def test_a_group_without_a_command_still_shows_its_help(trainq: Trainq) -> None:
     result = trainq("runs")
 

@@ -11,13 +11,11 @@ process killed mid-call.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from tests.cli.conftest import embedded_env
+from tests.cli.conftest import python_in
 from worker.training import trainer_process
 
 PROBE = """
@@ -99,14 +97,7 @@ os._exit(0)
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("trainer-home")
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env=embedded_env(home),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = python_in(home, "-c", PROBE)
     assert result.returncode == 0, result.stderr
     answer: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
     return answer
