@@ -212,11 +212,14 @@ class _Pages:
         return JSONResponse(views.curve_json(self._repository, run_id, max_points))
 
     def sweeps(self, request: Request) -> Response:
-        data = sweeps_index(self._repository, params.page(request), self._now())
-        return self._render(request, "sweeps.html", {"data": data})
+        return self._render(request, "sweeps.html", {"data": self._sweeps_index(request)})
 
     def sweeps_json(self, request: Request) -> Response:
-        return JSONResponse(sweeps_index(self._repository, params.page(request), self._now()))
+        return JSONResponse(self._sweeps_index(request))
+
+    def _sweeps_index(self, request: Request) -> dict[str, Any]:
+        page, archived = params.page(request), params.archived(request)
+        return sweeps_index(self._repository, page, self._now(), archived)
 
     def sweep(self, request: Request) -> Response:
         data = sweep_page(self._repository, params.path_id(request, "sweep_id", "sweep id"))

@@ -12,6 +12,7 @@ from typing import Final
 from starlette.requests import Request
 
 from api_cli.dashboard import views
+from api_cli.dashboard.runs_view import ARCHIVED_CHOICES
 from storage.errors import InvalidValueError
 from storage.validation import MAX_ID, check_id
 
@@ -70,6 +71,21 @@ def run_filters(request: Request) -> views.RunFilters:
             params.get("per_page", str(views.PAGE_SIZE)), "per_page", 1, views.MAX_PAGE_SIZE
         ),
     )
+
+
+def archived(request: Request) -> str:
+    """``?archived=`` of a list: "" (archived ones hidden, the default), "show" or "only".
+
+    Raises:
+        InvalidValueError: any other value.
+    """
+    choice = request.query_params.get("archived", "").strip()
+    if choice not in ARCHIVED_CHOICES:
+        raise InvalidValueError(
+            f"archived={choice[:_ECHO_CHARS]!r}: use archived=show (with the others) or "
+            "archived=only"
+        )
+    return choice
 
 
 def page(request: Request) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from api_cli.dashboard.runs_view import ARCHIVED_CHOICES
 from api_cli.dashboard.views import age_text, finite
 from worker.sweep_report import SweepReport, is_finished, sweep_report
 
@@ -18,9 +19,12 @@ if TYPE_CHECKING:
 SWEEPS_PER_PAGE = 25
 
 
-def sweeps_index(repository: Repository, page: int, now: datetime) -> dict[str, Any]:
-    """The sweeps of page ``page`` (1-based), newest first, and the paging."""
-    sweeps = repository.list_sweeps()
+def sweeps_index(
+    repository: Repository, page: int, now: datetime, archived: str = ""
+) -> dict[str, Any]:
+    """The sweeps of page ``page`` (1-based), newest first, and the paging; archived sweeps
+    as ``archived`` says (a key of ``ARCHIVED_CHOICES``: hidden, shown, or only them)."""
+    sweeps = repository.list_sweeps(archived=ARCHIVED_CHOICES[archived])
     pages = max(1, math.ceil(len(sweeps) / SWEEPS_PER_PAGE))
     shown = sweeps[(page - 1) * SWEEPS_PER_PAGE : page * SWEEPS_PER_PAGE]
     return {
@@ -28,6 +32,9 @@ def sweeps_index(repository: Repository, page: int, now: datetime) -> dict[str, 
         "total": len(sweeps),
         "page": page,
         "pages": pages,
+        "archived": archived,
+        # How many the default view leaves out, so that it can say so.
+        "hidden": len(repository.list_sweeps(archived=True)) if archived == "" else 0,
     }
 
 
@@ -47,4 +54,5 @@ def _row(report: SweepReport, now: datetime) -> dict[str, Any]:
         "best_run_id": best.run_id if best else None,
         "created": f"{sweep.created_at:%Y-%m-%d %H:%M}",
         "age": age_text(now, sweep.created_at),
+        "archived": sweep.archived_at is not None,
     }

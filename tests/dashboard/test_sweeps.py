@@ -164,3 +164,30 @@ def test_the_sweeps_index_in_the_browser(
     assert row.find_element(By.CSS_SELECTOR, '[data-field="trials_total"]').text == "4"
     browser.save_screenshot(str(screenshots / "sweeps.png"))
     assert console_problems(browser) == []
+
+
+def test_an_archived_sweep_leaves_the_index_until_asked_for(
+    client: Served, home: Path, trained: Trained
+) -> None:
+    repository = home_repository(home)
+    repository.archive_sweep(trained.sweep_id)
+    try:
+        hidden = client.get("/api/sweeps").json()
+        assert hidden["rows"] == [] and hidden["archived"] == ""
+        page = client.get("/sweeps").text
+        assert "0 listed, 1 archived hidden" in page
+        assert "every sweep is archived" in page
+        [shown] = client.get("/api/sweeps?archived=show").json()["rows"]
+        assert shown["id"] == trained.sweep_id and shown["archived"]
+        [only] = client.get("/api/sweeps?archived=only").json()["rows"]
+        assert only["id"] == trained.sweep_id
+        listed = client.get("/sweeps?archived=only").text
+        assert '<span class="badge archived-badge">archived</span>' in listed
+        assert '<option value="only" selected>only</option>' in listed
+        refused = client.get("/sweeps?archived=yes")
+        assert refused.status_code == 400
+        assert "use archived=show (with the others) or archived=only" in refused.text
+    finally:
+        repository.unarchive_sweep(trained.sweep_id)
+    [back] = client.get("/api/sweeps").json()["rows"]
+    assert back["id"] == trained.sweep_id and not back["archived"]

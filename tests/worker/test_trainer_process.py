@@ -158,6 +158,7 @@ def test_a_killed_trainer_process_is_said_as_such(probe: dict[str, Any]) -> None
         (["--debug", "train", "--steps", "10"], True),
         (["train", "--help"], False),
         (["train", "-h"], False),
+        (["resume", "7"], True),
         (["runs", "list"], False),
         (["sweep", "run", "train"], False),
         ([], False),
