@@ -127,7 +127,8 @@ def run_job(repository: Repository, settings: Settings, job: InProcessJob) -> No
     context = JobContext.for_this_process(
         repository, settings, "embedded", hand_back_requested=job.hand_back.is_set
     )
-    trainer = trainer_process.started()  # forked for this process's run by `trainq train`
+    # Forked for this process's run by `trainq train` or `trainq resume`, for these settings.
+    trainer = trainer_process.for_this_run(settings.home_dir)
     if trainer is not None and job.kind is JobKind.TRAIN:
         context = dataclasses.replace(context, trainer=trainer)
     try:
