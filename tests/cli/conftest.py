@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from storage import Repository, StorageError
 
 Trainq = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -34,6 +38,27 @@ def python_in(home: Path, *args: str, timeout_s: float = 300) -> subprocess.Comp
         timeout=timeout_s,
         check=False,
     )
+
+
+def wait_for_run_1(
+    repository: Repository,
+    process: subprocess.Popen[Any],
+    reached: Callable[[Repository], bool],
+    what: str,
+    timeout_s: float = 180,
+) -> None:
+    """Poll until run 1 (of the `trainq` ``process`` writing to ``repository``) has ``reached``
+    what is awaited; fail if the process ends first or ``what`` never comes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert time.monotonic() < deadline, f"run 1 never {what}"
+        assert process.poll() is None, f"the run ended before it {what}"
+        try:
+            if repository.list_runs() and reached(repository):
+                return
+        except StorageError:  # the file or its schema does not exist yet
+            pass
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

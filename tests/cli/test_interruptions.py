@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storage import Database, Repository, StorageError
+from storage import Database, Repository
 from storage.records import RunStatus
-from tests.cli.conftest import embedded_env, trainq_in
+from tests.cli.conftest import embedded_env, trainq_in, wait_for_run_1
 
 pytestmark = pytest.mark.slow
 
@@ -33,16 +33,9 @@ def start_training(env: dict[str, str], *options: str) -> subprocess.Popen[str]:
 
 
 def wait_until_step(repository: Repository, process: subprocess.Popen[str], step: int) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        assert time.monotonic() < deadline, f"run 1 never reached step {step}"
-        assert process.poll() is None, "the run ended before it could be interrupted"
-        try:
-            if repository.list_runs() and repository.get_run(1).steps_done >= step:
-                return
-        except StorageError:  # the file or its schema does not exist yet
-            pass
-        time.sleep(0.02)
+    wait_for_run_1(
+        repository, process, lambda r: r.get_run(1).steps_done >= step, f"reached step {step}"
+    )
 
 
 def corrupt_checkpoint(path: Path, step: int) -> None:

@@ -8,14 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from storage import Database, Repository, StorageError
+from storage import Database, Repository
 from storage.records import JobKind, RunStatus
-from tests.cli.conftest import embedded_env, trainq_in
+from tests.cli.conftest import embedded_env, trainq_in, wait_for_run_1
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +23,13 @@ STEPS = 150_000
 
 def wait_until_step(repository: Repository, process: subprocess.Popen[bytes], step: int) -> None:
     """Poll run 1 until it passed ``step`` (the CLI creates the database and schema first)."""
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline, f"the run never reached step {step}"
-        assert process.poll() is None, "the run ended before it could be killed"
-        try:
-            if repository.list_runs() and repository.get_run(1).steps_done >= step:
-                return
-        except StorageError:  # the file or its schema does not exist yet
-            pass
-        time.sleep(0.05)
+    wait_for_run_1(
+        repository,
+        process,
+        lambda r: r.get_run(1).steps_done >= step,
+        f"reached step {step}",
+        timeout_s=120,
+    )
 
 
 def test_a_killed_embedded_run_is_taken_over_at_once_and_resumes_from_its_newest_checkpoint(

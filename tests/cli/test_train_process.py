@@ -12,14 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from storage import Database, Repository, StorageError
+from storage import Database, Repository
 from storage.records import RunStatus
-from tests.cli.conftest import embedded_env, python_in, trainq_in
+from tests.cli.conftest import embedded_env, python_in, trainq_in, wait_for_run_1
 
 #: `trainq train` through the console script's entry, saying what was imported when the trainer
 #: process was forked and, at the end, whether the CLI's process ever imported TensorFlow.
@@ -69,16 +68,13 @@ def _trainer_of(pid: int) -> int:
 
 
 def _wait_for_checkpoint(repository: Repository, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline, "run 1 never stored a checkpoint"
-        assert process.poll() is None, "the run ended before its trainer process was killed"
-        try:
-            if repository.list_runs() and repository.list_checkpoints(1):
-                return
-        except StorageError:  # the file or its schema does not exist yet
-            pass
-        time.sleep(0.05)
+    wait_for_run_1(
+        repository,
+        process,
+        lambda r: bool(r.list_checkpoints(1)),
+        "stored a checkpoint",
+        timeout_s=120,
+    )
 
 
 def test_a_killed_trainer_process_leaves_the_run_resumable_and_resume_ends_it_bit_identical(
