@@ -105,18 +105,21 @@ class Bench:
 
     def packed(self, k: int) -> Callable[[], int]:
         """One packed call of K trials; returns the trial-steps it ran."""
+        from worker.pack_plan import packed_rows
         from worker.tensorflow_import import tf
         from worker.training.packed_step import packed_chunk_function
 
         function = packed_chunk_function(self.shape(k))
         classes, features = self.data.dims.classes, self.data.dims.features
         rng = np.random.default_rng(k)
-        weights = (rng.standard_normal((k * classes, features)) * 0.01).astype(np.float32)
+        rows = packed_rows(k, classes)
+        weights = (rng.standard_normal((rows, features)) * 0.01).astype(np.float32)
+        weights[k * classes :] = 0.0
         with tf.device(self.device.name):
             params = [
                 tf.constant(weights),
                 tf.zeros((k, classes)),
-                tf.zeros((k * classes, features)),
+                tf.zeros((rows, features)),
                 tf.zeros((k, classes)),
             ]
         rates = np.full((self.call_steps, k), 0.01, np.float32)

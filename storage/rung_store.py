@@ -5,20 +5,27 @@ ranks in the top ``floor(n / eta)`` of the ``n`` results recorded at that rung s
 included (and always while ``n < eta``). The sweep row is locked first, so decisions at a rung are
 taken one at a time and each sees every earlier one; the result row is keyed by
 ``(sweep, rung, run)``, so a trial resumed from its checkpoint gets its first decision back.
+
+The trials of one pack reach a rung together: :meth:`RungStore.decide_rungs` records all their
+results in one transaction, each ranked among the results recorded before *and all of its
+pack's*, so a pack of ``n`` keeps its best ``floor(n / eta)`` whatever its seat order (deciding
+them one by one would keep every early seat: the first ``eta - 1`` always continue, and each
+next one whenever it beats the few seats before it).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.errors import InvalidValueError
+from storage.errors import InvalidValueError, StaleAttemptError
 from storage.models import RungResultRow
 from storage.record_mapping import rung_result_to_record
 from storage.repository_base import RepositoryBase, fenced_renewal
-from storage.sweep_records import RungDecision, RungResult
+from storage.sweep_records import RungDecision, RungEntry, RungResult
 from storage.trial_slots import load_sweep
 
 
@@ -48,10 +55,7 @@ class RungStore(RepositoryBase):
             InvalidValueError: ``objective`` is not finite, or ``reduction_factor < 2``.
             NotFoundError: no such sweep or run.
         """
-        if not math.isfinite(objective):
-            raise InvalidValueError(f"rung objective {objective!r} must be finite")
-        if reduction_factor < 2:
-            raise InvalidValueError(f"reduction_factor {reduction_factor} must be at least 2")
+        _check(objective, reduction_factor)
         lease_end = self._lease_end_sql(lease_ttl_s)
 
         def decide(session: Session) -> RungDecision:
@@ -70,14 +74,8 @@ class RungStore(RepositoryBase):
             ).all()
             if earlier is not None:
                 return RungDecision(earlier.continued, 0, len(others) + 1, first_time=False)
-            sign = 1.0 if maximize else -1.0
-            ahead = sum(
-                1
-                for value, other_trial in others
-                if sign * value > sign * objective or (value == objective and other_trial < trial)
-            )
-            n, rank = len(others) + 1, ahead + 1
-            continued = n < reduction_factor or rank <= n // reduction_factor
+            decision = _ranked(objective, trial, others, maximize, reduction_factor)
+            continued = decision.continued
             session.add(
                 RungResultRow(
                     sweep_id=sweep_id,
@@ -89,10 +87,98 @@ class RungStore(RepositoryBase):
                     created_at=now,
                 )
             )
-            return RungDecision(continued, rank, n, first_time=True)
+            return decision
 
         # Not retried: a retry after a lost commit would report first_time=False (harmless, but
         # the caller logs it); the decision itself is the stored row either way.
+        return self._db.run(decide)
+
+    def decide_rungs(
+        self,
+        *,
+        sweep_id: int,
+        rung_step: int,
+        entries: Sequence[RungEntry],
+        maximize: bool,
+        reduction_factor: int,
+        lease_ttl_s: float,
+    ) -> list[RungDecision | StaleAttemptError]:
+        """Record the results of several trials (a pack) at ``rung_step`` and decide each, in
+        one transaction: each trial is ranked among the results recorded before and all of
+        ``entries`` (see the module). Rows are written in ``entries``' order.
+
+        Returns:
+            For each entry, in order, its decision (its earlier one when it was decided before),
+            or the StaleAttemptError of an attempt that no longer owns its run (nothing
+            written for it; the others are decided without it).
+
+        Raises:
+            InvalidValueError: an objective is not finite, or ``reduction_factor < 2``.
+            NotFoundError: no such sweep.
+        """
+        for entry in entries:
+            _check(entry.objective, reduction_factor)
+        lease_end = self._lease_end_sql(lease_ttl_s)
+
+        def decide(session: Session) -> list[RungDecision | StaleAttemptError]:
+            load_sweep(session, sweep_id, for_update=True)  # lock order: sweep, then runs
+            outcomes: list[RungDecision | StaleAttemptError | None] = []
+            for entry in entries:
+                try:
+                    fenced_renewal(session, entry.run_id, entry.attempt, lease_end)
+                except StaleAttemptError as stale:
+                    outcomes.append(stale)
+                else:
+                    outcomes.append(None)
+            now = self._server_now(session)
+            recorded = {
+                run_id: (objective, trial, continued)
+                for run_id, objective, trial, continued in session.execute(
+                    select(
+                        RungResultRow.run_id,
+                        RungResultRow.objective,
+                        RungResultRow.trial,
+                        RungResultRow.continued,
+                    ).where(
+                        RungResultRow.sweep_id == sweep_id, RungResultRow.rung_step == rung_step
+                    )
+                )
+            }
+            fresh = [
+                entry
+                for entry, outcome in zip(entries, outcomes, strict=True)
+                if outcome is None and entry.run_id not in recorded
+            ]
+            pool = [(objective, trial) for objective, trial, _ in recorded.values()]
+            pool += [(entry.objective, entry.trial) for entry in fresh]
+            decided: dict[int, RungDecision] = {}
+            for entry in fresh:
+                others = list(pool)
+                others.remove((entry.objective, entry.trial))
+                decision = _ranked(entry.objective, entry.trial, others, maximize, reduction_factor)
+                decided[entry.run_id] = decision
+                session.add(
+                    RungResultRow(
+                        sweep_id=sweep_id,
+                        rung_step=rung_step,
+                        run_id=entry.run_id,
+                        trial=entry.trial,
+                        objective=float(entry.objective),
+                        continued=decision.continued,
+                        created_at=now,
+                    )
+                )
+            results: list[RungDecision | StaleAttemptError] = []
+            for entry, outcome in zip(entries, outcomes, strict=True):
+                if outcome is not None:
+                    results.append(outcome)
+                elif entry.run_id in decided:
+                    results.append(decided[entry.run_id])
+                else:
+                    continued = recorded[entry.run_id][2]
+                    results.append(RungDecision(continued, 0, len(pool), first_time=False))
+            return results
+
         return self._db.run(decide)
 
     def list_rung_results(self, sweep_id: int) -> list[RungResult]:
@@ -107,3 +193,30 @@ class RungStore(RepositoryBase):
             return [rung_result_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
+
+
+def _check(objective: float, reduction_factor: int) -> None:
+    if not math.isfinite(objective):
+        raise InvalidValueError(f"rung objective {objective!r} must be finite")
+    if reduction_factor < 2:
+        raise InvalidValueError(f"reduction_factor {reduction_factor} must be at least 2")
+
+
+def _ranked(
+    objective: float,
+    trial: int,
+    others: Sequence[tuple[float, int]],
+    maximize: bool,
+    reduction_factor: int,
+) -> RungDecision:
+    """The decision for ``objective`` among the ``others``' (objective, trial) at its rung: ties
+    rank the lower trial number first, so decisions never depend on the timing of equal values."""
+    sign = 1.0 if maximize else -1.0
+    ahead = sum(
+        1
+        for value, other_trial in others
+        if sign * value > sign * objective or (value == objective and other_trial < trial)
+    )
+    n, rank = len(others) + 1, ahead + 1
+    continued = n < reduction_factor or rank <= n // reduction_factor
+    return RungDecision(continued, rank, n, first_time=True)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from storage.dashboard_reads import LatestMetrics, MetricCurve, RunPage
     from storage.dataset_records import DatasetUsage, DatasetVersionRecord
+    from storage.errors import StaleAttemptError
     from storage.metric_store import StepArray
     from storage.metrics_reads import MetricsSnapshot
     from storage.records import (
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from storage.sweep_records import (
         PlannedTrial,
         RungDecision,
+        RungEntry,
         RungResult,
         SweepRecord,
         SweepTrial,
@@ -450,6 +452,18 @@ class SweepOperations(Protocol):
         lease_ttl_s: float,
     ) -> RungDecision:
         """Record a trial's objective at a rung and decide, once, whether it continues."""
+
+    def decide_rungs(
+        self,
+        *,
+        sweep_id: int,
+        rung_step: int,
+        entries: Sequence[RungEntry],
+        maximize: bool,
+        reduction_factor: int,
+        lease_ttl_s: float,
+    ) -> list[RungDecision | StaleAttemptError]:
+        """Record a pack's objectives at a rung and decide each among all of them, at once."""
 
     def list_rung_results(self, sweep_id: int) -> list[RungResult]:
         """Every rung result of a sweep, by rung then time of decision."""

@@ -71,8 +71,18 @@ class RungResult:
 
 
 @dataclass(frozen=True)
+class RungEntry:
+    """One trial of a pack at a rung, for :meth:`RungStore.decide_rungs`."""
+
+    run_id: int
+    attempt: int  # the attempt the write is fenced on
+    trial: int
+    objective: float
+
+
+@dataclass(frozen=True)
 class RungDecision:
-    """The answer of :meth:`RungStore.decide_rung`."""
+    """The answer of :meth:`RungStore.decide_rung` (and, per trial, of ``decide_rungs``)."""
 
     continued: bool
     rank: int  # 1-based rank among the results at the rung when the decision was taken

@@ -31,6 +31,7 @@ from worker.training_data import load_training_data
 from worker.trial_hooks import CheckpointHooks
 
 if TYPE_CHECKING:
+    from worker.rung_cohort import RungCohort
     from worker.training import ChunkReport, TrainingState
     from worker.training.trainer import Trainer
 
@@ -63,6 +64,8 @@ class JobContext:
     #: Trains the job's steps: a seat in a pack of trials (``worker.pack_job``) or a trainer
     #: process (``worker.training.trainer_process``). None: ``train`` in this process.
     trainer: Trainer | None = None
+    #: Decides the rungs of a pack's trials together (``worker.rung_cohort``); None: alone.
+    rung_cohort: RungCohort | None = None
 
     @classmethod
     def for_this_process(

@@ -1,13 +1,15 @@
 """A packed sweep trial's job: it takes its QUEUED pack-mates along and trains them together.
 
 When the job of a trial whose ``pack`` is P > 1 starts, it picks up to P-1 other QUEUED trials
-of the same sweep that share its batches (``worker.training.pack.pack_key``), in trial order, and
+of the same sweep that share its batches (``worker.training.pack.pack_key``) and resume from the
+same step (fresh trials: 0), in trial order, and
 runs each of them through :func:`worker.jobs.execute_job` in a thread of its own, exactly as a
 job of its own would run: its own claim (a mate claimed elsewhere meanwhile is simply not in
-the pack), lease heartbeat, fenced chunk writes, validation, rung decisions, cancel, hand-back,
-failure. Only the ``train`` call is shared: every run's thread sits in one
-:class:`~worker.training.pack.Pack`, which this thread drives. A mate's own message, delivered
-later, finds the run claimed or finished and is a no-op, as any duplicate delivery is.
+the pack), lease heartbeat, fenced chunk writes, validation, cancel, hand-back, failure. Shared
+are the ``train`` call (every run's thread sits in one :class:`~worker.training.pack.Pack`,
+which this thread drives) and the ASHA decisions at each rung, taken for all seats at once
+(:class:`~worker.rung_cohort.RungCohort`). A mate's own message, delivered later, finds the run
+claimed or finished and is a no-op, as any duplicate delivery is.
 
 Nothing of the pack is stored beyond each run's ``pack`` width: after a kill each trial resumes
 from its own newest checkpoint, with whichever mates are QUEUED with it then, or alone, at the
@@ -21,11 +23,13 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from storage import Repository
 from storage.records import RunRecord, RunStatus
 from worker.config import parse_train_config
 from worker.errors import InvalidConfigError
 from worker.jobs import JobContext, execute_job
 from worker.pack_plan import pack_key
+from worker.rung_cohort import RungCohort
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +54,8 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     from worker.training.pack import Pack  # TensorFlow: this process trains
 
     run, width, mates = packing
-    pack = Pack(width)
+    cohort = RungCohort(context.repository, context.settings.lease_ttl_s)
+    pack = Pack(width, before_delivery=cohort.before_delivery)
     # Seats in trial order, whichever trial's job formed the pack: rung decisions are taken in
     # seat order, so the same trials decide in the same order on every rerun.
     members = [member.id for member in sorted([run, *mates], key=lambda r: r.trial or 0)]
@@ -69,7 +74,7 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     threads = []
     for member in members:
         seat = seats[member]
-        seat_context = dataclasses.replace(context, trainer=seat)
+        seat_context = dataclasses.replace(context, trainer=seat, rung_cohort=cohort)
         thread = threading.Thread(
             target=run_member, args=(member, seat_context), name=f"trainq-pack-{member}"
         )
@@ -106,14 +111,30 @@ def _pack_of(context: JobContext, run_id: int) -> tuple[RunRecord, int, list[Run
     if config.pack <= 1:
         return None
     key = pack_key(config)
+    step = _resumes_at(repository, run)
     mates: list[RunRecord] = []
     queued = repository.list_runs(sweep_id=run.sweep_id, statuses=[RunStatus.QUEUED])
     for other in sorted(queued, key=lambda r: r.trial or 0):
         if other.id == run_id or len(mates) >= config.pack - 1:
             continue
         try:
-            if pack_key(parse_train_config(other.config)) == key:
-                mates.append(other)
+            shares = pack_key(parse_train_config(other.config)) == key
         except InvalidConfigError:
             continue
+        if shares and _resumes_at(repository, other) == step:
+            mates.append(other)
     return (run, config.pack, mates) if mates else None
+
+
+def _resumes_at(repository: Repository, run: RunRecord) -> int:
+    """The step ``run`` trains from: its newest checkpoint's (0 when it never trained).
+
+    Only trials at the same step share batches, so a trial taken over at a checkpoint is packed
+    with trials at that step, not with fresh ones (which a pack would train first, one group
+    after the other, gaining nothing): the packs after a takeover are then those of a sweep never
+    interrupted, and so are the rung decisions they take together (``worker.rung_cohort``).
+    """
+    if run.steps_done == 0:
+        return 0
+    checkpoints = repository.list_checkpoints(run.id)
+    return checkpoints[-1].step if checkpoints else 0

@@ -80,13 +80,35 @@ def narrowing(width: int, rungs: list[int], reduction_factor: int) -> tuple[tupl
     return tuple(narrows)
 
 
+#: The packed weights' rows are padded to a multiple of this, plus as many spare rows after
+#: the last seat (``packed_rows``).
+PACKED_ROW_ALIGNMENT: Final = 16
+
+
+def packed_rows(width: int, classes: int) -> int:
+    """Rows of a pack's transposed weights: ``width * classes``, rounded up to a multiple of 16,
+    plus 16 spare rows that belong to no seat.
+
+    Why: the CPU's matrix products compute rows that fall in a partial vector register, or the
+    matrix's last rows, by other instruction paths, which round differently: unpadded, on an AMD
+    EPYC with AVX2 the gradient rows of the second seat of a pack of 2 (rows 10-19 of 20) or of
+    the last seat of a pack of 5 differed in the last bit from the same trial in seat 0, so a
+    trial taken over in another seat would not repeat its numbers. With every seat in whole
+    16-row blocks and never at the end of the matrix, no seat of any width tried (1-256 trials of
+    2, 3 or 10 classes) differs from seat 0 (``tests/worker/test_packed_training.py``). It costs
+    16-31 rows of arithmetic: 2.5 % of a pack of 64 trials of 10 classes.
+    """
+    aligned = -(-width * classes // PACKED_ROW_ALIGNMENT) * PACKED_ROW_ALIGNMENT
+    return aligned + PACKED_ROW_ALIGNMENT
+
+
 def pack_memory_bytes(width: int, features: int, classes: int, call_steps: int) -> int:
-    """Memory of a pack's state while it trains: eleven ``P*C x (D+1)`` float32 arrays (weights
-    and velocities, their new values, the gradient and XLA's temporaries: measured, a pack of 256
-    trials of 784 x 10 grew its process by 100 MiB, 0.32 MiB a trial, ``bench/pack_bench.py``)
-    and one call's metric buffers. The training split and the compiled code come on top, shared
-    by every pack of a process (18 MiB for Fashion-MNIST)."""
-    rows = width * classes
+    """Memory of a pack's state while it trains: eleven ``packed_rows x (D+1)`` float32 arrays
+    (weights and velocities, their new values, the gradient and XLA's temporaries: measured, a
+    pack of 256 trials of 784 x 10 grew its process by 100 MiB, 0.32 MiB a trial,
+    ``bench/pack_bench.py``) and one call's metric buffers. The training split and the compiled
+    code come on top, shared by every pack of a process (18 MiB for Fashion-MNIST)."""
+    rows = packed_rows(width, classes)
     return 4 * (11 * rows * (features + 1) + 2 * call_steps * width)
 
 

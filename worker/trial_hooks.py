@@ -6,6 +6,12 @@ checkpoint. When the run is a sweep trial with ASHA and the step is
 a rung, the metric goes to ``Repository.decide_rung``, which records it and decides, in one
 transaction, whether the trial continues. A pruned trial ends SUCCEEDED with ``pruned: true`` and
 ``pruned_at_step`` in its summary and its weights at the rung as final weights.
+
+A trial in a pack is decided with its pack-mates instead (``worker.rung_cohort``): before any
+seat's chunk at the rung is stored, the pack validates every seat there and
+``Repository.decide_rungs`` records all their decisions in one transaction; :meth:`decide` then
+hands each seat its own. So a kill leaves either every decision of the pack at that rung or
+none, and the trials resumed from the rung's checkpoints find theirs.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
+from storage.errors import StaleAttemptError
 from storage.records import RunRecord, RunStatus
+from storage.sweep_records import RungDecision, RungEntry
 from worker.config import TrainConfig
 from worker.sweep_spec import Objective, SweepSpec, parse_sweep_spec
 from worker.validation import ValidationResult, Validator
@@ -44,6 +52,11 @@ class CheckpointHooks:
             if self._spec.asha is not None:
                 self._rungs = set(self._spec.asha.rungs(config.steps))
         self.pruned_at_step: int | None = None
+        # At a rung, what the pack measured and decided for this trial (worker.rung_cohort).
+        self._measured: dict[int, ValidationResult] = {}
+        self._decided: dict[int, RungDecision | StaleAttemptError] = {}
+        if context.rung_cohort is not None:
+            context.rung_cohort.join(run.id, self)
 
     def validate(self, state: TrainingState) -> ValidationResult | None:
         """The validation metrics of the checkpoint ``state`` (None without a validation split).
@@ -51,7 +64,34 @@ class CheckpointHooks:
         The caller stores them with the checkpoint, in the chunk's transaction, then calls
         :meth:`decide`.
         """
+        measured = self._measured.pop(state.step, None)
+        if measured is not None:
+            return measured
         return self._validator.measure(state.arrays) if self._validator is not None else None
+
+    def rung_entry(self, state: TrainingState) -> RungEntry | None:
+        """This trial's result at ``state``'s step when it is one of its rungs (None otherwise),
+        for its pack to decide with its mates'; its validation is kept for :meth:`validate`."""
+        if self._spec is None or self._spec.asha is None or state.step not in self._rungs:
+            return None
+        result = self.validate(state)
+        if result is None:
+            return None
+        self._measured[state.step] = result
+        value = result.accuracy if self._spec.objective is Objective.VAL_ACCURACY else result.loss
+        return RungEntry(self._run.id, self._run.attempt, self._run.trial or 0, value)
+
+    def decided_in_pack(self, step: int, decision: RungDecision | StaleAttemptError) -> None:
+        """The decision its pack took for this trial at rung ``step``, for :meth:`decide`."""
+        self._decided[step] = decision
+
+    @property
+    def rung_rule(self) -> tuple[int, bool, int] | None:
+        """The sweep, whether its objective is maximized and ASHA's reduction factor (None
+        without ASHA)."""
+        if self._spec is None or self._spec.asha is None:
+            return None
+        return self._spec_sweep_id, self._spec.maximize, self._spec.asha.reduction_factor
 
     def at_checkpoint(self, state: TrainingState) -> bool:
         """Store the validation metrics of ``state`` on their own, then :meth:`decide` (for a
@@ -71,17 +111,21 @@ class CheckpointHooks:
             return False
         repository = self._context.repository
         value = result.accuracy if self._spec.objective is Objective.VAL_ACCURACY else result.loss
-        decision = repository.decide_rung(
-            sweep_id=self._spec_sweep_id,
-            rung_step=state.step,
-            run_id=self._run.id,
-            attempt=self._run.attempt,
-            trial=self._run.trial or 0,
-            objective=value,
-            maximize=self._spec.maximize,
-            reduction_factor=self._spec.asha.reduction_factor,
-            lease_ttl_s=self._context.settings.lease_ttl_s,
-        )
+        decision = self._decided.pop(state.step, None)
+        if isinstance(decision, StaleAttemptError):
+            raise decision
+        if decision is None:
+            decision = repository.decide_rung(
+                sweep_id=self._spec_sweep_id,
+                rung_step=state.step,
+                run_id=self._run.id,
+                attempt=self._run.attempt,
+                trial=self._run.trial or 0,
+                objective=value,
+                maximize=self._spec.maximize,
+                reduction_factor=self._spec.asha.reduction_factor,
+                lease_ttl_s=self._context.settings.lease_ttl_s,
+            )
         logger.info(
             "run %s: rung %s, %s %.4f ranks %s of %s: %s",
             self._run.id,

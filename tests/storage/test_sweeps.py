@@ -8,7 +8,7 @@ import pytest
 
 from storage import Repository, RunStatus, StaleAttemptError
 from storage.errors import SweepNotFoundError
-from storage.sweep_records import PlannedTrial, SweepStatus
+from storage.sweep_records import PlannedTrial, RungDecision, RungEntry, SweepStatus
 from tests.storage.support import LEASE_TTL_S, FakeClock, chunk, claim
 
 
@@ -158,6 +158,39 @@ def test_asha_continues_the_top_third_of_the_results_so_far(repo: Repository) ->
     assert decisions == [True, True, False, True, False, True]
     results = repo.list_rung_results(sweep_id)
     assert [(r.trial, r.continued) for r in results] == list(enumerate(decisions))
+
+
+def test_a_packs_trials_are_decided_together_each_among_all_of_them(repo: Repository) -> None:
+    sweep_id = new_sweep(repo, trials=8, max_concurrent=8)
+    runs = [claim(repo, run.id) for run in repo.fill_slots(sweep_id)]
+    decide(repo, sweep_id, runs[0], 0.95)  # recorded before, alone: it ranks with the pack
+    values = [0.5, 0.4, 0.3, 0.9, 0.2, 0.6]  # as above, where one by one kept 4 of them
+    pack = runs[1:7]
+    stale = runs[7]
+    entries = [
+        RungEntry(run.id, run.attempt, run.trial or 0, v)
+        for run, v in zip(pack, values, strict=True)
+    ]
+    entries.append(RungEntry(stale.id, stale.attempt + 1, stale.trial or 0, 0.99))
+    arguments = {"sweep_id": sweep_id, "rung_step": 100, "maximize": True}
+    decisions = repo.decide_rungs(
+        **arguments, entries=entries, reduction_factor=3, lease_ttl_s=LEASE_TTL_S
+    )
+    assert isinstance(decisions[-1], StaleAttemptError)  # nothing written for it
+    ranked = [d for d in decisions[:-1] if isinstance(d, RungDecision)]
+    # 7 results at the rung: the top 2 (0.95 recorded before, then 0.9) continue.
+    assert [d.continued for d in ranked] == [False, False, False, True, False, False]
+    assert [(d.rank, d.results_at_rung) for d in ranked][3] == (2, 7)
+    results = repo.list_rung_results(sweep_id)
+    assert [r.run_id for r in results] == [runs[0].id, *(run.id for run in pack)]
+    # Again (a resumed pack): the same decisions, taken before, nothing written twice.
+    again = repo.decide_rungs(
+        **arguments, entries=entries[:-1], reduction_factor=3, lease_ttl_s=LEASE_TTL_S
+    )
+    assert [(d.continued, d.first_time) for d in again if isinstance(d, RungDecision)] == [
+        (d.continued, False) for d in ranked
+    ]
+    assert len(repo.list_rung_results(sweep_id)) == 7
 
 
 def test_a_rung_decision_is_taken_once_even_when_the_trial_reports_again(

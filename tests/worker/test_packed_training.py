@@ -156,6 +156,22 @@ def test_other_mates_in_other_seats_change_nothing(
         assert np.array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("width", [2, 5])
+def test_the_last_seat_of_a_narrow_pack_repeats_the_first_bit_for_bit(
+    fashion_mnist: FashionMnist, width: int
+) -> None:
+    # Unpadded, an AVX2 CPU computed the gradient rows of these seats (in a partial vector
+    # register, at the end of the matrix) by another path: their last bits differed from seat 0.
+    trial = config(learning_rate=0.05, momentum=0.9, steps=200, pack=width)
+    mates = [config(learning_rate=0.1 * (k + 1), steps=200, pack=width) for k in range(width - 1)]
+    last = Member(trial)
+    train_pack(fashion_mnist, [*map(Member, mates), last], width=width)
+    first = Member(trial)
+    train_pack(fashion_mnist, [first], width=width)
+    assert last.error is None and first.error is None
+    assert_same_arrays(weights(last.result), weights(first.result))
+
+
 def test_a_run_stopped_mid_pack_resumes_in_another_pack_to_the_same_weights(
     fashion_mnist: FashionMnist, full_pack: dict[str, Member]
 ) -> None:
@@ -262,7 +278,8 @@ def test_a_pack_over_the_memory_budget_is_narrowed_to_fit() -> None:
         budget_bytes=budget,
     )
     assert width == 100
-    assert pack_memory_bytes(256, 784, 10, 1000) == 4 * (11 * 2560 * 785 + 2 * 1000 * 256)
+    # 2,560 rows of 256 trials, padded: 16 spare rows (worker.pack_plan.packed_rows).
+    assert pack_memory_bytes(256, 784, 10, 1000) == 4 * (11 * 2576 * 785 + 2 * 1000 * 256)
 
 
 def test_a_pack_narrows_where_its_schedule_says_and_each_run_keeps_its_numbers(

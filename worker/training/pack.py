@@ -4,18 +4,21 @@ A pack has up to ``P`` seats (the runs' ``pack`` field, chosen when their sweep 
 trains them at the width their schedule gives for the step. Each run's job thread calls
 :meth:`Seat.train` exactly as it would call ``worker.training.train`` (same arguments, same
 result, same exceptions); the thread that owns the pack calls :meth:`Pack.run`, which trains
-every seated run together (``worker.training.packed_step``) and calls each run's ``on_chunk``
-and ``should_stop`` itself, one run after another in seat order, so that whatever those
-callbacks decide (ASHA rungs above all) is decided in the same order on every rerun.
+every seated run together (``worker.training.packed_step``) and, at each chunk's end, first shows
+every seat's checkpoint to ``before_delivery`` (where ASHA decides the pack's rungs together,
+``worker.rung_cohort``), then calls each run's ``on_chunk`` and ``should_stop`` itself, one run
+after another in seat order, so that whatever those callbacks decide is decided in the same
+order on every rerun.
 
 A run leaves the pack at a chunk end: it reached its steps, ``should_stop`` said so (cancelled,
 pruned, handed back), its ``on_chunk`` raised (the exception is raised in its own thread), or its
 loss stopped being finite. Its seat is then *parked* (learning rate 0: ``W - 0 * g`` is ``W``);
 the others go on. Parking costs the seat's share of every product until the pack narrows.
 
-On this CPU and TensorFlow build a trial's last bits depend on the width of the product it is a
-column block of (widths 1-8 equal training alone, 16 its own, 32-512 one class;
-``docs/benchmarks.md``), never on its seat or on its pack-mates. So the widths are a schedule
+A trial's last bits depend on the width of the product it is a row block of (on one AMD EPYC
+with AVX-512, widths 1-8 equal training alone, 16 its own, 32-512 one class;
+``docs/benchmarks.md``), never on its seat or on its pack-mates (the rows are padded for that:
+``worker.pack_plan.packed_rows``). So the widths are a schedule
 fixed when the sweep is planned (``TrainConfig.pack`` and ``pack_narrows``, at ASHA's rungs, where
 most trials leave: ``worker.pack_plan.narrowing``), never decided by who is still in the pack:
 at a narrowing the seats still training go on in packs of the narrower width (several, one
@@ -32,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +44,7 @@ from worker.config import TrainConfig
 from worker.data import FashionMnist
 from worker.errors import InvalidConfigError
 from worker.holdout import holdout
-from worker.pack_plan import pack_key
+from worker.pack_plan import pack_key, packed_rows
 from worker.tensorflow_import import tf
 from worker.training.batches import batch_indices, learning_rates
 from worker.training.loop import (
@@ -132,8 +135,17 @@ class Seat:
 class Pack:
     """Up to ``width`` runs trained together; :meth:`run` drives them (see the module)."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(
+        self,
+        width: int,
+        *,
+        before_delivery: Callable[[int, Mapping[int, TrainingState]], None] | None = None,
+    ) -> None:
+        """A pack of ``width`` seats. ``before_delivery(step, states)``, when given, sees every
+        seat's checkpoint at a chunk's end (by run id, in seat order) before any seat is handed
+        its chunk: ASHA decides a pack's rungs there (``worker.rung_cohort``)."""
         self.width = width
+        self.before_delivery = before_delivery
         self.seats: list[Seat] = []
         self.changed = threading.Condition()
         self._data: TrainingData | None = None
@@ -284,9 +296,10 @@ class _PackRunner:
         self._l2, self._momentum = tf.constant(l2), tf.constant(momentum)
 
     def _load(self) -> tuple[tf.Tensor, ...]:
-        """Every seat's arrays in its column block (W and vW transposed); parked blocks zero."""
+        """Every seat's arrays in its rows (W and vW transposed); parked seats and the spare rows
+        zero."""
         classes, features = self._classes, self._shape.features
-        weights_t = np.zeros((self._width * classes, features), np.float32)
+        weights_t = np.zeros((packed_rows(self._width, classes), features), np.float32)
         vel_w = np.zeros_like(weights_t)
         bias = np.zeros((self._width, classes), np.float32)
         vel_b = np.zeros_like(bias)
@@ -316,9 +329,10 @@ class _PackRunner:
             losses, accuracies, finite = self._run(self.step, end - self.step)
             seconds = time.perf_counter() - started
             fetched = _Fetched(self._params)
+            reports: list[tuple[Seat, ChunkReport]] = []
             for slot in list(self._active):  # in seat order
                 position = self._index[slot]
-                self._deliver(
+                report = self._report(
                     self._by_slot[slot],
                     end,
                     losses[:, position],
@@ -327,6 +341,19 @@ class _PackRunner:
                     seconds=seconds,
                     fetched=fetched,
                 )
+                if report is not None:
+                    reports.append((self._by_slot[slot], report))
+            before_delivery = self._seats[0].pack.before_delivery
+            if before_delivery is not None:
+                states = {
+                    seat.run_id: report.state
+                    for seat, report in reports
+                    if seat.run_id is not None and report.state is not None
+                }
+                if states:
+                    before_delivery(end, states)
+            for seat, report in reports:  # in seat order
+                self._deliver(seat, report, end, fetched)
             self.step = end
         return []
 
@@ -341,7 +368,7 @@ class _PackRunner:
             staying.append(seat)
         return staying
 
-    def _deliver(
+    def _report(
         self,
         seat: Seat,
         end: int,
@@ -351,21 +378,26 @@ class _PackRunner:
         weights_finite: bool,
         seconds: float,
         fetched: _Fetched,
-    ) -> None:
-        """Hand one seat its chunk as ``train`` would, and let it leave when it is done."""
+    ) -> ChunkReport | None:
+        """One seat's chunk as ``train`` would report it; None when the seat diverged (it left
+        the pack with its error)."""
         config = self._config(seat.slot)
         position = self._index[seat.slot]
         seat.clock.record(end - self.step, seconds)
         if not np.isfinite(loss).all() or not weights_finite:
             self._leave(seat, error=divergence_error(loss, weights_finite, self.step, config))
-            return
+            return None
         due = end % config.checkpoint_every_steps == 0 or end == config.steps
         state = self._state(position, config, end, fetched.arrays()) if due else None
         label = self._device.label
-        report = ChunkReport(
-            self.step + 1, frozen_array(loss), frozen_array(accuracy), state, label
-        )
-        seat.last, seat.steps_run = report, seat.steps_run + len(loss)
+        return ChunkReport(self.step + 1, frozen_array(loss), frozen_array(accuracy), state, label)
+
+    def _deliver(self, seat: Seat, report: ChunkReport, end: int, fetched: _Fetched) -> None:
+        """Hand one seat its chunk, and let it leave when it is done."""
+        config = self._config(seat.slot)
+        position = self._index[seat.slot]
+        state = report.state
+        seat.last, seat.steps_run = report, seat.steps_run + len(report.loss)
         try:
             if seat.on_chunk is not None:
                 seat.on_chunk(report)

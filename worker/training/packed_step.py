@@ -4,8 +4,8 @@ Trials of one sweep that share the batch size, the data order (seed) and the hel
 the very same batch at every step, so one gather serves them all and their two products become
 one wide product each:
 
-    logits (B, P*C) = x (B, D) @ [W1 ... WP]^T          (W held transposed, (P*C, D))
-    grad   (P*C, D) = (softmax - onehot)^T (P*C, B) @ x (B, D)
+    logits (B, R) = x (B, D) @ [W1 ... WP 0]^T          (W held transposed, (R, D))
+    grad   (R, D) = [softmax - onehot 0]^T (R, B) @ x (B, D)
 
 Every other operation is the single-trial step's (``worker.training.step``), element by element,
 with each trial's learning rate, L2 and momentum as a per-row vector instead of a scalar: the
@@ -15,9 +15,10 @@ weights stay as they were while its pack-mates train (how a trial that ended lea
 the pack is compacted, ``worker.training.pack``).
 
 Whether a trial's numbers depend on its pack: the products' sums over D and B run in the same
-order for every output column whatever the number of columns, which
-``tests/worker/test_packed_training.py`` checks bit for bit (a trial's weights after a packed
-chunk equal that trial's weights trained in a pack of any other size, and alone).
+order for every trial of a pack, whichever its seat and its mates, once the weights' rows are
+padded (``worker.pack_plan.packed_rows``: ``R >= P*C`` rows, the spare ones zero and never
+trained), which ``tests/worker/test_packed_training.py`` checks bit for bit. They may differ
+between widths: a pack's widths are fixed when its sweep is planned (``worker.training.pack``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from worker.pack_plan import packed_rows
 from worker.tensorflow_import import tf
 from worker.training.step import ChunkFn, ChunkShape, compiled_chunk, count_trace
 
@@ -35,11 +37,12 @@ def packed_chunk_function(shape: ChunkShape) -> ChunkFn:
 
     The returned function takes ``(images, labels, params, indices, rates, n_steps, l2,
     momentum)``: ``images`` ``(n, D)`` and ``labels`` ``(n,)`` as for one trial; ``params`` the
-    tuple ``(Wt (P*C, D), b (P, C), vWt (P*C, D), vb (P, C))`` float32, trial ``p`` owning rows
-    ``p*C .. p*C+C-1``; ``indices`` int32 ``(S, B)`` shared by every trial; ``rates`` float32
-    ``(S, P)``: step ``i``'s rate of each trial (0 parks it); ``n_steps`` int32 (<= S); ``l2`` and
-    ``momentum`` float32 ``(P,)``. It returns ``(params, losses (S, P), accuracies (S, P),
-    finite (P,))``, ``finite[p]`` saying whether trial ``p``'s new weights are all finite.
+    tuple ``(Wt (R, D), b (P, C), vWt (R, D), vb (P, C))`` float32 (``R = packed_rows(P, C)``),
+    trial ``p`` owning rows ``p*C .. p*C+C-1``, the rows after ``P*C`` zero; ``indices`` int32
+    ``(S, B)`` shared by every trial; ``rates`` float32 ``(S, P)``: step ``i``'s rate of each
+    trial (0 parks it); ``n_steps`` int32 (<= S); ``l2`` and ``momentum`` float32 ``(P,)``. It
+    returns ``(params, losses (S, P), accuracies (S, P), finite (P,))``, ``finite[p]`` saying
+    whether trial ``p``'s new weights are all finite.
     """
     return compiled_chunk(_run_packed_chunk, shape)
 
@@ -58,9 +61,14 @@ def _run_packed_chunk(
 ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor, tf.Tensor, tf.Tensor]:
     count_trace()
     pack, classes = shape.pack, shape.classes
-    # Per-row forms of the per-trial scalars: row r of Wt belongs to trial r // C.
-    l2_rows = tf.repeat(l2, classes)[:, None]
-    momentum_rows = tf.repeat(momentum, classes)[:, None]
+    seat_rows = pack * classes
+    spare = [[0, packed_rows(pack, classes) - seat_rows]]  # rows of no seat: zero, never trained
+
+    def per_row(values: tf.Tensor) -> tf.Tensor:
+        """A per-trial vector as a column over Wt's rows (row r belongs to trial r // C)."""
+        return tf.pad(tf.repeat(values, classes), spare)[:, None]
+
+    l2_rows, momentum_rows = per_row(l2), per_row(momentum)
 
     def step(i: tf.Tensor, *carried: Any) -> tuple[Any, ...]:
         weights_t, bias, vel_w, vel_b, losses, accuracies = carried
@@ -71,12 +79,13 @@ def _run_packed_chunk(
             x = tf.gather(images, rows)
         y = tf.gather(labels, rows)
         batch = tf.cast(tf.shape(x)[0], tf.float32)
-        logits = tf.reshape(tf.matmul(x, weights_t, transpose_b=True), (-1, pack, classes)) + bias
+        products = tf.matmul(x, weights_t, transpose_b=True)[:, :seat_rows]
+        logits = tf.reshape(products, (-1, pack, classes)) + bias
         log_probabilities = tf.nn.log_softmax(logits)  # (B, P, C)
         per_example = -tf.gather(log_probabilities, y, axis=2, batch_dims=1)  # (B, P)
         softmax_minus_onehot = tf.exp(log_probabilities) - tf.one_hot(y, classes)[:, None, :]
         correct = tf.equal(tf.argmax(logits, axis=2, output_type=tf.int32), y[:, None])
-        wide = tf.reshape(softmax_minus_onehot, (-1, pack * classes))
+        wide = tf.pad(tf.reshape(softmax_minus_onehot, (-1, seat_rows)), [[0, 0], *spare])
         grad_w = tf.matmul(wide, x, transpose_a=True) / batch + l2_rows * weights_t
         grad_b = tf.reduce_sum(softmax_minus_onehot, axis=0) / batch
         if shape.momentum:
@@ -86,7 +95,7 @@ def _run_packed_chunk(
         rate = rates[i]
         return (
             i + 1,
-            weights_t - tf.repeat(rate, classes)[:, None] * grad_w,
+            weights_t - per_row(rate) * grad_w,
             bias - rate[:, None] * grad_b,
             vel_w,
             vel_b,
@@ -104,7 +113,7 @@ def _run_packed_chunk(
     _, weights_t, bias, vel_w, vel_b, losses, accuracies = tf.while_loop(
         lambda i, *_: i < n_steps, step, start, maximum_iterations=k
     )
-    finite_rows = tf.reduce_all(tf.math.is_finite(weights_t), axis=1)
+    finite_rows = tf.reduce_all(tf.math.is_finite(weights_t[:seat_rows]), axis=1)
     finite = tf.logical_and(
         tf.reduce_all(tf.reshape(finite_rows, (pack, classes)), axis=1),
         tf.reduce_all(tf.math.is_finite(bias), axis=1),
