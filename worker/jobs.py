@@ -82,8 +82,11 @@ class JobContext:
         return cls(repository, settings, owner, host, hand_back_requested)
 
 
-def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
-    """Claim and train run ``run_id`` (evaluation jobs: ``worker.evaluation_job``).
+def execute_job(
+    context: JobContext, run_id: int, *, claimed: RunRecord | None = None
+) -> RunRecord | None:
+    """Claim and train run ``run_id`` (evaluation jobs: ``worker.evaluation_job``); ``claimed``:
+    the run as the caller already claimed it for this job (a pack's trials, ``worker.pack_job``).
 
     Returns:
         The finished record; a QUEUED record when the job was handed back (see
@@ -97,7 +100,7 @@ def execute_job(context: JobContext, run_id: int) -> RunRecord | None:
         context,
         run_id,
         JobKind.TRAIN,
-        claim=context.repository.claim_run,
+        claim=context.repository.claim_run if claimed is None else lambda *_, **__: claimed,
         work=lambda run, heartbeat: _train(context, run, heartbeat),
         settle=lambda run, outcome: _settle(context, run, outcome),
         fail=lambda run, error: _finish(context, run, RunStatus.FAILED, error=error),

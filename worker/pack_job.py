@@ -23,7 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from storage import Repository
+from storage import Repository, TrainqError
 from storage.records import RunRecord, RunStatus
 from worker.config import parse_train_config
 from worker.errors import InvalidConfigError
@@ -51,20 +51,28 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     packing = _pack_of(context, run_id)
     if packing is None:
         return PackOutcome(execute_job(context, run_id), ())
+    width, candidates = packing
+    claimed = _claim_pack(context, run_id, width, candidates)
+    if claimed is None:
+        logger.info("run %s: not claimable (finished, cancelled or owned elsewhere); no-op", run_id)
+        return PackOutcome(None, ())
+    run, *mates = claimed
+    if not mates:
+        return PackOutcome(execute_job(context, run_id, claimed=run), ())
     from worker.training.pack import Pack  # TensorFlow: this process trains
 
-    run, width, mates = packing
     cohort = RungCohort(context.repository, context.settings.lease_ttl_s)
     pack = Pack(width, before_delivery=cohort.before_delivery)
-    # Seats in trial order, whichever trial's job formed the pack: rung decisions are taken in
-    # seat order, so the same trials decide in the same order on every rerun.
-    members = [member.id for member in sorted([run, *mates], key=lambda r: r.trial or 0)]
+    # Seats in trial order, whichever trial's job formed the pack: the trials' callbacks run in
+    # seat order, the same on every rerun.
+    members = [member.id for member in sorted(claimed, key=lambda r: r.trial or 0)]
+    records = {record.id: record for record in claimed}
     results: dict[int, RunRecord | None] = {}
     failures: dict[int, BaseException] = {}
 
     def run_member(member: int, seat_context: JobContext) -> None:
         try:
-            results[member] = execute_job(seat_context, member)
+            results[member] = execute_job(seat_context, member, claimed=records[member])
         except BaseException as error:  # re-raised below for the job's own trial
             failures[member] = error
         finally:
@@ -97,8 +105,47 @@ def execute_training(context: JobContext, run_id: int) -> PackOutcome:
     return PackOutcome(results.get(run_id), ended)
 
 
-def _pack_of(context: JobContext, run_id: int) -> tuple[RunRecord, int, list[RunRecord]] | None:
-    """``run_id``'s run, its pack width and the QUEUED trials that may share its pack, in trial
+def _claim_pack(
+    context: JobContext, run_id: int, width: int, candidates: list[RunRecord]
+) -> list[RunRecord] | None:
+    """Claim ``run_id``, then candidates in order until the pack is full: the claimed runs, the
+    job's own first; None when the job's own run is not claimable (another pack took it).
+
+    All in this thread before anything trains, and down the whole list: two workers forming
+    packs at once each fill theirs with whatever the other did not take (picking a list first
+    and claiming later, two packs of 32 once split the first 32 trials between them while the
+    other 32 waited for a free worker).
+    """
+
+    def claim(member: int) -> RunRecord | None:
+        return context.repository.claim_run(
+            member,
+            owner=context.owner,
+            worker_host=context.host,
+            lease_ttl_s=context.settings.lease_ttl_s,
+        )
+
+    own = claim(run_id)
+    if own is None:
+        return None
+    members = [own]
+    for candidate in candidates:
+        if len(members) >= width:
+            break
+        try:
+            mate = claim(candidate.id)
+        except TrainqError as error:  # the pack goes on with the mates it has
+            logger.warning(
+                "run %s: could not claim pack-mate run %s: %s", run_id, candidate.id, error
+            )
+            break
+        if mate is not None:
+            members.append(mate)
+    return members
+
+
+def _pack_of(context: JobContext, run_id: int) -> tuple[int, list[RunRecord]] | None:
+    """``run_id``'s pack width and the other QUEUED trials that may share its pack, in trial
     order; None when it trains alone."""
     repository = context.repository
     run = repository.get_run(run_id)
@@ -115,7 +162,7 @@ def _pack_of(context: JobContext, run_id: int) -> tuple[RunRecord, int, list[Run
     mates: list[RunRecord] = []
     queued = repository.list_runs(sweep_id=run.sweep_id, statuses=[RunStatus.QUEUED])
     for other in sorted(queued, key=lambda r: r.trial or 0):
-        if other.id == run_id or len(mates) >= config.pack - 1:
+        if other.id == run_id:
             continue
         try:
             shares = pack_key(parse_train_config(other.config)) == key
@@ -123,7 +170,7 @@ def _pack_of(context: JobContext, run_id: int) -> tuple[RunRecord, int, list[Run
             continue
         if shares and _resumes_at(repository, other) == step:
             mates.append(other)
-    return (run, config.pack, mates) if mates else None
+    return (config.pack, mates) if mates else None
 
 
 def _resumes_at(repository: Repository, run: RunRecord) -> int:

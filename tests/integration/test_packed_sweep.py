@@ -114,9 +114,13 @@ def test_a_trial_cancelled_mid_pack_stops_and_its_mates_go_on(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     path = tmp_path / "sweep.yaml"
-    path.write_text(
-        SWEEP.replace("early_terminate: {type: asha, min_steps: 1000, reduction_factor: 2}\n", "")
+    # Four trials (one pack) without ASHA, long enough that `trainq cancel` (a process of its
+    # own) lands mid-run on a loaded machine.
+    text = SWEEP.replace(
+        "early_terminate: {type: asha, min_steps: 1000, reduction_factor: 2}\n", ""
     )
+    text = text.replace("{value: 4000}", "{value: 12000}")
+    path.write_text(text.replace("[0.02, 0.002, 0.5, 0.0005, 0.1, 1.0]", "[0.02, 0.002]"))
     cluster.start_worker(worker_command())
     repository = cluster.repository()
     sweep_id = start_sweep(cluster, path)
@@ -133,9 +137,9 @@ def test_a_trial_cancelled_mid_pack_stops_and_its_mates_go_on(
     trials = by_trial(repository, sweep_id)
     cancelled = trials[victim.trial or 0]
     assert cancelled.status is RunStatus.CANCELLED
-    assert 500 <= cancelled.steps_done < 4000
+    assert 500 <= cancelled.steps_done < 12000
     mates = [trials[r.trial or 0] for r in running if r.id != victim.id]
-    assert all(m.status is RunStatus.SUCCEEDED and m.steps_done == 4000 for m in mates)
+    assert all(m.status is RunStatus.SUCCEEDED and m.steps_done == 12000 for m in mates)
 
 
 def test_a_worker_stopped_mid_pack_hands_every_trial_back_without_spending_an_attempt(
