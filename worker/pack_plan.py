@@ -8,7 +8,8 @@ that every trial of the sweep, resumed or taken over anywhere, trains at the sam
   ``checkpoint_every``, ``device``), since each trial would sit alone in a wide pack;
 - otherwise ``max_concurrent`` trials (or all of them, when fewer) are QUEUED at once, spread
   over the workers that serve the trials' queue (embedded: one), so ``auto`` is
-  ``ceil(min(max_concurrent, run_cap) / workers)``;
+  ``ceil(min(max_concurrent, run_cap) / workers)``, or 1 where that is 2 and the trials may train
+  on a CPU (a pack of 2 is slower there than its trials one after the other);
 - at most 64 trials on a CPU (beyond that the state outgrows the caches: bench/pack_bench.py),
   1,024 on a GPU;
 - and never more than fits the memory budget, ``TRAINQ_PACK_MEMORY_BYTES`` (512 MiB unless set;
@@ -28,6 +29,11 @@ from worker.choices import Device
 from worker.config import TrainConfig
 
 logger = logging.getLogger(__name__)
+
+#: Packs this narrow or narrower train as trials alone instead, on a CPU: measured on an AMD EPYC
+#: (bench/pack_bench.py), a pack of 2 ran 0.8x the trial-steps/s of its trials one after the
+#: other, a pack of 4 1.4x.
+NARROWEST_PACK: Final = 2
 
 #: Widest ``auto`` pack on a CPU and on a GPU.
 MAX_AUTO_PACK_CPU: Final = 64
@@ -65,15 +71,19 @@ def pack_key(config: TrainConfig) -> tuple[object, ...]:
 
 
 def narrowing(width: int, rungs: list[int], reduction_factor: int) -> tuple[tuple[int, int], ...]:
-    """Where a pack of ``width`` narrows in a sweep with ASHA: after rung ``k`` about one trial
-    in ``reduction_factor**k`` goes on, so the pack narrows there to that share of its width,
-    rounded up to a power of two (few widths, few compiles). More survivors than that train as
-    several packs of the narrower width; fewer leave seats parked."""
+    """Where a pack of ``width`` narrows in a sweep with ASHA: a pack's trials are decided
+    together (``worker.rung_cohort``), so past rung ``k`` about ``floor(n / reduction_factor)``
+    of the ``n`` that reached it go on; the pack narrows there to that many, rounded up to a
+    power of two (few widths, few compiles), or to 1 from 2 on (a pack of 2 trains slower than
+    its two trials one after the other on a CPU: ``bench/pack_bench.py``). More survivors than
+    that train as several packs of the narrower width; fewer leave seats parked."""
     narrows: list[tuple[int, int]] = []
-    current = width
-    for k, rung in enumerate(rungs, start=1):
-        share = max(1, math.ceil(width / reduction_factor**k))
+    current = share = width
+    for rung in rungs:
+        share = max(1, share // reduction_factor)
         narrower = 1 << (share - 1).bit_length()
+        if narrower <= NARROWEST_PACK:
+            narrower = 1
         if narrower < current:
             narrows.append((rung, narrower))
             current = narrower
@@ -87,7 +97,7 @@ PACKED_ROW_ALIGNMENT: Final = 16
 
 def packed_rows(width: int, classes: int) -> int:
     """Rows of a pack's transposed weights: ``width * classes``, rounded up to a multiple of 16,
-    plus 16 spare rows that belong to no seat.
+    plus 16 spare rows that belong to no seat (a pack of 1: ``classes``).
 
     Why: the CPU's matrix products compute rows that fall in a partial vector register, or the
     matrix's last rows, by other instruction paths, which round differently: unpadded, on an AMD
@@ -98,6 +108,8 @@ def packed_rows(width: int, classes: int) -> int:
     2, 3 or 10 classes) differs from seat 0 (``tests/worker/test_packed_training.py``). It costs
     16-31 rows of arithmetic: 2.5 % of a pack of 64 trials of 10 classes.
     """
+    if width == 1:  # one seat: nowhere else it could sit
+        return classes
     aligned = -(-width * classes // PACKED_ROW_ALIGNMENT) * PACKED_ROW_ALIGNMENT
     return aligned + PACKED_ROW_ALIGNMENT
 
@@ -144,6 +156,8 @@ def resolve_pack(
         cap = MAX_AUTO_PACK_GPU if device is Device.GPU else MAX_AUTO_PACK_CPU
         at_once = min(max_concurrent, trials or max_concurrent)
         width = min(cap, math.ceil(at_once / max(1, workers)))
+        if width <= NARROWEST_PACK and device is not Device.GPU:
+            width = 1
     else:
         width = requested
     fitting = width

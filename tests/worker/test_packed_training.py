@@ -253,6 +253,10 @@ def test_auto_packs_max_concurrent_over_the_workers_unless_batches_differ() -> N
     assert resolve_pack(None, max_concurrent=64, workers=1, swept=frozenset({"lr"}), **common) == 64
     assert resolve_pack(None, max_concurrent=64, workers=2, swept=frozenset({"lr"}), **common) == 32
     assert resolve_pack(None, max_concurrent=5, workers=2, swept=frozenset(), **common) == 3
+    # A pack of 2 would be slower on a CPU than its two trials alone; not on a GPU.
+    assert resolve_pack(None, max_concurrent=4, workers=2, swept=frozenset(), **common) == 1
+    two_on_gpu = common | {"device": Device.GPU}
+    assert resolve_pack(None, max_concurrent=4, workers=2, swept=frozenset(), **two_on_gpu) == 2
     assert resolve_pack(None, max_concurrent=500, workers=1, swept=frozenset(), **common) == 64
     few = resolve_pack(None, max_concurrent=64, workers=1, trials=6, swept=frozenset(), **common)
     assert few == 6
@@ -310,8 +314,12 @@ def test_a_pack_narrows_where_its_schedule_says_and_each_run_keeps_its_numbers(
 def test_the_narrowing_follows_the_rungs_in_powers_of_two() -> None:
     from worker.pack_plan import narrowing
 
-    assert narrowing(64, [1000, 3000, 9000], 3) == ((1000, 32), (3000, 8), (9000, 4))
-    assert narrowing(4, [100, 200], 2) == ((100, 2), (200, 1))
+    # 64 decided together keep 21, then 7, then 2: packs of 32, 8, then trials alone (a pack of
+    # 2 is slower than its two trials one after the other).
+    assert narrowing(64, [1000, 3000, 9000], 3) == ((1000, 32), (3000, 8), (9000, 1))
+    assert narrowing(32, [1000, 3000, 9000], 3) == ((1000, 16), (3000, 4), (9000, 1))
+    assert narrowing(12, [100, 200], 2) == ((100, 8), (200, 4))
+    assert narrowing(4, [100, 200], 2) == ((100, 1),)
     assert narrowing(2, [100], 4) == ((100, 1),)
     assert narrowing(1, [100], 3) == ()
 
