@@ -16,7 +16,7 @@ metric: {name: val_accuracy, goal: maximize}
 method: random
 seed: 3
 run_cap: 5
-max_concurrent: 2
+max_concurrent: 4
 val_size: 2000
 parameters:
   lr:         {distribution: log_uniform, min: 0.001, max: 0.5}
@@ -54,7 +54,7 @@ def test_an_embedded_sweep_runs_every_trial_here_and_prunes_with_asha(
     best = max(sweep["trials"], key=lambda t: t["objective"])
     assert sweep["best_run_id"] == best["run_id"]
     assert {r["step"] for r in sweep["rungs"]} <= {100, 200}
-    assert sweep["pack"] == 2  # pack: auto, embedded: max_concurrent 2 trials side by side
+    assert sweep["pack"] == 4  # pack: auto, embedded: max_concurrent 4 trials side by side
 
 
 def test_trials_are_ordinary_runs_listed_by_sweep_and_evaluated_on_their_holdout(

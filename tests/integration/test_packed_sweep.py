@@ -20,7 +20,8 @@ from tests.integration.harness import Cluster
 from tests.integration.test_sweep_faults import owned_by, start_sweep, wait_for_sweep
 
 # Four trials in one pack of 4 (pack given: the census must not decide it here); ASHA prunes
-# some at 1,000 and their slots start new trials, which form packs of their own.
+# some at 1,000 and their slots start new trials, which form packs of their own. The kill test
+# packs eight.
 SWEEP = """
 name: packed-faults
 method: grid
@@ -47,7 +48,9 @@ def test_a_worker_killed_mid_pack_leaves_every_trial_bit_identical_to_an_uninter
     cluster: Cluster, tmp_path: Path
 ) -> None:
     path = tmp_path / "sweep.yaml"
-    path.write_text(SWEEP)
+    # Packs of 8: decided together at step 1,000, 4 go on in a pack of 4 (a pack of 4 narrows to
+    # trials alone at its first rung), which the kill finds past step 1,500.
+    path.write_text(SWEEP.replace("max_concurrent: 4\npack: 4", "max_concurrent: 8\npack: 8"))
     first = cluster.start_worker(worker_command())
     repository = cluster.repository()
     sweep_id = start_sweep(cluster, path)
@@ -65,7 +68,7 @@ def test_a_worker_killed_mid_pack_leaves_every_trial_bit_identical_to_an_uninter
     trials = by_trial(repository, sweep_id)
     assert sorted(trials) == list(range(12))  # each trial created once
     assert all(run.status is RunStatus.SUCCEEDED for run in trials.values())
-    assert all(parse_pack(run) == 4 for run in trials.values())
+    assert all(parse_pack(run) == 8 for run in trials.values())
     for victim in packed:
         assert repository.get_run(victim.id).attempt == 2  # resumed once, elsewhere
     results = repository.list_rung_results(sweep_id)
@@ -74,8 +77,8 @@ def test_a_worker_killed_mid_pack_leaves_every_trial_bit_identical_to_an_uninter
     for run in trials.values():
         rows = repository.read_metrics(run.id)
         assert [row.step for row in rows] == list(range(1, run.steps_done + 1))
-    first_pack = {run.id for run in trials.values() if (run.trial or 0) < 4}
-    ended_in_it = [  # the first four trials started together, in one pack
+    first_pack = {run.id for run in trials.values() if (run.trial or 0) < 8}
+    ended_in_it = [  # the first eight trials started together, in one pack
         run for run in trials.values() if run.id in first_pack and run.attempt == 1
     ]
     assert ended_in_it, "every trial of the first pack was taken over"
