@@ -115,13 +115,14 @@ def packed_rows(width: int, classes: int) -> int:
 
 
 def pack_memory_bytes(width: int, features: int, classes: int, call_steps: int) -> int:
-    """Memory of a pack's state while it trains: eleven ``packed_rows x (D+1)`` float32 arrays
-    (weights and velocities, their new values, the gradient and XLA's temporaries: measured, a
-    pack of 256 trials of 784 x 10 grew its process by 100 MiB, 0.32 MiB a trial,
+    """Memory of a pack's state while it trains: thirteen ``packed_rows x (D+1)`` float32
+    arrays (weights and velocities, their new values, the gradient, XLA's temporaries and the
+    copies fetched at a chunk's end: measured, a pack of 256 trials of 784 x 10 grew its process
+    by 120 MiB on an AMD EPYC with AVX2, 18 MiB of it compiled code, ~0.40 MiB a trial,
     ``bench/pack_bench.py``) and one call's metric buffers. The training split and the compiled
     code come on top, shared by every pack of a process (18 MiB for Fashion-MNIST)."""
     rows = packed_rows(width, classes)
-    return 4 * (11 * rows * (features + 1) + 2 * call_steps * width)
+    return 4 * (13 * rows * (features + 1) + 2 * call_steps * width)
 
 
 def resolve_pack(

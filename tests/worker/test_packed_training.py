@@ -283,7 +283,7 @@ def test_a_pack_over_the_memory_budget_is_narrowed_to_fit() -> None:
     )
     assert width == 100
     # 2,560 rows of 256 trials, padded: 16 spare rows (worker.pack_plan.packed_rows).
-    assert pack_memory_bytes(256, 784, 10, 1000) == 4 * (11 * 2576 * 785 + 2 * 1000 * 256)
+    assert pack_memory_bytes(256, 784, 10, 1000) == 4 * (13 * 2576 * 785 + 2 * 1000 * 256)
 
 
 def test_a_pack_narrows_where_its_schedule_says_and_each_run_keeps_its_numbers(
