@@ -1,15 +1,16 @@
 """A packed sweep trial's job: it takes its QUEUED pack-mates along and trains them together.
 
-When the job of a trial whose ``pack`` is P > 1 starts, it picks up to P-1 other QUEUED trials
-of the same sweep that share its batches (``worker.training.pack.pack_key``) and resume from the
-same step (fresh trials: 0), in trial order, and
-runs each of them through :func:`worker.jobs.execute_job` in a thread of its own, exactly as a
-job of its own would run: its own claim (a mate claimed elsewhere meanwhile is simply not in
-the pack), lease heartbeat, fenced chunk writes, validation, cancel, hand-back, failure. Shared
-are the ``train`` call (every run's thread sits in one :class:`~worker.training.pack.Pack`,
-which this thread drives) and the ASHA decisions at each rung, taken for all seats at once
-(:class:`~worker.rung_cohort.RungCohort`). A mate's own message, delivered later, finds the run
-claimed or finished and is a no-op, as any duplicate delivery is.
+When the job of a trial whose ``pack`` is P > 1 starts, it claims its own trial, then up to P-1
+other QUEUED trials of the same sweep that share its batches (``worker.training.pack.pack_key``)
+and resume from the same step (fresh trials: 0), in trial order, all before anything trains (a
+trial another worker's pack claimed meanwhile is skipped, and the next one taken). Each runs
+through :func:`worker.jobs.execute_job` in a thread of its own, exactly as a job of its own
+would run: its lease heartbeat, fenced chunk writes, validation, cancel, hand-back, failure.
+Shared are the ``train`` call (every run's thread sits in one
+:class:`~worker.training.pack.Pack`, which this thread drives) and the ASHA decisions at each
+rung, taken for all seats at once (:class:`~worker.rung_cohort.RungCohort`). A mate's own
+message, delivered later, finds the run claimed or finished and is a no-op, as any duplicate
+delivery is.
 
 Nothing of the pack is stored beyond each run's ``pack`` width: after a kill each trial resumes
 from its own newest checkpoint, with whichever mates are QUEUED with it then, or alone, at the

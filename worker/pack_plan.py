@@ -30,9 +30,9 @@ from worker.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-#: Packs this narrow or narrower train as trials alone instead, on a CPU: measured on an AMD EPYC
-#: (bench/pack_bench.py), a pack of 2 ran 0.8x the trial-steps/s of its trials one after the
-#: other, a pack of 4 1.4x.
+#: Packs this narrow or narrower train as trials alone instead (where ASHA narrows a pack, and
+#: for ``auto`` off a GPU): measured on an AMD EPYC (bench/pack_bench.py), a pack of 2 ran 0.8x
+#: the trial-steps/s of its trials one after the other, a pack of 4 1.4x.
 NARROWEST_PACK: Final = 2
 
 #: Widest ``auto`` pack on a CPU and on a GPU.

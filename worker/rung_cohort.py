@@ -57,17 +57,17 @@ class RungCohort:
                 for run_id, state in states.items()
                 if run_id in self._hooks
             ]
-        at_rung = []
-        for seat_hooks, state in hooks:
-            entry = seat_hooks.rung_entry(state)
-            if entry is not None:
-                at_rung.append((seat_hooks, entry))
-        if not at_rung:
-            return
-        rule = at_rung[0][0].rung_rule
-        assert rule is not None  # a rung entry means ASHA
-        sweep_id, maximize, reduction_factor = rule
         try:
+            at_rung = []
+            for seat_hooks, state in hooks:
+                entry = seat_hooks.rung_entry(state)
+                if entry is not None:
+                    at_rung.append((seat_hooks, entry))
+            if not at_rung:
+                return
+            rule = at_rung[0][0].rung_rule
+            assert rule is not None  # a rung entry means ASHA
+            sweep_id, maximize, reduction_factor = rule
             decisions = self._repository.decide_rungs(
                 sweep_id=sweep_id,
                 rung_step=step,
