@@ -39,6 +39,10 @@ STARTING_POLL_INTERVAL_S = 0.5
 #: Without a terminal, a progress line at least this often, and at every tenth of the steps.
 PLAIN_EVERY_S = 10.0
 PLAIN_LINES_PER_RUN = 10
+#: Columns the live line leaves free at the right: a line that filled the terminal left the
+#: cursor past its last column, where the terminal's echo of Ctrl-C ("^C") wrapped to a new line
+#: and the final redraw printed the line a second time below the first.
+ECHO_ROOM = 2
 
 #: Says why a queued run waits (its place in the queue, or that no worker takes it), or None.
 QueueNote = Callable[["RunRecord"], "str | None"]
@@ -189,7 +193,7 @@ class _LiveLine(AbstractContextManager[Report]):
 
         if isinstance(self._console, _KeptTerminal):
             self._console.fit_width()
-        line = progress_line(snapshot, self._console.width)
+        line = progress_line(snapshot, max(1, self._console.width - ECHO_ROOM))
         self._live.update(Text(line, no_wrap=True, overflow="crop"), refresh=True)
 
     def __exit__(self, *exc: object) -> None:

@@ -106,3 +106,26 @@ def test_without_a_terminal_a_line_comes_every_tenth_of_the_steps_or_every_10_se
     now[0] += PLAIN_EVERY_S
     plain.show(Snapshot(label="run 1", status="running", steps_done=1000, steps_total=1000))
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_live_line_leaves_room_for_the_echo_of_ctrl_c(columns: int) -> None:
+    # A line as wide as the terminal left the cursor past its last column: the terminal's "^C"
+    # wrapped to a new line there, and the last redraw printed the line again below it.
+    import io
+
+    from api_cli.output import VisibleConsole
+    from api_cli.progress import ECHO_ROOM, _LiveLine
+
+    screen = io.StringIO()
+    console = VisibleConsole(file=screen, force_terminal=True, width=columns, color_system=None)
+    with _LiveLine(console) as show:
+        for snapshot in (RUNNING, FINISHED):
+            show(snapshot)
+    drawn = [
+        line
+        for line in re.split(r"[\r\n]", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()))
+        if line.strip()
+    ]
+    # The bar takes what the rest leaves: every line ends ECHO_ROOM short of the edge.
+    assert drawn and {len(line) for line in drawn} == {columns - ECHO_ROOM}
