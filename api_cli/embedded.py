@@ -20,6 +20,8 @@ Interruptions keep the work (`trainq cancel` is the way to cancel):
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import select
 import sys
@@ -48,6 +50,7 @@ def run_in_process(state: AppState, handle: JobHandle, *, show_progress: bool) -
     """
     job = cast("InProcessJob", handle)
     repository = state.repository
+    job_log_to_stderr()
     try:
         wait_for_run(
             repository,
@@ -68,6 +71,30 @@ def run_in_process(state: AppState, handle: JobHandle, *, show_progress: bool) -
     if not run.status.terminal:  # handed back by the job itself: its trainer process died, say
         _say_handed_back(run)
     return run
+
+
+@functools.cache
+def job_log_to_stderr() -> None:
+    """Once per process: the job's warnings and errors on stderr, one message a line, as Python
+    printed them with no logging set up, but for the records that say how the job ended
+    (``worker.claimed_job.JOB_OUTCOME``): the command reports that itself, so a failed run's
+    error was printed twice."""
+    from worker.claimed_job import JOB_OUTCOME
+
+    handler = _StderrNow(logging.WARNING)
+    handler.addFilter(lambda record: not getattr(record, JOB_OUTCOME, False))
+    logging.getLogger().addHandler(handler)
+
+
+class _StderrNow(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, as Python's last resort does."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # logging's own rule: a failed write never raises
+            self.handleError(record)
 
 
 def _stop_at_next_chunk(state: AppState, job: InProcessJob) -> None:

@@ -161,8 +161,10 @@ def report_run(run: RunRecord, *, json_output: bool) -> None:
         print_json(run_dict(run))
     elif run.status is RunStatus.SUCCEEDED:
         stdout.print(summary_sentence(run), highlight=False)
-    elif run.status is RunStatus.FAILED:
-        stderr.print(f"run {run.id} [red]failed[/]: {literal(run.error)}")
+    elif run.status is RunStatus.FAILED:  # wrapped at words on a terminal, one line in a log
+        stderr.print(
+            f"run {run.id} [red]failed[/]: {literal(run.error)}", soft_wrap=not stderr.is_terminal
+        )
     elif run.status is RunStatus.CANCELLED:
         stderr.print(f"run {run.id} [yellow]cancelled[/] after {run.steps_done} steps")
     else:

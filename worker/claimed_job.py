@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Set on the log records that say how a job ended (failed, superseded): a worker's log needs
+#: them; a command that ran the job in its own process reports the end itself and leaves them out.
+JOB_OUTCOME = "trainq_job_outcome"
+
 #: How log lines name a job of each kind ("run 3: claimed as attempt 1 by …"); the integration
 #: tests and the chaos harness read these lines.
 _LOG_NAME = JOB_LOG_NAME
@@ -108,10 +112,16 @@ def run_claimed(
         return settle(claimed, outcome)
     except StaleAttemptError:
         # A newer attempt took the job over (our lease expired): its writes win, ours stop here.
-        logger.warning("%s %s: attempt %s was superseded; stopping", name, job_id, claimed.attempt)
+        logger.warning(
+            "%s %s: attempt %s was superseded; stopping",
+            name,
+            job_id,
+            claimed.attempt,
+            extra={JOB_OUTCOME: True},
+        )
         return None
     except DETERMINISTIC_ERRORS as exc:
-        logger.error("%s %s failed: %s", name, job_id, exc)
+        logger.error("%s %s failed: %s", name, job_id, exc, extra={JOB_OUTCOME: True})
         return fail(claimed, str(exc))
     except (LeaseLostInOutageError, DatabaseUnavailableError):
         # The database went away for longer than the lease, or where the job could not wait for

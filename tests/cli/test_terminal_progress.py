@@ -71,3 +71,16 @@ def test_an_embedded_train_in_a_terminal_draws_a_bar_not_plain_log_lines(
     assert BAR_DONE * 10 in screen, screen
     assert "steps (100%)" not in screen, "the plain lines written for logs were printed"
     assert "run 1 succeeded: 600 steps" in screen
+
+
+def test_a_failed_runs_error_breaks_between_words_at_80_columns(tmp_path: Path) -> None:
+    code, screen = run_in_terminal(
+        embedded_env(tmp_path), 80, "train", "--lr", "100", "--l2", "1", "--steps", "300"
+    )
+    assert code == 1, screen
+    lines = screen.replace("\r\n", "\n").split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("run 1 failed: loss became"))
+    said = lines[first : first + 3]
+    # Left to the terminal, the message broke inside "100)" at column 80.
+    assert all(len(line) <= 80 for line in said), said
+    assert said[0].rstrip().endswith("(--lr, now") and said[1].startswith("100), e.g."), said
