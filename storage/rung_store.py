@@ -55,43 +55,17 @@ class RungStore(RepositoryBase):
             InvalidValueError: ``objective`` is not finite, or ``reduction_factor < 2``.
             NotFoundError: no such sweep or run.
         """
-        _check(objective, reduction_factor)
-        lease_end = self._lease_end_sql(lease_ttl_s)
-
-        def decide(session: Session) -> RungDecision:
-            load_sweep(session, sweep_id, for_update=True)  # lock order: sweep, then run
-            fenced_renewal(session, run_id, attempt, lease_end)
-            now = self._server_now(session)
-            earlier = session.get(
-                RungResultRow, (sweep_id, rung_step, run_id), populate_existing=True
-            )
-            others = session.execute(
-                select(RungResultRow.objective, RungResultRow.trial).where(
-                    RungResultRow.sweep_id == sweep_id,
-                    RungResultRow.rung_step == rung_step,
-                    RungResultRow.run_id != run_id,
-                )
-            ).all()
-            if earlier is not None:
-                return RungDecision(earlier.continued, 0, len(others) + 1, first_time=False)
-            decision = _ranked(objective, trial, others, maximize, reduction_factor)
-            continued = decision.continued
-            session.add(
-                RungResultRow(
-                    sweep_id=sweep_id,
-                    rung_step=rung_step,
-                    run_id=run_id,
-                    trial=trial,
-                    objective=float(objective),
-                    continued=continued,
-                    created_at=now,
-                )
-            )
-            return decision
-
-        # Not retried: a retry after a lost commit would report first_time=False (harmless, but
-        # the caller logs it); the decision itself is the stored row either way.
-        return self._db.run(decide)
+        [decision] = self.decide_rungs(
+            sweep_id=sweep_id,
+            rung_step=rung_step,
+            entries=[RungEntry(run_id, attempt, trial, objective)],
+            maximize=maximize,
+            reduction_factor=reduction_factor,
+            lease_ttl_s=lease_ttl_s,
+        )
+        if isinstance(decision, StaleAttemptError):
+            raise decision
+        return decision
 
     def decide_rungs(
         self,
@@ -179,6 +153,8 @@ class RungStore(RepositoryBase):
                     results.append(RungDecision(continued, 0, len(pool), first_time=False))
             return results
 
+        # Not retried: a retry after a lost commit would report first_time=False (harmless, but
+        # the caller logs it); the decisions themselves are the stored rows either way.
         return self._db.run(decide)
 
     def list_rung_results(self, sweep_id: int) -> list[RungResult]:

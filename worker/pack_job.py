@@ -24,12 +24,13 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from storage import Repository, TrainqError
+from storage import TrainqError
 from storage.records import RunRecord, RunStatus
 from worker.config import parse_train_config
 from worker.errors import InvalidConfigError
 from worker.jobs import JobContext, execute_job
 from worker.pack_plan import pack_key
+from worker.resume_point import resume_step
 from worker.rung_cohort import RungCohort
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _pack_of(context: JobContext, run_id: int) -> tuple[int, list[RunRecord]] | 
     if config.pack <= 1:
         return None
     key = pack_key(config)
-    step = _resumes_at(repository, run)
+    step = resume_step(repository, run)
     mates: list[RunRecord] = []
     queued = repository.list_runs(sweep_id=run.sweep_id, statuses=[RunStatus.QUEUED])
     for other in sorted(queued, key=lambda r: r.trial or 0):
@@ -169,20 +170,6 @@ def _pack_of(context: JobContext, run_id: int) -> tuple[int, list[RunRecord]] | 
             shares = pack_key(parse_train_config(other.config)) == key
         except InvalidConfigError:
             continue
-        if shares and _resumes_at(repository, other) == step:
+        if shares and resume_step(repository, other) == step:
             mates.append(other)
     return (config.pack, mates) if mates else None
-
-
-def _resumes_at(repository: Repository, run: RunRecord) -> int:
-    """The step ``run`` trains from: its newest checkpoint's (0 when it never trained).
-
-    Only trials at the same step share batches, so a trial taken over at a checkpoint is packed
-    with trials at that step, not with fresh ones (which a pack would train first, one group
-    after the other, gaining nothing): the packs after a takeover are then those of a sweep never
-    interrupted, and so are the rung decisions they take together (``worker.rung_cohort``).
-    """
-    if run.steps_done == 0:
-        return 0
-    checkpoints = repository.list_checkpoints(run.id)
-    return checkpoints[-1].step if checkpoints else 0

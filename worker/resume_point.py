@@ -12,9 +12,23 @@ import logging
 
 from storage import Repository
 from storage.errors import CheckpointNotFoundError, WeightsChecksumError, WeightsCorruptError
-from storage.records import Checkpoint
+from storage.records import Checkpoint, RunRecord
 
 logger = logging.getLogger(__name__)
+
+
+def resume_step(repository: Repository, run: RunRecord) -> int:
+    """The step ``run`` trains from next: its newest checkpoint's (0 when it never trained),
+    read without loading any weights (a damaged one found later only moves it back).
+
+    A packed trial's mates must resume from the same step (``worker.pack_job``): so a trial taken
+    over at a checkpoint packs with trials at that step, not with fresh ones, and the packs after
+    a takeover are those of a sweep never interrupted.
+    """
+    if run.steps_done == 0:
+        return 0
+    checkpoints = repository.list_checkpoints(run.id)
+    return checkpoints[-1].step if checkpoints else 0
 
 
 def newest_intact_checkpoint(repository: Repository, run_id: int) -> Checkpoint | None:
