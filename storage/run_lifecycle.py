@@ -412,6 +412,9 @@ def _claim_statement(
             lease_owner=owner,
             lease_expires_at=expires,
             worker_host=worker_host,
+            # Where this attempt trains is known at its first chunk (``record_chunk``); until
+            # then the job must not show where the last attempt trained.
+            device=None,
             # The first attempt's start is the job's start.
             started_at=func.coalesce(table.started_at, literal(now, UTCDateTime())),
         )

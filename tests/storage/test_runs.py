@@ -17,7 +17,7 @@ from storage import (
 )
 from storage.errors import EvaluationJobNotFoundError
 from storage.validation import MAX_SEED
-from tests.storage.support import LEASE_TTL_S, FakeClock, claim, new_eval_job, new_run
+from tests.storage.support import LEASE_TTL_S, FakeClock, chunk, claim, new_eval_job, new_run
 
 
 def test_a_new_run_is_queued_at_attempt_zero_with_everything_it_was_given(
@@ -204,6 +204,19 @@ def test_finish_run_stores_summary_error_device_and_clears_the_lease(
     # JSON has no NaN: non-finite summary values are stored as null, by design.
     assert finished.summary == {"final_loss": None, "steps_per_s": 1234.5, "history": [1.0, None]}
     assert repo.get_run(run.id) == finished
+
+
+def test_a_run_taken_over_shows_no_device_until_its_new_attempt_says_where_it_trains(
+    repo: Repository, clock: FakeClock
+) -> None:
+    first = claim(repo, new_run(repo).id, owner="worker-1")
+    repo.record_chunk(first.id, 1, chunk(1, 100), lease_ttl_s=LEASE_TTL_S, device="GPU:0 (H100)")
+    assert repo.get_run(first.id).device == "GPU:0 (H100)"
+    clock.advance(LEASE_TTL_S + 1)  # the worker died; another takes the run over
+    second = claim(repo, first.id, owner="worker-2")
+    assert (second.attempt, second.device) == (2, None)  # not where attempt 1 trained
+    repo.record_chunk(second.id, 2, chunk(101, 100), lease_ttl_s=LEASE_TTL_S, device="CPU:0")
+    assert repo.get_run(first.id).device == "CPU:0"
 
 
 def test_finishing_twice_with_the_same_attempt_and_status_is_harmless(repo: Repository) -> None:
