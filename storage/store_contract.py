@@ -419,9 +419,13 @@ class SweepOperations(Protocol):
         """One sweep by id."""
 
     def list_sweeps(
-        self, *, limit: int | None = None, archived: bool | None = False
+        self, *, limit: int | None = None, archived: bool | None = False, offset: int = 0
     ) -> list[SweepRecord]:
-        """Sweeps, newest first (``archived`` False: those not archived; None: all)."""
+        """Sweeps, newest first (``archived`` False: those not archived; None: all), from the
+        ``offset``-th on."""
+
+    def count_sweeps(self, *, archived: bool | None = False) -> int:
+        """How many sweeps ``list_sweeps`` would list without a limit."""
 
     def list_sweep_trials(self, sweep_id: int) -> list[SweepTrial]:
         """A sweep's planned trials by number, started or not."""

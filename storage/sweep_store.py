@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.dataset_refs import data_sha256_of
@@ -104,7 +104,7 @@ class SweepStore(RepositoryBase):
         )
 
     def list_sweeps(
-        self, *, limit: int | None = None, archived: bool | None = False
+        self, *, limit: int | None = None, archived: bool | None = False, offset: int = 0
     ) -> list[SweepRecord]:
         """Sweeps, newest first.
 
@@ -112,20 +112,27 @@ class SweepStore(RepositoryBase):
             limit: at most this many.
             archived: False (the default): only sweeps not archived; True: only archived
                 ones; None: both.
+            offset: skip this many first (a page of a listing).
         """
-        statement = select(SweepRow).order_by(SweepRow.id.desc())
-        if archived is not None:
-            archived_at = SweepRow.archived_at
-            statement = statement.where(
-                archived_at.is_not(None) if archived else archived_at.is_(None)
-            )
+        statement = _archived(select(SweepRow), archived).order_by(SweepRow.id.desc())
         if limit is not None:
             statement = statement.limit(max(limit, 0))
+        if offset > 0:
+            statement = statement.offset(offset)
 
         def read(session: Session) -> list[SweepRecord]:
             return [sweep_to_record(row) for row in session.scalars(statement)]
 
         return self._db.run(read, readonly=True, idempotent=True)
+
+    def count_sweeps(self, *, archived: bool | None = False) -> int:
+        """How many sweeps ``list_sweeps`` would list without a limit (none is loaded)."""
+        statement = _archived(select(func.count()).select_from(SweepRow), archived)
+
+        def count(session: Session) -> int:
+            return int(session.scalar(statement) or 0)
+
+        return self._db.run(count, readonly=True, idempotent=True)
 
     def list_sweep_trials(self, sweep_id: int) -> list[SweepTrial]:
         """A sweep's planned trials by number, started or not.
@@ -236,3 +243,11 @@ class SweepStore(RepositoryBase):
             return sweep_to_record(sweep)
 
         return self._db.run(cancel, idempotent=True)
+
+
+def _archived(statement: Select[Any], archived: bool | None) -> Select[Any]:
+    """``statement`` over sweeps, kept to the archived ones (True), the others (False) or all."""
+    if archived is None:
+        return statement
+    archived_at = SweepRow.archived_at
+    return statement.where(archived_at.is_not(None) if archived else archived_at.is_(None))

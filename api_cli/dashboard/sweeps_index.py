@@ -24,17 +24,19 @@ def sweeps_index(
 ) -> dict[str, Any]:
     """The sweeps of page ``page`` (1-based), newest first, and the paging; archived sweeps
     as ``archived`` says (a key of ``ARCHIVED_CHOICES``: hidden, shown, or only them)."""
-    sweeps = repository.list_sweeps(archived=ARCHIVED_CHOICES[archived])
-    pages = max(1, math.ceil(len(sweeps) / SWEEPS_PER_PAGE))
-    shown = sweeps[(page - 1) * SWEEPS_PER_PAGE : page * SWEEPS_PER_PAGE]
+    which = ARCHIVED_CHOICES[archived]
+    total = repository.count_sweeps(archived=which)  # counted, not loaded: only a page is
+    shown = repository.list_sweeps(
+        limit=SWEEPS_PER_PAGE, offset=(page - 1) * SWEEPS_PER_PAGE, archived=which
+    )
     return {
         "rows": [_row(sweep_report(repository, sweep.id), now) for sweep in shown],
-        "total": len(sweeps),
+        "total": total,
         "page": page,
-        "pages": pages,
+        "pages": max(1, math.ceil(total / SWEEPS_PER_PAGE)),
         "archived": archived,
         # How many the default view leaves out, so that it can say so.
-        "hidden": len(repository.list_sweeps(archived=True)) if archived == "" else 0,
+        "hidden": repository.count_sweeps(archived=True) if archived == "" else 0,
     }
 
 

@@ -254,6 +254,19 @@ def test_a_sweep_is_archived_and_unarchived_with_its_trials(repo: Repository) ->
     assert len(repo.list_runs()) == 3
 
 
+def test_sweeps_are_counted_and_paged_without_loading_the_rest(repo: Repository) -> None:
+    archived, _ = finished_sweep(repo)
+    repo.archive_sweep(archived)
+    others = [finished_sweep(repo)[0] for _ in range(4)]
+    assert repo.count_sweeps() == 4 and repo.count_sweeps(archived=True) == 1
+    assert repo.count_sweeps(archived=None) == 5
+    newest_first = others[::-1]
+    assert [s.id for s in repo.list_sweeps(limit=2, offset=1)] == newest_first[1:3]
+    assert [s.id for s in repo.list_sweeps(limit=2, offset=3)] == newest_first[3:]
+    assert repo.list_sweeps(limit=2, offset=4) == []
+    assert [s.id for s in repo.list_sweeps(offset=4, archived=None)] == [archived]
+
+
 def test_a_running_sweep_is_neither_archived_nor_deleted(repo: Repository) -> None:
     sweep = repo.create_sweep(
         name=None, spec={}, trials=planned(2), max_concurrent=1, max_attempts=2
