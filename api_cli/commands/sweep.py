@@ -287,9 +287,10 @@ def _print_summary(report: SweepReport) -> None:
     if best is None:
         stdout.print("no trial has a validation result yet")
         return
-    stdout.print(
+    stdout.print(  # the parameters run long: broken between words on a terminal, one line piped
         f"best: trial {best.trial}, run {best.run_id}, {report.spec.objective.value} "
-        f"{format_cell(best.objective)}  ({literal(format_cell(best.params))})"
+        f"{format_cell(best.objective)}  ({literal(format_cell(best.params))})",
+        soft_wrap=not stdout.is_terminal,
     )
 
 

@@ -84,3 +84,21 @@ def test_a_failed_runs_error_breaks_between_words_at_80_columns(tmp_path: Path) 
     # Left to the terminal, the message broke inside "100)" at column 80.
     assert all(len(line) <= 80 for line in said), said
     assert said[0].rstrip().endswith("(--lr, now") and said[1].startswith("100), e.g."), said
+
+
+def test_a_sweeps_best_trial_breaks_between_words_at_80_columns(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "name: wide\nmethod: grid\nseed: 2\nval_size: 1000\nparameters:\n"
+        "  lr: {values: [0.0123456, 0.0234567]}\n  momentum: {value: 0.9}\n"
+        "  l2: {value: 0.0001}\n  schedule: {value: cosine}\n  init: {value: zeros}\n"
+        "  steps: {value: 200}\n"
+    )
+    code, screen = run_in_terminal(embedded_env(tmp_path), 80, "sweep", "start", str(sweep))
+    assert code == 0, screen
+    lines = screen.replace("\r\n", "\n").split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("best: trial"))
+    said = lines[first : first + 2]
+    # Left to the terminal, the line broke inside "schedule=cosine" at column 80.
+    assert all(len(line) <= 80 for line in said), said
+    assert said[0].rstrip().endswith(",") and "steps=200)" in said[1], said
