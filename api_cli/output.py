@@ -232,7 +232,15 @@ def print_table(
     narrowest = sum(widths) + 2 * (len(widths) - 1)
     if narrowest > console.width:
         table.width = narrowest
-    console.print(table, crop=False)
+    if console.is_terminal:
+        console.print(table, crop=False)
+        return
+    # Piped, every row would be padded with spaces to the widest one (a long summary value
+    # padded `trainq runs show | cat` to 89 columns: a blank line after each row at 80).
+    with console.capture() as captured:
+        console.print(table, crop=False)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    sys.stdout.flush()
 
 
 def cell_text(value: Any) -> Text:

@@ -96,6 +96,16 @@ def test_piped_tables_are_never_cut(trainq: Trainq, stored: dict[str, int]) -> N
     assert "sweep=lr-momentum-grid, owner=someone" in listing
 
 
+def test_piped_tables_end_their_lines_at_their_last_character(
+    trainq: Trainq, stored: dict[str, int]
+) -> None:
+    # Padded to the widest row (a long summary value), `runs show | cat` at 80 columns showed
+    # a blank line after every row.
+    for args in (("runs", "list"), ("runs", "show", str(stored["long"]))):
+        lines = trainq(*args).stdout.splitlines()
+        assert len(lines) > 3 and not [line for line in lines if line != line.rstrip()], args
+
+
 def test_runs_show_piped_puts_every_hyperparameter_on_its_own_line_in_config_order(
     trainq: Trainq, stored: dict[str, int]
 ) -> None:
