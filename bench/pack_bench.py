@@ -32,6 +32,7 @@ Run::
     python -m bench.pack_bench                 # K = 1..256, 3 rounds of ~2 s per way (~3 min)
     python -m bench.pack_bench --quick         # 1 round of ~0.3 s per way, 100-step calls
     python -m bench.pack_bench --json
+    python -m bench.pack_bench --intra-op-threads 2 --memory-pack 0   # each product on 2 threads
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _load() -> float:
 class Bench:
     """The compiled functions, data and precomputed inputs of one shape, warm."""
 
-    def __init__(self, call_steps: int) -> None:
+    def __init__(self, call_steps: int, intra_op_threads: int = 1) -> None:
         from worker.data import load_fashion_mnist
         from worker.training.batches import batch_indices
         from worker.training.runtime import (
@@ -76,7 +77,8 @@ class Bench:
         )
         from worker.training_data import training_data
 
-        configure_tensorflow()  # as trainq: one intra-op thread, determinism
+        # As trainq: one intra-op thread (unless asked), determinism.
+        configure_tensorflow(intra_op_threads=intra_op_threads)
         from worker.config import Device
 
         self.device = resolve_device(Device.CPU)
@@ -212,9 +214,11 @@ def _timed(call: Callable[[], int], seconds: float) -> float:
             return done / elapsed
 
 
-def measure(widths: tuple[int, ...], call_steps: int, seconds: float, rounds: int) -> Any:
+def measure(
+    widths: tuple[int, ...], call_steps: int, seconds: float, rounds: int, intra_op_threads: int = 1
+) -> Any:
     """Every way at every width, ``rounds`` times, alternating the order per round."""
-    bench = Bench(call_steps)
+    bench = Bench(call_steps, intra_op_threads)
     rows = []
     for k in widths:
         ways = {"packed": bench.packed(k), "unpacked": bench.unpacked(k), "bound": bench.bound(k)}
@@ -344,6 +348,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--memory-pack", type=int, default=256, help="0: skip the memory figure")
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=1,
+        help="TensorFlow's threads inside one op (trainq uses 1; 2 splits each product over 2 "
+        "cores: the figures are then no longer one core's)",
+    )
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     chunk_steps = options.chunk_steps or (100 if options.quick else 500)
@@ -355,14 +366,14 @@ def main() -> None:
     widths = tuple(int(w) for w in options.widths.split(","))
     figures: dict[str, Any] = {
         "threads": {
-            "tensorflow_intra_op": 1,
+            "tensorflow_intra_op": options.intra_op_threads,
             "tensorflow_inter_op": 1,
             "numpy": os.environ["OPENBLAS_NUM_THREADS"],
         },
         "steps_per_call": chunk_steps,
         "seconds_per_way": seconds,
         "rounds": rounds,
-        "widths": measure(widths, chunk_steps, seconds, rounds),
+        "widths": measure(widths, chunk_steps, seconds, rounds, options.intra_op_threads),
     }
     if options.memory_pack:
         load_before = _load()
@@ -373,7 +384,7 @@ def main() -> None:
         print(json.dumps(figures, indent=2))
         return
     print(
-        f"trial-steps/s, one core each (TF 1 intra-op thread, NumPy 1 thread), "
+        f"trial-steps/s (TF {options.intra_op_threads} intra-op thread(s), NumPy 1 thread), "
         f"{chunk_steps} steps per call, median of {rounds} rounds of {seconds:g} s per way"
     )
     for row in figures["widths"]:
