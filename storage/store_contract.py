@@ -421,8 +421,7 @@ class SweepOperations(Protocol):
     def list_sweeps(
         self, *, limit: int | None = None, archived: bool | None = False, offset: int = 0
     ) -> list[SweepRecord]:
-        """Sweeps, newest first (``archived`` False: those not archived; None: all), from the
-        ``offset``-th on."""
+        """Sweeps, newest first, past ``offset`` (``archived`` False: not archived; None: all)."""
 
     def count_sweeps(self, *, archived: bool | None = False) -> int:
         """How many sweeps ``list_sweeps`` would list without a limit."""

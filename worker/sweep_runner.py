@@ -60,13 +60,17 @@ def run_sweep_here(
         if not waiting:
             break
         ran = False
+        taken: set[int] = set()  # trials a pack took along: not claimed again in this pass
         for run in sorted(waiting, key=lambda r: r.trial or 0):
             if context.hand_back_requested():
                 break
+            if run.id in taken:
+                continue
             packed = execute_training(context, run.id)  # with its QUEUED pack-mates
             for outcome in (packed.run, *packed.mates):
                 if outcome is not None:
                     ran = True
+                    taken.add(outcome.id)
                     if on_trial_end is not None and outcome.status.terminal:
                         on_trial_end(outcome)
         if not ran:  # only trials owned by a live process elsewhere: nothing to do here

@@ -13,6 +13,7 @@ from storage import Database, Repository, RunRecord, RunStatus, Settings
 from worker.jobs import JobContext
 from worker.pack_job import execute_training
 from worker.sweep_file import parse_sweep_text
+from worker.sweep_runner import run_sweep_here
 from worker.sweeps import submit_sweep
 
 SWEEP = """
@@ -82,3 +83,29 @@ def test_a_job_whose_trial_another_pack_took_is_a_no_op(tmp_path: Path) -> None:
     # Nothing else was claimed for a pack that never formed.
     queued = repository.list_runs(statuses=[RunStatus.QUEUED])
     assert sorted(run.id for run in queued) == ids[1:]
+
+
+class CountingRepository(Repository):
+    """The real repository, counting the claims tried."""
+
+    claims = 0
+
+    def claim_run(self, *args: Any, **kwargs: Any) -> RunRecord | None:
+        self.claims += 1
+        return super().claim_run(*args, **kwargs)
+
+
+def test_an_embedded_sweep_claims_each_trial_once_never_again_after_its_pack(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'trainq.db'}")
+    database.ensure_schema(auto_upgrade=True)
+    repository = CountingRepository(database)
+    sweep = submit_sweep(repository, parse_sweep_text(SWEEP), max_attempts=3)
+    ended = run_sweep_here(context(repository, tmp_path, "embedded"), sweep.id)
+    assert ended.status.value == "succeeded"
+    runs = repository.list_runs(sweep_id=sweep.id)
+    assert len(runs) == 8 and all(run.attempt == 1 for run in runs)
+    # Packs of 3, 3 and 2: one claim per trial. The loop used to try each pack-mate again
+    # after its pack had trained it (a no-op claim each: 13 in all).
+    assert repository.claims == 8
