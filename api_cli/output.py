@@ -260,6 +260,11 @@ def say(message: str) -> None:
     stderr.print(message, soft_wrap=not stderr.is_terminal, highlight=False)
 
 
+def tell(message: str, *, highlight: bool = False) -> None:
+    """Print a sentence for people on stdout: wrapped at words on a terminal, one line piped."""
+    stdout.print(message, highlight=highlight, soft_wrap=not stdout.is_terminal)
+
+
 def format_cell(value: Any) -> str:
     """A short human form of a cell value, on one line, control characters shown as escapes."""
     if value is None:

@@ -33,6 +33,7 @@ from api_cli.output import (
     print_table,
     stderr,
     stdout,
+    tell,
 )
 from api_cli.state import STATE
 from worker.errors import InvalidConfigError
@@ -122,7 +123,7 @@ def add(
     for line in added_lines(
         added.version, created=added.created, seconds=time.monotonic() - started
     ):
-        stdout.print(literal(line), highlight=False, soft_wrap=not stdout.is_terminal)
+        tell(literal(line))
 
 
 @app.command("list")
@@ -213,12 +214,10 @@ def remove(
         return
     stdout.print(f"removed {version.label} ({version.short_hash})", highlight=False)
     if usage.run_ids:
-        stdout.print(
+        tell(
             f"runs {', '.join(map(str, usage.run_ids[:12]))}"
             f"{' and more' if len(usage.run_ids) > 12 else ''} keep their rows and results, "
-            "but can no longer be resumed, evaluated or predicted",
-            highlight=False,
-            soft_wrap=not stdout.is_terminal,
+            "but can no longer be resumed, evaluated or predicted"
         )
 
 

@@ -19,6 +19,7 @@ from api_cli.output import (
     print_json,
     print_table,
     stdout,
+    tell,
 )
 
 if TYPE_CHECKING:
@@ -190,12 +191,10 @@ def vacuum() -> None:
 
 
 def _print_report(report: IntegrityReport) -> None:
-    stdout.print(
+    tell(
         f"{literal(report.database)}: file {report.file_check}; "
         f"{report.weights_checked} weight blobs and {report.metric_chunks_checked} metric "
-        "chunks checked",
-        highlight=False,
-        soft_wrap=not stdout.is_terminal,  # at words on a terminal, one line in a log
+        "chunks checked"
     )
     if report.healthy:
         stdout.print("[green]no problems found[/]")

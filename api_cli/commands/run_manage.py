@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api_cli.options import checked_option
-from api_cli.output import literal, print_json, stdout
+from api_cli.output import literal, print_json, tell
 from api_cli.removal import VacuumOption, YesOption
 from api_cli.state import STATE
 from storage.errors import InvalidValueError
@@ -194,7 +194,7 @@ def _report(run: RunRecord, sentence: str, json_output: bool) -> None:
     if json_output:
         print_json(run_dict(run))
     else:
-        stdout.print(sentence, highlight=False, soft_wrap=not stdout.is_terminal)
+        tell(sentence)
 
 
 def _report_many(runs: list[RunRecord], sentence: str, json_output: bool) -> None:
@@ -203,7 +203,7 @@ def _report_many(runs: list[RunRecord], sentence: str, json_output: bool) -> Non
     if json_output:
         print_json([run_dict(run) for run in runs])
     else:
-        stdout.print(sentence, highlight=False, soft_wrap=not stdout.is_terminal)
+        tell(sentence)
 
 
 def _tags_text(run: RunRecord) -> str:

@@ -22,6 +22,7 @@ from api_cli.output import (
     print_json,
     print_table,
     stdout,
+    tell,
 )
 from api_cli.state import STATE
 from api_cli.views import (
@@ -169,9 +170,7 @@ def list_runs(
         filters += [f"--sweep {sweep}"] if sweep is not None else []
         filters += [f"--data {data}"] if data is not None else []
         filters += ["--archived"] if archived else []
-        stdout.print(
-            _nothing_listed(kind, filters), highlight=False, soft_wrap=not stdout.is_terminal
-        )
+        tell(_nothing_listed(kind, filters))
     else:
         from api_cli.stranded import dead_owners, stranded_sentence
 
@@ -182,7 +181,7 @@ def list_runs(
         for run_id, pid in gone.items():
             stdout.print(f"* {stranded_sentence(run_id, pid)}", highlight=False)
         if any(is_pruned(run) for run in runs):
-            stdout.print(PRUNED_NOTE, highlight=False, soft_wrap=not stdout.is_terminal)
+            tell(PRUNED_NOTE)
         if page is not None:
             _say_which_page(len(runs), offset, page.total)
         elif not every and len(runs) == limit:

@@ -24,6 +24,7 @@ from api_cli.output import (
     print_json,
     print_table,
     stdout,
+    tell,
 )
 from api_cli.state import STATE
 from storage.validation import MAX_ID
@@ -287,10 +288,10 @@ def _print_summary(report: SweepReport) -> None:
     if best is None:
         stdout.print("no trial has a validation result yet")
         return
-    stdout.print(  # the parameters run long: broken between words on a terminal, one line piped
+    tell(  # the parameters run long: broken between words on a terminal, one line piped
         f"best: trial {best.trial}, run {best.run_id}, {report.spec.objective.value} "
         f"{format_cell(best.objective)}  ({literal(format_cell(best.params))})",
-        soft_wrap=not stdout.is_terminal,
+        highlight=True,
     )
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api_cli.output import print_json, stdout
+from api_cli.output import print_json, tell
 from api_cli.removal import VacuumOption, YesOption
 from api_cli.state import STATE
 from storage.validation import MAX_ID
@@ -90,4 +90,4 @@ def _report(sweep: SweepRecord, sentence: str, json_output: bool) -> None:
             }
         )
     else:
-        stdout.print(sentence, highlight=False, soft_wrap=not stdout.is_terminal)
+        tell(sentence)
