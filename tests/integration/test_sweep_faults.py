@@ -48,8 +48,10 @@ def wait_for_sweep(repository: Repository, sweep_id: int, timeout_s: float) -> N
 
 def owned_by(worker_pid: int, run: RunRecord) -> bool:
     """Whether ``run``'s lease is held by a job process of the worker whose main pid is given."""
+    if not run.lease_owner:
+        return False
     children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
-    return str(run.lease_owner).split(":")[1] in children
+    return run.lease_owner.split(":")[1] in children
 
 
 def report(cluster: Cluster, sweep_id: int) -> dict[str, object]:
@@ -63,20 +65,22 @@ def test_a_sweep_survives_a_killed_worker_and_picks_the_same_best_trial(
 ) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(SWEEP)
-    first = cluster.start_worker(worker_command())
-    cluster.start_worker(worker_command())
+    workers = [cluster.start_worker(worker_command()) for _ in range(2)]
     repository = cluster.repository()
     sweep_id = start_sweep(cluster, path)
+    # Whichever worker holds a trial past step 1,500 is killed: which worker claims which trial
+    # (and whether one claims both in a pack) depends on timing, so waiting for a given worker's
+    # trial could wait for one it never gets.
     deadline = time.monotonic() + 180
-    victim = None
-    while victim is None:
-        assert time.monotonic() < deadline, "no trial of the first worker got past step 1,500"
+    victim = owner = None
+    while victim is None or owner is None:
+        assert time.monotonic() < deadline, "no running trial got past step 1,500"
         running = repository.list_runs(sweep_id=sweep_id, statuses=[RunStatus.RUNNING])
-        victim = next(
-            (r for r in running if r.steps_done >= 1500 and owned_by(first.process.pid, r)), None
-        )
+        victim = next((r for r in running if r.steps_done >= 1500), None)
+        if victim is not None:
+            owner = next((w for w in workers if owned_by(w.process.pid, victim)), None)
         time.sleep(0.02)
-    first.kill()
+    owner.kill()
     wait_for_sweep(repository, sweep_id, timeout_s=300)
 
     runs = repository.list_runs(sweep_id=sweep_id)
