@@ -23,12 +23,12 @@ import contextlib
 import functools
 import logging
 import os
-import select
 import sys
 from typing import TYPE_CHECKING, NoReturn, cast
 
 import typer
 
+from api_cli.closed_output import closed_pipes_to_devnull
 from api_cli.exit_codes import ExitCode
 from api_cli.output import literal
 from api_cli.progress import progress_console, wait_for_run
@@ -141,7 +141,7 @@ def output_closed(state: AppState, handle: JobHandle) -> NoReturn:
     Raises:
         typer.Exit: with ``ExitCode.OUTPUT_CLOSED``.
     """
-    _closed_pipes_to_devnull()  # what is still buffered, and everything printed from here on
+    closed_pipes_to_devnull()  # what is still buffered, and everything printed from here on
     if handle.in_this_process and not handle.finished():
         job = cast("InProcessJob", handle)
         job.hand_back.set()
@@ -162,23 +162,6 @@ def output_closed(state: AppState, handle: JobHandle) -> NoReturn:
                     f"`trainq resume {run.id}`[/]"
                 )
     raise typer.Exit(ExitCode.OUTPUT_CLOSED)
-
-
-def _closed_pipes_to_devnull() -> None:
-    """Point stdout and stderr at /dev/null where they are pipes with no reader left, so that no
-    later write (Python's own flush at exit included) fails again."""
-    for stream in (sys.__stdout__, sys.__stderr__):
-        try:
-            descriptor = stream.fileno() if stream is not None else -1
-            poller = select.poll()
-            poller.register(descriptor, select.POLLOUT)
-            closed = any(events & select.POLLERR for _, events in poller.poll(0))
-        except (OSError, ValueError):  # no descriptor (a test runner's stream)
-            continue
-        if closed:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, descriptor)
-            os.close(devnull)
 
 
 def _tell(message: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from api_cli.closed_output import OutputClosedGroup
 from api_cli.commands import (
     cancel,
     compare,
@@ -34,6 +35,7 @@ from api_cli.output import say, stderr
 from api_cli.state import STATE
 
 app = TrainqTyper(
+    cls=OutputClosedGroup,
     name="trainq",
     help="trainq: a training queue for the Fashion-MNIST logistic regression.\n\n"
     "Embedded by default (jobs run in this process, SQLite under TRAINQ_HOME); set "

@@ -92,3 +92,22 @@ def test_a_run_whose_process_died_here_is_shown_with_the_command_that_resumes_it
     assert advice in trainq_in(tmp_path, "status").stdout
     report = json.loads(trainq_in(tmp_path, "status", "--json").stdout)
     assert report["database"]["runs_whose_process_is_gone"] == {str(run.id): dead.pid}
+
+
+@pytest.mark.parametrize("command", ["metrics 1 --format csv", "runs list --format json"])
+def test_a_listing_whose_reader_went_away_exits_141_without_a_word(
+    tmp_path: Path, command: str
+) -> None:
+    assert trainq_in(tmp_path, "train", "--steps", "300").returncode == 0
+    # `true` exits before trainq has started: its first write finds no reader. Typer alone
+    # exited 1, silently: to a script, a failure.
+    result = subprocess.run(
+        ["bash", "-c", f'{sys.executable} -m api_cli {command} | true; echo "${{PIPESTATUS[0]}}"'],
+        env=embedded_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.stdout.split() == [str(OUTPUT_CLOSED)]
+    assert result.stderr == ""
