@@ -37,7 +37,8 @@ from api_cli.state import STATE
 app = TrainqTyper(
     cls=OutputClosedGroup,
     name="trainq",
-    help="trainq: a training queue for the Fashion-MNIST logistic regression.\n\n"
+    help="trainq: a training queue for the seed's logistic regression, on Fashion-MNIST or on "
+    "a dataset of your own (`trainq data`).\n\n"
     "Embedded by default (jobs run in this process, SQLite under TRAINQ_HOME); set "
     "TRAINQ_BROKER_URL and TRAINQ_DATABASE_URL to use a cluster of `trainq worker` processes.",
     no_args_is_help=True,

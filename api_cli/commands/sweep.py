@@ -58,10 +58,10 @@ def start(
 ) -> None:
     """Validate a sweep file, store the sweep and its trials, and start them.
 
-    Embedded, the trials run here one after another (Ctrl-C stops at the next
-    chunk and keeps the sweep resumable: `trainq sweep resume ID`); in a
-    cluster they are queued for workers, at most max_concurrent at once.
-    Prints the sweep id.
+    Embedded, the trials run here, side by side in packs (the file's pack key)
+    or one after another (Ctrl-C stops at the next chunk and keeps the sweep
+    resumable: `trainq sweep resume ID`); in a cluster they are queued for
+    workers, at most max_concurrent at once. Prints the sweep id.
 
     A small sweep file (every key, with its default: docs/sweep-file.md in trainq's source):
 
