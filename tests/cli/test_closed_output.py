@@ -21,11 +21,10 @@ pytestmark = pytest.mark.slow
 OUTPUT_CLOSED = 141
 
 
-def in_a_pipeline(home: Path, pipeline: str) -> list[int]:
-    """Run `trainq ... | reader` in bash and return every command's exit code."""
-    command = f"{pipeline.replace('trainq', f'{sys.executable} -m api_cli', 1)}; "
-    command += 'echo "${PIPESTATUS[@]}"'
-    result = subprocess.run(
+def in_bash(home: Path, pipeline: str) -> subprocess.CompletedProcess[str]:
+    """Run ``pipeline`` (`trainq ... | reader`) in bash, with this checkout's trainq, embedded."""
+    command = pipeline.replace("trainq", f"{sys.executable} -m api_cli", 1)
+    return subprocess.run(
         ["bash", "-c", command],
         env=embedded_env(home),
         capture_output=True,
@@ -33,6 +32,11 @@ def in_a_pipeline(home: Path, pipeline: str) -> list[int]:
         timeout=300,
         check=False,
     )
+
+
+def in_a_pipeline(home: Path, pipeline: str) -> list[int]:
+    """Run `trainq ... | reader` in bash and return every command's exit code."""
+    result = in_bash(home, f'{pipeline}; echo "${{PIPESTATUS[@]}}"')
     return [int(code) for code in result.stdout.split()[-2:]]
 
 
@@ -57,14 +61,7 @@ def test_a_train_whose_reader_went_away_hands_its_run_back_with_a_checkpoint(
 
 
 def test_a_train_whose_stdout_closed_at_once_says_how_to_resume_on_stderr(tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["bash", "-c", f"{sys.executable} -m api_cli train --steps 50000 | tail -c 0"],
-        env=embedded_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = in_bash(tmp_path, "trainq train --steps 50000 | tail -c 0")
     assert "continue it with `trainq resume 1`" in result.stderr
     assert repository_in(tmp_path).get_run(1).status is RunStatus.QUEUED
 
@@ -101,13 +98,6 @@ def test_a_listing_whose_reader_went_away_exits_141_without_a_word(
     assert trainq_in(tmp_path, "train", "--steps", "300").returncode == 0
     # `true` exits before trainq has started: its first write finds no reader. Typer alone
     # exited 1, silently: to a script, a failure.
-    result = subprocess.run(
-        ["bash", "-c", f'{sys.executable} -m api_cli {command} | true; echo "${{PIPESTATUS[0]}}"'],
-        env=embedded_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = in_bash(tmp_path, f'trainq {command} | true; echo "${{PIPESTATUS[0]}}"')
     assert result.stdout.split() == [str(OUTPUT_CLOSED)]
     assert result.stderr == ""
