@@ -311,13 +311,15 @@ def test_a_pack_narrows_where_its_schedule_says_and_each_run_keeps_its_numbers(
     assert_same_arrays(weights(resumed), weights(members[2].result))
 
 
-def test_the_narrowing_follows_the_rungs_in_powers_of_two() -> None:
+def test_the_narrowing_follows_the_rungs_in_powers_of_two_then_multiples_of_8() -> None:
     from worker.pack_plan import narrowing
 
-    # 64 decided together keep 21, then 7, then 2: packs of 32, 8, then trials alone (a pack of
-    # 2 is slower than its two trials one after the other).
-    assert narrowing(64, [1000, 3000, 9000], 3) == ((1000, 32), (3000, 8), (9000, 1))
+    # 64 decided together keep 21, then 7, then 2: packs of 24 (not 32: 11 parked seats would
+    # cost a third of every product), 8, then trials alone (a pack of 2 is slower than its two
+    # trials one after the other).
+    assert narrowing(64, [1000, 3000, 9000], 3) == ((1000, 24), (3000, 8), (9000, 1))
     assert narrowing(32, [1000, 3000, 9000], 3) == ((1000, 16), (3000, 4), (9000, 1))
+    assert narrowing(128, [100, 200], 3) == ((100, 48), (200, 16))  # keeps 42, then 14
     assert narrowing(12, [100, 200], 2) == ((100, 8), (200, 4))
     assert narrowing(4, [100, 200], 2) == ((100, 1),)
     assert narrowing(2, [100], 4) == ((100, 1),)
