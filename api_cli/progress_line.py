@@ -68,7 +68,7 @@ def plain_line(snapshot: Snapshot) -> str:
         _count(snapshot) + _percent(snapshot),
         _metrics(snapshot, short=False),
         _rate(snapshot, short=False),
-        f"elapsed {_clock(snapshot.elapsed_s)}",
+        f"elapsed {clock(snapshot.elapsed_s)}",
         _eta(snapshot, short=False),
     ]
     return "  ".join(part for part in parts if part)
@@ -83,7 +83,7 @@ def _layouts(snapshot: Snapshot) -> list[tuple[list[str], bool]]:
         count,
         _metrics(snapshot, short=False),
         _rate(snapshot, short=False),
-        _clock(snapshot.elapsed_s),
+        clock(snapshot.elapsed_s),
         _eta(snapshot, short=False),
     ]
     short_metrics = _metrics(snapshot, short=True)
@@ -149,10 +149,10 @@ def _rate(snapshot: Snapshot, *, short: bool) -> str:
 def _eta(snapshot: Snapshot, *, short: bool) -> str:
     if snapshot.eta_s is None or snapshot.final:
         return ""
-    return f"{'eta' if short else 'ETA'} {_clock(snapshot.eta_s)}"
+    return f"{'eta' if short else 'ETA'} {clock(snapshot.eta_s)}"
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     """``75`` → ``"1:15"``, ``3700`` → ``"1:01:40"``."""
     whole = max(0, round(seconds))
     hours, rest = divmod(whole, 3600)

@@ -9,6 +9,11 @@ interrupted. Ctrl-C keeps the work, as it does for ``trainq train`` (``api_cli/e
 - a second hands the trial back at once (it resumes from its newest checkpoint).
 
 ``trainq sweep cancel ID`` is the way to cancel a sweep.
+
+Embedded or on workers, what is shown is read from the database by the main thread
+(:class:`SweepLines`): a line per trial as it ends, so that the trials a pack prunes at a rung
+show then, not when the whole pack is done, and a line on how the sweep stands after every
+:data:`STANDING_EVERY_S` without one, so that a pack training for minutes is never silent.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
 
 from api_cli.exit_codes import ExitCode
-from api_cli.output import literal, stderr
+from api_cli.output import literal, say, stderr
+from api_cli.progress_line import clock
 from api_cli.state import STATE
 from storage.errors import StaleAttemptError, StorageError
 
@@ -32,6 +39,8 @@ if TYPE_CHECKING:
 
 #: How often the main thread looks at the sweep (and can take a Ctrl-C).
 POLL_INTERVAL_S = 0.5
+#: Without a trial ending, a line on how the sweep stands at least this often.
+STANDING_EVERY_S = 10.0
 
 
 def print_trial(run: RunRecord) -> None:
@@ -39,6 +48,52 @@ def print_trial(run: RunRecord) -> None:
     summary = run.train_summary
     outcome = "pruned" if summary is not None and summary.pruned else run.status.value
     stderr.print(f"trial {run.trial} (run {run.id}): {outcome} after {run.steps_done} steps")
+
+
+class SweepLines:
+    """What a followed sweep prints on stderr, read from the database at each :meth:`poll`."""
+
+    def __init__(self, sweep_id: int, now: Callable[[], float] = time.monotonic) -> None:
+        self._sweep_id = sweep_id
+        self._now = now
+        self._started = self._last_line = now()
+        self._printed: set[int] = set()
+        self._planned = len(STATE.repository.list_sweep_trials(sweep_id))
+
+    def poll(self) -> None:
+        """A line per trial that ended since the last poll (in trial order); without any, and
+        :data:`STANDING_EVERY_S` after the last line, one on how the sweep stands."""
+        from storage.records import RunStatus
+
+        runs = STATE.repository.list_runs(sweep_id=self._sweep_id)
+        ended = [run for run in runs if run.status.terminal and run.id not in self._printed]
+        for run in sorted(ended, key=lambda r: r.trial or 0):
+            self._printed.add(run.id)
+            print_trial(run)
+        now = self._now()
+        if ended:
+            self._last_line = now
+        elif now - self._last_line >= STANDING_EVERY_S:
+            line = standing_line(
+                self._sweep_id,
+                ended=sum(run.status.terminal for run in runs),
+                planned=self._planned,
+                training=sum(run.status is RunStatus.RUNNING for run in runs),
+                steps=sum(run.steps_done for run in runs),
+                elapsed_s=now - self._started,
+            )
+            say(line)
+            self._last_line = now
+
+
+def standing_line(
+    sweep_id: int, *, ended: int, planned: int, training: int, steps: int, elapsed_s: float
+) -> str:
+    """``sweep 2: 10 of 30 trials ended, 20 training, 84,000 steps trained, elapsed 0:20``."""
+    return (
+        f"sweep {sweep_id}: {ended} of {planned} trials ended, {training} training, "
+        f"{steps:,} steps trained, elapsed {clock(elapsed_s)}"
+    )
 
 
 def run_sweep_in_process(sweep_id: int, *, quiet: bool) -> SweepRecord:
@@ -52,25 +107,27 @@ def run_sweep_in_process(sweep_id: int, *, quiet: bool) -> SweepRecord:
 
     def work() -> None:
         try:
-            STATE.client.run_sweep(
-                sweep_id, on_trial_end=None if quiet else print_trial, stop_requested=stop.is_set
-            )
+            STATE.client.run_sweep(sweep_id, stop_requested=stop.is_set)
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
         finally:
             done.set()
 
+    lines = None if quiet else SweepLines(sweep_id)
     thread = threading.Thread(target=work, name=f"trainq-sweep-{sweep_id}", daemon=True)
     thread.start()
     try:
         # An Event, not Thread.join: on Python 3.11 a join interrupted by Ctrl-C can leave the
         # thread looking finished, and a second join then returns at once.
         while not done.wait(POLL_INTERVAL_S):
-            pass
+            if lines is not None:
+                lines.poll()
     except KeyboardInterrupt:
         _stop_at_next_chunk(sweep_id, stop, done)
     if failures:
         raise failures[0]
+    if lines is not None:
+        lines.poll()  # the trials that ended since the last look
     sweep = STATE.repository.get_sweep(sweep_id)
     if stop.is_set() and not sweep.status.terminal:
         _say_interrupted(sweep_id)
@@ -78,12 +135,12 @@ def run_sweep_in_process(sweep_id: int, *, quiet: bool) -> SweepRecord:
 
 
 def _stop_at_next_chunk(sweep_id: int, stop: threading.Event, done: threading.Event) -> None:
-    """First Ctrl-C: the trial in progress stops at its next chunk; a second one: at once."""
+    """First Ctrl-C: the trials in progress stop at their next chunk; a second one: at once."""
     stop.set()
     try:  # a second Ctrl-C may come at any moment from here on
-        stderr.print(
-            f"[yellow]interrupted: sweep {sweep_id}'s trial in progress stops at its next chunk "
-            "and keeps a checkpoint there (Ctrl-C again to stop at once)…[/]"
+        say(
+            f"[yellow]interrupted: sweep {sweep_id}'s trials in progress stop at their next chunk "
+            "and keep a checkpoint there (Ctrl-C again to stop at once)…[/]"
         )
         done.wait()
     except KeyboardInterrupt:
@@ -115,9 +172,9 @@ def _hand_back_now(sweep_id: int) -> None:
 
 def _say_interrupted(sweep_id: int, *, hard: bool = False) -> None:
     """Say how to continue; exit with ``INTERRUPTED`` (unless the caller exits itself)."""
-    how = "at once, from its newest checkpoint" if hard else "at its checkpoint"
-    stderr.print(
-        f"[yellow]sweep {sweep_id} interrupted (the trial in progress resumes {how}); "
+    how = "at once, from their newest checkpoints" if hard else "from where they stopped"
+    say(
+        f"[yellow]sweep {sweep_id} interrupted (the trials in progress resume {how}); "
         f"continue with `trainq sweep resume {sweep_id}`[/]"
     )
     if not hard:
@@ -125,16 +182,12 @@ def _say_interrupted(sweep_id: int, *, hard: bool = False) -> None:
 
 
 def wait_for_sweep(sweep_id: int, *, quiet: bool) -> SweepRecord:
-    """Follow a sweep that workers run, one line per trial that ends, until it ends."""
-    repository = STATE.repository
-    seen: set[int] = set()
+    """Follow a sweep that workers run (:class:`SweepLines`) until it ends."""
+    lines = None if quiet else SweepLines(sweep_id)
     while True:
-        sweep = repository.get_sweep(sweep_id)
-        for run in repository.list_runs(sweep_id=sweep_id):
-            if run.status.terminal and run.id not in seen:
-                seen.add(run.id)
-                if not quiet:
-                    print_trial(run)
+        sweep = STATE.repository.get_sweep(sweep_id)
+        if lines is not None:
+            lines.poll()
         if sweep.status.terminal:
             return sweep
         time.sleep(POLL_INTERVAL_S)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli.conftest import Trainq
+from tests.cli.conftest import Trainq, embedded_env
 
 SWEEP = """
 name: cli-sweep
@@ -166,3 +168,52 @@ def test_runs_list_of_a_sweep_marks_its_pruned_trials_and_says_what_pruned_means
         [row] = [line for line in lines if line.split()[:1] == [str(trial["run_id"])]]
         assert ("pruned" if trial["pruned"] else "succeeded") in row.split(), row
     assert "pruned: stopped early by its sweep's ASHA at a rung (status succeeded)" in lines
+
+
+PACK_PRUNES_THREE = """
+name: lines-as-they-end
+method: grid
+seed: 3
+val_size: 2000
+max_concurrent: 4
+parameters:
+  lr:    {values: [0.1, 0.001, 0.0005, 0.0001]}
+  steps: {value: 30000}
+  chunk_steps: {value: 500}
+  checkpoint_every: {value: 500}
+early_terminate: {type: asha, min_steps: 500, reduction_factor: 4}
+"""
+
+
+def test_a_trial_its_pack_pruned_is_told_while_its_mates_still_train(tmp_path: Path) -> None:
+    from storage import Database, Repository
+    from storage.records import RunStatus
+
+    path, home = tmp_path / "sweep.yaml", tmp_path / "home"
+    path.write_text(PACK_PRUNES_THREE)
+    # One pack of 4; at step 500 it keeps 1, which trains 29,500 steps more. Its mates' lines
+    # used to come only once the whole pack was done.
+    command = [sys.executable, "-m", "api_cli", "sweep", "start", str(path)]
+    with subprocess.Popen(
+        command,
+        env=embedded_env(home),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        first_line = next(line for line in process.stderr if line.startswith("trial "))
+        runs = Repository(Database(f"sqlite:///{home / 'trainq.db'}")).list_runs(sweep_id=1)
+        rest = process.stderr.read()
+    assert process.returncode == 0, rest
+    assert "pruned after 500 steps" in first_line
+    assert [run.status for run in runs].count(RunStatus.RUNNING) == 1, runs
+    assert rest.count("pruned after 500 steps") == 2
+    assert "succeeded after 30000 steps" in rest
+
+
+def test_the_standing_line_says_how_many_trials_ended_train_and_steps_so_far() -> None:
+    from api_cli.sweep_run import standing_line
+
+    line = standing_line(7, ended=1, planned=30, training=20, steps=12_500, elapsed_s=75.2)
+    assert line == "sweep 7: 1 of 30 trials ended, 20 training, 12,500 steps trained, elapsed 1:15"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -133,3 +134,19 @@ def test_sweep_resume_on_a_cluster_publishes_a_trial_whose_publisher_died(
     assert result.returncode == 0, result.stderr
     assert "the workers carry it on" in result.stdout
     assert repository.get_run(new.id).published_at is not None and queue_length() == 3
+
+
+def test_sweep_start_wait_on_a_cluster_tells_each_trial_as_it_ends(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        "name: follow\nmethod: grid\nseed: 5\nmax_concurrent: 3\nval_size: 2000\n"
+        "parameters:\n  lr: {values: [0.1, 0.01, 0.001]}\n  steps: {value: 600}\n"
+    )
+    cluster.start_worker(worker_command())
+    result = cluster.trainq("sweep", "start", str(path), "--wait")
+    assert result.returncode == 0, result.stderr
+    ended = re.findall(r"^trial (\d) \(run \d+\): succeeded after 600 steps$", result.stderr, re.M)
+    assert sorted(ended) == ["0", "1", "2"], result.stderr
+    assert "best: trial" in result.stdout
