@@ -3,10 +3,10 @@
 Embedded, ``Client.run_sweep`` runs the trials in a thread while the main thread waits and can be
 interrupted. Ctrl-C keeps the work, as it does for ``trainq train`` (``api_cli/embedded.py``):
 
-- the first asks the trial in progress to stop at its next chunk with a checkpoint there and go
-  back to QUEUED, and no further trial starts; the sweep stays RUNNING and
-  ``trainq sweep resume ID`` continues it (exit 130);
-- a second hands the trial back at once (it resumes from its newest checkpoint).
+- the first asks the trials in progress (a pack's, or one) to stop at their next chunk with a
+  checkpoint there and go back to QUEUED, and no further trial starts; the sweep stays RUNNING
+  and ``trainq sweep resume ID`` continues it (exit 130);
+- a second hands them back at once (they resume from their newest checkpoints).
 
 ``trainq sweep cancel ID`` is the way to cancel a sweep.
 

@@ -97,8 +97,8 @@ def narrowed_width(share: int) -> int:
     """The width a pack narrows to for ``share`` trials: the next power of two up to
     :data:`NARROWING_STEP`, the next multiple of it above (few widths, few compiles). A parked
     seat costs its share of every product: the 21 trials that 64 keep at ASHA's first rung
-    (reduction factor 3) train in a pack of 24 instead of 32, 0.75x the arithmetic (on an AMD
-    EPYC Zen 4 their 2,000 steps took 2.5 s instead of 3.2 s: ``bench/pack_bench.py``)."""
+    (reduction factor 3) train in a pack of 24 instead of 32, 0.76x the rows (on an AMD EPYC
+    Zen 4 their 2,000 steps took 2.5 s instead of 3.2 s: ``docs/benchmarks.md``)."""
     if share <= NARROWING_STEP:
         return 1 << (share - 1).bit_length()
     return -(-share // NARROWING_STEP) * NARROWING_STEP
